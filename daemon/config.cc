@@ -1,0 +1,183 @@
+#include "daemon/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+#include "fmt/ranges.h"
+
+namespace informerd::daemon {
+namespace {
+
+// Builds "file:line:col: field: message" errors. yaml-cpp marks are 0-based.
+class ErrorSink {
+ public:
+  explicit ErrorSink(std::string_view source) : source_(source) {}
+
+  absl::Status At(const YAML::Node& node, std::string_view field, std::string_view message) const {
+    const YAML::Mark mark = node.Mark();
+    if (mark.line >= 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1, mark.column + 1, field, message));
+    }
+    return absl::InvalidArgumentError(fmt::format("{}: {}: {}", source_, field, message));
+  }
+
+ private:
+  std::string source_;
+};
+
+absl::Status CheckKeys(const YAML::Node& map, const std::set<std::string>& known,
+                       std::string_view path, const ErrorSink& errors) {
+  for (const auto& entry : map) {
+    const std::string key = entry.first.Scalar();
+    if (known.count(key) == 0) {
+      return errors.At(entry.first, path.empty() ? key : fmt::format("{}.{}", path, key),
+                       fmt::format("unknown field (known fields: {})", fmt::join(known, ", ")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadString(const YAML::Node& node, std::string_view field,
+                                       const ErrorSink& errors) {
+  if (!node.IsScalar()) return errors.At(node, field, "must be a string");
+  return node.Scalar();
+}
+
+absl::StatusOr<bool> ReadBool(const YAML::Node& node, std::string_view field,
+                              const ErrorSink& errors) {
+  bool value = false;
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+    return errors.At(node, field, "must be true or false");
+  }
+  return value;
+}
+
+// A field path as used by field selectors: dot-separated segments of [A-Za-z0-9_-].
+bool IsFieldPath(const std::string& path) {
+  if (path.empty() || path.front() == '.' || path.back() == '.') return false;
+  char previous = 0;
+  for (char c : path) {
+    const bool word = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    if (!word && c != '.') return false;
+    if (c == '.' && previous == '.') return false;
+    previous = c;
+  }
+  return true;
+}
+
+absl::StatusOr<ResourceConfig> ParseResource(const YAML::Node& node, const std::string& path,
+                                             const ErrorSink& errors) {
+  if (!node.IsMap()) return errors.At(node, path, "must be a map with at least `resource`");
+  static const std::set<std::string> kKnown = {"resource",      "namespace",
+                                               "labelSelector", "fieldSelector",
+                                               "indexes",       "stripManagedFields"};
+  if (auto status = CheckKeys(node, kKnown, path, errors); !status.ok()) return status;
+
+  ResourceConfig out;
+  const YAML::Node resource = node["resource"];
+  if (!resource) return errors.At(node, fmt::format("{}.resource", path), "is required");
+  auto name = ReadString(resource, fmt::format("{}.resource", path), errors);
+  if (!name.ok()) return name.status();
+  if (name->empty()) return errors.At(resource, fmt::format("{}.resource", path), "is empty");
+  out.resource = *name;
+
+  struct StringField {
+    const char* key;
+    std::string* target;
+  };
+  for (StringField field : {StringField{"namespace", &out.namespace_name},
+                            StringField{"labelSelector", &out.label_selector},
+                            StringField{"fieldSelector", &out.field_selector}}) {
+    if (const YAML::Node value = node[field.key]) {
+      auto text = ReadString(value, fmt::format("{}.{}", path, field.key), errors);
+      if (!text.ok()) return text.status();
+      *field.target = *text;
+    }
+  }
+  if (const YAML::Node strip = node["stripManagedFields"]) {
+    auto value = ReadBool(strip, fmt::format("{}.stripManagedFields", path), errors);
+    if (!value.ok()) return value.status();
+    out.strip_managed_fields = *value;
+  }
+  if (const YAML::Node indexes = node["indexes"]) {
+    const std::string field = fmt::format("{}.indexes", path);
+    if (!indexes.IsSequence()) return errors.At(indexes, field, "must be a list of field paths");
+    for (std::size_t i = 0; i < indexes.size(); ++i) {
+      const std::string item = fmt::format("{}[{}]", field, i);
+      auto text = ReadString(indexes[i], item, errors);
+      if (!text.ok()) return text.status();
+      if (!IsFieldPath(*text)) {
+        return errors.At(indexes[i], item,
+                         fmt::format("\"{}\" is not a field path such as spec.nodeName", *text));
+      }
+      out.indexes.push_back(*text);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view source) {
+  const ErrorSink errors(source);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp's own message already says "yaml-cpp: error at line L, column C: ...".
+    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: not valid YAML: {}", source,
+                                                  e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (!root || root.IsNull()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: empty configuration; it needs a `resources` list", source));
+  }
+  if (!root.IsMap()) return errors.At(root, "(top level)", "must be a map with `resources`");
+  if (auto status = CheckKeys(root, {"resources"}, "", errors); !status.ok()) return status;
+
+  const YAML::Node resources = root["resources"];
+  if (!resources) return errors.At(root, "resources", "is required");
+  if (!resources.IsSequence()) return errors.At(resources, "resources", "must be a list");
+  if (resources.size() == 0) return errors.At(resources, "resources", "is empty");
+
+  Config config;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    const std::string path = fmt::format("resources[{}]", i);
+    auto resource = ParseResource(resources[i], path, errors);
+    if (!resource.ok()) return resource.status();
+    const std::string key =
+        fmt::format("{}|{}|{}|{}", resource->resource, resource->namespace_name,
+                    resource->label_selector, resource->field_selector);
+    if (!seen.insert(key).second) {
+      return errors.At(resources[i], path,
+                       fmt::format("duplicates an earlier entry for \"{}\" with the same "
+                                   "namespace and selectors",
+                                   resource->resource));
+    }
+    config.resources.push_back(std::move(*resource));
+  }
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        fmt::format("cannot read config file {}: {}", path, std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+}  // namespace informerd::daemon

@@ -1,0 +1,44 @@
+// Config: the daemon's configuration file (YAML), parsed into plain values.
+//
+// Read once at start-up by the daemon's main path (daemon/app.cc); nothing else touches the file.
+// The schema is strict, in the manner of userver's component configs: an unknown key, a value of
+// the wrong type or a missing required key is an error naming the file, line, column and field,
+// so a typo never silently changes what is watched. Every optional field has a documented default
+// (README.md, "Configuration"; deploy/config/informerd.yaml is a complete example).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace informerd::daemon {
+
+// One resource to inform on: one upstream list+watch, shared by all subscribers.
+struct ResourceConfig {
+  // As kubectl takes it: "pods", "po", "deployments.apps", "apps/v1/deployments", a CRD plural.
+  std::string resource;
+  // Watch one namespace only; empty = all namespaces.
+  std::string namespace_name;
+  // Upstream selectors (kubectl syntax), applied by the apiserver: the cache holds only matches.
+  std::string label_selector;
+  std::string field_selector;
+  // Drop metadata.managedFields before caching (25-30% of a typical object). Default true.
+  bool strip_managed_fields = true;
+  // Extra field paths to index (for example "spec.nodeName"), so that field selectors on them
+  // are answered without scanning. Namespace and labels are always indexed.
+  std::vector<std::string> indexes;
+};
+
+struct Config {
+  std::vector<ResourceConfig> resources;
+};
+
+// Parses YAML text. `source` names the text in error messages (normally the file path).
+absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view source);
+
+// Reads and parses a file; a missing or unreadable file is an error naming the path.
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+}  // namespace informerd::daemon
