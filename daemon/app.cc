@@ -21,6 +21,11 @@ absl::Status RunDaemon(const Options& options) {
   if (!config.ok()) return config.status();
   logger->info("config {}: {} resource(s)", options.config_path, config->resources.size());
 
+  // Signals are caught before anything starts, so a SIGTERM that arrives during start-up is
+  // handled once the loop runs instead of killing the process mid-way.
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+
   // The Informer RPCs are served by the engine once it lands; until then gRPC's generated base
   // answers every one of them UNIMPLEMENTED (the API contract allows nothing else to be faked).
   informerd::v1::Informer::CallbackService informer_service;
@@ -28,8 +33,6 @@ absl::Status RunDaemon(const Options& options) {
                                   logging.For("grpc"));
   if (!server.ok()) return server.status();
 
-  boost::asio::io_context io;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
     logger->info("received {}, shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -35,7 +35,10 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   po::variables_map values;
   try {
     // Positional arguments are not accepted: every setting has a name.
-    po::store(po::command_line_parser(argc, argv).options(described).run(), values);
+    const po::positional_options_description no_positionals;
+    po::store(
+        po::command_line_parser(argc, argv).options(described).positional(no_positionals).run(),
+        values);
     po::notify(values);
   } catch (const po::error& e) {
     return absl::InvalidArgumentError(fmt::format("{} (see informerd --help)", e.what()));

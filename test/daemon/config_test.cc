@@ -1,0 +1,113 @@
+// Specification of the configuration file (daemon/config.*).
+#include "daemon/config.h"
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace informerd::daemon {
+namespace {
+
+std::string ErrorOf(const std::string& yaml) {
+  auto config = ParseConfig(yaml, "test.yaml");
+  REQUIRE_FALSE(config.ok());
+  return std::string(config.status().message());
+}
+
+TEST_CASE("a complete resource entry is parsed field by field") {
+  auto config = ParseConfig(R"(
+resources:
+  - resource: pods
+    namespace: team-a
+    labelSelector: app=web
+    fieldSelector: spec.nodeName=n1
+    stripManagedFields: false
+    indexes: [spec.nodeName, status.phase]
+  - resource: deployments.apps
+)",
+                            "test.yaml");
+  REQUIRE(config.ok());
+  REQUIRE(config->resources.size() == 2);
+  const ResourceConfig& pods = config->resources[0];
+  CHECK(pods.resource == "pods");
+  CHECK(pods.namespace_name == "team-a");
+  CHECK(pods.label_selector == "app=web");
+  CHECK(pods.field_selector == "spec.nodeName=n1");
+  CHECK_FALSE(pods.strip_managed_fields);
+  CHECK(pods.indexes == std::vector<std::string>{"spec.nodeName", "status.phase"});
+}
+
+TEST_CASE("optional fields take their documented defaults") {
+  auto config = ParseConfig("resources:\n  - resource: configmaps\n", "test.yaml");
+  REQUIRE(config.ok());
+  const ResourceConfig& entry = config->resources.at(0);
+  CHECK(entry.namespace_name.empty());
+  CHECK(entry.label_selector.empty());
+  CHECK(entry.field_selector.empty());
+  CHECK(entry.strip_managed_fields);
+  CHECK(entry.indexes.empty());
+}
+
+TEST_CASE("the shipped example configuration is valid") {
+  auto config = LoadConfigFile("deploy/config/informerd.yaml");
+  REQUIRE(config.ok());
+  CHECK(config->resources.size() >= 3);
+}
+
+TEST_CASE("an unknown field is an error naming file, line, column and the known fields") {
+  CHECK(ErrorOf("resources:\n  - resource: pods\n    labelSelectr: a=b\n") ==
+        "test.yaml:3:5: resources[0].labelSelectr: unknown field (known fields: fieldSelector, "
+        "indexes, labelSelector, namespace, resource, stripManagedFields)");
+  CHECK(ErrorOf("resource:\n  - resource: pods\n") ==
+        "test.yaml:1:1: resource: unknown field (known fields: resources)");
+}
+
+TEST_CASE("each kind of invalid value names the field") {
+  CHECK(ErrorOf("resources:\n  - namespace: a\n") ==
+        "test.yaml:2:5: resources[0].resource: is required");
+  CHECK(ErrorOf("resources:\n  - resource: ''\n") ==
+        "test.yaml:2:15: resources[0].resource: is empty");
+  CHECK(ErrorOf("resources:\n  - resource: [pods]\n") ==
+        "test.yaml:2:15: resources[0].resource: must be a string");
+  CHECK(ErrorOf("resources:\n  - resource: pods\n    stripManagedFields: maybe\n") ==
+        "test.yaml:3:25: resources[0].stripManagedFields: must be true or false");
+  CHECK(ErrorOf("resources:\n  - resource: pods\n    indexes: spec.nodeName\n") ==
+        "test.yaml:3:14: resources[0].indexes: must be a list of field paths");
+  CHECK(ErrorOf("resources:\n  - resource: pods\n    indexes: [spec..nodeName]\n") ==
+        "test.yaml:3:15: resources[0].indexes[0]: \"spec..nodeName\" is not a field path such "
+        "as spec.nodeName");
+  CHECK(ErrorOf("resources:\n  - pods\n") ==
+        "test.yaml:2:5: resources[0]: must be a map with at least `resource`");
+  CHECK(ErrorOf("resources: pods\n") == "test.yaml:1:12: resources: must be a list");
+  CHECK(ErrorOf("resources: []\n") == "test.yaml:1:12: resources: is empty");
+  CHECK(ErrorOf("- a\n") == "test.yaml:1:1: (top level): must be a map with `resources`");
+}
+
+TEST_CASE("the same resource, namespace and selectors twice is an error") {
+  CHECK(ErrorOf("resources:\n  - resource: pods\n  - resource: pods\n") ==
+        "test.yaml:3:5: resources[1]: duplicates an earlier entry for \"pods\" with the same "
+        "namespace and selectors");
+  // The same resource in two scopes is two informers, and allowed.
+  CHECK(ParseConfig("resources:\n  - resource: pods\n  - resource: pods\n    namespace: a\n",
+                    "test.yaml")
+            .ok());
+}
+
+TEST_CASE("malformed YAML and empty files are errors naming the file") {
+  const std::string error = ErrorOf("resources:\n  - resource: [pods\n");
+  CHECK(error.rfind("test.yaml:", 0) == 0);
+  CHECK(error.find("not valid YAML") != std::string::npos);
+  CHECK(ErrorOf("") == "test.yaml: empty configuration; it needs a `resources` list");
+}
+
+TEST_CASE("a missing config file is an error naming the path") {
+  auto config = LoadConfigFile("/nonexistent/informerd.yaml");
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.status().code() == absl::StatusCode::kNotFound);
+  CHECK(std::string(config.status().message()) ==
+        "cannot read config file /nonexistent/informerd.yaml: No such file or directory");
+}
+
+}  // namespace
+}  // namespace informerd::daemon
