@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages informerd needs, and nothing that is already there.
+#   scripts/install_deps.sh build   # compile and run the daemon
+#   scripts/install_deps.sh test    # also what the test suite uses (etcd, Python gRPC, kubectl)
+# Everything comes from Debian bookworm's archive; run as root (or with sudo available).
+set -euo pipefail
+
+mode=${1:-build}
+build_packages=(
+  bazel-bootstrap g++ pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto libabsl-dev
+  libboost-dev libboost-system-dev libboost-program-options-dev
+  libssl-dev openssl rapidjson-dev libspdlog-dev libfmt-dev libyaml-cpp-dev catch2
+)
+test_packages=(
+  python3 python3-grpcio python3-grpc-tools etcd-server etcd-client curl procps
+)
+
+wanted=("${build_packages[@]}")
+[ "$mode" = test ] && wanted+=("${test_packages[@]}")
+# kubectl: keep the one the machine has; otherwise Debian's (kubernetes-client).
+if [ "$mode" = test ] && ! command -v kubectl >/dev/null 2>&1; then
+  wanted+=(kubernetes-client)
+fi
+
+missing=()
+for package in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+echo "[install_deps] installing: ${missing[*]}" >&2
+$sudo apt-get update -q >&2 || echo "[install_deps] apt-get update reported errors; trying anyway" >&2
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""A client in another language: Python (Debian's python3-grpcio) health-checks a running informerd.
+
+Stubs are generated at test time from Debian's grpc-proto with /usr/bin/protoc and
+grpc_python_plugin, exactly as a user of any language would generate theirs.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+
+BINARY = "cmd/informerd/informerd"
+CONFIG = "deploy/config/informerd.yaml"
+
+
+def generate_health_stubs(out_dir):
+    # Mapped to a top-level "healthstubs" package: the name "grpc" belongs to grpcio itself.
+    subprocess.run(
+        ["/usr/bin/protoc", "-Ihealthstubs=/usr/share/grpc-proto/grpc/health",
+         "--python_out=" + out_dir, "--grpc_out=" + out_dir,
+         "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", "healthstubs/v1/health.proto"],
+        check=True)
+    sys.path.insert(0, out_dir)
+
+
+def start_daemon():
+    daemon = subprocess.Popen([BINARY, "--config", CONFIG, "--listen", "127.0.0.1:0"],
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    seen = []
+    while time.monotonic() < deadline:
+        line = daemon.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.search(r"gRPC listening on (\S+)", line)
+        if match:
+            return daemon, match.group(1)
+    daemon.kill()
+    raise AssertionError("informerd did not report its address; stderr:\n" + "".join(seen))
+
+
+def main():
+    with tempfile.TemporaryDirectory() as stubs:
+        generate_health_stubs(stubs)
+        from healthstubs.v1 import health_pb2, health_pb2_grpc
+
+        daemon, address = start_daemon()
+        try:
+            with grpc.insecure_channel(address) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING, reply
+                print("health of '' is", health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+                try:
+                    stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
+                    raise AssertionError("an unknown service must be NOT_FOUND")
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            code = daemon.wait(timeout=15)
+        assert code == 0, "informerd exited %d after SIGTERM" % code
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
