@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 
 import grpc
 
@@ -29,20 +29,27 @@ def generate_health_stubs(out_dir):
 
 
 def start_daemon():
+    """Starts informerd; returns it, its address and the list its stderr lines are read into."""
     daemon = subprocess.Popen([BINARY, "--config", CONFIG, "--listen", "127.0.0.1:0"],
                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    seen = []
-    while time.monotonic() < deadline:
-        line = daemon.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(r"gRPC listening on (\S+)", line)
-        if match:
-            return daemon, match.group(1)
-    daemon.kill()
-    raise AssertionError("informerd did not report its address; stderr:\n" + "".join(seen))
+    lines = []
+    found = threading.Event()
+    address = []
+
+    def drain():  # keeps reading to the end, so the daemon never blocks on a full pipe
+        for line in daemon.stderr:
+            lines.append(line)
+            match = re.search(r"gRPC listening on (\S+)", line)
+            if match and not found.is_set():
+                address.append(match.group(1))
+                found.set()
+        found.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not found.wait(timeout=20) or not address:
+        daemon.kill()
+        raise AssertionError("informerd did not report its address; stderr:\n" + "".join(lines))
+    return daemon, address[0], lines
 
 
 def main():
@@ -50,7 +57,7 @@ def main():
         generate_health_stubs(stubs)
         from healthstubs.v1 import health_pb2, health_pb2_grpc
 
-        daemon, address = start_daemon()
+        daemon, address, stderr_lines = start_daemon()
         try:
             with grpc.insecure_channel(address) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
@@ -65,7 +72,8 @@ def main():
         finally:
             daemon.send_signal(signal.SIGTERM)
             code = daemon.wait(timeout=15)
-        assert code == 0, "informerd exited %d after SIGTERM" % code
+        assert code == 0, "informerd exited %d after SIGTERM; stderr:\n%s" % (
+            code, "".join(stderr_lines))
     print("1 passed, 0 failed")
 
 
