@@ -1,0 +1,249 @@
+#include "core/list_decoder.h"
+
+#include <charconv>
+#include <limits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+
+namespace informerd::core {
+namespace {
+
+// Follows {"metadata":{...},"items":[...], ...}; the scanner takes each item. Members it does not
+// know (kind, apiVersion, ...) are skipped, as Go's encoding/json would.
+class PageEnvelope : public DocumentEnvelope {
+ public:
+  explicit PageEnvelope(ListPage& page) : page_(page) {}
+
+  bool StartObject(ObjectStart& start) override {
+    switch (where_) {
+      case Where::kBeforeRoot:
+        where_ = Where::kRoot;
+        return true;
+      case Where::kRoot:
+        if (member_ == Member::kMetadata) {
+          where_ = Where::kMetadata;
+          return true;
+        }
+        if (member_ == Member::kItems) return Fail("\"items\" is an object, not an array");
+        return Skip(Where::kRoot);
+      case Where::kMetadata:
+        if (member_ != Member::kOther) return Fail(WrongType("an object"));
+        return Skip(Where::kMetadata);
+      case Where::kItems:
+        start = ObjectStart::kScan;
+        in_item_ = true;
+        return true;
+      case Where::kSkip:
+        ++skip_depth_;
+        return true;
+      case Where::kDone:
+        break;
+    }
+    return Fail("unexpected object");  // RapidJSON rejects a second root before we get here
+  }
+  bool EndObject() override {
+    switch (where_) {
+      case Where::kMetadata:
+        where_ = Where::kRoot;
+        member_ = Member::kOther;
+        break;
+      case Where::kSkip:
+        EndSkipped();
+        break;
+      default:
+        where_ = Where::kDone;
+        break;
+    }
+    return true;
+  }
+  bool StartArray() override {
+    switch (where_) {
+      case Where::kBeforeRoot:
+        return Fail("the body is an array, not a JSON object");
+      case Where::kRoot:
+        if (member_ == Member::kItems) {
+          where_ = Where::kItems;
+          return true;
+        }
+        if (member_ == Member::kMetadata) return Fail("\"metadata\" is an array, not an object");
+        return Skip(Where::kRoot);
+      case Where::kMetadata:
+        if (member_ != Member::kOther) return Fail(WrongType("an array"));
+        return Skip(Where::kMetadata);
+      case Where::kItems:
+        return Fail(fmt::format("items[{}] is an array, not an object", page_.items.size()));
+      case Where::kSkip:
+        ++skip_depth_;
+        return true;
+      case Where::kDone:
+        break;
+    }
+    return Fail("unexpected array");
+  }
+  bool EndArray() override {
+    if (where_ == Where::kItems) {
+      where_ = Where::kRoot;
+      member_ = Member::kOther;
+      has_items_ = true;
+    } else {
+      EndSkipped();
+    }
+    return true;
+  }
+  bool Key(std::string_view key) override {
+    if (where_ == Where::kRoot) {
+      member_ = key == "metadata" ? Member::kMetadata
+                : key == "items"  ? Member::kItems
+                : key == "kind"   ? Member::kKind
+                                  : Member::kOther;
+    } else if (where_ == Where::kMetadata) {
+      member_ = key == "resourceVersion"      ? Member::kResourceVersion
+                : key == "continue"           ? Member::kContinue
+                : key == "remainingItemCount" ? Member::kRemainingItemCount
+                                              : Member::kOther;
+    }
+    return true;
+  }
+  bool Scalar(JsonScalar kind, std::string_view text) override {
+    const char* what = Describe(kind);
+    switch (where_) {
+      case Where::kBeforeRoot:
+        return Fail(fmt::format("the body is {}, not a JSON object", what));
+      case Where::kRoot:
+        if (member_ == Member::kMetadata) {
+          if (kind == JsonScalar::kNull) return true;  // null metadata is the same as none
+          return Fail(fmt::format("\"metadata\" is {}, not an object", what));
+        }
+        if (member_ == Member::kItems) {
+          if (kind == JsonScalar::kNull) {
+            has_items_ = true;  // `"items": null` is an empty page
+            return true;
+          }
+          return Fail(fmt::format("\"items\" is {}, not an array", what));
+        }
+        if (member_ == Member::kKind && kind == JsonScalar::kString) {
+          kind_.assign(text.data(), text.size());
+        }
+        return true;
+      case Where::kMetadata:
+        return MetadataScalar(kind, text);
+      case Where::kItems:
+        return Fail(fmt::format("items[{}] is {}, not an object", page_.items.size(), what));
+      case Where::kSkip:
+      case Where::kDone:
+        return true;
+    }
+    return true;
+  }
+  bool ObjectScanned(ObjectScanner& scanner) override {
+    page_.items.push_back(scanner.TakeRecord());
+    in_item_ = false;
+    return true;
+  }
+
+  bool has_items() const { return has_items_; }
+  // An item was being scanned when the parse stopped: errors are about items[page.items.size()].
+  bool in_item() const { return in_item_; }
+  const std::string& kind() const { return kind_; }
+
+ private:
+  enum class Where { kBeforeRoot, kRoot, kMetadata, kItems, kSkip, kDone };
+  enum class Member {
+    kOther,
+    kMetadata,
+    kItems,
+    kKind,
+    kResourceVersion,
+    kContinue,
+    kRemainingItemCount
+  };
+
+  bool MetadataScalar(JsonScalar kind, std::string_view text) {
+    if (member_ == Member::kOther || kind == JsonScalar::kNull) return true;  // null: as if absent
+    if (member_ == Member::kRemainingItemCount) {
+      if (kind != JsonScalar::kNumber) return Fail(WrongType(Describe(kind)));
+      int64_t count = 0;
+      const auto result = std::from_chars(text.data(), text.data() + text.size(), count);
+      if (result.ec != std::errc() || result.ptr != text.data() + text.size()) {
+        return Fail(fmt::format("metadata.remainingItemCount is {}, not a 64-bit integer", text));
+      }
+      page_.metadata.remaining_item_count = count;
+      return true;
+    }
+    if (kind != JsonScalar::kString) return Fail(WrongType(Describe(kind)));
+    std::string& target = member_ == Member::kResourceVersion ? page_.metadata.resource_version
+                                                              : page_.metadata.continue_token;
+    target.assign(text.data(), text.size());
+    return true;
+  }
+  bool Skip(Where back) {
+    skip_back_ = back;
+    skip_depth_ = 1;
+    where_ = Where::kSkip;
+    return true;
+  }
+  void EndSkipped() {
+    if (--skip_depth_ == 0) where_ = skip_back_;
+  }
+  std::string WrongType(const char* what) const {
+    const char* name = member_ == Member::kResourceVersion ? "resourceVersion"
+                       : member_ == Member::kContinue      ? "continue"
+                                                           : "remainingItemCount";
+    const char* wanted = member_ == Member::kRemainingItemCount ? "an integer" : "a string";
+    return fmt::format("metadata.{} is {}, not {}", name, what, wanted);
+  }
+
+  ListPage& page_;
+  Where where_ = Where::kBeforeRoot;
+  Member member_ = Member::kOther;
+  Where skip_back_ = Where::kRoot;
+  int skip_depth_ = 0;
+  bool in_item_ = false;
+  bool has_items_ = false;
+  std::string kind_;
+};
+
+}  // namespace
+
+ListDecoder::ListDecoder(ScanOptions options)
+    : scanner_(std::move(options), std::numeric_limits<std::size_t>::max()) {}
+
+absl::StatusOr<ListPage> ListDecoder::Decode(std::string_view body) {
+  ListPage page;
+  PageEnvelope envelope(page);
+  if (absl::Status status = scanner_.ParseDocument(body, envelope); !status.ok()) {
+    if (envelope.in_item()) {
+      return absl::InvalidArgumentError(fmt::format("list page: items[{}]: {}", page.items.size(),
+                                                    std::string(status.message())));
+    }
+    return absl::InvalidArgumentError(
+        fmt::format("list page: {}", std::string(status.message())));
+  }
+  if (!envelope.has_items()) {
+    // Every list kind has "items" (possibly empty); without it this is some other object,
+    // typically a Status that came with an unexpected HTTP status.
+    return absl::InvalidArgumentError(fmt::format(
+        "list page: the body has no \"items\" (kind \"{}\"), so it is not a list",
+        envelope.kind()));
+  }
+  return page;
+}
+
+absl::StatusOr<KubeStatus> ParseKubeStatus(std::string_view body) {
+  ObjectScanner scanner(ScanOptions{false, {}});
+  const auto record = scanner.Scan(body);
+  if (!record.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("not a Kubernetes Status: {}", std::string(record.status().message())));
+  }
+  const std::string& kind = scanner.side_fields().kind;
+  if (kind != "Status") {
+    return absl::InvalidArgumentError(
+        fmt::format("not a Kubernetes Status: the object's kind is \"{}\"", kind));
+  }
+  return scanner.side_fields().status;
+}
+
+}  // namespace informerd::core

@@ -1,0 +1,569 @@
+#include "core/object_scanner.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <iterator>
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+
+namespace informerd::core {
+namespace {
+
+// Every decoder in core/ parses through ParseDocument(), so all accept exactly the same JSON.
+// - Insitu: RapidJSON decodes strings in place in scratch_ instead of copying each one to a
+//   side buffer; the single memcpy into scratch_ is far cheaper.
+// - NumbersAsStrings: extra field values keep a number's exact JSON text ("1e3" stays "1e3").
+// - ValidateEncoding, only when the document has a byte >= 0x80: a Go server never sends
+//   invalid UTF-8, so invalid UTF-8 means corruption and is rejected; but pure ASCII, which
+//   nearly every Kubernetes object is, cannot be invalid UTF-8, and RapidJSON's byte-by-byte
+//   validation would otherwise be the largest single cost of decoding.
+// The parser is RapidJSON's recursive one (about 1.4x faster than its iterative one here);
+// ScannerSax bounds the nesting depth so that a hostile body cannot exhaust the stack.
+constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
+constexpr unsigned kValidatingParseFlags = kParseFlags | rapidjson::kParseValidateEncodingFlag;
+
+// Far deeper than real objects go (a few dozen levels; the apiserver's decoder, Go's
+// encoding/json, would stop at 10,000); low enough that RapidJSON's recursion, a few hundred
+// bytes of stack per level, stays well inside any thread's stack, sanitizers included.
+constexpr int kMaxDepth = 1000;
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::size_t SkipSpace(std::string_view text, std::size_t pos) {
+  while (pos < text.size() && IsJsonSpace(text[pos])) ++pos;
+  return pos;
+}
+
+// Whether every byte is < 0x80, eight at a time.
+bool IsAscii(std::string_view text) {
+  uint64_t seen = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    seen |= word;
+  }
+  for (; i < text.size(); ++i) seen |= static_cast<unsigned char>(text[i]);
+  return (seen & 0x8080808080808080ULL) == 0;
+}
+
+// Offset just past a JSON string or number that starts at `at` in a document already parsed.
+std::size_t EndOfString(std::string_view text, std::size_t at) {
+  std::size_t i = at + 1;  // past the opening quote
+  while (text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+  return i + 1;
+}
+std::size_t EndOfNumber(std::string_view text, std::size_t at) {
+  const auto in_number = [](char c) {
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+  };
+  std::size_t i = at;
+  while (i < text.size() && in_number(text[i])) ++i;
+  return i;
+}
+
+const char* ValueKindName(bool is_string) { return is_string ? "a string" : "a number or boolean"; }
+
+// Scan()'s envelope: the document is the object.
+class StandaloneEnvelope : public DocumentEnvelope {
+ public:
+  bool StartObject(ObjectStart& start) override {
+    start = ObjectStart::kScan;
+    return true;
+  }
+  bool EndObject() override { return true; }
+  bool StartArray() override { return Fail("the JSON value is an array, not an object"); }
+  bool EndArray() override { return true; }
+  bool Key(std::string_view) override { return true; }
+  bool Scalar(JsonScalar kind, std::string_view) override {
+    return Fail(fmt::format("the JSON value is {}, not an object", Describe(kind)));
+  }
+  bool ObjectScanned(ObjectScanner&) override { return true; }
+};
+
+}  // namespace
+
+// RapidJSON's handler for ParseDocument(): events inside a scanned object go to the scanner
+// (non-virtual: the hot path), the rest to the envelope.
+//
+// Offsets come from the stream's Tell(), and what Tell() means depends on the callback, because
+// of how RapidJSON's recursive parser drives an InsituStringStream:
+// - StartObject/StartArray come after the bracket is consumed: it is at Tell() - 1;
+//   EndObject/EndArray likewise: Tell() is just past the bracket.
+// - Key/String/RawNumber come while the parser works on a local copy of the stream (its
+//   copy optimization for InsituStringStream), so Tell() is still at the token's first byte.
+// - Bool/Null come after the literal is consumed: it starts at Tell() - 4 or - 5.
+// The byte-exact managedFields tests (test/core/object_scanner_test.cc) pin all of this down.
+class ScannerSax {
+ public:
+  using Envelope = DocumentEnvelope;
+
+  ScannerSax(ObjectScanner& scanner, DocumentEnvelope& envelope,
+             rapidjson::InsituStringStream& stream)
+      : scanner_(scanner), envelope_(envelope), stream_(stream) {}
+
+  bool Null() {
+    if (in_object_) return scanner_.Null(stream_.Tell() - 4);
+    return envelope_.Scalar(Envelope::JsonScalar::kNull, "null");
+  }
+  bool Bool(bool value) {
+    if (in_object_) return scanner_.Bool(value, stream_.Tell() - (value ? 4 : 5));
+    return envelope_.Scalar(Envelope::JsonScalar::kBool, value ? "true" : "false");
+  }
+  // With kParseNumbersAsStringsFlag every number arrives through RawNumber.
+  bool Int(int) { return false; }
+  bool Uint(unsigned) { return false; }
+  bool Int64(int64_t) { return false; }
+  bool Uint64(uint64_t) { return false; }
+  bool Double(double) { return false; }
+  bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
+    if (in_object_) return scanner_.Number(str, length, stream_.Tell());
+    return envelope_.Scalar(Envelope::JsonScalar::kNumber, std::string_view(str, length));
+  }
+  bool String(const char* str, rapidjson::SizeType length, bool) {
+    if (in_object_) return scanner_.String(str, length, stream_.Tell());
+    return envelope_.Scalar(Envelope::JsonScalar::kString, std::string_view(str, length));
+  }
+  bool StartObject() {
+    if (!Deeper()) return false;
+    if (in_object_) return scanner_.StartObject(stream_.Tell() - 1);
+    Envelope::ObjectStart start = Envelope::ObjectStart::kDescend;
+    if (!envelope_.StartObject(start)) return false;
+    if (start == Envelope::ObjectStart::kScan) {
+      in_object_ = true;
+      scanner_.Begin();
+      return scanner_.StartObject(stream_.Tell() - 1);
+    }
+    return true;
+  }
+  bool Key(const char* str, rapidjson::SizeType length, bool) {
+    if (in_object_) return scanner_.Key(str, length, stream_.Tell());
+    return envelope_.Key(std::string_view(str, length));
+  }
+  bool EndObject(rapidjson::SizeType) {
+    --depth_;
+    if (!in_object_) return envelope_.EndObject();
+    if (!scanner_.EndObject(stream_.Tell())) return false;
+    if (!scanner_.done_) return true;
+    in_object_ = false;
+    return envelope_.ObjectScanned(scanner_);
+  }
+  bool StartArray() {
+    if (!Deeper()) return false;
+    if (in_object_) return scanner_.StartArray(stream_.Tell() - 1);
+    return envelope_.StartArray();
+  }
+  bool EndArray(rapidjson::SizeType) {
+    --depth_;
+    if (in_object_) return scanner_.EndArray(stream_.Tell());
+    return envelope_.EndArray();
+  }
+
+  bool in_object() const { return in_object_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Deeper() {
+    if (++depth_ <= kMaxDepth) return true;
+    error_ = fmt::format("JSON nested more than {} levels deep at byte {}", kMaxDepth,
+                         stream_.Tell() - 1);
+    return false;
+  }
+
+  ObjectScanner& scanner_;
+  DocumentEnvelope& envelope_;
+  rapidjson::InsituStringStream& stream_;
+  bool in_object_ = false;
+  int depth_ = 0;
+  std::string error_;
+};
+
+ObjectScanner::ObjectScanner(ScanOptions options, std::size_t keep_buffer_bytes)
+    : options_(std::move(options)),
+      keep_buffer_bytes_(keep_buffer_bytes),
+      reader_(std::make_unique<rapidjson::Reader>()) {
+  plan_.push_back(PathNode{});
+  const uint32_t metadata = AddNode(0, "metadata", Slot::kMetadata);
+  AddNode(metadata, "name", Slot::kName);
+  AddNode(metadata, "namespace", Slot::kNamespace);
+  AddNode(metadata, "uid", Slot::kUid);
+  AddNode(metadata, "resourceVersion", Slot::kResourceVersion);
+  AddNode(metadata, "deletionTimestamp", Slot::kDeletionTimestamp);
+  AddNode(metadata, "labels", Slot::kLabels);
+  if (options_.strip_managed_fields) AddNode(metadata, "managedFields", Slot::kManagedFields);
+  // Annotation keys contain dots, so this path is built by segments, not parsed from a string.
+  const uint32_t annotations = AddNode(metadata, "annotations", Slot::kNone);
+  AddNode(annotations, "k8s.io/initial-events-end", Slot::kInitialEventsEnd);
+  AddNode(0, "kind", Slot::kKind);
+  AddNode(0, "code", Slot::kStatusCode);
+  AddNode(0, "status", Slot::kStatusStatus);
+  AddNode(0, "reason", Slot::kStatusReason);
+  AddNode(0, "message", Slot::kStatusMessage);
+
+  for (uint32_t i = 0; i < options_.extra_field_paths.size(); ++i) {
+    const std::string& path = options_.extra_field_paths[i];
+    uint32_t node = 0;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t dot = path.find('.', start);
+      const std::string segment =
+          path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      node = AddNode(node, segment, Slot::kNone);
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    plan_[node].extras.push_back(i);
+  }
+  record_.extra_fields.resize(options_.extra_field_paths.size());
+}
+
+ObjectScanner::~ObjectScanner() = default;
+
+// Returns the child of `parent` named `key`, creating it with `slot` if there is none. A node
+// reached both by a built-in field and an extra path (say "metadata.name") keeps the built-in slot.
+uint32_t ObjectScanner::AddNode(uint32_t parent, const std::string& key, Slot slot) {
+  for (uint32_t child : plan_[parent].children) {
+    if (plan_[child].key == key) {
+      if (plan_[child].slot == Slot::kNone) plan_[child].slot = slot;
+      return child;
+    }
+  }
+  PathNode node;
+  node.key = key;
+  node.path = parent == 0 ? key : fmt::format("{}.{}", plan_[parent].path, key);
+  node.slot = slot;
+  plan_.push_back(std::move(node));
+  const auto index = static_cast<uint32_t>(plan_.size() - 1);
+  plan_[parent].children.push_back(index);
+  return index;
+}
+
+int32_t ObjectScanner::FindChild(int32_t node, const char* key, std::size_t length) const {
+  for (uint32_t child : plan_[node].children) {
+    const std::string& name = plan_[child].key;
+    if (name.size() == length && std::memcmp(name.data(), key, length) == 0) {
+      return static_cast<int32_t>(child);
+    }
+  }
+  return -1;
+}
+
+absl::StatusOr<ObjectRecord> ObjectScanner::Scan(std::string_view json) {
+  StandaloneEnvelope envelope;
+  if (absl::Status status = ParseDocument(json, envelope); !status.ok()) return status;
+  return TakeRecord();
+}
+
+absl::Status ObjectScanner::ParseDocument(std::string_view document, DocumentEnvelope& envelope) {
+  document_ = document;
+  error_.clear();
+  scratch_.assign(document.data(), document.size());  // NUL-terminated, as the stream needs
+  rapidjson::InsituStringStream stream(scratch_.data());
+  ScannerSax sax(*this, envelope, stream);
+  if (IsAscii(document)) {
+    reader_->Parse<kParseFlags>(stream, sax);
+  } else {
+    reader_->Parse<kValidatingParseFlags>(stream, sax);
+  }
+  const std::size_t parsed = stream.Tell();
+  if (scratch_.capacity() > keep_buffer_bytes_) std::string().swap(scratch_);
+
+  if (reader_->HasParseError()) {
+    // A handler that refused the input has said why; only the party that refused set an error.
+    if (!sax.error().empty()) return absl::InvalidArgumentError(sax.error());
+    if (sax.in_object() && !error_.empty()) return absl::InvalidArgumentError(error_);
+    if (!envelope.error().empty()) return absl::InvalidArgumentError(envelope.error());
+    return absl::InvalidArgumentError(
+        fmt::format("invalid JSON at byte {}: {}", reader_->GetErrorOffset(),
+                    rapidjson::GetParseError_En(reader_->GetParseErrorCode())));
+  }
+  // The stream ends at the first NUL byte, so a NUL after the value would otherwise pass
+  // unnoticed.
+  if (parsed != document.size()) {
+    return absl::InvalidArgumentError(
+        fmt::format("invalid JSON at byte {}: NUL byte after the value", parsed));
+  }
+  return absl::OkStatus();
+}
+
+void ObjectScanner::Begin() {
+  frames_.clear();
+  cuts_.clear();
+  labels_.clear();
+  pending_ = -1;
+  cutting_ = false;
+  begin_ = 0;
+  end_ = 0;
+  done_ = false;
+  error_.clear();
+  side_ = ScanSideFields{};
+  // record_ was either moved out by TakeRecord() or belongs to an abandoned object.
+  record_ = ObjectRecord{};
+  record_.extra_fields.resize(options_.extra_field_paths.size());
+}
+
+bool ObjectScanner::Fail(std::string message) {
+  error_ = std::move(message);
+  return false;
+}
+
+void ObjectScanner::EndCut(std::size_t end) {
+  cut_.value_end = end;
+  cuts_.push_back(cut_);
+  cutting_ = false;
+  ++frames_[1].cut_members;
+}
+
+bool ObjectScanner::ApplyScalar(const PathNode& node, const char* text, std::size_t length,
+                                bool is_string, std::size_t at) {
+  std::string* target = nullptr;
+  switch (node.slot) {
+    case Slot::kNone:
+    case Slot::kManagedFields:
+      break;
+    case Slot::kMetadata:
+    case Slot::kLabels:
+      return Fail(fmt::format("{} must be an object, found {} (at byte {})", node.path,
+                              ValueKindName(is_string), at));
+    case Slot::kName:
+      target = &record_.name;
+      break;
+    case Slot::kNamespace:
+      target = &record_.namespace_name;
+      break;
+    case Slot::kUid:
+      target = &record_.uid;
+      break;
+    case Slot::kResourceVersion:
+      target = &record_.resource_version;
+      break;
+    case Slot::kDeletionTimestamp:
+      target = &record_.deletion_timestamp;
+      break;
+    case Slot::kInitialEventsEnd:
+      side_.initial_events_end = is_string && std::string_view(text, length) == "true";
+      break;
+    case Slot::kKind:
+      if (is_string) side_.kind.assign(text, length);
+      break;
+    case Slot::kStatusCode:
+      if (!is_string) {
+        int32_t code = 0;
+        const auto result = std::from_chars(text, text + length, code);
+        if (result.ec == std::errc() && result.ptr == text + length) side_.status.code = code;
+      }
+      break;
+    case Slot::kStatusStatus:
+      if (is_string) side_.status.status.assign(text, length);
+      break;
+    case Slot::kStatusReason:
+      if (is_string) side_.status.reason.assign(text, length);
+      break;
+    case Slot::kStatusMessage:
+      if (is_string) side_.status.message.assign(text, length);
+      break;
+  }
+  if (target != nullptr) {
+    if (!is_string) {
+      return Fail(fmt::format("{} must be a string, found {} (at byte {})", node.path,
+                              ValueKindName(false), at));
+    }
+    target->assign(text, length);
+  }
+  for (uint32_t extra : node.extras) record_.extra_fields[extra].emplace(text, length);
+  return true;
+}
+
+bool ObjectScanner::ApplyContainer(const PathNode& node, bool is_array, std::size_t at) {
+  const char* found = is_array ? "an array" : "an object";
+  switch (node.slot) {
+    case Slot::kMetadata:
+    case Slot::kLabels:
+      if (is_array) {
+        return Fail(fmt::format("{} must be an object, found an array (at byte {})", node.path,
+                                at));
+      }
+      break;
+    case Slot::kName:
+    case Slot::kNamespace:
+    case Slot::kUid:
+    case Slot::kResourceVersion:
+    case Slot::kDeletionTimestamp:
+      return Fail(fmt::format("{} must be a string, found {} (at byte {})", node.path, found, at));
+    default:
+      break;
+  }
+  // Only scalars are indexable; the last occurrence of a repeated key wins, as in Go.
+  for (uint32_t extra : node.extras) record_.extra_fields[extra].reset();
+  return true;
+}
+
+bool ObjectScanner::StartContainer(bool is_array, std::size_t at) {
+  if (frames_.empty()) {  // the object itself: ScannerSax starts every object this way
+    begin_ = at;
+    Push(0, false, false);
+    return true;
+  }
+  const Frame& parent = frames_.back();
+  if (parent.labels) {
+    return Fail(fmt::format("metadata.labels values must be strings, found {} (at byte {})",
+                            is_array ? "an array" : "an object", at));
+  }
+  int32_t track = -1;
+  bool labels = false;
+  if (pending_ >= 0) {
+    const PathNode& node = plan_[pending_];
+    if (!ApplyContainer(node, is_array, at)) return false;
+    if (!is_array) {
+      labels = node.slot == Slot::kLabels;
+      if (labels) labels_.clear();  // a repeated "labels" key: the last one wins
+      if (labels || !node.children.empty()) track = pending_;
+    }
+  }
+  pending_ = -1;
+  Push(track, is_array, labels);
+  return true;
+}
+
+// Field by field: building a Frame on the stack and copying it in made the CPU reload it as one
+// 16-byte word right after byte-sized stores, a store-forwarding stall that cost ~10% of a scan.
+void ObjectScanner::Push(int32_t node, bool is_array, bool labels) {
+  Frame& frame = frames_.emplace_back();
+  frame.node = node;
+  frame.is_array = is_array;
+  frame.labels = labels;
+  frame.keys = 0;
+  frame.cut_members = 0;
+}
+
+bool ObjectScanner::StartObject(std::size_t at) { return StartContainer(false, at); }
+
+bool ObjectScanner::StartArray(std::size_t at) { return StartContainer(true, at); }
+
+bool ObjectScanner::EndObject(std::size_t end) {
+  frames_.pop_back();
+  if (frames_.empty()) {
+    end_ = end;
+    done_ = true;
+    // Moved into a vector of exactly the right size: the record keeps it for as long as the
+    // object is cached, while labels_ keeps its capacity for the next object.
+    record_.labels = LabelSet(std::vector<LabelSet::Entry>(
+        std::make_move_iterator(labels_.begin()), std::make_move_iterator(labels_.end())));
+    labels_.clear();
+    return true;
+  }
+  if (EndsCut()) EndCut(end);
+  return true;
+}
+
+bool ObjectScanner::EndArray(std::size_t end) {
+  frames_.pop_back();
+  if (EndsCut()) EndCut(end);
+  return true;
+}
+
+bool ObjectScanner::Key(const char* str, std::size_t length, std::size_t at) {
+  Frame& frame = frames_.back();
+  if (frame.labels) label_key_.assign(str, length);
+  if (frame.node >= 0) {
+    pending_ = FindChild(frame.node, str, length);
+    if (pending_ >= 0 && plan_[pending_].slot == Slot::kManagedFields) {
+      cutting_ = true;
+      cut_ = Cut{at, 0, frame.keys == frame.cut_members};
+    }
+  } else {
+    pending_ = -1;
+  }
+  ++frame.keys;
+  return true;
+}
+
+bool ObjectScanner::String(const char* str, std::size_t length, std::size_t at) {
+  if (frames_.back().labels) labels_.emplace_back(std::move(label_key_), std::string(str, length));
+  if (pending_ >= 0) {
+    if (!ApplyScalar(plan_[pending_], str, length, true, at)) return false;
+    pending_ = -1;
+  }
+  if (EndsCut()) EndCut(EndOfString(document_, at));
+  return true;
+}
+
+bool ObjectScanner::Number(const char* text, std::size_t length, std::size_t at) {
+  if (frames_.back().labels) {
+    return Fail(fmt::format(
+        "metadata.labels values must be strings, found a number (at byte {})", at));
+  }
+  if (pending_ >= 0) {
+    if (!ApplyScalar(plan_[pending_], text, length, false, at)) return false;
+    pending_ = -1;
+  }
+  if (EndsCut()) EndCut(EndOfNumber(document_, at));
+  return true;
+}
+
+bool ObjectScanner::Bool(bool value, std::size_t at) {
+  if (frames_.back().labels) {
+    return Fail(fmt::format(
+        "metadata.labels values must be strings, found a boolean (at byte {})", at));
+  }
+  const std::string_view text = value ? "true" : "false";
+  if (pending_ >= 0) {
+    if (!ApplyScalar(plan_[pending_], text.data(), text.size(), false, at)) return false;
+    pending_ = -1;
+  }
+  if (EndsCut()) EndCut(at + text.size());
+  return true;
+}
+
+bool ObjectScanner::Null(std::size_t at) {
+  // Go's encoding/json leaves a field alone when it meets null, and stores "" for a map value.
+  if (frames_.back().labels) labels_.emplace_back(std::move(label_key_), std::string());
+  if (pending_ >= 0) {
+    for (uint32_t extra : plan_[pending_].extras) record_.extra_fields[extra].reset();
+    pending_ = -1;
+  }
+  if (EndsCut()) EndCut(at + 4);
+  return true;
+}
+
+ObjectRecord ObjectScanner::TakeRecord() {
+  const std::string_view document = document_;
+  const std::string_view object = document.substr(begin_, end_ - begin_);
+  if (cuts_.empty()) {
+    record_.json.assign(object.data(), object.size());
+    return std::move(record_);
+  }
+  // Cut exactly the member and one comma, so that the rest stays byte-identical:
+  //   {"a":1,"managedFields":[...],"b":2}  the comma before it:  {"a":1,"b":2}
+  //   {"managedFields":[...],"b":2}        the comma after it:   {"b":2}
+  //   {"managedFields":[...]}              no comma at all:      {}
+  // "First" means no kept member precedes it, which also covers a repeated managedFields key.
+  std::string json;
+  json.reserve(object.size());
+  std::size_t copied = begin_;
+  for (const Cut& cut : cuts_) {
+    std::size_t from = cut.key_start;
+    std::size_t to = cut.value_end;
+    if (cut.first) {
+      const std::size_t next = SkipSpace(document, cut.value_end);
+      if (next < document.size() && document[next] == ',') to = next + 1;
+    } else {
+      // Back over the whitespace between the key and the comma that precedes it.
+      while (IsJsonSpace(document[from - 1])) --from;
+      --from;
+    }
+    from = std::max(from, copied);
+    json.append(document.data() + copied, from - copied);
+    copied = std::max(to, copied);
+  }
+  json.append(document.data() + copied, end_ - copied);
+  record_.json = std::move(json);
+  return std::move(record_);
+}
+
+}  // namespace informerd::core

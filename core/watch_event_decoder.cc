@@ -1,0 +1,252 @@
+#include "core/watch_event_decoder.h"
+
+#include <cstring>
+#include <utility>
+
+#include "fmt/format.h"
+
+namespace informerd::core {
+namespace {
+
+// After this, the buffer of an unusually large event is released rather than kept for reuse.
+constexpr std::size_t kKeepBufferBytes = std::size_t{1} << 20;
+
+bool IsBlank(std::string_view text) {
+  for (char c : text) {
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
+  }
+  return true;
+}
+
+// Follows the envelope {"type":T,"object":{...}}; the scanner takes the "object" value. Members
+// other than type and object are skipped, as Go's encoding/json would.
+class EventEnvelope : public DocumentEnvelope {
+ public:
+  bool StartObject(ObjectStart& start) override {
+    if (depth_ == 1 && member_ == Member::kObject) {
+      start = ObjectStart::kScan;
+      return true;
+    }
+    if (depth_ == 1 && member_ == Member::kType) return Check("an object");
+    ++depth_;  // the event itself, or an object inside a member we skip
+    return true;
+  }
+  bool EndObject() override {
+    --depth_;
+    return true;
+  }
+  bool StartArray() override {
+    if (!Check("an array")) return false;
+    ++depth_;
+    return true;
+  }
+  bool EndArray() override {
+    --depth_;
+    return true;
+  }
+  bool Key(std::string_view key) override {
+    if (depth_ == 1) {
+      member_ = key == "type" ? Member::kType : key == "object" ? Member::kObject : Member::kOther;
+    }
+    return true;
+  }
+  bool Scalar(JsonScalar kind, std::string_view text) override {
+    if (depth_ == 1 && member_ == Member::kType && kind == JsonScalar::kString) {
+      type_.assign(text.data(), text.size());
+      has_type_ = true;
+      return true;
+    }
+    return Check(Describe(kind));
+  }
+  bool ObjectScanned(ObjectScanner&) override {
+    has_object_ = true;  // the decoder takes the record once it knows the type
+    return true;
+  }
+
+  const std::string& type() const { return type_; }
+  bool has_type() const { return has_type_; }
+  bool has_object() const { return has_object_; }
+
+ private:
+  enum class Member { kOther, kType, kObject };
+
+  // Any value is fine inside members we skip; "type" and "object" and the event itself have one
+  // shape each.
+  bool Check(const char* what) {
+    if (depth_ == 0) {
+      return Fail(fmt::format("the event is {}, not a JSON object", what));
+    }
+    if (depth_ == 1 && member_ == Member::kType) {
+      return Fail(fmt::format("\"type\" is {}, not a string", what));
+    }
+    if (depth_ == 1 && member_ == Member::kObject) {
+      return Fail(fmt::format("\"object\" is {}, not a JSON object", what));
+    }
+    return true;
+  }
+
+  int depth_ = 0;  // envelope nesting; the scanned object does not count
+  Member member_ = Member::kOther;
+  std::string type_;
+  bool has_type_ = false;
+  bool has_object_ = false;
+};
+
+std::string Resume(const std::string& resource_version) {
+  if (resource_version.empty()) return "no resourceVersion known yet";
+  return fmt::format("resume from resourceVersion \"{}\"", resource_version);
+}
+
+}  // namespace
+
+const char* WatchEventTypeName(WatchEventType type) {
+  switch (type) {
+    case WatchEventType::kAdded:
+      return "ADDED";
+    case WatchEventType::kModified:
+      return "MODIFIED";
+    case WatchEventType::kDeleted:
+      return "DELETED";
+    case WatchEventType::kBookmark:
+      return "BOOKMARK";
+    case WatchEventType::kError:
+      return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
+WatchEventDecoder::WatchEventDecoder(WatchDecoderOptions options)
+    : scanner_(std::move(options.scan)),
+      max_event_bytes_(options.max_event_bytes),
+      resource_version_(std::move(options.start_resource_version)) {}
+
+WatchEventDecoder::~WatchEventDecoder() = default;
+
+absl::Status WatchEventDecoder::Break(absl::Status status) {
+  status_ = std::move(status);
+  std::string().swap(pending_);
+  return status_;
+}
+
+absl::Status WatchEventDecoder::Oversized(std::size_t at_least) {
+  return Break(absl::ResourceExhaustedError(fmt::format(
+      "watch event #{} at stream byte {} is longer than the {}-byte limit ({} bytes so far "
+      "without a newline); {}",
+      events_decoded_ + 1, consumed_, max_event_bytes_, at_least, Resume(resource_version_))));
+}
+
+absl::Status WatchEventDecoder::Feed(std::string_view bytes, std::vector<WatchEvent>& events) {
+  if (!status_.ok()) return status_;
+  while (!bytes.empty()) {
+    const void* newline = std::memchr(bytes.data(), '\n', bytes.size());
+    if (newline == nullptr) {
+      // Check before buffering, so a stream that never sends a newline cannot grow the buffer
+      // past the limit.
+      if (pending_.size() + bytes.size() > max_event_bytes_) {
+        return Oversized(pending_.size() + bytes.size());
+      }
+      pending_.append(bytes.data(), bytes.size());
+      return absl::OkStatus();
+    }
+    const auto length = static_cast<std::size_t>(static_cast<const char*>(newline) - bytes.data());
+    if (pending_.size() + length > max_event_bytes_) return Oversized(pending_.size() + length);
+    absl::Status status;
+    std::size_t line_size = length;
+    if (pending_.empty()) {
+      // The common case for small events: parse straight from the caller's piece, no copy.
+      status = DecodeLine(bytes.substr(0, length), events);
+    } else {
+      pending_.append(bytes.data(), length);
+      line_size = pending_.size();
+      status = DecodeLine(pending_, events);
+      if (pending_.capacity() > kKeepBufferBytes) {
+        std::string().swap(pending_);
+      } else {
+        pending_.clear();
+      }
+    }
+    if (!status.ok()) return Break(std::move(status));
+    consumed_ += line_size + 1;
+    bytes.remove_prefix(length + 1);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WatchEventDecoder::Finish(std::vector<WatchEvent>& events) {
+  if (!status_.ok()) return status_;
+  if (IsBlank(pending_)) {
+    pending_.clear();
+    return absl::OkStatus();
+  }
+  const std::string line = std::move(pending_);
+  pending_.clear();
+  absl::Status status = DecodeLine(line, events);
+  if (!status.ok()) {
+    return Break(absl::InvalidArgumentError(
+        fmt::format("the watch body ended inside an event: {}", std::string(status.message()))));
+  }
+  consumed_ += line.size();
+  return absl::OkStatus();
+}
+
+absl::Status WatchEventDecoder::DecodeLine(std::string_view line,
+                                           std::vector<WatchEvent>& events) {
+  // Blank lines carry nothing (a proxy may add "\r\n" keep-alives).
+  if (IsBlank(line)) return absl::OkStatus();
+  const auto malformed = [&](const std::string& detail) {
+    return absl::InvalidArgumentError(
+        fmt::format("watch event #{} at stream byte {} is malformed: {}; {}", events_decoded_ + 1,
+                    consumed_, detail, Resume(resource_version_)));
+  };
+
+  EventEnvelope envelope;
+  if (absl::Status parsed = scanner_.ParseDocument(line, envelope); !parsed.ok()) {
+    return malformed(std::string(parsed.message()));
+  }
+  if (!envelope.has_type()) return malformed("it has no \"type\"");
+  if (!envelope.has_object()) return malformed("it has no \"object\"");
+
+  WatchEvent event;
+  const std::string& type = envelope.type();
+  if (type == "ADDED") {
+    event.type = WatchEventType::kAdded;
+  } else if (type == "MODIFIED") {
+    event.type = WatchEventType::kModified;
+  } else if (type == "DELETED") {
+    event.type = WatchEventType::kDeleted;
+  } else if (type == "BOOKMARK") {
+    event.type = WatchEventType::kBookmark;
+  } else if (type == "ERROR") {
+    event.type = WatchEventType::kError;
+  } else {
+    return malformed(fmt::format("unknown event type \"{}\"", type));
+  }
+
+  switch (event.type) {
+    case WatchEventType::kAdded:
+    case WatchEventType::kModified:
+    case WatchEventType::kDeleted:
+      event.object = scanner_.TakeRecord();
+      if (!event.object.resource_version.empty()) {
+        resource_version_ = event.object.resource_version;
+      }
+      break;
+    case WatchEventType::kBookmark:
+      // A bookmark exists only to carry a resource version; without one it is not a bookmark.
+      if (scanner_.fields().resource_version.empty()) {
+        return malformed("BOOKMARK without metadata.resourceVersion");
+      }
+      event.resource_version = scanner_.fields().resource_version;
+      event.initial_events_end = scanner_.side_fields().initial_events_end;
+      resource_version_ = event.resource_version;
+      break;
+    case WatchEventType::kError:
+      event.status = scanner_.side_fields().status;
+      break;
+  }
+  events.push_back(std::move(event));
+  ++events_decoded_;
+  return absl::OkStatus();
+}
+
+}  // namespace informerd::core

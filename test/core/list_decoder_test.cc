@@ -1,0 +1,213 @@
+// Specification of core/list_decoder.*: a LIST page body becomes list metadata and records;
+// an error body becomes a KubeStatus.
+#include "core/list_decoder.h"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace informerd::core {
+namespace {
+
+using Labels = std::vector<LabelSet::Entry>;
+
+std::string Message(const absl::Status& status) { return std::string(status.message()); }
+
+const std::string kManagedFields =
+    R"("managedFields":[{"manager":"kube-controller-manager","operation":"Update",)"
+    R"("apiVersion":"v1","time":"2024-05-01T10:00:00Z","fieldsType":"FieldsV1",)"
+    R"("fieldsV1":{"f:metadata":{"f:labels":{".":{},"f:app":{}}}}}])";
+
+// An item as the apiserver writes it, with managedFields; and the same item stripped.
+std::string Item(const std::string& name, const std::string& node) {
+  return R"({"metadata":{"name":")" + name +
+         R"(","namespace":"shop","uid":"uid-)" + name +
+         R"(","resourceVersion":"5)" + std::to_string(name.size()) +
+         R"(","labels":{"app":"web","run":")" + name + R"("},)" + kManagedFields +
+         R"(},"spec":{"nodeName":")" + node + R"(","containers":[{"name":"c","items":[1]}]}})";
+}
+std::string StrippedItem(const std::string& name, const std::string& node) {
+  return R"({"metadata":{"name":")" + name +
+         R"(","namespace":"shop","uid":"uid-)" + name +
+         R"(","resourceVersion":"5)" + std::to_string(name.size()) +
+         R"(","labels":{"app":"web","run":")" + name +
+         R"("}},"spec":{"nodeName":")" + node + R"(","containers":[{"name":"c","items":[1]}]}})";
+}
+
+TEST_CASE("decodes a page: list metadata with continue token, and every item") {
+  ListDecoder decoder(ScanOptions{true, {"spec.nodeName"}});
+  const std::string body =
+      R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"123",)"
+      R"("continue":"eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTIzLCJzdGFydCI6InBvZC1jXHUwMDAwIn0",)"
+      R"("remainingItemCount":5},"items":[)" +
+      Item("pod-a", "n1") + "," + Item("pod-bb", "n2") + "," + Item("pod-ccc", "n3") + "]}";
+  auto page = decoder.Decode(body);
+  REQUIRE(page.ok());
+  CHECK(page->metadata.resource_version == "123");
+  CHECK(page->metadata.continue_token ==
+        "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTIzLCJzdGFydCI6InBvZC1jXHUwMDAwIn0");
+  CHECK(page->metadata.remaining_item_count == 5);
+  REQUIRE(page->items.size() == 3);
+
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"pod-a", "n1"}, {"pod-bb", "n2"}, {"pod-ccc", "n3"}};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const auto& [name, node] = expected[i];
+    const ObjectRecord& item = page->items[i];
+    INFO(name);
+    CHECK(item.name == name);
+    CHECK(item.namespace_name == "shop");
+    CHECK(item.uid == "uid-" + name);
+    CHECK(item.resource_version == "5" + std::to_string(name.size()));
+    CHECK(item.labels.entries() == Labels{{"app", "web"}, {"run", name}});
+    CHECK(item.extra_fields == std::vector<std::optional<std::string>>{node});
+    CHECK(item.json == StrippedItem(name, node));
+  }
+}
+
+TEST_CASE("the last page has no continue token and no remaining count") {
+  ListDecoder decoder(ScanOptions{});
+  auto page = decoder.Decode(
+      R"({"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[)"
+      R"({"metadata":{"name":"cm"},"data":{"items":"[not, the, list]"}}]})");
+  REQUIRE(page.ok());
+  CHECK(page->metadata.resource_version == "9");
+  CHECK(page->metadata.continue_token.empty());
+  CHECK_FALSE(page->metadata.remaining_item_count.has_value());
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].json == R"({"metadata":{"name":"cm"},"data":{"items":"[not, the, list]"}})");
+}
+
+TEST_CASE("keeps managedFields in items when stripping is off") {
+  ListDecoder decoder(ScanOptions{false, {}});
+  auto page = decoder.Decode(R"({"metadata":{"resourceVersion":"1"},"items":[)" +
+                             Item("a", "n") + "]}");
+  REQUIRE(page.ok());
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].json == Item("a", "n"));
+}
+
+TEST_CASE("an empty page: items empty or null") {
+  ListDecoder decoder(ScanOptions{});
+  for (const std::string body :
+       {R"({"kind":"PodList","metadata":{"resourceVersion":"77"},"items":[]})",
+        R"({"kind":"PodList","metadata":{"resourceVersion":"77"},"items":null})",
+        R"({"items":[],"metadata":{"resourceVersion":"77","continue":null}})"}) {
+    INFO(body);
+    auto page = decoder.Decode(body);
+    REQUIRE(page.ok());
+    CHECK(page->items.empty());
+    CHECK(page->metadata.resource_version == "77");
+  }
+}
+
+TEST_CASE("skips unknown members wherever they are, however they nest") {
+  ListDecoder decoder(ScanOptions{});
+  auto page = decoder.Decode(
+      R"({"before":{"items":[{"metadata":{"name":"decoy"}}],"metadata":{"resourceVersion":"0"}},)"
+      R"("metadata":{"selfLink":"/x","extra":{"continue":"no"},"resourceVersion":"5",)"
+      R"("more":[["x"]]},"list":[1,{"a":[null]}],)"
+      R"("items":[{"metadata":{"name":"real"}}],"after":[{"items":[]}]})");
+  REQUIRE(page.ok());
+  CHECK(page->metadata.resource_version == "5");
+  CHECK(page->metadata.continue_token.empty());
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].name == "real");
+}
+
+TEST_CASE("rejects a page that is not a well-formed list") {
+  ListDecoder decoder(ScanOptions{});
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"kind":"Status","code":500})", "has no \"items\" (kind \"Status\")"},
+      {R"({"metadata":{},"items":[{"metadata":{"name":"a"}},)",
+       "list page: invalid JSON at byte 50: Invalid value."},
+      {R"({"items":[{"metadata":{"name":"a"}},7]})", "items[1] is a number, not an object"},
+      {R"({"items":[[]]})", "items[0] is an array, not an object"},
+      {R"({"items":[{"metadata":{"name":"a"}},{"metadata":{"labels":[]}}]})",
+       "items[1]: metadata.labels must be an object"},
+      {R"({"items":{}})", "\"items\" is an object, not an array"},
+      {R"({"items":"none"})", "\"items\" is a string, not an array"},
+      {R"({"metadata":[],"items":[]})", "\"metadata\" is an array, not an object"},
+      {R"({"metadata":{"resourceVersion":123},"items":[]})",
+       "metadata.resourceVersion is a number, not a string"},
+      {R"({"metadata":{"continue":{}},"items":[]})", "metadata.continue is an object"},
+      {R"({"metadata":{"remainingItemCount":"5"},"items":[]})",
+       "metadata.remainingItemCount is a string, not an integer"},
+      {R"({"metadata":{"remainingItemCount":1.5},"items":[]})",
+       "metadata.remainingItemCount is 1.5, not a 64-bit integer"},
+      {"[]", "the body is an array, not a JSON object"},
+      {"\"x\"", "the body is a string, not a JSON object"},
+      {"", "list page: invalid JSON at byte 0: The document is empty."},
+      {"{\"items\":[{\"metadata\":{\"name\":\"\xC0\xAF\"}}]}", "Invalid encoding in string."},
+      {std::string("{\"items\":[]}\0", 13), "NUL byte"},
+  };
+  for (const auto& [body, expected] : cases) {
+    INFO(body);
+    auto page = decoder.Decode(body);
+    REQUIRE_FALSE(page.ok());
+    CHECK(page.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(Message(page.status()), Catch::Contains(expected));
+  }
+}
+
+TEST_CASE("a decoder is reusable after a bad page") {
+  ListDecoder decoder(ScanOptions{});
+  REQUIRE_FALSE(decoder.Decode(R"({"items":[{"metadata":{"name":1}}]})").ok());
+  auto page = decoder.Decode(R"({"items":[{"metadata":{"name":"ok"}}]})");
+  REQUIRE(page.ok());
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].name == "ok");
+  CHECK(page->items[0].json == R"({"metadata":{"name":"ok"}})");
+}
+
+TEST_CASE("ParseKubeStatus reads the Status of an error response") {
+  auto expired = ParseKubeStatus(
+      R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)"
+      R"("message":"The provided continue parameter is too old to display a consistent list )"
+      R"(result. You can start a new list without the continue parameter.","reason":"Expired",)"
+      R"("code":410})");
+  REQUIRE(expired.ok());
+  CHECK(expired->code == 410);
+  CHECK(expired->status == "Failure");
+  CHECK(expired->reason == "Expired");
+  CHECK_THAT(expired->message, Catch::StartsWith("The provided continue parameter is too old"));
+
+  auto forbidden = ParseKubeStatus(
+      R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":)"
+      R"("pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API )"
+      R"(group \"\" at the cluster scope","reason":"Forbidden","details":{"kind":"pods"},)"
+      R"("code":403})");
+  REQUIRE(forbidden.ok());
+  CHECK(*forbidden == KubeStatus{403, "Failure", "Forbidden",
+                                 "pods is forbidden: User \"system:anonymous\" cannot list "
+                                 "resource \"pods\" in API group \"\" at the cluster scope"});
+
+  auto bare = ParseKubeStatus(R"({"kind":"Status"})");
+  REQUIRE(bare.ok());
+  CHECK(*bare == KubeStatus{});
+}
+
+TEST_CASE("ParseKubeStatus rejects bodies that are not a Status") {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"<html><body>502 Bad Gateway</body></html>",
+       "not a Kubernetes Status: invalid JSON at byte 0: Invalid value."},
+      {R"({"kind":"Pod","metadata":{"name":"a"}})",
+       "not a Kubernetes Status: the object's kind is \"Pod\""},
+      {R"({"code":404})", "not a Kubernetes Status: the object's kind is \"\""},
+      {"", "not a Kubernetes Status: invalid JSON at byte 0: The document is empty."},
+  };
+  for (const auto& [body, expected] : cases) {
+    INFO(body);
+    auto status = ParseKubeStatus(body);
+    REQUIRE_FALSE(status.ok());
+    CHECK(status.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(Message(status.status()) == expected);
+  }
+}
+
+}  // namespace
+}  // namespace informerd::core
