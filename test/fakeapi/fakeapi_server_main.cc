@@ -1,0 +1,123 @@
+// fakeapi_server: the fake kube-apiserver as a process, in load mode, for benchmarks.
+//
+// Serves N synthetic objects of one resource (realistic JSON of about B bytes, managedFields
+// included), then MODIFIED events at R per second. The first line on stdout is the port; with
+// --tls the CA certificate is written to --ca-file-out. Runs until SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "fmt/format.h"
+#include "test/fakeapi/fake_api_server.h"
+
+namespace po = boost::program_options;
+using informerd::fakeapi::FakeApiServer;
+using informerd::fakeapi::ResourceType;
+using informerd::fakeapi::ServerOptions;
+using informerd::fakeapi::SyntheticLoad;
+
+int main(int argc, char** argv) {
+  // Block the stop signals before any thread starts, so that only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  int port = 0;
+  std::size_t objects = 1000;
+  std::size_t object_bytes = 4096;
+  std::size_t namespaces = 10;
+  double events_per_second = 0;
+  std::string resource = "pods";
+  bool tls = false;
+  bool managed_fields = true;
+  std::string ca_file_out;
+  int bookmark_ms = 60000;
+  std::size_t history = 100000;
+
+  po::options_description flags("fakeapi_server: a fake kube-apiserver in load mode");
+  flags.add_options()("help", "print this help")(
+      "port", po::value(&port)->default_value(0), "port on 127.0.0.1 (0: any free port)")(
+      "objects", po::value(&objects)->default_value(1000), "synthetic objects to serve")(
+      "object-bytes", po::value(&object_bytes)->default_value(4096),
+      "approximate JSON size of each object (0: natural size)")(
+      "namespaces", po::value(&namespaces)->default_value(10), "namespaces to spread them over")(
+      "events-per-second", po::value(&events_per_second)->default_value(0),
+      "MODIFIED events per second after start-up (0: none)")(
+      "resource", po::value(&resource)->default_value("pods"),
+      "resource to serve: pods, configmaps, namespaces or deployments.apps")(
+      "managed-fields", po::value(&managed_fields)->default_value(true),
+      "include metadata.managedFields")("tls", po::bool_switch(&tls), "serve HTTPS")(
+      "ca-file-out", po::value(&ca_file_out), "with --tls: write the CA certificate here")(
+      "bookmark-interval-ms", po::value(&bookmark_ms)->default_value(60000),
+      "interval of BOOKMARK events for watches that allow them")(
+      "history", po::value(&history)->default_value(100000), "watch events kept per resource");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, flags), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "fakeapi_server: " << e.what() << "\n" << flags;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << flags;
+    return 0;
+  }
+
+  ServerOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.tls = tls;
+  options.bookmark_interval = std::chrono::milliseconds(bookmark_ms);
+  options.history_limit = history;
+  FakeApiServer server;
+  if (auto status = server.Start(options); !status.ok()) {
+    std::cerr << "fakeapi_server: " << status.ToString() << "\n";
+    return 1;
+  }
+  if (tls && !ca_file_out.empty()) {
+    std::ofstream out(ca_file_out);
+    out << server.ca_pem();
+    if (!out) {
+      std::cerr << "fakeapi_server: cannot write " << ca_file_out << "\n";
+      return 1;
+    }
+  }
+  SyntheticLoad load;
+  load.objects = objects;
+  load.object_bytes = object_bytes;
+  load.namespaces = namespaces;
+  load.managed_fields = managed_fields;
+  const auto populate_start = std::chrono::steady_clock::now();
+  if (auto status = server.Populate(resource, load); !status.ok()) {
+    std::cerr << "fakeapi_server: " << status.ToString() << "\n";
+    return 1;
+  }
+  const double populate_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - populate_start).count();
+  if (events_per_second > 0) {
+    if (auto status = server.StartModifications(resource, events_per_second); !status.ok()) {
+      std::cerr << "fakeapi_server: " << status.ToString() << "\n";
+      return 1;
+    }
+  }
+  // The port first, alone on its line, for whoever started us.
+  std::cout << server.port() << std::endl;
+  std::cerr << fmt::format(
+      "fakeapi_server: {} on {} ({} {} of ~{} bytes, built in {:.2f} s; {} MODIFIED/s)\n",
+      resource, server.base_url(), objects, resource, object_bytes, populate_seconds,
+      events_per_second);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::cerr << fmt::format("fakeapi_server: signal {}, {} events generated, stopping\n",
+                           signal_number, server.ModificationsGenerated());
+  server.Stop();
+  return 0;
+}

@@ -1,0 +1,60 @@
+#include "test/fakeapi/load_generator.h"
+
+#include <boost/asio/post.hpp>
+
+#include <atomic>
+
+namespace informerd::fakeapi {
+namespace {
+// Events are produced in small bursts every tick; with a steady clock the rate holds on average.
+constexpr std::chrono::milliseconds kTick(5);
+}  // namespace
+
+LoadGenerator::LoadGenerator(boost::asio::io_context& io, FakeStore& store, std::string resource,
+                             std::vector<std::pair<std::string, std::string>> objects,
+                             double events_per_second)
+    : strand_(boost::asio::make_strand(io)),
+      timer_(strand_),
+      store_(store),
+      resource_(std::move(resource)),
+      objects_(std::move(objects)),
+      events_per_second_(events_per_second) {}
+
+void LoadGenerator::Start() {
+  boost::asio::post(strand_, [self = shared_from_this()] {
+    self->started_ = std::chrono::steady_clock::now();
+    self->Arm();
+  });
+}
+
+void LoadGenerator::Stop() {
+  boost::asio::post(strand_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->timer_.cancel();
+  });
+}
+
+std::uint64_t LoadGenerator::events_generated() const { return published_.load(); }
+
+void LoadGenerator::Arm() {
+  if (stopped_ || objects_.empty() || events_per_second_ <= 0) return;
+  timer_.expires_after(kTick);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) { self->OnTick(ec); });
+}
+
+void LoadGenerator::OnTick(boost::system::error_code ec) {
+  if (ec || stopped_) return;
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  const auto due = static_cast<std::uint64_t>(elapsed * events_per_second_);
+  while (generated_ < due) {
+    const auto& [ns, name] = objects_[next_];
+    next_ = (next_ + 1) % objects_.size();
+    (void)store_.Touch(resource_, ns, name);  // A test may have deleted it; skip then.
+    ++generated_;
+  }
+  published_.store(generated_);
+  Arm();
+}
+
+}  // namespace informerd::fakeapi
