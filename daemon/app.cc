@@ -29,8 +29,7 @@ absl::Status RunDaemon(const Options& options) {
   // The Informer RPCs are served by the engine once it lands; until then gRPC's generated base
   // answers every one of them UNIMPLEMENTED (the API contract allows nothing else to be faked).
   informerd::v1::Informer::CallbackService informer_service;
-  auto server = GrpcServer::Start(options.listen_address, {&informer_service},
-                                  logging.For("grpc"));
+  auto server = GrpcServer::Start(options.listen_address, {&informer_service}, logging.For("grpc"));
   if (!server.ok()) return server.status();
 
   signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {

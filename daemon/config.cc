@@ -77,9 +77,8 @@ bool IsFieldPath(const std::string& path) {
 absl::StatusOr<ResourceConfig> ParseResource(const YAML::Node& node, const std::string& path,
                                              const ErrorSink& errors) {
   if (!node.IsMap()) return errors.At(node, path, "must be a map with at least `resource`");
-  static const std::set<std::string> kKnown = {"resource",      "namespace",
-                                               "labelSelector", "fieldSelector",
-                                               "indexes",       "stripManagedFields"};
+  static const std::set<std::string> kKnown = {"resource",      "namespace", "labelSelector",
+                                               "fieldSelector", "indexes",   "stripManagedFields"};
   if (auto status = CheckKeys(node, kKnown, path, errors); !status.ok()) return status;
 
   ResourceConfig out;
@@ -155,9 +154,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
     const std::string path = fmt::format("resources[{}]", i);
     auto resource = ParseResource(resources[i], path, errors);
     if (!resource.ok()) return resource.status();
-    const std::string key =
-        fmt::format("{}|{}|{}|{}", resource->resource, resource->namespace_name,
-                    resource->label_selector, resource->field_selector);
+    const std::string key = fmt::format("{}|{}|{}|{}", resource->resource, resource->namespace_name,
+                                        resource->label_selector, resource->field_selector);
     if (!seen.insert(key).second) {
       return errors.At(resources[i], path,
                        fmt::format("duplicates an earlier entry for \"{}\" with the same "

@@ -24,12 +24,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    return absl::UnavailableError(fmt::format("cannot listen on {} (address in use, not a local address, or not permitted); choose another with --listen", listen_address));
+    return absl::UnavailableError(
+        fmt::format("cannot listen on {} (address in use, not a local address, or not permitted); "
+                    "choose another with --listen",
+                    listen_address));
   }
   const std::string host = listen_address.substr(0, listen_address.rfind(':'));
   std::string address = fmt::format("{}:{}", host, port);
-  return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), std::move(address),
-                                                    std::move(logger)));
+  return std::unique_ptr<GrpcServer>(
+      new GrpcServer(std::move(server), std::move(address), std::move(logger)));
 }
 
 GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, std::string address,

@@ -16,6 +16,7 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   po::options_description described(
       "informerd: one shared Kubernetes watch per resource, served over gRPC.\n\n"
       "Usage: informerd --config FILE [flags]\n\nFlags");
+  // clang-format off
   described.add_options()
       ("config", po::value(&options.config_path)->value_name("FILE"),
        "YAML file listing the resources to inform on (required; see deploy/config/)")
@@ -31,6 +32,7 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
        "text or json (default text)")
       ("version", "print the version and exit")
       ("help", "print this help and exit");
+  // clang-format on
 
   po::variables_map values;
   try {
@@ -62,7 +64,8 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (kLevels.count(options.log_level) == 0) {
-    return absl::InvalidArgumentError(fmt::format("--log-level: \"{}\" is not one of trace, debug, info, warn, error", options.log_level));
+    return absl::InvalidArgumentError(fmt::format(
+        "--log-level: \"{}\" is not one of trace, debug, info, warn, error", options.log_level));
   }
   if (log_format == "text") {
     options.log_format = LogFormat::kText;
@@ -75,10 +78,10 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   const auto colon = options.listen_address.rfind(':');
   if (colon == std::string::npos || colon == 0 ||
       options.listen_address.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
-      colon + 1 == options.listen_address.size() ||
-      options.listen_address.size() - colon - 1 > 5 ||
+      colon + 1 == options.listen_address.size() || options.listen_address.size() - colon - 1 > 5 ||
       std::stoul(options.listen_address.substr(colon + 1)) > 65535) {
-    return absl::InvalidArgumentError(fmt::format("--listen: \"{}\" is not HOST:PORT (for example 127.0.0.1:50051)", options.listen_address));
+    return absl::InvalidArgumentError(fmt::format(
+        "--listen: \"{}\" is not HOST:PORT (for example 127.0.0.1:50051)", options.listen_address));
   }
   return options;
 }

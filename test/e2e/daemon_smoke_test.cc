@@ -128,8 +128,7 @@ TEST_CASE("a port already in use is a start-up error, not a hang") {
   auto exit_code = second->Wait(seconds(15));
   REQUIRE(exit_code.ok());
   CHECK(*exit_code == 1);
-  CHECK(second->stderr_text().find("informerd: cannot listen on " + address) !=
-        std::string::npos);
+  CHECK(second->stderr_text().find("informerd: cannot listen on " + address) != std::string::npos);
 }
 
 }  // namespace

@@ -88,9 +88,8 @@ absl::StatusOr<std::string> Subprocess::WaitForLine(const std::string& needle,
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !ReadMore(left)) {
-      return absl::DeadlineExceededError(
-          fmt::format("no stderr line containing \"{}\"; stderr so far:\n{}", needle,
-                      stderr_text_));
+      return absl::DeadlineExceededError(fmt::format(
+          "no stderr line containing \"{}\"; stderr so far:\n{}", needle, stderr_text_));
     }
   }
 }
