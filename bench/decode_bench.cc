@@ -8,9 +8,8 @@
 // tolerations, conditions and container statuses, and managedFields for kubectl,
 // kube-controller-manager and kubelet whose fieldsV1 mirror the spec (so they grow with it,
 // making up about a quarter to a third of the object, as REFERENCE.md says they do).
-#include <rapidjson/reader.h>
 #include <rapidjson/memorystream.h>
-
+#include <rapidjson/reader.h>
 #include <time.h>
 
 #include <cstdio>
@@ -51,19 +50,18 @@ std::string LastAppliedConfiguration(std::size_t bytes) {
 // One pod. `index` varies the identity and values; `shape` sets the size.
 std::string MakePod(int index, const Shape& shape) {
   const int env_count = shape.env_count;
-  const std::string applied =
-      shape.applied_bytes == 0
-          ? std::string()
-          : R"("kubectl.kubernetes.io/last-applied-configuration":")" +
-                LastAppliedConfiguration(shape.applied_bytes) + "\",";
+  const std::string applied = shape.applied_bytes == 0
+                                  ? std::string()
+                                  : R"("kubectl.kubernetes.io/last-applied-configuration":")" +
+                                        LastAppliedConfiguration(shape.applied_bytes) + "\",";
   const std::string name = fmt::format("checkout-7d4b9c6f5-{:05x}", index * 7919 % 1048576);
   const std::string uid = fmt::format("{:08x}-5a1e-4c3b-9d2f-{:012x}", index, index * 104729LL);
   std::string env;
   std::string env_fields;
   for (int i = 0; i < env_count; ++i) {
     if (i > 0) env += ",";
-    env += fmt::format(R"({{"name":"CHECKOUT_SETTING_{}","value":"value-{}-{}"}})", i, i,
-                       index % 97);
+    env +=
+        fmt::format(R"({{"name":"CHECKOUT_SETTING_{}","value":"value-{}-{}"}})", i, i, index % 97);
     // Each entry with its leading comma: it follows the "." member.
     env_fields += fmt::format(
         R"(,"k:{{\"name\":\"CHECKOUT_SETTING_{}\"}}":{{".":{{}},"f:name":{{}},"f:value":{{}}}})",
@@ -225,36 +223,58 @@ void RunSize(std::size_t pod_bytes, double seconds) {
               100.0 * static_cast<double>(corpus.managed_fields_bytes) / corpus.bytes);
 
   // WATCH: one MODIFIED event per pod, newline-terminated, read in 16 KiB pieces (a TLS
-  // record's worth, which is what a socket read typically returns).
+  // record's worth, which is what a socket read typically returns). The second stream has one
+  // non-ASCII character per pod, which makes the decoder validate UTF-8 (see object_scanner.cc).
   std::string stream;
+  std::string non_ascii_stream;
   for (const std::string& pod : corpus.pods) {
     stream += R"({"type":"MODIFIED","object":)";
     stream += pod;
     stream += "}\n";
   }
+  for (std::size_t at = 0; at < stream.size(); ++at) {
+    non_ascii_stream += stream[at];
+    // "prometheus.io/scrape":"true" becomes "prometheus.io/scrape":"tru\u00e9", UTF-8 encoded.
+    if (stream.compare(at, 7, "\"true\"}") == 0) {
+      non_ascii_stream += "tru\xC3\xA9";
+      at += 4;
+    }
+  }
   constexpr std::size_t kPiece = 16 * 1024;
   const std::vector<std::string> extra = {"spec.nodeName", "status.phase"};
   std::size_t sink = 0;
-  for (const bool strip : {true, false}) {
-    const Result watch =
-        Measure(seconds, corpus.pods.size(), stream.size(), [&] {
-          WatchDecoderOptions options;
-          options.scan = ScanOptions{strip, extra};
-          WatchEventDecoder decoder(options);
-          std::vector<WatchEvent> events;
-          events.reserve(corpus.pods.size());
-          for (std::size_t at = 0; at < stream.size(); at += kPiece) {
-            if (!decoder.Feed(std::string_view(stream).substr(at, kPiece), events).ok()) {
-              std::fprintf(stderr, "watch decode failed: %s\n",
-                           std::string(decoder.status().message()).c_str());
-              std::exit(1);
-            }
-          }
-          sink += events.size() + events.back().object.json.size();
-        });
-    Print(strip ? "watch decoder, 16 KiB pieces, strip managedFields, 2 paths"
-                : "watch decoder, 16 KiB pieces, keep managedFields, 2 paths",
-          watch);
+  // As a reflector would: one vector, emptied after each batch of events has been applied.
+  std::vector<WatchEvent> events;
+  struct WatchCase {
+    const char* name;
+    bool strip;
+    const std::string* stream;
+  };
+  for (const WatchCase& watch_case :
+       {WatchCase{"watch decoder, 16 KiB pieces, strip managedFields, 2 paths", true, &stream},
+        WatchCase{"watch decoder, 16 KiB pieces, keep managedFields, 2 paths", false, &stream},
+        WatchCase{"watch decoder, as the first, one non-ASCII char per pod", true,
+                  &non_ascii_stream}}) {
+    const std::string& body = *watch_case.stream;
+    const Result watch = Measure(seconds, corpus.pods.size(), body.size(), [&] {
+      WatchDecoderOptions options;
+      options.scan = ScanOptions{watch_case.strip, extra};
+      WatchEventDecoder decoder(options);
+      events.clear();
+      for (std::size_t at = 0; at < body.size(); at += kPiece) {
+        if (!decoder.Feed(std::string_view(body).substr(at, kPiece), events).ok()) {
+          std::fprintf(stderr, "watch decode failed: %s\n",
+                       std::string(decoder.status().message()).c_str());
+          std::exit(1);
+        }
+      }
+      if (events.size() != corpus.pods.size()) {
+        std::fprintf(stderr, "watch decode lost events: %zu\n", events.size());
+        std::exit(1);
+      }
+      sink += events.back().object.json.size();
+    });
+    Print(watch_case.name, watch);
   }
 
   // LIST: one page of 500 items.

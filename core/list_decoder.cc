@@ -218,15 +218,14 @@ absl::StatusOr<ListPage> ListDecoder::Decode(std::string_view body) {
       return absl::InvalidArgumentError(fmt::format("list page: items[{}]: {}", page.items.size(),
                                                     std::string(status.message())));
     }
-    return absl::InvalidArgumentError(
-        fmt::format("list page: {}", std::string(status.message())));
+    return absl::InvalidArgumentError(fmt::format("list page: {}", std::string(status.message())));
   }
   if (!envelope.has_items()) {
     // Every list kind has "items" (possibly empty); without it this is some other object,
     // typically a Status that came with an unexpected HTTP status.
-    return absl::InvalidArgumentError(fmt::format(
-        "list page: the body has no \"items\" (kind \"{}\"), so it is not a list",
-        envelope.kind()));
+    return absl::InvalidArgumentError(
+        fmt::format("list page: the body has no \"items\" (kind \"{}\"), so it is not a list",
+                    envelope.kind()));
   }
   return page;
 }

@@ -24,7 +24,8 @@ namespace {
 //   validation would otherwise be the largest single cost of decoding.
 // The parser is RapidJSON's recursive one (about 1.4x faster than its iterative one here);
 // ScannerSax bounds the nesting depth so that a hostile body cannot exhaust the stack.
-constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
+constexpr unsigned kParseFlags =
+    rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
 constexpr unsigned kValidatingParseFlags = kParseFlags | rapidjson::kParseValidateEncodingFlag;
 
 // Far deeper than real objects go (a few dozen levels; the apiserver's decoder, Go's
@@ -385,8 +386,8 @@ bool ObjectScanner::ApplyContainer(const PathNode& node, bool is_array, std::siz
     case Slot::kMetadata:
     case Slot::kLabels:
       if (is_array) {
-        return Fail(fmt::format("{} must be an object, found an array (at byte {})", node.path,
-                                at));
+        return Fail(
+            fmt::format("{} must be an object, found an array (at byte {})", node.path, at));
       }
       break;
     case Slot::kName:
@@ -452,8 +453,8 @@ bool ObjectScanner::EndObject(std::size_t end) {
     done_ = true;
     // Moved into a vector of exactly the right size: the record keeps it for as long as the
     // object is cached, while labels_ keeps its capacity for the next object.
-    record_.labels = LabelSet(std::vector<LabelSet::Entry>(
-        std::make_move_iterator(labels_.begin()), std::make_move_iterator(labels_.end())));
+    record_.labels = LabelSet(std::vector<LabelSet::Entry>(std::make_move_iterator(labels_.begin()),
+                                                           std::make_move_iterator(labels_.end())));
     labels_.clear();
     return true;
   }
@@ -495,8 +496,8 @@ bool ObjectScanner::String(const char* str, std::size_t length, std::size_t at) 
 
 bool ObjectScanner::Number(const char* text, std::size_t length, std::size_t at) {
   if (frames_.back().labels) {
-    return Fail(fmt::format(
-        "metadata.labels values must be strings, found a number (at byte {})", at));
+    return Fail(
+        fmt::format("metadata.labels values must be strings, found a number (at byte {})", at));
   }
   if (pending_ >= 0) {
     if (!ApplyScalar(plan_[pending_], text, length, false, at)) return false;
@@ -508,8 +509,8 @@ bool ObjectScanner::Number(const char* text, std::size_t length, std::size_t at)
 
 bool ObjectScanner::Bool(bool value, std::size_t at) {
   if (frames_.back().labels) {
-    return Fail(fmt::format(
-        "metadata.labels values must be strings, found a boolean (at byte {})", at));
+    return Fail(
+        fmt::format("metadata.labels values must be strings, found a boolean (at byte {})", at));
   }
   const std::string_view text = value ? "true" : "false";
   if (pending_ >= 0) {

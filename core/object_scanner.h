@@ -175,7 +175,7 @@ class ObjectScanner {
 
   // One open object or array inside the scanned object.
   struct Frame {
-    int32_t node;          // plan node whose children may appear here; -1 = nothing to look for
+    int32_t node;  // plan node whose children may appear here; -1 = nothing to look for
     bool is_array;
     bool labels;           // the members are metadata.labels entries
     uint32_t keys;         // member keys seen so far

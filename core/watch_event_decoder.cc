@@ -189,8 +189,7 @@ absl::Status WatchEventDecoder::Finish(std::vector<WatchEvent>& events) {
   return absl::OkStatus();
 }
 
-absl::Status WatchEventDecoder::DecodeLine(std::string_view line,
-                                           std::vector<WatchEvent>& events) {
+absl::Status WatchEventDecoder::DecodeLine(std::string_view line, std::vector<WatchEvent>& events) {
   // Blank lines carry nothing (a proxy may add "\r\n" keep-alives).
   if (IsBlank(line)) return absl::OkStatus();
   const auto malformed = [&](const std::string& detail) {

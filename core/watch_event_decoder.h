@@ -75,14 +75,18 @@ class WatchEventDecoder {
   WatchEventDecoder(const WatchEventDecoder&) = delete;
   WatchEventDecoder& operator=(const WatchEventDecoder&) = delete;
 
-  // Consumes the next piece of the body and appends every event it completes to `events`, in
-  // stream order. Bytes of an incomplete event are kept until a later piece completes it.
-  // On a malformed or oversized event returns InvalidArgument (ResourceExhausted for size), after
-  // appending the good events that preceded it; the decoder is then broken and every later call
-  // returns the same error.
+  // Consumes the next piece of the body and appends (never clears) every event it completes to
+  // `events`, in stream order; `bytes` need not outlive the call. Bytes of an incomplete event
+  // are kept until a later piece completes it. On a malformed or oversized event, returns
+  // InvalidArgument (ResourceExhausted for size) after appending the good events before it; the
+  // decoder is then broken and every later call returns the same error. Messages read like
+  //   watch event #7 at stream byte 21873 is malformed: invalid JSON at byte 312: Missing a
+  //   comma or '}' after an object member.; resume from resourceVersion "48213"
+  // where "stream byte" counts from the start of the body and the byte after "malformed:" from
+  // the start of that event.
   absl::Status Feed(std::string_view bytes, std::vector<WatchEvent>& events);
 
-  // Call when the body has ended. OK if it ended between events; a final event without its
+  // Call once, when the body has ended. OK if it ended between events; a final event without its
   // newline is decoded and appended. Anything else (the body was cut inside an event) is an
   // error, and the decoder is broken, as for Feed.
   absl::Status Finish(std::vector<WatchEvent>& events);

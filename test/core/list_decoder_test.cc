@@ -3,7 +3,6 @@
 #include "core/list_decoder.h"
 
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,18 +23,16 @@ const std::string kManagedFields =
 
 // An item as the apiserver writes it, with managedFields; and the same item stripped.
 std::string Item(const std::string& name, const std::string& node) {
-  return R"({"metadata":{"name":")" + name +
-         R"(","namespace":"shop","uid":"uid-)" + name +
+  return R"({"metadata":{"name":")" + name + R"(","namespace":"shop","uid":"uid-)" + name +
          R"(","resourceVersion":"5)" + std::to_string(name.size()) +
          R"(","labels":{"app":"web","run":")" + name + R"("},)" + kManagedFields +
          R"(},"spec":{"nodeName":")" + node + R"(","containers":[{"name":"c","items":[1]}]}})";
 }
 std::string StrippedItem(const std::string& name, const std::string& node) {
-  return R"({"metadata":{"name":")" + name +
-         R"(","namespace":"shop","uid":"uid-)" + name +
+  return R"({"metadata":{"name":")" + name + R"(","namespace":"shop","uid":"uid-)" + name +
          R"(","resourceVersion":"5)" + std::to_string(name.size()) +
-         R"(","labels":{"app":"web","run":")" + name +
-         R"("}},"spec":{"nodeName":")" + node + R"(","containers":[{"name":"c","items":[1]}]}})";
+         R"(","labels":{"app":"web","run":")" + name + R"("}},"spec":{"nodeName":")" + node +
+         R"(","containers":[{"name":"c","items":[1]}]}})";
 }
 
 TEST_CASE("decodes a page: list metadata with continue token, and every item") {
@@ -84,8 +81,8 @@ TEST_CASE("the last page has no continue token and no remaining count") {
 
 TEST_CASE("keeps managedFields in items when stripping is off") {
   ListDecoder decoder(ScanOptions{false, {}});
-  auto page = decoder.Decode(R"({"metadata":{"resourceVersion":"1"},"items":[)" +
-                             Item("a", "n") + "]}");
+  auto page =
+      decoder.Decode(R"({"metadata":{"resourceVersion":"1"},"items":[)" + Item("a", "n") + "]}");
   REQUIRE(page.ok());
   REQUIRE(page->items.size() == 1);
   CHECK(page->items[0].json == Item("a", "n"));

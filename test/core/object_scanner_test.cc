@@ -2,7 +2,6 @@
 #include "core/object_scanner.h"
 
 #include <catch2/catch.hpp>
-
 #include <optional>
 #include <string>
 #include <utility>
@@ -100,7 +99,8 @@ TEST_CASE("cuts managedFields with exactly one comma wherever it sits in metadat
       {R"({"metadata":{"managedFields":true,"name":"a"}})", R"({"metadata":{"name":"a"}})"},
       {R"({"metadata":{"name":"a","managedFields":false}})", R"({"metadata":{"name":"a"}})"},
       {R"({"metadata":{"managedFields":false,"name":"a"}})", R"({"metadata":{"name":"a"}})"},
-      {R"({"metadata":{"name":"a","managedFields":{"k":["]","}"]}}})", R"({"metadata":{"name":"a"}})"},
+      {R"({"metadata":{"name":"a","managedFields":{"k":["]","}"]}}})",
+       R"({"metadata":{"name":"a"}})"},
       // raw multi-byte UTF-8 (the validating parse) around the cut
       {"{\"metadata\":{\"name\":\"a\",\"x\":\"\xC3\xA9\",\"managedFields\":[\"\xE2\x98\x95\"],"
        "\"y\":\"\xF0\x9F\x98\x80\"}}",
@@ -159,25 +159,25 @@ TEST_CASE("accepts valid UTF-8 beyond ASCII and decodes it into the fields") {
 }
 
 TEST_CASE("reads extra field paths as text; missing, null and non-scalar values are absent") {
-  ObjectScanner scanner(ScanOptions{
-      true,
-      {"spec.nodeName", "spec.priority", "spec.hostNetwork", "status.phase", "spec.missing",
-       "spec.containers", "status.conditions.type", "metadata.name", "metadata.labels.app",
-       "spec.nodeName.deeper", "spec", "status.podIP"}});
+  ObjectScanner scanner(
+      ScanOptions{true,
+                  {"spec.nodeName", "spec.priority", "spec.hostNetwork", "status.phase",
+                   "spec.missing", "spec.containers", "status.conditions.type", "metadata.name",
+                   "metadata.labels.app", "spec.nodeName.deeper", "spec", "status.podIP"}});
   auto record = scanner.Scan(kPod);
   REQUIRE(record.ok());
   const std::vector<std::optional<std::string>> expected = {
-      "node-3",       // a string: its value
-      "0",            // a number: its JSON text
-      "false",        // a boolean: its JSON text
-      "Running",      //
-      std::nullopt,   // missing
-      std::nullopt,   // an array
-      std::nullopt,   // through an array: paths do not index arrays
+      "node-3",               // a string: its value
+      "0",                    // a number: its JSON text
+      "false",                // a boolean: its JSON text
+      "Running",              //
+      std::nullopt,           // missing
+      std::nullopt,           // an array
+      std::nullopt,           // through an array: paths do not index arrays
       "web-7d4b9c6f5-x2x9q",  // also a built-in field
-      "web",          // inside labels
-      std::nullopt,   // below a string
-      std::nullopt,   // an object
+      "web",                  // inside labels
+      std::nullopt,           // below a string
+      std::nullopt,           // an object
       "10.0.3.17",
   };
   CHECK(record->extra_fields == expected);
@@ -193,10 +193,9 @@ TEST_CASE("keeps a number's exact JSON text and treats null as absent") {
 
 TEST_CASE("a repeated key's last value wins, as in Go") {
   ObjectScanner scanner(ScanOptions{true, {"spec.x"}});
-  auto record = scanner.Scan(
-      R"({"metadata":{"name":"a","name":"b","labels":{"k":"1","gone":"x"},)"
-      R"("labels":{"k":"2","j":"3","j":"4"}},)"
-      R"("spec":{"x":"first","x":{"not":"scalar"}}})");
+  auto record = scanner.Scan(R"({"metadata":{"name":"a","name":"b","labels":{"k":"1","gone":"x"},)"
+                             R"("labels":{"k":"2","j":"3","j":"4"}},)"
+                             R"("spec":{"x":"first","x":{"not":"scalar"}}})");
   REQUIRE(record.ok());
   CHECK(record->name == "b");
   CHECK(record->labels.entries() == Labels{{"j", "4"}, {"k", "2"}});

@@ -2,7 +2,6 @@
 #include "core/watch_event_decoder.h"
 
 #include <catch2/catch.hpp>
-
 #include <random>
 #include <string>
 #include <vector>
@@ -74,9 +73,9 @@ const std::string kExpired =
 
 // Five events of every kind, each followed by a newline, as the apiserver writes them.
 std::string Stream() {
-  return R"({"type":"ADDED","object":)" + Pod("110") + "}\n" +
-         R"({"type":"MODIFIED","object":)" + Pod("115") + "}\n" + kInitialEventsEndBookmark +
-         "\n" + R"({"type":"DELETED","object":)" + kDeletedPod + "}\n" + kExpired + "\n";
+  return R"({"type":"ADDED","object":)" + Pod("110") + "}\n" + R"({"type":"MODIFIED","object":)" +
+         Pod("115") + "}\n" + kInitialEventsEndBookmark + "\n" + R"({"type":"DELETED","object":)" +
+         kDeletedPod + "}\n" + kExpired + "\n";
 }
 
 std::vector<WatchEvent> ExpectedEvents() {
@@ -203,12 +202,14 @@ TEST_CASE("keeps an incomplete event until its newline arrives") {
 TEST_CASE("accepts members in any order, unknown members, blank lines and CRLF") {
   WatchEventDecoder decoder(Options());
   std::vector<WatchEvent> events;
-  REQUIRE(decoder
-              .Feed("\n\r\n"
-                    R"({"object":{"metadata":{"name":"a","resourceVersion":"7"}},"extra":[{"type":1}],"type":"ADDED"})"
-                    "\r\n  \n",
-                    events)
-              .ok());
+  REQUIRE(
+      decoder
+          .Feed(
+              "\n\r\n"
+              R"({"object":{"metadata":{"name":"a","resourceVersion":"7"}},"extra":[{"type":1}],"type":"ADDED"})"
+              "\r\n  \n",
+              events)
+          .ok());
   REQUIRE(events.size() == 1);
   CHECK(events[0].type == WatchEventType::kAdded);
   CHECK(events[0].object.json == R"({"metadata":{"name":"a","resourceVersion":"7"}})");
@@ -219,14 +220,15 @@ TEST_CASE("ERROR events carry the Status: 410 Expired, and Gone from older serve
   WatchEventDecoder decoder(Options());
   std::vector<WatchEvent> events;
   REQUIRE(decoder.Feed(kExpired + "\n", events).ok());
-  REQUIRE(decoder
-              .Feed(R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},)"
-                    R"("status":"Failure","message":"401: The event in requested index is outdated )"
-                    R"(and cleared (the requested history has been cleared [3/1]) [2]",)"
-                    R"("reason":"Gone","code":410}})"
-                    "\n",
-                    events)
-              .ok());
+  REQUIRE(
+      decoder
+          .Feed(R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},)"
+                R"("status":"Failure","message":"401: The event in requested index is outdated )"
+                R"(and cleared (the requested history has been cleared [3/1]) [2]",)"
+                R"("reason":"Gone","code":410}})"
+                "\n",
+                events)
+          .ok());
   REQUIRE(events.size() == 2);
   CHECK(events[0].type == WatchEventType::kError);
   CHECK(events[0].status.code == 410);
@@ -278,10 +280,9 @@ TEST_CASE("garbage breaks the decoder with a message naming where and the resour
   const absl::Status status = decoder.Feed(good + "<html>502 Bad Gateway</html>\n", events);
   REQUIRE_FALSE(status.ok());
   CHECK(status.code() == absl::StatusCode::kInvalidArgument);
-  CHECK(Message(status) ==
-        "watch event #2 at stream byte " + std::to_string(good.size()) +
-            " is malformed: invalid JSON at byte 0: Invalid value.; "
-            "resume from resourceVersion \"41\"");
+  CHECK(Message(status) == "watch event #2 at stream byte " + std::to_string(good.size()) +
+                               " is malformed: invalid JSON at byte 0: Invalid value.; "
+                               "resume from resourceVersion \"41\"");
   // The event before the garbage was delivered.
   REQUIRE(events.size() == 1);
   CHECK(events[0].object.name == "a");
