@@ -1,12 +1,19 @@
 #include "daemon/app.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 
+#include "core/clock.h"
+#include "daemon/apiserver_client.h"
+#include "daemon/client_config.h"
 #include "daemon/config.h"
+#include "daemon/discovery.h"
+#include "daemon/environment.h"
 #include "daemon/grpc_server.h"
 #include "daemon/logging.h"
+#include "daemon/resource_informers.h"
 #include "daemon/version.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -21,22 +28,49 @@ absl::Status RunDaemon(const Options& options) {
   if (!config.ok()) return config.status();
   logger->info("config {}: {} resource(s)", options.config_path, config->resources.size());
 
+  ClientConfigOptions client_config;
+  client_config.kubeconfig_path = options.kubeconfig_path;
+  client_config.context = options.context;
+  client_config.environment = Environment::FromProcess();
+  client_config.on_warning = [logger = logging.For("credentials")](const absl::Status& status) {
+    logger->warn("{}", std::string(status.message()));
+  };
+  auto rest_config = LoadRestConfig(client_config);
+  if (!rest_config.ok()) return rest_config.status();
+  logger->info("apiserver {} as {}", rest_config->server.ToString(), rest_config->identity);
+
+  // The main thread runs this io_context: the apiserver client, every informer and their timers
+  // live on the client's strand; gRPC serves from its own threads.
+  boost::asio::io_context io;
   // Signals are caught before anything starts, so a SIGTERM that arrives during start-up is
   // handled once the loop runs instead of killing the process mid-way.
-  boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
 
-  // The Informer RPCs are served by the engine once it lands; until then gRPC's generated base
-  // answers every one of them UNIMPLEMENTED (the API contract allows nothing else to be faked).
+  auto client = ApiServerClient::Create(io, *std::move(rest_config));
+  if (!client.ok()) return client.status();
+  const core::SteadyClock clock;
+  Discovery discovery(**client, clock);
+  auto informers = ResourceInformers::Create(**client, discovery, clock, config->resources, {},
+                                             nullptr, logging.For("informer"));
+
+  // The Informer RPCs are served by the engine once the service lands; until then gRPC's
+  // generated base answers every one of them UNIMPLEMENTED (the API contract allows nothing else
+  // to be faked).
   informerd::v1::Informer::CallbackService informer_service;
   auto server = GrpcServer::Start(options.listen_address, {&informer_service}, logging.For("grpc"));
   if (!server.ok()) return server.status();
+  informers->Start();
 
   signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
     logger->info("received {}, shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-    (*server)->Shutdown(std::chrono::seconds(5));
-    io.stop();
+    informers->Stop();
+    // Queued behind the informers' Stop on the same strand: subscriptions have ended by then, so
+    // streams finish promptly and the grace period is only for stragglers.
+    boost::asio::post((*client)->strand(), [&] {
+      (*server)->Shutdown(std::chrono::seconds(5));
+      io.stop();
+    });
   });
   io.run();
   logger->info("informerd stopped");

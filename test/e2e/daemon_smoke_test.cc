@@ -11,6 +11,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "test/fakeapi/fake_api_server.h"
 #include "test/util/subprocess.h"
 
 namespace informerd::test {
@@ -21,9 +22,38 @@ using std::chrono::seconds;
 const char kBinary[] = "cmd/informerd/informerd";
 const char kConfig[] = "deploy/config/informerd.yaml";
 
+std::string TempPath(const std::string& name) {
+  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+}
+
+// A fake apiserver with a few pods, and a kubeconfig for it.
+class Upstream {
+ public:
+  Upstream() {
+    REQUIRE(server_.Start().ok());
+    for (const char* name : {"web-1", "web-2", "db-1"}) {
+      REQUIRE(server_.Upsert("pods", "default", name).ok());
+    }
+    kubeconfig_ = TempPath("kubeconfig-" + std::to_string(server_.port()));
+    std::ofstream(kubeconfig_) << "apiVersion: v1\nkind: Config\n"
+                               << "clusters:\n- name: fake\n  cluster:\n    server: "
+                               << server_.base_url() << "\n"
+                               << "users:\n- name: tester\n  user:\n    token: t0ken\n"
+                               << "contexts:\n- name: fake\n  context:\n    cluster: fake\n"
+                               << "    user: tester\ncurrent-context: fake\n";
+  }
+  const std::string& kubeconfig() const { return kubeconfig_; }
+  fakeapi::FakeApiServer& server() { return server_; }
+
+ private:
+  fakeapi::FakeApiServer server_;
+  std::string kubeconfig_;
+};
+
 // Starts informerd on a free loopback port and returns it with the address it bound.
-std::pair<Subprocess, std::string> StartDaemon() {
-  auto daemon = Subprocess::Start({kBinary, "--config", kConfig, "--listen", "127.0.0.1:0"});
+std::pair<Subprocess, std::string> StartDaemon(const Upstream& upstream) {
+  auto daemon = Subprocess::Start({kBinary, "--config", kConfig, "--kubeconfig",
+                                   upstream.kubeconfig(), "--listen", "127.0.0.1:0"});
   REQUIRE(daemon.ok());
   auto line = daemon->WaitForLine("gRPC listening on ", seconds(20));
   INFO(daemon->stderr_text());
@@ -71,7 +101,8 @@ std::set<std::string> ReflectedServices(const std::string& address) {
 }
 
 TEST_CASE("informerd serves health and reflection, then exits 0 on SIGTERM") {
-  auto [daemon, address] = StartDaemon();
+  Upstream upstream;
+  auto [daemon, address] = StartDaemon(upstream);
   CHECK(Health(address, "") == grpc::health::v1::HealthCheckResponse::SERVING);
 
   const std::set<std::string> services = ReflectedServices(address);
@@ -87,8 +118,28 @@ TEST_CASE("informerd serves health and reflection, then exits 0 on SIGTERM") {
   CHECK(daemon.stderr_text().find("informerd stopped") != std::string::npos);
 }
 
+TEST_CASE("informerd lists and watches the configured resources from the apiserver") {
+  Upstream upstream;
+  auto [daemon, address] = StartDaemon(upstream);
+  auto synced = daemon.WaitForLine("pods: synced 3 objects", seconds(20));
+  INFO(daemon.stderr_text());
+  REQUIRE(synced.ok());
+  // One watch per configured resource, and nothing more.
+  CHECK(upstream.server().WaitForOpenWatches("pods", 1, seconds(10)));
+  CHECK(upstream.server().OpenWatches("pods") == 1);
+  // "nodes" is in the example configuration but this apiserver does not serve it: the daemon
+  // says so and keeps running.
+  CHECK(daemon.stderr_text().find("config resource \"nodes\": the server has no resource "
+                                  "\"nodes\"; looking again every 30 s") != std::string::npos);
+  daemon.Signal(SIGTERM);
+  auto exit_code = daemon.Wait(seconds(15));
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 0);
+}
+
 TEST_CASE("SIGINT (Ctrl-C) also stops informerd cleanly") {
-  auto [daemon, address] = StartDaemon();
+  Upstream upstream;
+  auto [daemon, address] = StartDaemon(upstream);
   daemon.Signal(SIGINT);
   auto exit_code = daemon.Wait(seconds(15));
   INFO(daemon.stderr_text());
@@ -108,8 +159,40 @@ TEST_CASE("a bad flag exits 2 with a one-line error") {
         "--help)\n");
 }
 
+TEST_CASE("without a kubeconfig or in-cluster config, informerd exits 1 saying what it tried") {
+  const std::string home = TempPath("empty-home");
+  std::string command = "mkdir -p " + home;
+  REQUIRE(std::system(command.c_str()) == 0);
+  setenv("HOME", home.c_str(), 1);
+  unsetenv("KUBECONFIG");
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  auto daemon = Subprocess::Start({kBinary, "--config", kConfig, "--listen", "127.0.0.1:0"});
+  REQUIRE(daemon.ok());
+  auto exit_code = daemon->Wait(seconds(15));
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 1);
+  INFO(daemon->stderr_text());
+  CHECK(daemon->stderr_text().find("informerd: ") != std::string::npos);
+  CHECK(daemon->stderr_text().find(home + "/.kube/config") != std::string::npos);
+}
+
+TEST_CASE("a broken kubeconfig exits 1 naming the file and field") {
+  const std::string path = TempPath("broken-kubeconfig");
+  std::ofstream(path) << "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster:\n"
+                      << "    server: [not, a, string]\n";
+  auto daemon = Subprocess::Start(
+      {kBinary, "--config", kConfig, "--kubeconfig", path, "--listen", "127.0.0.1:0"});
+  REQUIRE(daemon.ok());
+  auto exit_code = daemon->Wait(seconds(15));
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 1);
+  INFO(daemon->stderr_text());
+  CHECK(daemon->stderr_text().find("informerd: " + path + ":6:13: clusters[0].cluster.server") !=
+        std::string::npos);
+}
+
 TEST_CASE("a broken config file exits 1 naming file, line and field") {
-  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/broken.yaml";
+  const std::string path = TempPath("broken.yaml");
   std::ofstream(path) << "resources:\n  - resource: pods\n    namespaces: default\n";
   auto daemon = Subprocess::Start({kBinary, "--config", path, "--listen", "127.0.0.1:0"});
   REQUIRE(daemon.ok());
@@ -122,8 +205,10 @@ TEST_CASE("a broken config file exits 1 naming file, line and field") {
 }
 
 TEST_CASE("a port already in use is a start-up error, not a hang") {
-  auto [first, address] = StartDaemon();
-  auto second = Subprocess::Start({kBinary, "--config", kConfig, "--listen", address});
+  Upstream upstream;
+  auto [first, address] = StartDaemon(upstream);
+  auto second = Subprocess::Start({kBinary, "--config", kConfig, "--kubeconfig",
+                                   upstream.kubeconfig(), "--listen", address});
   REQUIRE(second.ok());
   auto exit_code = second->Wait(seconds(15));
   REQUIRE(exit_code.ok());

@@ -16,6 +16,22 @@ import grpc
 
 BINARY = "cmd/informerd/informerd"
 CONFIG = "deploy/config/informerd.yaml"
+FAKE_APISERVER = "test/fakeapi/fakeapi_server"
+
+
+def start_fake_apiserver(work_dir):
+    """Starts the project's fake apiserver with a few pods; returns it and a kubeconfig for it."""
+    fake = subprocess.Popen([FAKE_APISERVER, "--objects", "5", "--object-bytes", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(fake.stdout.readline())
+    kubeconfig = os.path.join(work_dir, "kubeconfig")
+    with open(kubeconfig, "w") as out:
+        out.write("apiVersion: v1\nkind: Config\n"
+                  "clusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:%d\n"
+                  "users:\n- name: tester\n  user:\n    token: t\n"
+                  "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n"
+                  "current-context: fake\n" % port)
+    return fake, kubeconfig
 
 
 def generate_health_stubs(out_dir):
@@ -28,10 +44,10 @@ def generate_health_stubs(out_dir):
     sys.path.insert(0, out_dir)
 
 
-def start_daemon():
+def start_daemon(kubeconfig):
     """Starts informerd; returns it, its address and the list its stderr lines are read into."""
-    daemon = subprocess.Popen([BINARY, "--config", CONFIG, "--listen", "127.0.0.1:0"],
-                              stderr=subprocess.PIPE, text=True)
+    daemon = subprocess.Popen([BINARY, "--config", CONFIG, "--kubeconfig", kubeconfig,
+                               "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
     lines = []
     found = threading.Event()
     address = []
@@ -57,7 +73,8 @@ def main():
         generate_health_stubs(stubs)
         from healthstubs.v1 import health_pb2, health_pb2_grpc
 
-        daemon, address, stderr_lines = start_daemon()
+        fake, kubeconfig = start_fake_apiserver(stubs)
+        daemon, address, stderr_lines = start_daemon(kubeconfig)
         try:
             with grpc.insecure_channel(address) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
@@ -72,6 +89,8 @@ def main():
         finally:
             daemon.send_signal(signal.SIGTERM)
             code = daemon.wait(timeout=15)
+            fake.terminate()
+            fake.wait(timeout=15)
         assert code == 0, "informerd exited %d after SIGTERM; stderr:\n%s" % (
             code, "".join(stderr_lines))
     print("1 passed, 0 failed")
