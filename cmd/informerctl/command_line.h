@@ -1,0 +1,59 @@
+// CommandLine: informerctl's arguments, parsed and checked without side effects.
+//
+// Called once from main() before any connection is made. Parsing never prints or exits: it
+// returns the invocation to run, a request to print help, or an InvalidArgument status whose
+// message is the one-line usage error (main prints it and exits 2). Flags may come before or
+// after the command, as with kubectl; a flag that does not apply to the command is an error
+// rather than silently ignored.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace informerd::ctl {
+
+inline constexpr char kDefaultAddress[] = "127.0.0.1:50051";
+
+enum class Command { kResources, kGet, kList, kWatch };
+
+enum class OutputFormat { kTable, kJson, kName };
+
+struct Invocation {
+  enum class Action { kRun, kPrintHelp };
+  Action action = Action::kRun;
+  // The text for kPrintHelp.
+  std::string help_text;
+
+  // --address, else $INFORMERD_ADDRESS, else kDefaultAddress. Any gRPC target string.
+  std::string address = kDefaultAddress;
+  // --timeout; nullopt when not given (each command has its default). Zero means none.
+  std::optional<std::chrono::milliseconds> timeout;
+  OutputFormat output = OutputFormat::kTable;
+
+  Command command = Command::kResources;
+  // get, list, watch: the resource as typed (pods, po, deployments.apps, apps/v1/deployments).
+  std::string resource;
+  // get: the object's name.
+  std::string name;
+  // -n; empty for all namespaces (list, watch) or a cluster-scoped object (get).
+  std::string namespace_name;
+  // True unless -n was given (-A only makes it explicit).
+  bool all_namespaces = true;
+  std::string label_selector;
+  std::string field_selector;
+  // watch: --resource-version and --bookmarks.
+  std::string resource_version;
+  bool bookmarks = false;
+};
+
+// `address_from_env` is $INFORMERD_ADDRESS (nullptr when unset).
+absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
+                                            const char* address_from_env);
+
+// "10s", "500ms", "2m", "1h30m", "0" → milliseconds. nullopt when not a duration.
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+}  // namespace informerd::ctl

@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""Follow one resource in informerd and keep a local copy of its objects, like a client-go informer.
+
+The loop every informerd client needs: subscribe, apply each event to a
+dict keyed by "namespace/name", and when the stream ends, resume where it stopped:
+
+  * UNAVAILABLE (informerd restarting) or RESOURCE_EXHAUSTED (this client fell behind): subscribe
+    again after a backoff with the resource version of the last event applied; nothing is lost.
+  * OUT_OF_RANGE (that resource version left informerd's replay window): subscribe again from
+    scratch; the new snapshot replaces the dict when its SYNCED arrives, so objects deleted in
+    the meantime disappear and readers never see a half-filled dict.
+  * Anything else (NOT_FOUND, INVALID_ARGUMENT, ...) is a mistake in the request: raise it.
+
+A snapshot's ADDED events carry each object's own resource version, which is no place to resume
+from; resumable positions start at SYNCED. Stubs are generated from the proto (see README.md).
+Run it as a program, or import it and call follow() with an `until` condition, as
+test/e2e/python_example_test.py does.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+import grpc
+
+try:
+    from informerd.v1 import informerd_pb2, informerd_pb2_grpc
+except ImportError as error:
+    raise ImportError("cannot import the generated stubs (%s): generate them first, "
+                      "see examples/python/README.md" % error) from error
+
+Event = informerd_pb2.Event
+RETRY = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+class Backoff:
+    """Exponential backoff with full jitter: up to 0.5 s, doubling to 30 s; reset on progress."""
+
+    def __init__(self, initial=0.5, maximum=30.0, random_fraction=random.random):
+        self._initial, self._maximum, self._random = initial, maximum, random_fraction
+        self._ceiling = initial
+
+    def next_delay(self):
+        delay = self._ceiling * self._random()
+        self._ceiling = min(self._ceiling * 2, self._maximum)
+        return delay
+
+    def reset(self):
+        self._ceiling = self._initial
+
+
+class LocalCache:
+    """The objects of one subscription, keyed by "namespace/name" ("name" if cluster-scoped)."""
+
+    def __init__(self):
+        self.objects = {}        # key -> the object, parsed from its JSON
+        self.resume_from = ""    # resource version to subscribe from; "" means a fresh snapshot
+        self.syncs = 0           # SYNCED events seen
+        self._snapshot = None    # while a snapshot arrives: the dict that will replace `objects`
+
+    def begin_stream(self):
+        if not self.resume_from:
+            self._snapshot = {}
+
+    def apply(self, event):
+        """Applies one event; returns a line describing it."""
+        key = "%s/%s" % (event.namespace, event.name) if event.namespace else event.name
+        target = self._snapshot if self._snapshot is not None else self.objects
+        if event.type in (Event.ADDED, Event.MODIFIED):
+            target[key] = json.loads(event.object)
+        elif event.type == Event.DELETED:
+            target.pop(key, None)
+        elif event.type == Event.SYNCED:
+            gone = len(set(self.objects) - set(self._snapshot or {}))
+            self.objects, self._snapshot = self._snapshot or {}, None
+            self.syncs += 1
+            self.resume_from = event.resource_version
+            note = " (%d gone while away)" % gone if gone else ""
+            return "SYNCED %d objects at resource version %s%s" % (
+                len(self.objects), event.resource_version, note)
+        if self._snapshot is None and event.resource_version:
+            self.resume_from = event.resource_version
+        if event.type == Event.BOOKMARK:
+            return "BOOKMARK %s" % event.resource_version
+        return "%s %s (resource version %s)" % (
+            Event.Type.Name(event.type), key, event.resource_version)
+
+
+def follow(stub, resource, namespace="", label_selector="", field_selector="", cache=None,
+           until=lambda cache: False, max_events=None, backoff=None, sleep=time.sleep, log=print):
+    """Subscribes and applies events to `cache` until `until(cache)` holds or `max_events` have
+    been applied, resuming after every retryable end of the stream. Returns the cache."""
+    cache = cache if cache is not None else LocalCache()
+    backoff = backoff or Backoff()
+    applied = 0
+    while True:
+        request = informerd_pb2.SubscribeRequest(
+            resource=resource, namespace=namespace, label_selector=label_selector,
+            field_selector=field_selector, resource_version=cache.resume_from)
+        cache.begin_stream()
+        call = stub.Subscribe(request)
+        try:
+            for event in call:
+                log(cache.apply(event))
+                backoff.reset()
+                applied += 1
+                if until(cache) or (max_events is not None and applied >= max_events):
+                    return cache
+            code, details = grpc.StatusCode.UNAVAILABLE, "stream ended"
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details()
+            if code != grpc.StatusCode.OUT_OF_RANGE and code not in RETRY:
+                raise  # a mistake in the request: retrying cannot help
+        finally:
+            call.cancel()  # no-op when the call is over; ends it when we stop early
+        if code == grpc.StatusCode.OUT_OF_RANGE:
+            log("%s: %s; subscribing again from scratch" % (code.name, details))
+            cache.resume_from = ""
+        else:  # RETRY: resume where the stream stopped
+            delay = backoff.next_delay()
+            log("%s: %s; resuming from resource version %s in %.1fs" % (
+                code.name, details, cache.resume_from or "(none: fresh snapshot)", delay))
+            sleep(delay)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--address", default=os.environ.get("INFORMERD_ADDRESS", "127.0.0.1:50051"))
+    parser.add_argument("--resource", required=True, help="as kubectl takes it: pods, deployments.apps")
+    parser.add_argument("--namespace", default="", help="default: all namespaces")
+    parser.add_argument("--selector", default="", help="label selector, kubectl syntax")
+    parser.add_argument("--max-events", type=int, default=None, help="stop after N events")
+    args = parser.parse_args()
+    with grpc.insecure_channel(args.address) as channel:
+        stub = informerd_pb2_grpc.InformerStub(channel)
+        cache = LocalCache()
+        try:
+            follow(stub, args.resource, args.namespace, args.selector, cache=cache,
+                   max_events=args.max_events, log=lambda line: print(line, flush=True))
+        except KeyboardInterrupt:
+            pass
+        except grpc.RpcError as error:
+            print("informer_client: %s: %s" % (error.code().name, error.details()), file=sys.stderr)
+            return 1
+    print("%d objects: %s" % (len(cache.objects), " ".join(sorted(cache.objects))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
