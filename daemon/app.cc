@@ -50,8 +50,10 @@ absl::Status RunDaemon(const Options& options) {
   if (!client.ok()) return client.status();
   const core::SteadyClock clock;
   Discovery discovery(**client, clock);
-  auto informers = ResourceInformers::Create(**client, discovery, clock, config->resources, {},
-                                             nullptr, logging.For("informer"));
+  ResourceInformersOptions informer_options;
+  informer_options.max_event_bytes = config->max_object_bytes;
+  auto informers = ResourceInformers::Create(**client, discovery, clock, config->resources,
+                                             informer_options, nullptr, logging.For("informer"));
 
   // The Informer RPCs are served by the engine once the service lands; until then gRPC's
   // generated base answers every one of them UNIMPLEMENTED (the API contract allows nothing else

@@ -141,7 +141,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
         fmt::format("{}: empty configuration; it needs a `resources` list", source));
   }
   if (!root.IsMap()) return errors.At(root, "(top level)", "must be a map with `resources`");
-  if (auto status = CheckKeys(root, {"resources"}, "", errors); !status.ok()) return status;
+  if (auto status = CheckKeys(root, {"maxObjectBytes", "resources"}, "", errors); !status.ok()) {
+    return status;
+  }
 
   const YAML::Node resources = root["resources"];
   if (!resources) return errors.At(root, "resources", "is required");
@@ -149,6 +151,15 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
   if (resources.size() == 0) return errors.At(resources, "resources", "is empty");
 
   Config config;
+  if (const YAML::Node max = root["maxObjectBytes"]) {
+    unsigned long long value = 0;
+    // At least 64 KiB: smaller would refuse ordinary objects.
+    if (!max.IsScalar() || !YAML::convert<unsigned long long>::decode(max, value) ||
+        value < (64u << 10)) {
+      return errors.At(max, "maxObjectBytes", "must be a number of bytes, at least 65536");
+    }
+    config.max_object_bytes = static_cast<std::size_t>(value);
+  }
   std::set<std::string> seen;
   for (std::size_t i = 0; i < resources.size(); ++i) {
     const std::string path = fmt::format("resources[{}]", i);

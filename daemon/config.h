@@ -7,6 +7,7 @@
 // (README.md, "Configuration"; deploy/config/informerd.yaml is a complete example).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,10 @@ struct ResourceConfig {
 
 struct Config {
   std::vector<ResourceConfig> resources;
+  // The largest object (one watch event or list item) accepted from the apiserver. A larger one
+  // is reported with its resource and resourceVersion and the watch restarts; etcd itself caps
+  // objects at 1.5 MiB by default, so this only guards against a broken stream. Default 32 MiB.
+  std::size_t max_object_bytes = std::size_t{32} << 20;
 };
 
 // Parses YAML text. `source` names the text in error messages (normally the file path).

@@ -38,9 +38,20 @@ resources:
   CHECK(pods.indexes == std::vector<std::string>{"spec.nodeName", "status.phase"});
 }
 
+TEST_CASE("maxObjectBytes bounds what one event may be") {
+  auto config = ParseConfig("maxObjectBytes: 1048576\nresources:\n  - resource: pods\n", "t");
+  REQUIRE(config.ok());
+  CHECK(config->max_object_bytes == 1048576);
+  CHECK(ErrorOf("maxObjectBytes: 100\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:17: maxObjectBytes: must be a number of bytes, at least 65536");
+  CHECK(ErrorOf("maxObjectBytes: lots\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:17: maxObjectBytes: must be a number of bytes, at least 65536");
+}
+
 TEST_CASE("optional fields take their documented defaults") {
   auto config = ParseConfig("resources:\n  - resource: configmaps\n", "test.yaml");
   REQUIRE(config.ok());
+  CHECK(config->max_object_bytes == 32u << 20);
   const ResourceConfig& entry = config->resources.at(0);
   CHECK(entry.namespace_name.empty());
   CHECK(entry.label_selector.empty());
@@ -60,7 +71,7 @@ TEST_CASE("an unknown field is an error naming file, line, column and the known 
         "test.yaml:3:5: resources[0].labelSelectr: unknown field (known fields: fieldSelector, "
         "indexes, labelSelector, namespace, resource, stripManagedFields)");
   CHECK(ErrorOf("resource:\n  - resource: pods\n") ==
-        "test.yaml:1:1: resource: unknown field (known fields: resources)");
+        "test.yaml:1:1: resource: unknown field (known fields: maxObjectBytes, resources)");
 }
 
 TEST_CASE("each kind of invalid value names the field") {

@@ -204,6 +204,27 @@ TEST_CASE("garbage in a watch stream restarts the watch without losing changes")
         std::string::npos);
 }
 
+TEST_CASE("an event over the size limit is reported and the watch restarts past it") {
+  InformerOptions options;
+  options.max_event_bytes = 256 << 10;
+  Harness h(options);
+  REQUIRE(h.server_.Upsert("pods", "ns", "a").ok());
+  h.informer_->Start();
+  REQUIRE(h.WaitForCache(h.Upstream({"a"})));
+  REQUIRE(h.server_.WaitForOpenWatches("pods", 1, seconds(10)));
+  h.server_.InjectFault("pods", Verb::kWatch, Fault::HugeObject(std::size_t{1} << 20));
+  h.server_.EndWatches("pods");
+  REQUIRE(h.server_.WaitForRequests(
+      [](const fakeapi::RequestRecord& r) { return r.target.find("watch=1") != std::string::npos; },
+      3, seconds(20)));
+  REQUIRE(h.server_.Upsert("pods", "ns", "b").ok());
+  CHECK(h.WaitForCache(h.Upstream({"a", "b"})));
+  CHECK(h.server_.PendingFaults("pods", Verb::kWatch) == 0);
+  const std::string error(h.informer_->status().last_error.message());
+  INFO(error);
+  CHECK(error.find("262144") != std::string::npos);
+}
+
 TEST_CASE("a connection cut mid-event is retried and the cache converges") {
   Harness h;
   REQUIRE(h.server_.Upsert("pods", "ns", "a").ok());
