@@ -1,0 +1,475 @@
+#include "core/cache.h"
+
+#include <algorithm>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "core/resource_version.h"
+#include "fmt/format.h"
+
+namespace informerd::core {
+namespace {
+
+bool SameVersion(const ObjectRecord& a, const ObjectRecord& b) {
+  return a.uid == b.uid && a.resource_version == b.resource_version;
+}
+
+// What a subscriber with `filter` sees of a change, or nothing (cache_watcher.go,
+// convertToWatchEvent): both states match → MODIFIED; only the new one → ADDED; only the old
+// one → DELETED; neither → nothing. A deletion has no new state.
+std::optional<EventType> DeliveredType(const CacheEvent& event, const ObjectFilter& filter) {
+  const bool old_matches = event.prev_object() && filter.Matches(*event.prev_object());
+  const bool new_matches = event.type() != EventType::kDeleted && event.object() &&
+                           filter.Matches(*event.object());
+  if (new_matches) return old_matches ? EventType::kModified : EventType::kAdded;
+  if (old_matches) return EventType::kDeleted;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::shared_ptr<Cache> Cache::Create(CacheOptions options, const Clock& clock) {
+  return std::make_shared<Cache>(Token{}, std::move(options), clock);
+}
+
+Cache::Cache(Token, CacheOptions options, const Clock& clock)
+    : extra_field_paths_(options.extra_field_paths),
+      clock_(clock),
+      store_(std::move(options.extra_field_paths)),
+      window_(options.window_max_events, options.window_max_age) {}
+
+Cache::~Cache() {
+  Wakeups wakeups;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+      if (subscription->End(absl::UnavailableError("the resource is no longer served"))) {
+        wakeups.emplace_back(subscription, true);
+      }
+    }
+    subscriptions_.clear();
+  }
+  Wake(wakeups);
+}
+
+void Cache::Wake(Wakeups& wakeups) {
+  for (auto& [subscription, last] : wakeups) subscription->Notify(last);
+  wakeups.clear();
+}
+
+std::shared_ptr<const ObjectRecord> Cache::Own(ObjectRecord record) const {
+  // The JSON is nearly all of an object's memory: hold exactly its bytes.
+  record.json.shrink_to_fit();
+  return std::make_shared<const ObjectRecord>(std::move(record));
+}
+
+// ---- Fan-out -------------------------------------------------------------------------------
+
+void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relist,
+                 Wakeups& wakeups) {
+  if (!from_relist) window_.Append(event, clock_.Now());
+  bool pruned = false;
+  for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+    if (event->version() <= subscription->min_version_ && !from_relist) continue;
+    const std::optional<EventType> delivered = DeliveredType(*event, subscription->filter());
+    if (!delivered) continue;
+    switch (subscription->Push(Delivery{*delivered, event}, /*counted=*/true)) {
+      case Subscription::PushResult::kQueuedIntoEmpty:
+        wakeups.emplace_back(subscription, false);
+        [[fallthrough]];
+      case Subscription::PushResult::kQueued:
+        queue_high_water_ = std::max(queue_high_water_, subscription->counted());
+        if (from_relist) relist_delivered_ = true;
+        break;
+      case Subscription::PushResult::kFull:
+        // Never block the applier or the other subscribers: this one resumes later.
+        if (subscription->EndFellBehind()) {
+          ++fell_behind_;
+          wakeups.emplace_back(subscription, true);
+        }
+        pruned = true;
+        break;
+      case Subscription::PushResult::kEnded:
+        pruned = true;
+        break;
+    }
+  }
+  if (pruned) Prune();
+}
+
+void Cache::Prune() {
+  subscriptions_.erase(
+      std::remove_if(subscriptions_.begin(), subscriptions_.end(),
+                     [](const std::shared_ptr<Subscription>& subscription) {
+                       std::lock_guard<std::mutex> lock(subscription->mu_);
+                       return subscription->ended_;
+                     }),
+      subscriptions_.end());
+}
+
+void Cache::EmitChange(EventType type, const std::string& resource_version, uint64_t version,
+                       std::shared_ptr<const ObjectRecord> object,
+                       std::shared_ptr<const ObjectRecord> prev, bool from_relist,
+                       Wakeups& wakeups) {
+  ++events_applied_;
+  Emit(std::make_shared<const CacheEvent>(type, resource_version, version, std::move(object),
+                                          std::move(prev)),
+       from_relist, wakeups);
+}
+
+void Cache::EmitBookmark(const std::string& resource_version, uint64_t version,
+                         Wakeups& wakeups) {
+  std::shared_ptr<const CacheEvent> event;
+  for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+    if (!subscription->allow_bookmarks() || version <= subscription->min_version_) continue;
+    if (!event) {
+      event = std::make_shared<const CacheEvent>(EventType::kBookmark, resource_version, version);
+    }
+    if (subscription->PushBookmark(Delivery{EventType::kBookmark, event}) ==
+        Subscription::PushResult::kQueuedIntoEmpty) {
+      wakeups.emplace_back(subscription, false);
+    }
+  }
+}
+
+void Cache::MarkRelistDirty(Wakeups& wakeups) {
+  if (relist_dirty_) return;
+  relist_dirty_ = true;
+  window_.Invalidate();
+  // A subscriber waiting for a version the cache has not reached cannot tell which of the
+  // differences it has already seen.
+  bool pruned = false;
+  for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+    if (subscription->min_version_ <= version_) continue;
+    if (subscription->End(absl::OutOfRangeError(fmt::format(
+            "resource version {} is ahead of the cache, which is relisting from the apiserver; "
+            "subscribe again without a resource version",
+            subscription->min_version_)))) {
+      wakeups.emplace_back(subscription, true);
+    }
+    pruned = true;
+  }
+  if (pruned) Prune();
+}
+
+// ---- ReflectorSink -------------------------------------------------------------------------
+
+void Cache::BeginListLocked() {
+  relisting_ = true;
+  ++list_stamp_;
+}
+
+void Cache::BeginList() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  BeginListLocked();
+}
+
+void Cache::ListItems(std::vector<ObjectRecord> items, const std::string& list_resource_version) {
+  Wakeups wakeups;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    if (!relisting_) BeginListLocked();
+    const absl::StatusOr<uint64_t> list_version =
+        list_resource_version.empty() ? absl::StatusOr<uint64_t>(absl::InvalidArgumentError(""))
+                                      : ParseResourceVersion(list_resource_version);
+    for (ObjectRecord& item : items) {
+      std::shared_ptr<const ObjectRecord> record = Own(std::move(item));
+      const std::shared_ptr<const ObjectRecord> prev =
+          store_.Get(record->namespace_name, record->name);
+      if (prev && SameVersion(*prev, *record)) {
+        store_.Stamp(record->namespace_name, record->name, list_stamp_);
+        continue;
+      }
+      MarkRelistDirty(wakeups);
+      // The list's version when known; otherwise the object's own (see cache.h).
+      std::string resource_version = list_resource_version;
+      uint64_t version = list_version.ok() ? *list_version : 0;
+      if (!list_version.ok()) {
+        resource_version = record->resource_version;
+        const absl::StatusOr<uint64_t> own = ParseResourceVersion(resource_version);
+        version = own.ok() ? *own : 0;
+      }
+      if (prev && prev->uid != record->uid) {
+        // Deleted and recreated while we were not watching (REFERENCE.md, "Relist = Replace").
+        store_.Remove(prev->namespace_name, prev->name);
+        EmitChange(EventType::kDeleted, resource_version, version, prev, prev, true, wakeups);
+        store_.Put(record, list_stamp_);
+        EmitChange(EventType::kAdded, resource_version, version, std::move(record), nullptr,
+                   true, wakeups);
+      } else {
+        store_.Put(record, list_stamp_);
+        const EventType type = prev ? EventType::kModified : EventType::kAdded;
+        EmitChange(type, resource_version, version, std::move(record), prev, true, wakeups);
+      }
+    }
+  }
+  Wake(wakeups);
+}
+
+void Cache::EndList(const std::string& resource_version) {
+  Wakeups wakeups;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    const absl::StatusOr<uint64_t> list_version = ParseResourceVersion(resource_version);
+    const uint64_t version = list_version.ok() ? *list_version : version_;
+    // Without a list in progress (no BeginList, or it was aborted) nothing was delivered that
+    // could tell which objects are gone: delete nothing.
+    std::vector<std::shared_ptr<const ObjectRecord>> gone;
+    if (relisting_) gone = store_.RemoveUnstamped(list_stamp_);
+    for (std::shared_ptr<const ObjectRecord>& object : gone) {
+      MarkRelistDirty(wakeups);
+      std::shared_ptr<const ObjectRecord> last = object;
+      EmitChange(EventType::kDeleted, resource_version, version, std::move(object),
+                 std::move(last), true, wakeups);
+    }
+    gone.clear();
+    relisting_ = false;
+    if (!list_version.ok()) {
+      // The apiserver's versions are numbers; without one the window cannot be anchored.
+      window_.Invalidate();
+    } else if (relist_dirty_ || !window_.valid()) {
+      window_.Reset(version, /*start_exclusive=*/relist_delivered_);
+    }
+    // else: nothing changed, so the window's events are still exactly what happened.
+    if (list_version.ok()) version_ = version;
+    resource_version_ = resource_version;
+    relist_dirty_ = false;
+    relist_delivered_ = false;
+    synced_ = true;
+    unsynced_reason_.clear();
+    std::shared_ptr<const CacheEvent> synced_event;
+    for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+      if (!subscription->awaiting_synced_) continue;
+      subscription->awaiting_synced_ = false;
+      if (!synced_event) {
+        synced_event =
+            std::make_shared<const CacheEvent>(EventType::kSynced, resource_version_, version_);
+      }
+      if (subscription->Push(Delivery{EventType::kSynced, synced_event}, /*counted=*/false) ==
+          Subscription::PushResult::kQueuedIntoEmpty) {
+        wakeups.emplace_back(subscription, false);
+      }
+    }
+  }
+  Wake(wakeups);
+}
+
+void Cache::AbortList() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  // What the abandoned list applied stays: those are real, newer states (reflector_sink.h).
+  relisting_ = false;
+}
+
+void Cache::MarkUnsynced(const std::string& reason) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  synced_ = false;
+  unsynced_reason_ = reason;
+}
+
+void Cache::ApplyWatchEvent(WatchEvent event) {
+  Wakeups wakeups;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    const std::string& resource_version = event.type == WatchEventType::kBookmark
+                                              ? event.resource_version
+                                              : event.object.resource_version;
+    const absl::StatusOr<uint64_t> parsed = ParseResourceVersion(resource_version);
+    const bool ordered = parsed.ok() && *parsed >= version_;
+    if (event.type == WatchEventType::kBookmark) {
+      // A bookmark only moves the resource version forward (REFERENCE.md, "BOOKMARK").
+      if (ordered) {
+        version_ = *parsed;
+        resource_version_ = resource_version;
+        EmitBookmark(resource_version_, version_, wakeups);
+      }
+    } else if (event.type != WatchEventType::kError) {
+      if (!ordered) window_.Invalidate();
+      const uint64_t version = ordered ? *parsed : version_;
+      std::shared_ptr<const ObjectRecord> record = Own(std::move(event.object));
+      // The event's own copy of the version string: `resource_version` points into the record.
+      const std::string event_version = record->resource_version;
+      if (event.type == WatchEventType::kDeleted) {
+        std::shared_ptr<const ObjectRecord> prev =
+            store_.Remove(record->namespace_name, record->name);
+        // Subscribers matched the cached state; they receive the deleted object as the
+        // apiserver sent it (the last state, carrying the deletion's version).
+        if (prev) {
+          EmitChange(EventType::kDeleted, event_version, version, std::move(record),
+                     std::move(prev), false, wakeups);
+        }
+      } else {
+        std::shared_ptr<const ObjectRecord> prev = store_.Get(record->namespace_name, record->name);
+        if (prev && prev->uid != record->uid) {
+          // Deleted and re-created, and the watch reported only the new object: report both
+          // halves. The deletion had a version of its own, after the previous event and before
+          // this one; giving it `version - 1` keeps the two halves distinct resume points (a
+          // subscriber cut off between them resumes after the DELETED and still gets the
+          // ADDED). Without room for it, the stream is not one the window can order.
+          std::string deleted_version = event_version;
+          uint64_t deleted_number = version;
+          if (ordered && *parsed >= version_ + 2) {
+            deleted_number = *parsed - 1;
+            deleted_version = FormatResourceVersion(deleted_number);
+          } else {
+            window_.Invalidate();
+          }
+          store_.Remove(prev->namespace_name, prev->name);
+          EmitChange(EventType::kDeleted, deleted_version, deleted_number, prev, prev, false,
+                     wakeups);
+          prev.reset();
+        }
+        if (!prev || !SameVersion(*prev, *record)) {
+          store_.Put(record, list_stamp_);
+          // Decided before the call: arguments are evaluated in no set order.
+          const EventType type = prev ? EventType::kModified : EventType::kAdded;
+          EmitChange(type, event_version, version, std::move(record), std::move(prev), false,
+                     wakeups);
+        }
+      }
+      if (ordered) {
+        version_ = *parsed;
+        resource_version_ = event_version;
+      }
+    }
+  }
+  Wake(wakeups);
+}
+
+// ---- Readers and subscribers ---------------------------------------------------------------
+
+absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions options) {
+  if (options.queue_capacity == 0) {
+    return absl::InvalidArgumentError("queue capacity must be at least 1");
+  }
+  absl::StatusOr<ObjectFilter> filter =
+      ObjectFilter::Create(std::move(options.namespace_name), std::move(options.label_selector),
+                           options.field_selector, extra_field_paths_);
+  if (!filter.ok()) return filter.status();
+  // "0" is "any recent state", which a snapshot of the cache is (the cacher serves it the same
+  // way); "" asks for the most recent, which is also the cache.
+  const bool snapshot = options.resource_version.empty() || options.resource_version == "0";
+  uint64_t from = 0;
+  if (!snapshot) {
+    absl::StatusOr<uint64_t> parsed = ParseResourceVersion(options.resource_version);
+    if (!parsed.ok()) return parsed.status();
+    from = *parsed;
+  }
+
+  std::shared_ptr<Subscription> subscription;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    if (shut_down_) return shutdown_status_;
+    std::vector<std::shared_ptr<const ObjectRecord>> objects;
+    std::vector<Delivery> replay;
+    uint64_t min_version = 0;
+    if (snapshot) {
+      objects = store_.List(*filter);
+    } else {
+      window_.Expire(clock_.Now());
+      const auto collect = [&](const std::shared_ptr<const CacheEvent>& event) {
+        if (const std::optional<EventType> delivered = DeliveredType(*event, *filter)) {
+          replay.push_back(Delivery{*delivered, event});
+        }
+      };
+      if (window_.valid() && from > version_) {
+        // Ahead of the cache: wait for it by skipping everything up to `from`.
+        min_version = from;
+      } else if (absl::Status status = window_.ForEachAfter(from, collect); !status.ok()) {
+        return status;
+      }
+    }
+    subscription = std::make_shared<Subscription>(
+        Subscription::Token(), weak_from_this(), next_subscription_id_++, std::move(*filter),
+        options.allow_bookmarks, options.queue_capacity, std::move(options.on_ready),
+        std::move(objects));
+    subscription->min_version_ = min_version;
+    if (snapshot) {
+      if (synced_ && !relist_dirty_) {
+        subscription->Push(
+            Delivery{EventType::kSynced, std::make_shared<const CacheEvent>(
+                                             EventType::kSynced, resource_version_, version_)},
+            /*counted=*/false);
+      } else {
+        // The cache does not hold one consistent state yet: SYNCED comes at the next EndList.
+        subscription->awaiting_synced_ = true;
+      }
+    } else {
+      {
+        std::lock_guard<std::mutex> subscription_lock(subscription->mu_);
+        subscription->resume_from_ = options.resource_version;
+      }
+      for (Delivery& delivery : replay) subscription->Push(std::move(delivery), false);
+    }
+    subscriptions_.push_back(subscription);
+  }
+  return subscription;
+}
+
+void Cache::Unregister(const Subscription& subscription) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  subscriptions_.erase(std::remove_if(subscriptions_.begin(), subscriptions_.end(),
+                                      [&](const std::shared_ptr<Subscription>& each) {
+                                        return each.get() == &subscription;
+                                      }),
+                       subscriptions_.end());
+}
+
+absl::StatusOr<ListResult> Cache::List(std::string namespace_name, LabelSelector label_selector,
+                                       const FieldSelector& field_selector) const {
+  absl::StatusOr<ObjectFilter> filter = ObjectFilter::Create(
+      std::move(namespace_name), std::move(label_selector), field_selector, extra_field_paths_);
+  if (!filter.ok()) return filter.status();
+  ListResult result;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  result.items = store_.List(*filter);
+  result.resource_version = resource_version_;
+  result.synced = synced_;
+  return result;
+}
+
+GetResult Cache::Get(std::string_view namespace_name, std::string_view name) const {
+  GetResult result;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  result.object = store_.Get(namespace_name, name);
+  result.resource_version = resource_version_;
+  result.synced = synced_;
+  return result;
+}
+
+CacheStats Cache::Stats() const {
+  CacheStats stats;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  stats.object_count = store_.size();
+  stats.subscriber_count = subscriptions_.size();
+  stats.resource_version = resource_version_;
+  stats.synced = synced_;
+  stats.unsynced_reason = unsynced_reason_;
+  stats.relisting = relisting_;
+  stats.events_applied = events_applied_;
+  stats.subscribers_fell_behind = fell_behind_;
+  stats.queue_high_water = queue_high_water_;
+  stats.window_events = window_.size();
+  return stats;
+}
+
+void Cache::Shutdown(const absl::Status& status) {
+  Wakeups wakeups;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    shut_down_ = true;
+    shutdown_status_ = status;
+    for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+      if (subscription->End(status)) wakeups.emplace_back(subscription, true);
+    }
+    subscriptions_.clear();
+  }
+  Wake(wakeups);
+}
+
+uint64_t Cache::store_entries_examined() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return store_.entries_examined();
+}
+
+}  // namespace informerd::core

@@ -1,0 +1,242 @@
+// Cache: one informer's serving half. It receives what the reflector lists and watches
+// (it is the ReflectorSink), keeps the objects in an indexed Store, keeps a replay window of
+// recent events, and fans every change out to any number of subscribers, each with its own
+// filter and bounded queue. The apiserver's watch cache is the model: Cache is cacher.go,
+// Store + EventWindow are watch_cache.go, Subscription is cache_watcher.go.
+//
+// Data flow: Reflector (core/reflector.*) → Cache (this) → Subscription queues → RPC layer
+// (daemon/), which also calls List, Get and Stats for the unary RPCs and ListResources.
+//
+// Ownership and threads: the daemon owns each Cache through a std::shared_ptr (Create);
+// subscriptions refer back to it weakly, so either may go first. The ReflectorSink methods are
+// called from one thread (the reflector's); Subscribe, List, Get, Stats and Shutdown from any
+// thread (gRPC's). One std::shared_mutex orders everything: event application and subscriber
+// registration take it exclusively, List/Get/Stats share it. Each subscription also has a small
+// mutex of its own for its queue, so its consumer never waits for the cache's lock; on_ready
+// callbacks run after the cache's lock is released.
+//
+// The rules, and where they come from (REFERENCE.md, "Serving many watchers" and "Details that
+// decide correctness"):
+//  * Resource versions are compared as unsigned 64-bit numbers, as the cacher does.
+//  * Subscribe without a resource version (or "0", which the cacher also answers from its
+//    cache): the matching objects as ADDED, then SYNCED at the snapshot's resource version,
+//    then live events. The snapshot is taken and the subscriber registered under the exclusive
+//    lock, so live events continue exactly where the snapshot ends. Before the cache is synced
+//    (or while a relist is changing it) the snapshot is of what the cache holds, followed by the
+//    events that complete it, and SYNCED comes when the list ends, at the list's version.
+//  * Subscribe from version X: the window's events after X, then live events. X older than the
+//    window: OUT_OF_RANGE ("too old resource version", the cacher's 410). X newer than the cache
+//    (a client coming from a replica that is ahead): the subscription is accepted and waits,
+//    receiving only events after X; the cacher waits too, but gives up after 3 s, which here is
+//    left to the caller (close the subscription at a deadline if wanted).
+//  * Per subscriber, a MODIFIED object that starts matching arrives as ADDED, one that stops
+//    matching as DELETED (carrying the previous state, the one that matched, with the change's
+//    resource version as the event's: as the cacher does since Kubernetes 1.9; the JSON inside
+//    is not rewritten, so its own metadata.resourceVersion is the previous one). DELETED carries
+//    the last known object at the deletion's resource version.
+//  * Upstream bookmarks advance the cache's resource version and are forwarded to subscribers
+//    that asked for them (never blocking: see subscription.h).
+//  * A relist is not a reset: BeginList/ListItems/EndList turn the new list into differences
+//    (ADDED, MODIFIED, DELETED; a changed UID is DELETED then ADDED) against the cache, applied
+//    and fanned out as they are found, page by page, so the resource is never held twice.
+//    Unchanged objects (same UID and resourceVersion) produce nothing. The events carry the
+//    list's resource version; when the list's version is not known yet (a WatchList stream
+//    learns it only at its final bookmark), the object's own resourceVersion (for the DELETED
+//    half of a UID change, the new object's). Objects absent from the list are DELETED at
+//    EndList with the list's version.
+//  * The window during and after a relist: differences are not events the window can replay
+//    (they share one version, or carry object versions out of order), so the first difference
+//    empties the window and resuming is refused (OUT_OF_RANGE) until EndList, where the window
+//    restarts at the list's version. If differences went out to subscribers, a subscriber that
+//    stopped in the middle of them holds the list's version too, and "after it" would skip the
+//    rest: then the list's version itself is refused, and resuming needs a later event or
+//    bookmark. A subscriber still waiting for a future version when differences start is ended
+//    with OUT_OF_RANGE. A relist that finds no difference keeps the window as it was: nothing
+//    changed that it would have to replay.
+//  * An upstream event whose resource version is not a number, or goes backwards, is applied
+//    and delivered, but the window cannot order it: resuming is refused until the next relist.
+//  * MarkUnsynced keeps objects and subscribers; List/Get report synced=false (the RPC layer
+//    answers UNAVAILABLE); new snapshot subscribers get SYNCED after the next EndList.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/cache_event.h"
+#include "core/clock.h"
+#include "core/event_window.h"
+#include "core/field_selector.h"
+#include "core/label_selector.h"
+#include "core/object_filter.h"
+#include "core/object_record.h"
+#include "core/reflector_sink.h"
+#include "core/store.h"
+#include "core/subscription.h"
+#include "core/watch_event_decoder.h"
+
+namespace informerd::core {
+
+struct CacheOptions {
+  // The configured extra field paths, in the order of ObjectRecord::extra_fields (the same list
+  // as ScanOptions::extra_field_paths). Each is indexed and usable in field selectors.
+  std::vector<std::string> extra_field_paths;
+  // Replay window bounds (see event_window.h).
+  std::size_t window_max_events = 10000;
+  std::chrono::steady_clock::duration window_max_age = std::chrono::seconds(75);
+};
+
+struct SubscribeOptions {
+  // "" for all namespaces.
+  std::string namespace_name;
+  LabelSelector label_selector;
+  FieldSelector field_selector;
+  // "" or "0": snapshot, SYNCED, live. A number X: events after X. Anything else is
+  // INVALID_ARGUMENT.
+  std::string resource_version;
+  bool allow_bookmarks = false;
+  // The live queue's bound (see subscription.h). At least 1.
+  std::size_t queue_capacity = 1024;
+  // See subscription.h, "Consumer protocol".
+  std::function<void()> on_ready;
+};
+
+struct ListResult {
+  // Ordered by namespace, then name.
+  std::vector<std::shared_ptr<const ObjectRecord>> items;
+  // The cache's resource version at the moment of the read.
+  std::string resource_version;
+  bool synced = false;
+};
+
+struct GetResult {
+  // nullptr when no such object is cached.
+  std::shared_ptr<const ObjectRecord> object;
+  std::string resource_version;
+  bool synced = false;
+};
+
+// For ListResources and metrics.
+struct CacheStats {
+  std::size_t object_count = 0;
+  std::size_t subscriber_count = 0;
+  // Empty before the first sync.
+  std::string resource_version;
+  bool synced = false;
+  // Why the cache is not synced (MarkUnsynced's reason, or that the initial list has not
+  // completed); empty when synced.
+  std::string unsynced_reason;
+  bool relisting = false;
+  // ADDED/MODIFIED/DELETED events produced (live and from relists).
+  uint64_t events_applied = 0;
+  // Subscribers ended because their queue was full.
+  uint64_t subscribers_fell_behind = 0;
+  // The longest any live queue has been.
+  std::size_t queue_high_water = 0;
+  // Events in the replay window.
+  std::size_t window_events = 0;
+};
+
+class Cache final : public ReflectorSink, public std::enable_shared_from_this<Cache> {
+ public:
+  // `clock` must outlive the cache.
+  static std::shared_ptr<Cache> Create(CacheOptions options, const Clock& clock);
+  // Ends every subscription with UNAVAILABLE.
+  ~Cache() override;
+  Cache(const Cache&) = delete;
+  Cache& operator=(const Cache&) = delete;
+
+  // ReflectorSink: the reflector's thread.
+  void BeginList() override;
+  void ListItems(std::vector<ObjectRecord> items,
+                 const std::string& list_resource_version) override;
+  void EndList(const std::string& resource_version) override;
+  void AbortList() override;
+  void ApplyWatchEvent(WatchEvent event) override;
+  void MarkUnsynced(const std::string& reason) override;
+
+  // Any thread. INVALID_ARGUMENT for an unsupported field or a non-numeric resource version,
+  // OUT_OF_RANGE when the version cannot be replayed, the shutdown status after Shutdown.
+  absl::StatusOr<std::shared_ptr<Subscription>> Subscribe(SubscribeOptions options);
+  // INVALID_ARGUMENT for an unsupported field.
+  absl::StatusOr<ListResult> List(std::string namespace_name, LabelSelector label_selector,
+                                  const FieldSelector& field_selector) const;
+  GetResult Get(std::string_view namespace_name, std::string_view name) const;
+  CacheStats Stats() const;
+  const std::vector<std::string>& extra_field_paths() const { return extra_field_paths_; }
+
+  // Ends every subscription with `status` (UNAVAILABLE when the daemon stops or the resource is
+  // no longer served) and refuses new ones with it.
+  void Shutdown(const absl::Status& status);
+
+  // For tests: entries the store has tested against filters (see Store::entries_examined).
+  uint64_t store_entries_examined() const;
+
+ private:
+  class Token {
+    friend class Cache;
+    Token() {}  // user-provided, so that `{}` cannot make one outside Cache
+  };
+
+ public:
+  // Use Create: subscriptions need the cache to be owned by a shared_ptr.
+  Cache(Token, CacheOptions options, const Clock& clock);
+
+ private:
+  friend class Subscription;
+  using Wakeups = std::vector<std::pair<std::shared_ptr<Subscription>, bool>>;
+
+  // All with mu_ held exclusively.
+  std::shared_ptr<const ObjectRecord> Own(ObjectRecord record) const;
+  void Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relist, Wakeups& wakeups);
+  void EmitChange(EventType type, const std::string& resource_version, uint64_t version,
+                  std::shared_ptr<const ObjectRecord> object,
+                  std::shared_ptr<const ObjectRecord> prev, bool from_relist, Wakeups& wakeups);
+  void EmitBookmark(const std::string& resource_version, uint64_t version, Wakeups& wakeups);
+  void MarkRelistDirty(Wakeups& wakeups);
+  void BeginListLocked();
+  void Prune();
+  // Without mu_.
+  static void Wake(Wakeups& wakeups);
+  void Unregister(const Subscription& subscription);
+
+  const std::vector<std::string> extra_field_paths_;
+  const Clock& clock_;
+
+  mutable std::shared_mutex mu_;
+  // Everything below is guarded by mu_.
+  Store store_;
+  EventWindow window_;
+  std::vector<std::shared_ptr<Subscription>> subscriptions_;
+  uint64_t next_subscription_id_ = 1;
+  // The cache's resource version: the last event's or bookmark's, or the last list's.
+  uint64_t version_ = 0;
+  std::string resource_version_;
+  bool synced_ = false;
+  std::string unsynced_reason_ = "the initial list has not completed";
+  // Between BeginList and EndList/AbortList.
+  bool relisting_ = false;
+  // The list in progress stamps the store's entries with this.
+  uint64_t list_stamp_ = 0;
+  // A relist has changed the store since the last EndList (survives AbortList: the changes
+  // stay).
+  bool relist_dirty_ = false;
+  // ... and some of those changes reached a subscriber.
+  bool relist_delivered_ = false;
+  bool shut_down_ = false;
+  absl::Status shutdown_status_;
+  uint64_t events_applied_ = 0;
+  uint64_t fell_behind_ = 0;
+  std::size_t queue_high_water_ = 0;
+};
+
+}  // namespace informerd::core

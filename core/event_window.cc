@@ -1,0 +1,65 @@
+#include "core/event_window.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "fmt/format.h"
+
+namespace informerd::core {
+
+EventWindow::EventWindow(std::size_t max_events, std::chrono::steady_clock::duration max_age)
+    : max_events_(max_events), max_age_(max_age) {}
+
+void EventWindow::Reset(uint64_t start, bool start_exclusive) {
+  events_.clear();
+  valid_ = true;
+  start_ = start;
+  start_exclusive_ = start_exclusive;
+}
+
+void EventWindow::Invalidate() {
+  events_.clear();
+  valid_ = false;
+}
+
+void EventWindow::DropFront() {
+  // Whoever holds the dropped event's version got it, so resuming from it stays possible.
+  start_ = events_.front().event->version();
+  start_exclusive_ = false;
+  events_.pop_front();
+}
+
+void EventWindow::Append(std::shared_ptr<const CacheEvent> event, Clock::TimePoint now) {
+  if (!valid_) return;
+  events_.push_back(Item{std::move(event), now});
+  while (events_.size() > max_events_) DropFront();
+  Expire(now);
+}
+
+void EventWindow::Expire(Clock::TimePoint now) {
+  while (!events_.empty() && now - events_.front().added > max_age_) DropFront();
+}
+
+absl::Status EventWindow::ForEachAfter(
+    uint64_t after,
+    const std::function<void(const std::shared_ptr<const CacheEvent>&)>& visit) const {
+  if (!valid_) {
+    return absl::OutOfRangeError(fmt::format(
+        "too old resource version: {} (the cache cannot replay events right now: it is being "
+        "relisted from the apiserver); subscribe again without a resource version",
+        after));
+  }
+  if (after < start_ || (after == start_ && start_exclusive_)) {
+    return absl::OutOfRangeError(fmt::format(
+        "too old resource version: {} (oldest available: {}{}); subscribe again without a "
+        "resource version",
+        after, start_exclusive_ ? "after " : "", start_));
+  }
+  const auto first = std::upper_bound(
+      events_.begin(), events_.end(), after,
+      [](uint64_t version, const Item& item) { return version < item.event->version(); });
+  for (auto it = first; it != events_.end(); ++it) visit(it->event);
+  return absl::OkStatus();
+}
+
+}  // namespace informerd::core

@@ -1,0 +1,163 @@
+#include "core/subscription.h"
+
+#include <utility>
+
+#include "core/cache.h"
+#include "fmt/format.h"
+
+namespace informerd::core {
+
+Subscription::Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, ObjectFilter filter,
+                           bool allow_bookmarks, std::size_t queue_capacity,
+                           std::function<void()> on_ready,
+                           std::vector<std::shared_ptr<const ObjectRecord>> snapshot)
+    : cache_(std::move(cache)),
+      id_(id),
+      filter_(std::move(filter)),
+      allow_bookmarks_(allow_bookmarks),
+      capacity_(queue_capacity),
+      snapshot_(std::move(snapshot)) {
+  if (on_ready) {
+    on_ready_ = std::make_shared<const std::function<void()>>(std::move(on_ready));
+  }
+}
+
+Subscription::~Subscription() = default;
+
+std::optional<Delivery> Subscription::TryPop() {
+  std::shared_ptr<const ObjectRecord> snapshot_object;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return std::nullopt;
+    if (snapshot_next_ < snapshot_.size()) {
+      snapshot_object = std::move(snapshot_[snapshot_next_++]);
+      if (snapshot_next_ == snapshot_.size()) {
+        // Release the (now empty) array as soon as the snapshot is out.
+        std::vector<std::shared_ptr<const ObjectRecord>>().swap(snapshot_);
+        snapshot_next_ = 0;
+      }
+    } else if (!queue_.empty()) {
+      Queued front = std::move(queue_.front());
+      queue_.pop_front();
+      if (front.counted) --counted_;
+      return std::move(front.delivery);
+    } else {
+      return std::nullopt;
+    }
+  }
+  // A snapshot item is an ADDED at the object's own resource version (informerd.proto: "for the
+  // events of an initial snapshot, the object's own"). Built here, outside the lock, one at a
+  // time, so a large snapshot costs pointers until it is read.
+  std::string resource_version = snapshot_object->resource_version;
+  return Delivery{EventType::kAdded,
+                  std::make_shared<const CacheEvent>(EventType::kAdded,
+                                                     std::move(resource_version), 0,
+                                                     std::move(snapshot_object), nullptr)};
+}
+
+std::optional<absl::Status> Subscription::FinalStatus() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!ended_) return std::nullopt;
+  if (!closed_ && (snapshot_next_ < snapshot_.size() || !queue_.empty())) return std::nullopt;
+  return status_;
+}
+
+void Subscription::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    std::vector<std::shared_ptr<const ObjectRecord>>().swap(snapshot_);
+    snapshot_next_ = 0;
+    std::deque<Queued>().swap(queue_);
+    counted_ = 0;
+    if (!ended_) {
+      ended_ = true;
+      status_ = absl::CancelledError("subscription closed by the subscriber");
+    }
+  }
+  {
+    // Waits for an on_ready call in progress on another thread; none starts after this.
+    std::lock_guard<std::recursive_mutex> lock(callback_mu_);
+    on_ready_.reset();
+  }
+  if (const std::shared_ptr<Cache> cache = cache_.lock()) cache->Unregister(*this);
+}
+
+std::size_t Subscription::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return (snapshot_.size() - snapshot_next_) + queue_.size();
+}
+
+std::size_t Subscription::counted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counted_;
+}
+
+Subscription::PushResult Subscription::Push(Delivery delivery, bool counted) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ended_) return PushResult::kEnded;
+  if (counted && counted_ >= capacity_) return PushResult::kFull;
+  const bool was_empty = snapshot_next_ >= snapshot_.size() && queue_.empty();
+  if (delivery.type == EventType::kSynced || !resume_from_.empty()) {
+    // Resuming is possible from a SYNCED marker and from anything after one (or after the
+    // resource version a resumed subscription started from).
+    resume_from_ = delivery.resource_version();
+  }
+  queue_.push_back(Queued{std::move(delivery), counted});
+  if (counted) ++counted_;
+  return was_empty ? PushResult::kQueuedIntoEmpty : PushResult::kQueued;
+}
+
+Subscription::PushResult Subscription::PushBookmark(Delivery delivery) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ended_) return PushResult::kEnded;
+  if (!queue_.empty() && queue_.back().delivery.type == EventType::kBookmark) {
+    // Only the newest point matters: replace rather than grow.
+    queue_.back().delivery = std::move(delivery);
+    if (!resume_from_.empty()) resume_from_ = queue_.back().delivery.resource_version();
+    return PushResult::kQueued;
+  }
+  if (counted_ >= capacity_) return PushResult::kQueued;  // dropped: bookmarks are optional
+  const bool was_empty = snapshot_next_ >= snapshot_.size() && queue_.empty();
+  if (!resume_from_.empty()) resume_from_ = delivery.resource_version();
+  queue_.push_back(Queued{std::move(delivery), true});
+  ++counted_;
+  return was_empty ? PushResult::kQueuedIntoEmpty : PushResult::kQueued;
+}
+
+bool Subscription::End(absl::Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ended_) return false;
+  ended_ = true;
+  status_ = std::move(status);
+  return true;
+}
+
+bool Subscription::EndFellBehind() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ended_) return false;
+  ended_ = true;
+  if (resume_from_.empty()) {
+    status_ = absl::ResourceExhaustedError(fmt::format(
+        "subscriber fell behind: its queue of {} events filled up before its initial snapshot "
+        "was complete; subscribe again without a resource version",
+        capacity_));
+  } else {
+    status_ = absl::ResourceExhaustedError(fmt::format(
+        "subscriber fell behind: its queue of {} events filled up; the last event it was sent "
+        "has resource version {}: resume from it",
+        capacity_, resume_from_));
+  }
+  return true;
+}
+
+void Subscription::Notify(bool last) {
+  std::lock_guard<std::recursive_mutex> lock(callback_mu_);
+  // A copy: on_ready may call Close, which releases on_ready_.
+  const std::shared_ptr<const std::function<void()>> on_ready = on_ready_;
+  if (last) on_ready_.reset();
+  if (on_ready && *on_ready) (*on_ready)();
+}
+
+}  // namespace informerd::core

@@ -1,0 +1,143 @@
+// Subscription: one subscriber's stream out of the cache (the cacher's cacheWatcher): its filter,
+// its bounded queue of Deliveries, and how it ends.
+//
+// Data flow: Cache::Subscribe (core/cache.h) creates it, fills it with the initial snapshot or
+// the replayed window, and from then on pushes each event the subscriber's filter lets through,
+// under the cache's lock, on the reflector's thread. The consumer, normally the gRPC writer for
+// one Subscribe call, pops on its own thread with TryPop and is told when to look again through
+// `on_ready`. Ownership is shared: the cache holds the subscription while it is live, the
+// consumer holds it until it is done with it; Close (or the end of the stream) unregisters it
+// from the cache, which then holds nothing of it.
+//
+// Bounded memory (REFERENCE.md: "A watcher that cannot keep up is closed"): the live queue holds
+// at most `queue_capacity` events. When an event must be queued and the queue is full, the
+// subscription is ended with RESOURCE_EXHAUSTED instead of blocking the cache or growing: the
+// cacher gives a blocked watcher a small time budget and then closes it; informerd closes it at
+// once, since the budget only trades the applier's latency for the watcher's. The events already
+// queued are still handed out, so the subscriber can resume from the last one it received.
+// Bookmarks are optional (the cacher drops them for a watcher that is not ready) and never end
+// a subscription: one that does not fit is dropped, and a newer one replaces a queued one. The
+// initial snapshot and the replayed window do not count against the capacity: they exist whatever
+// the subscriber's pace (the snapshot holds pointers to stored objects, not copies).
+//
+// Consumer protocol: call TryPop until it returns nothing; then, if FinalStatus() has a value,
+// the stream is over; otherwise wait for on_ready and try again. on_ready is called when an item
+// arrives in an empty queue and once when the subscription ends; never under the cache's lock,
+// never concurrently with itself, possibly from the reflector's thread before Subscribe returns.
+// It must be quick and must not block (post to the consumer's own executor). After Close returns
+// it is never called again.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/cache_event.h"
+#include "core/object_filter.h"
+#include "core/object_record.h"
+
+namespace informerd::core {
+
+class Cache;
+
+class Subscription {
+ public:
+  // Only the Cache creates subscriptions (the token is its to make).
+  class Token {
+    friend class Cache;
+    Token() {}  // user-provided, so that `{}` cannot make one outside Cache
+  };
+  Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, ObjectFilter filter,
+               bool allow_bookmarks, std::size_t queue_capacity, std::function<void()> on_ready,
+               std::vector<std::shared_ptr<const ObjectRecord>> snapshot);
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription();
+
+  // The next item, or nothing when none is waiting (or after Close). Never blocks on the cache.
+  std::optional<Delivery> TryPop();
+
+  // nullopt while more items may come. Once the subscription has ended and everything queued
+  // before the end has been popped: why it ended. RESOURCE_EXHAUSTED: it fell behind (the
+  // message says from which resource version to resume); whatever status the cache was shut
+  // down with (UNAVAILABLE); OUT_OF_RANGE: it was waiting for a future resource version and a
+  // relist made that impossible to honour; CANCELLED after Close.
+  std::optional<absl::Status> FinalStatus() const;
+
+  // Ends the subscription from the consumer's side and drops whatever is queued; unregisters it
+  // from the cache. Idempotent; may be called from any thread, including from on_ready.
+  void Close();
+
+  uint64_t id() const { return id_; }
+  const ObjectFilter& filter() const { return filter_; }
+  bool allow_bookmarks() const { return allow_bookmarks_; }
+  std::size_t queue_capacity() const { return capacity_; }
+  // Items waiting: snapshot, replayed and live.
+  std::size_t pending() const;
+
+ private:
+  friend class Cache;
+
+  enum class PushResult { kQueued, kQueuedIntoEmpty, kFull, kEnded };
+  struct Queued {
+    Delivery delivery;
+    // Counts against the capacity (live events), or not (replayed events and markers).
+    bool counted;
+  };
+
+  // The Cache's side; called with the cache's lock held.
+  // Queues `delivery`. A counted push into a full queue is refused (kFull) and queues nothing.
+  PushResult Push(Delivery delivery, bool counted);
+  // A bookmark: dropped when the queue is full, and replaces a bookmark still queued last.
+  PushResult PushBookmark(Delivery delivery);
+  // Ends the subscription with `status` (the queued items stay poppable); false when it had
+  // already ended.
+  bool End(absl::Status status);
+  // Ends it with RESOURCE_EXHAUSTED, saying where to resume.
+  bool EndFellBehind();
+  // The live queue's length.
+  std::size_t counted() const;
+  // Calls on_ready; `last` when the subscription has ended (on_ready is then released). Called
+  // without the cache's lock.
+  void Notify(bool last);
+
+  const std::weak_ptr<Cache> cache_;
+  const uint64_t id_;
+  const ObjectFilter filter_;
+  const bool allow_bookmarks_;
+  const std::size_t capacity_;
+
+  // Guarded by the Cache's lock (only the Cache reads or writes them).
+  // Deliver only events with a version above this: a subscriber that asked for a resource
+  // version the cache has not reached yet waits for it this way.
+  uint64_t min_version_ = 0;
+  // A snapshot subscriber whose SYNCED marker waits for the cache to be synced.
+  bool awaiting_synced_ = false;
+
+  mutable std::mutex mu_;
+  // Guarded by mu_.
+  std::vector<std::shared_ptr<const ObjectRecord>> snapshot_;
+  std::size_t snapshot_next_ = 0;
+  std::deque<Queued> queue_;
+  std::size_t counted_ = 0;
+  bool ended_ = false;
+  bool closed_ = false;
+  absl::Status status_;
+  // The resource version a subscriber that has received everything queued so far can resume
+  // from; empty while it has none (a snapshot not yet followed by SYNCED).
+  std::string resume_from_;
+
+  // Serializes on_ready calls, and lets Close wait for one in progress. Recursive so that
+  // on_ready may call Close.
+  std::recursive_mutex callback_mu_;
+  std::shared_ptr<const std::function<void()>> on_ready_;  // guarded by callback_mu_
+};
+
+}  // namespace informerd::core

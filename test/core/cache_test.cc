@@ -1,0 +1,755 @@
+// Specification of core/cache.* and core/subscription.*: the serving rules of REFERENCE.md
+// ("Serving many watchers", "Details that decide correctness"), one behaviour per test.
+#include "core/cache.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test/core/cache_test_support.h"
+#include "test/core/fake_clock.h"
+
+namespace informerd::core {
+namespace {
+
+using testing::Added;
+using testing::Bookmark;
+using testing::Deleted;
+using testing::Drain;
+using testing::MakeObject;
+using testing::Modified;
+using testing::Received;
+
+constexpr EventType kAdded = EventType::kAdded;
+constexpr EventType kModified = EventType::kModified;
+constexpr EventType kDeleted = EventType::kDeleted;
+constexpr EventType kBookmark = EventType::kBookmark;
+constexpr EventType kSynced = EventType::kSynced;
+
+std::string Message(const absl::Status& status) { return std::string(status.message()); }
+
+Received Change(EventType type, std::string key, std::string uid, std::string object_rv,
+                std::string rv) {
+  return Received{type, std::move(key), std::move(uid), std::move(object_rv), std::move(rv)};
+}
+Received Change(EventType type, std::string key, std::string rv) {
+  std::string uid = "u-" + key;
+  return Received{type, std::move(key), std::move(uid), rv, rv};
+}
+Received Marker(EventType type, std::string rv) { return Received{type, "", "", "", rv}; }
+
+// A pod with uid "u-ns/name".
+ObjectRecord Pod(const std::string& ns, const std::string& name, uint64_t rv,
+                 LabelSet labels = {}) {
+  return MakeObject(ns, name, "u-" + ns + "/" + name, rv, std::move(labels));
+}
+
+SubscribeOptions Options(std::string resource_version = "", std::string labels = "",
+                         std::string ns = "") {
+  SubscribeOptions options;
+  options.namespace_name = std::move(ns);
+  options.label_selector = *LabelSelector::Parse(labels);
+  options.resource_version = std::move(resource_version);
+  return options;
+}
+
+struct Harness {
+  explicit Harness(CacheOptions options = {}) : cache(Cache::Create(std::move(options), clock)) {}
+
+  void List(std::vector<ObjectRecord> items, uint64_t rv, std::string list_rv = "-") {
+    cache->BeginList();
+    cache->ListItems(std::move(items), list_rv == "-" ? std::to_string(rv) : list_rv);
+    cache->EndList(std::to_string(rv));
+  }
+
+  std::shared_ptr<Subscription> Subscribe(SubscribeOptions options) {
+    auto subscription = cache->Subscribe(std::move(options));
+    if (!subscription.ok()) FAIL("Subscribe failed: " << Message(subscription.status()));
+    return *subscription;
+  }
+
+  absl::StatusCode SubscribeError(SubscribeOptions options) {
+    auto subscription = cache->Subscribe(std::move(options));
+    REQUIRE_FALSE(subscription.ok());
+    last_error = Message(subscription.status());
+    return subscription.status().code();
+  }
+
+  FakeClock clock;
+  std::shared_ptr<Cache> cache;
+  std::string last_error;
+};
+
+// ---- Snapshot, resume, window ------------------------------------------------------------------
+
+TEST_CASE("an empty resource version gets the matching objects as ADDED, then SYNCED, then live") {
+  Harness h;
+  h.List({Pod("ns", "b", 5, {{"app", "web"}}), Pod("ns", "a", 7, {{"app", "web"}}),
+          Pod("ns", "c", 6, {{"app", "db"}})},
+         10);
+  auto sub = h.Subscribe(Options("", "app=web"));
+  // Snapshot items carry the objects' own versions; SYNCED the snapshot's.
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/a", "7"),
+                                             Change(kAdded, "ns/b", "5"), Marker(kSynced, "10")});
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 11, {{"app", "web"}})));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 12, {{"app", "db"}})));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "e", 13, {{"app", "web"}})));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kModified, "ns/a", "11"),
+                                             Change(kAdded, "ns/e", "13")});
+  CHECK_FALSE(sub->FinalStatus().has_value());
+}
+
+TEST_CASE("resource version \"0\" is served like an empty one: snapshot, then SYNCED") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 4);
+  auto sub = h.Subscribe(Options("0"));
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kAdded, "ns/a", "3"), Marker(kSynced, "4")});
+}
+
+TEST_CASE("a snapshot subscriber joining between events continues exactly after the snapshot") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 4);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 5)));
+  auto sub = h.Subscribe(Options());
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "b", 6)));
+  h.cache->ApplyWatchEvent(Deleted(Pod("ns", "a", 7)));
+  CHECK(Drain(*sub) == std::vector<Received>{
+                           Change(kAdded, "ns/a", "3"), Change(kAdded, "ns/b", "5"),
+                           Marker(kSynced, "5"), Change(kModified, "ns/b", "6"),
+                           Change(kDeleted, "ns/a", "7")});
+}
+
+TEST_CASE("resuming from X replays the window's events after X, then live events") {
+  Harness h;
+  h.List({}, 10);
+  for (uint64_t rv = 11; rv <= 14; ++rv) {
+    h.cache->ApplyWatchEvent(Added(Pod("ns", "p" + std::to_string(rv), rv)));
+  }
+  auto sub = h.Subscribe(Options("12"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "p15", 15)));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/p13", "13"),
+                                             Change(kAdded, "ns/p14", "14"),
+                                             Change(kAdded, "ns/p15", "15")});
+  // From the latest version: nothing to replay, and no SYNCED (that is for snapshots).
+  auto latest = h.Subscribe(Options("15"));
+  CHECK(Drain(*latest).empty());
+}
+
+TEST_CASE("resume filtering applies the subscriber's selectors to the replayed events") {
+  Harness h;
+  h.List({Pod("ns", "a", 5, {{"app", "web"}})}, 10);
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 11, {{"app", "db"}})));
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 12, {{"app", "web"}})));
+  auto sub = h.Subscribe(Options("10", "app=web"));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kDeleted, "ns/a", "u-ns/a", "5", "11"),
+                                             Change(kAdded, "ns/a", "12")});
+}
+
+TEST_CASE("a resume point older than the window is OUT_OF_RANGE: expiry by count") {
+  CacheOptions options;
+  options.window_max_events = 3;
+  Harness h(options);
+  h.List({}, 10);
+  for (uint64_t rv = 11; rv <= 15; ++rv) {
+    h.cache->ApplyWatchEvent(Added(Pod("ns", "p" + std::to_string(rv), rv)));
+  }
+  CHECK(h.SubscribeError(Options("11")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.last_error.find("too old resource version: 11") != std::string::npos);
+  auto sub = h.Subscribe(Options("12"));
+  CHECK(Drain(*sub).size() == 3);
+}
+
+TEST_CASE("a resume point older than the window is OUT_OF_RANGE: expiry by age") {
+  Harness h;  // 75 s
+  h.List({}, 10);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "a", 11)));
+  h.clock.Advance(std::chrono::seconds(60));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 12)));
+  h.clock.Advance(std::chrono::seconds(20));  // 11 is 80 s old
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  auto sub = h.Subscribe(Options("11"));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/b", "12")});
+  CHECK(h.cache->Stats().window_events == 1);
+}
+
+TEST_CASE("a non-numeric resource version or an unsupported field is INVALID_ARGUMENT") {
+  Harness h;
+  h.List({}, 10);
+  CHECK(h.SubscribeError(Options("abc")) == absl::StatusCode::kInvalidArgument);
+  CHECK(h.last_error == "resource version \"abc\" is not a decimal number");
+  SubscribeOptions options = Options();
+  options.field_selector = *FieldSelector::Parse("spec.nodeName=n1");
+  CHECK(h.SubscribeError(options) == absl::StatusCode::kInvalidArgument);
+  CHECK(h.last_error.find("field \"spec.nodeName\" is not supported (supported: metadata.name, "
+                          "metadata.namespace)") != std::string::npos);
+  const auto listed = h.cache->List("", LabelSelector(), *FieldSelector::Parse("spec.x=1"));
+  CHECK(listed.status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("a resource version ahead of the cache waits: only events after it are delivered") {
+  Harness h;
+  h.List({}, 10);
+  SubscribeOptions options = Options("12");
+  options.allow_bookmarks = true;
+  auto sub = h.Subscribe(std::move(options));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "a", 11)));
+  h.cache->ApplyWatchEvent(Bookmark(12));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 13)));
+  h.cache->ApplyWatchEvent(Bookmark(14));
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kAdded, "ns/b", "13"), Marker(kBookmark, "14")});
+}
+
+TEST_CASE("a subscriber waiting for a future version is ended with OUT_OF_RANGE by a relist") {
+  Harness h;
+  h.List({Pod("ns", "a", 5)}, 10);
+  auto sub = h.Subscribe(Options("20"));
+  h.List({Pod("ns", "a", 15)}, 16);
+  CHECK(Drain(*sub).empty());
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(sub->FinalStatus()->code() == absl::StatusCode::kOutOfRange);
+}
+
+// ---- Selectors on live events ------------------------------------------------------------------
+
+TEST_CASE("selector transitions: stops matching → DELETED (previous state), starts → ADDED") {
+  Harness h;
+  h.List({Pod("ns", "a", 5, {{"app", "web"}})}, 10);
+  auto web = h.Subscribe(Options("", "app=web"));
+  auto all = h.Subscribe(Options(""));
+  Drain(*web);
+  Drain(*all);
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 11, {{"app", "db"}})));   // stops matching
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 12, {{"app", "db2"}})));  // neither
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 13, {{"app", "web"}})));  // starts matching
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 14, {{"app", "web"}})));  // both
+  // The DELETED carries the state that matched (resourceVersion 5 inside) at the change's version
+  // (11), as the apiserver's cacher does.
+  CHECK(Drain(*web) == std::vector<Received>{Change(kDeleted, "ns/a", "u-ns/a", "5", "11"),
+                                             Change(kAdded, "ns/a", "13"),
+                                             Change(kModified, "ns/a", "14")});
+  CHECK(Drain(*all).size() == 4);
+}
+
+TEST_CASE("field selectors on indexed paths filter events and produce transitions too") {
+  CacheOptions options;
+  options.extra_field_paths = {"spec.nodeName"};
+  Harness h(options);
+  h.List({MakeObject("ns", "a", "u", 5, {}, {std::nullopt})}, 10);
+  SubscribeOptions subscribe = Options();
+  subscribe.field_selector = *FieldSelector::Parse("spec.nodeName=n1");
+  auto sub = h.Subscribe(std::move(subscribe));
+  CHECK(Drain(*sub) == std::vector<Received>{Marker(kSynced, "10")});
+  h.cache->ApplyWatchEvent(Modified(MakeObject("ns", "a", "u", 11, {}, {std::string("n1")})));
+  h.cache->ApplyWatchEvent(Modified(MakeObject("ns", "a", "u", 12, {}, {std::string("n2")})));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/a", "u", "11", "11"),
+                                             Change(kDeleted, "ns/a", "u", "11", "12")});
+}
+
+TEST_CASE("DELETED carries the last known object with the deletion's resource version") {
+  Harness h;
+  h.List({Pod("ns", "a", 5, {{"app", "web"}})}, 10);
+  auto sub = h.Subscribe(Options("10", "app=web"));
+  // The apiserver sends the deleted object's last state with the deletion's version in it.
+  h.cache->ApplyWatchEvent(Deleted(Pod("ns", "a", 12, {{"app", "web"}})));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kDeleted, "ns/a", "12")});
+  CHECK(h.cache->Get("ns", "a").object == nullptr);
+  // Deleting what is not cached changes nothing and sends nothing.
+  h.cache->ApplyWatchEvent(Deleted(Pod("ns", "zz", 13)));
+  CHECK(Drain(*sub).empty());
+  CHECK(h.cache->Stats().resource_version == "13");
+}
+
+TEST_CASE("a watch event with a new UID for a cached key is DELETED then ADDED") {
+  Harness h;
+  h.List({MakeObject("ns", "a", "old", 5)}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  h.cache->ApplyWatchEvent(Modified(MakeObject("ns", "a", "new", 12)));
+  // The deletion happened between 10 and 12: it gets 11, so each half is its own resume point.
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kDeleted, "ns/a", "old", "5", "11"),
+                                             Change(kAdded, "ns/a", "new", "12", "12")});
+  auto resumed = h.Subscribe(Options("11"));
+  CHECK(Drain(*resumed) == std::vector<Received>{Change(kAdded, "ns/a", "new", "12", "12")});
+}
+
+TEST_CASE("a UID change with no version left for the deletion ends resuming until a relist") {
+  Harness h;
+  h.List({MakeObject("ns", "a", "old", 5)}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  h.cache->ApplyWatchEvent(Added(MakeObject("ns", "a", "new", 11)));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kDeleted, "ns/a", "old", "5", "11"),
+                                             Change(kAdded, "ns/a", "new", "11", "11")});
+  CHECK(h.SubscribeError(Options("11")) == absl::StatusCode::kOutOfRange);
+}
+
+// ---- Bookmarks ---------------------------------------------------------------------------------
+
+TEST_CASE("bookmarks advance the resource version and reach only subscribers that asked") {
+  Harness h;
+  h.List({Pod("ns", "a", 5)}, 10);
+  SubscribeOptions with = Options("10");
+  with.allow_bookmarks = true;
+  auto asked = h.Subscribe(std::move(with));
+  auto not_asked = h.Subscribe(Options("10"));
+  h.cache->ApplyWatchEvent(Bookmark(20));
+  CHECK(Drain(*asked) == std::vector<Received>{Marker(kBookmark, "20")});
+  CHECK(Drain(*not_asked).empty());
+  CHECK(h.cache->Stats().resource_version == "20");
+  CHECK(h.cache->Get("ns", "a").resource_version == "20");
+  // An older bookmark changes nothing.
+  h.cache->ApplyWatchEvent(Bookmark(15));
+  CHECK(Drain(*asked).empty());
+  CHECK(h.cache->Stats().resource_version == "20");
+  // A bookmark's version is a valid resume point.
+  auto resumed = h.Subscribe(Options("20"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 21)));
+  CHECK(Drain(*resumed) == std::vector<Received>{Change(kAdded, "ns/b", "21")});
+  // SYNCED of a new snapshot uses the bookmark-advanced version.
+  auto snapshot = h.Subscribe(Options());
+  CHECK(Drain(*snapshot).back() == Marker(kSynced, "21"));
+}
+
+TEST_CASE("bookmarks never end a full subscriber, and a newer one replaces a queued one") {
+  Harness h;
+  h.List({}, 10);
+  SubscribeOptions options = Options("10");
+  options.allow_bookmarks = true;
+  options.queue_capacity = 2;
+  auto sub = h.Subscribe(std::move(options));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "a", 11)));
+  h.cache->ApplyWatchEvent(Bookmark(12));
+  h.cache->ApplyWatchEvent(Bookmark(13));  // replaces 12
+  h.cache->ApplyWatchEvent(Bookmark(14));  // replaces 13
+  CHECK(sub->pending() == 2);
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kAdded, "ns/a", "11"), Marker(kBookmark, "14")});
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 15)));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 16)));
+  h.cache->ApplyWatchEvent(Bookmark(17));  // the queue is full: dropped
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kAdded, "ns/b", "15"), Change(kAdded, "ns/c", "16")});
+  CHECK_FALSE(sub->FinalStatus().has_value());
+}
+
+// ---- Relists -----------------------------------------------------------------------------------
+
+TEST_CASE("a relist delivers the difference with the list's resource version") {
+  Harness h;
+  h.List({Pod("ns", "keep", 3), Pod("ns", "change", 4), Pod("ns", "gone", 5),
+          MakeObject("ns", "recreated", "old-uid", 6)},
+         10);
+  auto sub = h.Subscribe(Options("10"));
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "keep", 3), Pod("ns", "change", 18)}, "30");
+  h.cache->ListItems({MakeObject("ns", "recreated", "new-uid", 25), Pod("ns", "new", 20)}, "30");
+  // Applied as found, page by page.
+  CHECK(Drain(*sub) == std::vector<Received>{
+                           Change(kModified, "ns/change", "u-ns/change", "18", "30"),
+                           Change(kDeleted, "ns/recreated", "old-uid", "6", "30"),
+                           Change(kAdded, "ns/recreated", "new-uid", "25", "30"),
+                           Change(kAdded, "ns/new", "u-ns/new", "20", "30")});
+  h.cache->EndList("30");
+  // What the list lacked is deleted with its last known state.
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kDeleted, "ns/gone", "u-ns/gone", "5", "30")});
+  CHECK_FALSE(sub->FinalStatus().has_value());
+  const auto listed = h.cache->List("", LabelSelector(), FieldSelector());
+  REQUIRE(listed.ok());
+  CHECK(testing::ByKey(listed->items).size() == 4);
+  CHECK(listed->resource_version == "30");
+  CHECK(h.cache->Get("ns", "recreated").object->uid == "new-uid");
+  CHECK(h.cache->Get("ns", "keep").object->resource_version == "3");
+}
+
+TEST_CASE("a relist without a known list version stamps differences with the objects' own") {
+  Harness h;
+  h.List({Pod("ns", "a", 3), MakeObject("ns", "b", "old", 4)}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  h.cache->BeginList();  // WatchList: the version comes with the final bookmark
+  h.cache->ListItems({Pod("ns", "a", 17), MakeObject("ns", "b", "new", 19)}, "");
+  h.cache->EndList("30");
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kModified, "ns/a", "u-ns/a", "17", "17"),
+                                             Change(kDeleted, "ns/b", "old", "4", "19"),
+                                             Change(kAdded, "ns/b", "new", "19", "19")});
+}
+
+TEST_CASE("after a relist that changed the cache the window restarts at the list's version") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 11)));
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 11), Pod("ns", "c", 25)}, 30);  // nobody subscribed
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.SubscribeError(Options("11")) == absl::StatusCode::kOutOfRange);
+  auto sub = h.Subscribe(Options("30"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 31)));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/d", "31")});
+}
+
+TEST_CASE("the list's version is refused as a resume point once its differences went out") {
+  // A subscriber cut off in the middle of the differences also holds the list's version;
+  // replaying "after" it would skip the rest of them.
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  h.List({Pod("ns", "a", 20), Pod("ns", "b", 21)}, 30);
+  CHECK(Drain(*sub).size() == 2);
+  CHECK(h.SubscribeError(Options("30")) == absl::StatusCode::kOutOfRange);
+  h.cache->ApplyWatchEvent(Bookmark(31));
+  auto resumed = h.Subscribe(Options("31"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 32)));
+  CHECK(Drain(*resumed) == std::vector<Received>{Change(kAdded, "ns/c", "32")});
+}
+
+TEST_CASE("a relist that finds no difference keeps the window") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 11)));
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 11)}, 30);
+  auto sub = h.Subscribe(Options("10"));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/b", "11")});
+  CHECK(h.cache->Stats().resource_version == "30");
+}
+
+TEST_CASE("resuming is refused while a relist is changing the cache") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 3)}, "30");  // unchanged: the window still holds
+  auto before = h.Subscribe(Options("10"));
+  h.cache->ListItems({Pod("ns", "b", 22)}, "30");
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.last_error.find("relisted") != std::string::npos);
+  // A snapshot is still possible; its SYNCED waits for the end of the list.
+  auto snapshot = h.Subscribe(Options());
+  CHECK(Drain(*snapshot) == std::vector<Received>{Change(kAdded, "ns/a", "3"),
+                                                  Change(kAdded, "ns/b", "22")});
+  h.cache->EndList("30");
+  CHECK(Drain(*snapshot) == std::vector<Received>{Marker(kSynced, "30")});
+  CHECK(Drain(*before) == std::vector<Received>{Change(kAdded, "ns/b", "u-ns/b", "22", "30")});
+}
+
+TEST_CASE("an aborted relist keeps what it applied and deletes nothing") {
+  Harness h;
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 4)}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 20)}, "30");
+  h.cache->AbortList();
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kModified, "ns/a", "u-ns/a", "20", "30")});
+  CHECK(h.cache->Get("ns", "b").object != nullptr);
+  CHECK(h.cache->Get("ns", "a").object->resource_version == "20");
+  // The store is a mix of two lists until the next one ends: still no resuming.
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  h.List({Pod("ns", "a", 20), Pod("ns", "b", 4)}, 40);
+  CHECK(Drain(*sub).empty());
+  CHECK(h.cache->Stats().resource_version == "40");
+}
+
+TEST_CASE("EndList without a list in progress deletes nothing") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  h.cache->EndList("20");
+  CHECK(h.cache->Get("ns", "a").object != nullptr);
+  h.cache->BeginList();
+  h.cache->AbortList();
+  h.cache->EndList("21");
+  CHECK(h.cache->Get("ns", "a").object != nullptr);
+  CHECK(h.cache->Stats().resource_version == "21");
+}
+
+TEST_CASE("a snapshot taken before the initial list completes gets SYNCED at the list's version") {
+  Harness h;
+  CHECK_FALSE(h.cache->Stats().synced);
+  CHECK(h.cache->Stats().unsynced_reason == "the initial list has not completed");
+  auto sub = h.Subscribe(Options());
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 3)}, "10");
+  auto mid = h.Subscribe(Options());
+  h.cache->ListItems({Pod("ns", "b", 4)}, "10");
+  h.cache->EndList("10");
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/a", "u-ns/a", "3", "10"),
+                                             Change(kAdded, "ns/b", "u-ns/b", "4", "10"),
+                                             Marker(kSynced, "10")});
+  CHECK(Drain(*mid) == std::vector<Received>{Change(kAdded, "ns/a", "u-ns/a", "3", "3"),
+                                             Change(kAdded, "ns/b", "u-ns/b", "4", "10"),
+                                             Marker(kSynced, "10")});
+  CHECK(h.cache->Stats().synced);
+  // Resuming is impossible before the first list, like any too-old version.
+  Harness fresh;
+  CHECK(fresh.SubscribeError(Options("5")) == absl::StatusCode::kOutOfRange);
+}
+
+TEST_CASE("MarkUnsynced keeps objects and streams; reads say unsynced until the next list") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  h.cache->MarkUnsynced("resource no longer served by the apiserver");
+  const CacheStats stats = h.cache->Stats();
+  CHECK_FALSE(stats.synced);
+  CHECK(stats.unsynced_reason == "resource no longer served by the apiserver");
+  CHECK(stats.object_count == 1);
+  CHECK_FALSE(h.cache->Get("ns", "a").synced);
+  CHECK(h.cache->Get("ns", "a").object != nullptr);
+  auto snapshot = h.Subscribe(Options());
+  CHECK(Drain(*snapshot) == std::vector<Received>{Change(kAdded, "ns/a", "3")});
+  h.List({Pod("ns", "a", 3)}, 20);
+  CHECK(Drain(*snapshot) == std::vector<Received>{Marker(kSynced, "20")});
+  CHECK(h.cache->Stats().synced);
+  CHECK(h.cache->Stats().unsynced_reason.empty());
+  CHECK_FALSE(sub->FinalStatus().has_value());
+}
+
+TEST_CASE("events with a non-numeric or decreasing version are applied, but end resuming") {
+  Harness h;
+  h.List({}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  ObjectRecord odd = Pod("ns", "a", 0);
+  odd.resource_version = "x1";
+  h.cache->ApplyWatchEvent(Added(odd));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/a", "u-ns/a", "x1", "x1")});
+  CHECK(h.cache->Get("ns", "a").object != nullptr);
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  h.List({odd}, 20);
+  CHECK(h.Subscribe(Options("20")) != nullptr);
+}
+
+// ---- Slow subscribers --------------------------------------------------------------------------
+
+TEST_CASE("a full subscriber is ended with RESOURCE_EXHAUSTED; the others get everything") {
+  Harness h;
+  h.List({}, 10);
+  SubscribeOptions slow_options = Options("10");
+  slow_options.queue_capacity = 4;
+  auto slow = h.Subscribe(std::move(slow_options));
+  auto fast = h.Subscribe(Options("10"));
+  for (uint64_t rv = 11; rv <= 20; ++rv) {
+    h.cache->ApplyWatchEvent(Added(Pod("ns", "p" + std::to_string(rv), rv)));
+  }
+  CHECK(Drain(*fast).size() == 10);
+  CHECK_FALSE(fast->FinalStatus().has_value());
+  // What was queued before the end is still handed out, then the status.
+  CHECK_FALSE(slow->FinalStatus().has_value());
+  const std::vector<Received> got = Drain(*slow);
+  REQUIRE(got.size() == 4);
+  CHECK(got.back() == Change(kAdded, "ns/p14", "14"));
+  REQUIRE(slow->FinalStatus().has_value());
+  CHECK(slow->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
+  CHECK(Message(*slow->FinalStatus()) ==
+        "subscriber fell behind: its queue of 4 events filled up; the last event it was sent has "
+        "resource version 14: resume from it");
+  const CacheStats stats = h.cache->Stats();
+  CHECK(stats.subscribers_fell_behind == 1);
+  CHECK(stats.subscriber_count == 1);
+  CHECK(stats.queue_high_water == 10);
+  // It resumes where it stopped, without a gap.
+  auto resumed = h.Subscribe(Options("14"));
+  CHECK(Drain(*resumed).size() == 6);
+}
+
+TEST_CASE("a snapshot subscriber that falls behind before SYNCED is told to start over") {
+  Harness h;
+  auto sub = [&] {
+    SubscribeOptions options = Options();
+    options.queue_capacity = 1;
+    return h.Subscribe(std::move(options));
+  }();
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 4)}, 10);
+  Drain(*sub);
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(sub->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
+  CHECK(Message(*sub->FinalStatus()).find("subscribe again without a resource version") !=
+        std::string::npos);
+}
+
+TEST_CASE("the snapshot and the replayed window do not count against the queue capacity") {
+  Harness h;
+  std::vector<ObjectRecord> pods;
+  for (int i = 0; i < 50; ++i) pods.push_back(Pod("ns", "p" + std::to_string(i), 5));
+  h.List(std::move(pods), 10);
+  for (uint64_t rv = 11; rv <= 30; ++rv) h.cache->ApplyWatchEvent(Modified(Pod("ns", "p1", rv)));
+  SubscribeOptions snapshot = Options();
+  snapshot.queue_capacity = 2;
+  auto a = h.Subscribe(std::move(snapshot));
+  SubscribeOptions resume = Options("10");
+  resume.queue_capacity = 2;
+  auto b = h.Subscribe(std::move(resume));
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "p2", 31)));
+  CHECK(Drain(*a).size() == 52);
+  CHECK(Drain(*b).size() == 21);
+  CHECK_FALSE(a->FinalStatus().has_value());
+  CHECK_FALSE(b->FinalStatus().has_value());
+}
+
+// ---- Encoding once -----------------------------------------------------------------------------
+
+TEST_CASE("each event is encoded once per delivered type, whatever the number of subscribers") {
+  Harness h;
+  h.List({Pod("ns", "a", 3, {{"app", "web"}})}, 10);
+  std::vector<std::shared_ptr<Subscription>> subs;
+  for (int i = 0; i < 10; ++i) subs.push_back(h.Subscribe(Options("10", i % 2 ? "app=web" : "")));
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 11, {{"app", "db"}})));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 12, {{"app", "web"}})));
+  int calls = 0;
+  const CacheEvent::Encoder encode = [&](const CacheEvent& event, EventType delivered) {
+    ++calls;
+    return std::string(EventTypeName(delivered)) + " " + event.resource_version();
+  };
+  std::vector<std::string> seen;
+  for (auto& sub : subs) {
+    while (auto delivery = sub->TryPop()) seen.push_back(delivery->Encoded(encode));
+  }
+  // Event 11: MODIFIED for five, DELETED for five; event 12: ADDED for all ten.
+  CHECK(calls == 3);
+  CHECK(seen.size() == 20);
+  CHECK(std::count(seen.begin(), seen.end(), "DELETED 11") == 5);
+}
+
+// ---- Consumer protocol -------------------------------------------------------------------------
+
+TEST_CASE("on_ready fires when an item reaches an empty queue, and once when the stream ends") {
+  Harness h;
+  h.List({}, 10);
+  std::atomic<int> calls{0};
+  SubscribeOptions options = Options("10");
+  options.queue_capacity = 3;
+  options.on_ready = [&] { ++calls; };
+  auto sub = h.Subscribe(std::move(options));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "a", 11)));
+  CHECK(calls == 1);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 12)));  // not empty: no call
+  CHECK(calls == 1);
+  Drain(*sub);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 13)));
+  CHECK(calls == 2);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 14)));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "e", 15)));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "f", 16)));  // full: ended
+  CHECK(calls == 3);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "g", 17)));
+  CHECK(calls == 3);
+}
+
+TEST_CASE("on_ready runs without the cache's lock: the cache stays usable from inside it") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  std::atomic<bool> read_while_notified{false};
+  SubscribeOptions options = Options("10");
+  std::shared_ptr<Cache> cache = h.cache;
+  options.on_ready = [&, cache] {
+    // Another thread takes the cache's lock; under the lock this would time out.
+    auto read = std::async(std::launch::async, [cache] { return cache->Stats().object_count; });
+    read_while_notified = read.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  };
+  auto sub = h.Subscribe(std::move(options));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 11)));
+  CHECK(read_while_notified);
+}
+
+TEST_CASE("Close is idempotent, drops what is queued and leaves nothing in the cache") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  std::atomic<int> calls{0};
+  SubscribeOptions options = Options();
+  options.on_ready = [&] { ++calls; };
+  auto sub = h.Subscribe(std::move(options));
+  CHECK(h.cache->Stats().subscriber_count == 1);
+  CHECK(sub->pending() == 2);
+  sub->Close();
+  sub->Close();
+  CHECK(h.cache->Stats().subscriber_count == 0);
+  CHECK(sub->pending() == 0);
+  CHECK_FALSE(sub->TryPop().has_value());
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(sub->FinalStatus()->code() == absl::StatusCode::kCancelled);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 11)));
+  CHECK(calls == 0);
+  // The cache holds no reference to it any more.
+  std::weak_ptr<Subscription> weak = sub;
+  sub.reset();
+  CHECK(weak.expired());
+}
+
+TEST_CASE("on_ready may close its own subscription") {
+  Harness h;
+  h.List({}, 10);
+  std::shared_ptr<Subscription> sub;
+  SubscribeOptions options = Options("10");
+  options.on_ready = [&] { sub->Close(); };
+  sub = h.Subscribe(std::move(options));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "a", 11)));
+  CHECK(h.cache->Stats().subscriber_count == 0);
+  CHECK(sub->FinalStatus()->code() == absl::StatusCode::kCancelled);
+}
+
+TEST_CASE("Shutdown ends every subscription with its status and refuses new ones") {
+  Harness h;
+  h.List({}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "a", 11)));
+  h.cache->Shutdown(absl::UnavailableError("informerd is shutting down"));
+  CHECK(Drain(*sub).size() == 1);
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(sub->FinalStatus()->code() == absl::StatusCode::kUnavailable);
+  CHECK(h.SubscribeError(Options()) == absl::StatusCode::kUnavailable);
+  CHECK(h.cache->Stats().subscriber_count == 0);
+}
+
+TEST_CASE("destroying the cache ends its subscriptions with UNAVAILABLE; they outlive it safely") {
+  auto h = std::make_unique<Harness>();
+  h->List({}, 10);
+  auto sub = h->Subscribe(Options("10"));
+  h.reset();
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(sub->FinalStatus()->code() == absl::StatusCode::kUnavailable);
+  sub->Close();
+}
+
+// ---- Reads -------------------------------------------------------------------------------------
+
+TEST_CASE("List and Get answer from the cache with its resource version") {
+  Harness h;
+  h.List({Pod("b", "x", 3, {{"app", "web"}}), Pod("a", "y", 4, {{"app", "web"}}),
+          Pod("a", "x", 5, {{"app", "db"}})},
+         10);
+  const auto listed = h.cache->List("", *LabelSelector::Parse("app=web"), FieldSelector());
+  REQUIRE(listed.ok());
+  REQUIRE(listed->items.size() == 2);
+  CHECK(testing::Key(*listed->items[0]) == "a/y");
+  CHECK(testing::Key(*listed->items[1]) == "b/x");
+  CHECK(listed->resource_version == "10");
+  CHECK(listed->synced);
+  const auto in_a = h.cache->List("a", LabelSelector(), FieldSelector());
+  CHECK(in_a->items.size() == 2);
+  const GetResult got = h.cache->Get("a", "x");
+  REQUIRE(got.object != nullptr);
+  CHECK(got.object->resource_version == "5");
+  CHECK(got.resource_version == "10");
+  CHECK(h.cache->Get("a", "nope").object == nullptr);
+}
+
+TEST_CASE("Stats counts objects, subscribers and applied events") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  auto sub = h.Subscribe(Options());
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 11)));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 12)));
+  const CacheStats stats = h.cache->Stats();
+  CHECK(stats.object_count == 2);
+  CHECK(stats.subscriber_count == 1);
+  CHECK(stats.resource_version == "12");
+  CHECK(stats.synced);
+  CHECK(stats.events_applied == 3);  // the initial ADDED and two live events
+  CHECK(stats.queue_high_water == 2);
+  CHECK(stats.window_events == 2);
+  CHECK_FALSE(stats.relisting);
+}
+
+}  // namespace
+}  // namespace informerd::core
