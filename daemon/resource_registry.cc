@@ -1,0 +1,123 @@
+#include "daemon/resource_registry.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "fmt/format.h"
+
+namespace informerd::daemon {
+namespace {
+
+bool SameGroupResource(const ResolvedResource& a, const ResolvedResource& b) {
+  return a.group == b.group && a.resource == b.resource;
+}
+
+bool SameResource(const ResolvedResource& a, const ResolvedResource& b) {
+  return SameGroupResource(a, b) && a.version == b.version;
+}
+
+// `pods`, or `deployments.apps (apps/v1)` when versions must be told apart.
+std::string ResourceName(const ResolvedResource& resource, bool with_version) {
+  if (!with_version) return resource.QualifiedName();
+  return fmt::format("{} ({})", resource.QualifiedName(), resource.GroupVersion());
+}
+
+std::string DescribeScope(std::string name, const std::string& namespace_name,
+                          const std::string& label_selector, const std::string& field_selector) {
+  if (!namespace_name.empty()) name += fmt::format(" in namespace {}", namespace_name);
+  if (!label_selector.empty()) name += fmt::format(" with label selector {:?}", label_selector);
+  if (!field_selector.empty()) {
+    name += fmt::format("{} field selector {:?}", label_selector.empty() ? " with" : " and",
+                        field_selector);
+  }
+  return name;
+}
+
+}  // namespace
+
+std::string ServedResource::Describe() const {
+  return DescribeScope(resource.QualifiedName(), namespace_name, label_selector, field_selector);
+}
+
+absl::StatusOr<ResourceRegistry::Id> ResourceRegistry::Add(ServedResource served) {
+  if (!served.cache) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: no cache to serve from", served.resource.QualifiedName()));
+  }
+  if (!served.resource.namespaced && !served.namespace_name.empty()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{} is cluster-scoped: it cannot be served for namespace {}",
+                    served.resource.QualifiedName(), served.namespace_name));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Entry& entry : entries_) {
+    const ServedResource& other = *entry.served;
+    if (SameResource(other.resource, served.resource) &&
+        other.namespace_name == served.namespace_name &&
+        other.label_selector == served.label_selector &&
+        other.field_selector == served.field_selector) {
+      return absl::AlreadyExistsError(fmt::format("{} is already served", other.Describe()));
+    }
+  }
+  const Id id = next_id_++;
+  entries_.push_back(Entry{id, std::make_shared<const ServedResource>(std::move(served))});
+  return id;
+}
+
+std::shared_ptr<const ServedResource> ResourceRegistry::Remove(Id id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = std::find_if(entries_.begin(), entries_.end(),
+                               [id](const Entry& entry) { return entry.id == id; });
+  if (it == entries_.end()) return nullptr;
+  std::shared_ptr<const ServedResource> removed = std::move(it->served);
+  entries_.erase(it);
+  return removed;
+}
+
+absl::StatusOr<std::shared_ptr<const ServedResource>> ResourceRegistry::Find(
+    const ResolvedResource& resource, std::string_view namespace_name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<const ServedResource> found;
+  // Lower is better: rule 2, then rule 3 (see the header); ties keep the first added (rule 4).
+  const auto rank = [&](const ServedResource& served) {
+    return (served.has_upstream_selectors() ? 2 : 0) + (served.namespace_name.empty() ? 1 : 0);
+  };
+  bool other_versions = false;
+  for (const Entry& entry : entries_) {
+    const ServedResource& served = *entry.served;
+    if (!SameResource(served.resource, resource)) {
+      if (SameGroupResource(served.resource, resource)) other_versions = true;
+      continue;
+    }
+    if (!served.namespace_name.empty() && served.namespace_name != namespace_name) continue;
+    if (!found || rank(served) < rank(*found)) found = entry.served;
+  }
+  if (found) return found;
+
+  std::string configured;
+  for (const Entry& entry : entries_) {
+    const ServedResource& served = *entry.served;
+    const bool with_version = other_versions && SameGroupResource(served.resource, resource);
+    configured += fmt::format(
+        "{}{}", configured.empty() ? "" : ", ",
+        DescribeScope(ResourceName(served.resource, with_version), served.namespace_name,
+                      served.label_selector, served.field_selector));
+  }
+  const std::string requested =
+      DescribeScope(ResourceName(resource, other_versions),
+                    resource.namespaced ? std::string(namespace_name) : std::string(), "", "");
+  return absl::NotFoundError(fmt::format("{} is not served by this informerd ({})", requested,
+                                         configured.empty()
+                                             ? std::string("nothing is configured")
+                                             : fmt::format("configured: {}", configured)));
+}
+
+std::vector<std::shared_ptr<const ServedResource>> ResourceRegistry::Entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<const ServedResource>> out;
+  out.reserve(entries_.size());
+  for (const Entry& entry : entries_) out.push_back(entry.served);
+  return out;
+}
+
+}  // namespace informerd::daemon
