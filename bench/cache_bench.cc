@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,38 @@ ObjectRecord Scan(ObjectScanner& scanner, const std::string& json) {
   return *std::move(record);
 }
 
+// What glibc's malloc takes for an n-byte request on x86-64: 8 bytes of header, 16-byte
+// granules, 32 bytes at least.
+std::size_t Chunk(std::size_t n) {
+  return std::max<std::size_t>(32, (n + 8 + 15) & ~std::size_t{15});
+}
+
+std::size_t StringHeap(const std::string& text) {
+  // libstdc++ keeps up to 15 characters inside the string object.
+  return text.capacity() > 15 ? Chunk(text.capacity() + 1) : 0;
+}
+
+// Where one cached record's bytes go (estimated from the allocation sizes), to explain the
+// measured figure.
+void PrintRecordBreakdown(const ObjectRecord& record) {
+  // make_shared: the control block (16 bytes) and the record in one allocation.
+  const std::size_t shell = Chunk(16 + sizeof(ObjectRecord));
+  std::size_t metadata = 0;
+  for (const std::string* text : {&record.namespace_name, &record.name, &record.uid,
+                                  &record.resource_version, &record.deletion_timestamp}) {
+    metadata += StringHeap(*text);
+  }
+  std::size_t labels = Chunk(record.labels.size() * sizeof(LabelSet::Entry));
+  for (const auto& [key, value] : record.labels) labels += StringHeap(key) + StringHeap(value);
+  std::size_t extra = Chunk(record.extra_fields.size() * sizeof(std::optional<std::string>));
+  for (const auto& value : record.extra_fields) extra += value ? StringHeap(*value) : 0;
+  std::printf(
+      "    per record: ObjectRecord + shared_ptr control block %zu B, metadata strings "
+      "%zu B, %zu labels %zu B, %zu extra fields %zu B, JSON %zu B\n",
+      shell, metadata, record.labels.size(), labels, record.extra_fields.size(), extra,
+      Chunk(record.json.size() + 1));
+}
+
 constexpr int kPage = 500;
 
 // Applies a full list of `count` pods at `version` in pages of 500 (generated and scanned
@@ -178,8 +211,7 @@ void RunSize(std::size_t pod_bytes, int count) {
     const std::size_t before = TrimmedResidentBytes();
     std::shared_ptr<Cache> cache = Cache::Create(cache_options, clock);
     std::size_t json_bytes = 0;
-    const double seconds =
-        ListPods(*cache, scanner, count, env_count, 1000000, &json_bytes, [] {});
+    const double seconds = ListPods(*cache, scanner, count, env_count, 1000000, &json_bytes, [] {});
     const std::size_t steady = TrimmedResidentBytes();
     const double per_object = static_cast<double>(steady - before) / count;
     std::printf("  %-52s %10.0f objects/s\n", "apply, initial list (500-item pages)",
@@ -189,6 +221,11 @@ void RunSize(std::size_t pod_bytes, int count) {
                 per_object / (static_cast<double>(json_bytes) / count),
                 static_cast<double>(json_bytes) / count,
                 per_object - static_cast<double>(json_bytes) / count);
+    {
+      ObjectRecord sample = Scan(scanner, MakePod(1, env_count, 1000000));
+      sample.json.shrink_to_fit();  // as the cache does
+      PrintRecordBreakdown(sample);
+    }
 
     // A full relist in which every object changed (the worst case: every page replaces its
     // objects), without subscribers and then with subscribers draining between pages.
@@ -251,8 +288,9 @@ void RunSize(std::size_t pod_bytes, int count) {
 int main(int argc, char** argv) {
   const int count_4k = argc > 1 ? std::atoi(argv[1]) : 50000;
   const int count_20k = argc > 2 ? std::atoi(argv[2]) : 10000;
-  std::printf("cache_bench: wall time of the cache's own work; resident memory from "
-              "/proc/self/statm after malloc_trim\n");
+  std::printf(
+      "cache_bench: wall time of the cache's own work; resident memory from "
+      "/proc/self/statm after malloc_trim\n");
   informerd::core::RunSize(4 * 1024, count_4k);
   informerd::core::RunSize(20 * 1024, count_20k);
   return 0;

@@ -20,8 +20,8 @@ bool SameVersion(const ObjectRecord& a, const ObjectRecord& b) {
 // one → DELETED; neither → nothing. A deletion has no new state.
 std::optional<EventType> DeliveredType(const CacheEvent& event, const ObjectFilter& filter) {
   const bool old_matches = event.prev_object() && filter.Matches(*event.prev_object());
-  const bool new_matches = event.type() != EventType::kDeleted && event.object() &&
-                           filter.Matches(*event.object());
+  const bool new_matches =
+      event.type() != EventType::kDeleted && event.object() && filter.Matches(*event.object());
   if (new_matches) return old_matches ? EventType::kModified : EventType::kAdded;
   if (old_matches) return EventType::kDeleted;
   return std::nullopt;
@@ -99,13 +99,12 @@ void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relis
 }
 
 void Cache::Prune() {
-  subscriptions_.erase(
-      std::remove_if(subscriptions_.begin(), subscriptions_.end(),
-                     [](const std::shared_ptr<Subscription>& subscription) {
-                       std::lock_guard<std::mutex> lock(subscription->mu_);
-                       return subscription->ended_;
-                     }),
-      subscriptions_.end());
+  subscriptions_.erase(std::remove_if(subscriptions_.begin(), subscriptions_.end(),
+                                      [](const std::shared_ptr<Subscription>& subscription) {
+                                        std::lock_guard<std::mutex> lock(subscription->mu_);
+                                        return subscription->ended_;
+                                      }),
+                       subscriptions_.end());
 }
 
 void Cache::EmitChange(EventType type, const std::string& resource_version, uint64_t version,
@@ -118,8 +117,7 @@ void Cache::EmitChange(EventType type, const std::string& resource_version, uint
        from_relist, wakeups);
 }
 
-void Cache::EmitBookmark(const std::string& resource_version, uint64_t version,
-                         Wakeups& wakeups) {
+void Cache::EmitBookmark(const std::string& resource_version, uint64_t version, Wakeups& wakeups) {
   std::shared_ptr<const CacheEvent> event;
   for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
     if (!subscription->allow_bookmarks() || version <= subscription->min_version_) continue;
@@ -195,8 +193,8 @@ void Cache::ListItems(std::vector<ObjectRecord> items, const std::string& list_r
         store_.Remove(prev->namespace_name, prev->name);
         EmitChange(EventType::kDeleted, resource_version, version, prev, prev, true, wakeups);
         store_.Put(record, list_stamp_);
-        EmitChange(EventType::kAdded, resource_version, version, std::move(record), nullptr,
-                   true, wakeups);
+        EmitChange(EventType::kAdded, resource_version, version, std::move(record), nullptr, true,
+                   wakeups);
       } else {
         store_.Put(record, list_stamp_);
         const EventType type = prev ? EventType::kModified : EventType::kAdded;
@@ -220,8 +218,8 @@ void Cache::EndList(const std::string& resource_version) {
     for (std::shared_ptr<const ObjectRecord>& object : gone) {
       MarkRelistDirty(wakeups);
       std::shared_ptr<const ObjectRecord> last = object;
-      EmitChange(EventType::kDeleted, resource_version, version, std::move(object),
-                 std::move(last), true, wakeups);
+      EmitChange(EventType::kDeleted, resource_version, version, std::move(object), std::move(last),
+                 true, wakeups);
     }
     gone.clear();
     relisting_ = false;
@@ -379,10 +377,10 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
         return status;
       }
     }
-    subscription = std::make_shared<Subscription>(
-        Subscription::Token(), weak_from_this(), next_subscription_id_++, std::move(*filter),
-        options.allow_bookmarks, options.queue_capacity, std::move(options.on_ready),
-        std::move(objects));
+    subscription = std::make_shared<Subscription>(Subscription::Token(), weak_from_this(),
+                                                  next_subscription_id_++, std::move(*filter),
+                                                  options.allow_bookmarks, options.queue_capacity,
+                                                  std::move(options.on_ready), std::move(objects));
     subscription->min_version_ = min_version;
     if (snapshot) {
       if (synced_ && !relist_dirty_) {

@@ -53,8 +53,13 @@
 //    bookmark. A subscriber still waiting for a future version when differences start is ended
 //    with OUT_OF_RANGE. A relist that finds no difference keeps the window as it was: nothing
 //    changed that it would have to replay.
-//  * An upstream event whose resource version is not a number, or goes backwards, is applied
-//    and delivered, but the window cannot order it: resuming is refused until the next relist.
+//  * A live ADDED/MODIFIED whose UID differs from the cached object's (the watch reported the
+//    re-creation but not the deletion) is delivered as DELETED then ADDED. The deletion had a
+//    version of its own, between the previous event and this one: the DELETED carries this
+//    event's version minus one, so that each half is its own resume point.
+//  * An upstream event whose resource version is not a number, or goes backwards (or a UID
+//    change with no version left for the deletion), is applied and delivered, but the window
+//    cannot order it: resuming is refused until the next relist.
 //  * MarkUnsynced keeps objects and subscribers; List/Get report synced=false (the RPC layer
 //    answers UNAVAILABLE); new snapshot subscribers get SYNCED after the next EndList.
 #pragma once

@@ -41,8 +41,7 @@ const ObjectRecord* CacheEvent::ObjectFor(EventType delivered) const {
 
 const std::string& CacheEvent::Encoded(EventType delivered, const Encoder& encode) const {
   const auto slot = static_cast<std::size_t>(delivered);
-  std::call_once(encoded_once_[slot],
-                 [&] { encoded_[slot] = encode(*this, delivered); });
+  std::call_once(encoded_once_[slot], [&] { encoded_[slot] = encode(*this, delivered); });
   return encoded_[slot];
 }
 

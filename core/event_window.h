@@ -52,9 +52,9 @@ class EventWindow {
   // Calls `visit` for each event with version() > `after`, oldest first. OutOfRange when the
   // window no longer reaches back to `after` (or is invalid); the message says what is
   // available. Call Expire first to apply the age limit.
-  absl::Status ForEachAfter(uint64_t after,
-                            const std::function<void(const std::shared_ptr<const CacheEvent>&)>&
-                                visit) const;
+  absl::Status ForEachAfter(
+      uint64_t after,
+      const std::function<void(const std::shared_ptr<const CacheEvent>&)>& visit) const;
 
   std::size_t size() const { return events_.size(); }
   uint64_t start() const { return start_; }

@@ -23,8 +23,7 @@ bool ByKey(const std::shared_ptr<const ObjectRecord>& a,
 }  // namespace
 
 Store::Store(std::vector<std::string> extra_field_paths)
-    : extra_field_paths_(std::move(extra_field_paths)),
-      field_indexes_(extra_field_paths_.size()) {}
+    : extra_field_paths_(std::move(extra_field_paths)), field_indexes_(extra_field_paths_.size()) {}
 
 std::shared_ptr<const ObjectRecord> Store::Get(std::string_view namespace_name,
                                                std::string_view name) const {

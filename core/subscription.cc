@@ -50,9 +50,8 @@ std::optional<Delivery> Subscription::TryPop() {
   // time, so a large snapshot costs pointers until it is read.
   std::string resource_version = snapshot_object->resource_version;
   return Delivery{EventType::kAdded,
-                  std::make_shared<const CacheEvent>(EventType::kAdded,
-                                                     std::move(resource_version), 0,
-                                                     std::move(snapshot_object), nullptr)};
+                  std::make_shared<const CacheEvent>(EventType::kAdded, std::move(resource_version),
+                                                     0, std::move(snapshot_object), nullptr)};
 }
 
 std::optional<absl::Status> Subscription::FinalStatus() const {

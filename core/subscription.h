@@ -25,7 +25,8 @@
 // arrives in an empty queue and once when the subscription ends; never under the cache's lock,
 // never concurrently with itself, possibly from the reflector's thread before Subscribe returns.
 // It must be quick and must not block (post to the consumer's own executor). After Close returns
-// it is never called again.
+// it is never called again, and it is released when the subscription ends or is closed; until
+// then the cache holds it, so it must not hold the cache (capture a weak or plain pointer).
 #pragma once
 
 #include <cstddef>

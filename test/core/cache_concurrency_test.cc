@@ -3,9 +3,8 @@
 // resume, and a reader thread lists. Every subscriber must see a stream without a gap or a
 // duplicate, ending in exactly the cache's final state under its filter; every (event, delivered
 // type) must be encoded once. Run under --config=tsan to check the locking.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -31,10 +30,13 @@ using testing::StreamState;
 const char* const kSelectors[] = {"", "app=web", "app=db", "tier=fe", "app in (web,db),tier"};
 
 struct Consumer {
-  explicit Consumer(uint64_t seed, std::string labels) : rng(seed), labels(std::move(labels)) {}
+  Consumer(uint64_t seed, std::string labels, bool slow)
+      : rng(seed), labels(std::move(labels)), slow(slow) {}
 
   std::mt19937_64 rng;
   std::string labels;
+  // A slow consumer has a small queue and dawdles: it falls behind and resumes.
+  bool slow;
   std::shared_ptr<Subscription> subscription;
   StreamState state;
   std::vector<std::string> errors;
@@ -131,7 +133,7 @@ SubscribeOptions OptionsFor(Consumer& consumer, std::string resource_version) {
   options.label_selector = *LabelSelector::Parse(consumer.labels);
   options.resource_version = std::move(resource_version);
   options.allow_bookmarks = true;
-  options.queue_capacity = 64;
+  options.queue_capacity = consumer.slow ? 8 : 64;
   options.on_ready = [&consumer] {
     std::lock_guard<std::mutex> lock(consumer.mu);
     consumer.signaled = true;
@@ -199,7 +201,7 @@ TEST_CASE("concurrent subscribers see gap-free, duplicate-free streams while eve
 
   std::vector<std::unique_ptr<Consumer>> consumers;
   for (int i = 0; i < 6; ++i) {
-    consumers.push_back(std::make_unique<Consumer>(100 + i, kSelectors[i % 5]));
+    consumers.push_back(std::make_unique<Consumer>(100 + i, kSelectors[i % 5], i % 3 == 0));
   }
   std::vector<std::thread> threads;
   threads.emplace_back([&] {
@@ -219,6 +221,7 @@ TEST_CASE("concurrent subscribers see gap-free, duplicate-free streams while eve
                                    [&] { return consumer->signaled; });
           consumer->signaled = false;
         }
+        if (consumer->slow) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         if (!Consume(*consumer, encode)) {
           Connect(*cache, *consumer);
         } else if (consumer->received >= consumer->next_disconnect) {
@@ -246,13 +249,14 @@ TEST_CASE("concurrent subscribers see gap-free, duplicate-free streams while eve
   std::set<std::pair<std::shared_ptr<const CacheEvent>, EventType>> encoded;
   int snapshots = 0;
   int resumes = 0;
+  int ended = 0;
   for (auto& consumer : consumers) {
     INFO("consumer " << consumer->labels);
     REQUIRE(consumer->subscription != nullptr);
     while (!Consume(*consumer, encode)) Connect(*cache, *consumer);
     for (const std::string& error : consumer->errors) FAIL_CHECK(error);
-    auto filter = ObjectFilter::Create("", *LabelSelector::Parse(consumer->labels),
-                                       FieldSelector(), {});
+    auto filter =
+        ObjectFilter::Create("", *LabelSelector::Parse(consumer->labels), FieldSelector(), {});
     std::map<std::string, std::string> expected;
     for (const auto& object : all->items) {
       if (filter->Matches(*object)) expected[testing::Key(*object)] = object->json;
@@ -264,6 +268,7 @@ TEST_CASE("concurrent subscribers see gap-free, duplicate-free streams while eve
                                << consumer->resumes << ", ended " << consumer->fell_behind);
     snapshots += consumer->snapshots;
     resumes += consumer->resumes;
+    ended += consumer->fell_behind;
     encoded.insert(consumer->encoded.begin(), consumer->encoded.end());
     consumer->subscription->Close();
   }
@@ -271,6 +276,8 @@ TEST_CASE("concurrent subscribers see gap-free, duplicate-free streams while eve
   CHECK(cache->Stats().subscriber_count == 0);
   // The run exercised resuming, not only snapshots.
   CHECK(resumes > 0);
+  CHECK(ended > 0);
+  CHECK(cache->Stats().subscribers_fell_behind > 0);
   INFO("snapshots " << snapshots << ", resumes " << resumes);
   CHECK(snapshots >= 6);
 }

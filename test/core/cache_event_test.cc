@@ -1,9 +1,8 @@
 // Specification of core/cache_event.*: which object a delivery carries, and encoding once.
 #include "core/cache_event.h"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 #include <thread>

@@ -11,7 +11,6 @@
 //     MODIFIES or DELETEs one it lacks (a duplicate or a gap), or MODIFIES across a UID change;
 //   * when a client receives SYNCED at version V, it holds exactly what the apiserver held at V.
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -261,8 +260,9 @@ class Model {
   void Apply(Client& client) {
     while (std::optional<Delivery> delivery = client.subscription->TryPop()) {
       const std::optional<std::string> error = client.state.Apply(*delivery);
-      if (error) FAIL(*error << " (client " << client.selection.labels << "/"
-                             << client.selection.fields << ")");
+      if (error)
+        FAIL(*error << " (client " << client.selection.labels << "/" << client.selection.fields
+                    << ")");
       if (delivery->type == EventType::kSynced) {
         const auto at = history_.find(std::stoull(delivery->resource_version()));
         REQUIRE(at != history_.end());
@@ -278,9 +278,9 @@ class Model {
   }
 
   static ObjectFilter FilterFor(const Selection& selection) {
-    auto filter = ObjectFilter::Create(selection.namespace_name,
-                                       *LabelSelector::Parse(selection.labels),
-                                       *FieldSelector::Parse(selection.fields), kPaths);
+    auto filter =
+        ObjectFilter::Create(selection.namespace_name, *LabelSelector::Parse(selection.labels),
+                             *FieldSelector::Parse(selection.fields), kPaths);
     REQUIRE(filter.ok());
     return *std::move(filter);
   }
@@ -314,8 +314,8 @@ class Model {
       Apply(client);
       if (client.subscription->FinalStatus()) return;  // fell behind again at once
     }
-    INFO("client " << client.selection.namespace_name << " | " << client.selection.labels
-                   << " | " << client.selection.fields << " resumes=" << client.resumes
+    INFO("client " << client.selection.namespace_name << " | " << client.selection.labels << " | "
+                   << client.selection.fields << " resumes=" << client.resumes
                    << " snapshots=" << client.snapshots);
     REQUIRE(client.state.objects() == ByKey(Expected(client.selection, all)));
   }
@@ -340,9 +340,9 @@ class Model {
     }
     // Index-planned lists agree with a full scan.
     for (const Selection& selection : kSelections) {
-      const auto listed = cache_->List(selection.namespace_name,
-                                       *LabelSelector::Parse(selection.labels),
-                                       *FieldSelector::Parse(selection.fields));
+      const auto listed =
+          cache_->List(selection.namespace_name, *LabelSelector::Parse(selection.labels),
+                       *FieldSelector::Parse(selection.fields));
       REQUIRE(listed.ok());
       std::vector<std::string> got;
       std::vector<std::string> want;

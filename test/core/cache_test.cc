@@ -2,10 +2,9 @@
 // ("Serving many watchers", "Details that decide correctness"), one behaviour per test.
 #include "core/cache.h"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -100,8 +99,8 @@ TEST_CASE("an empty resource version gets the matching objects as ADDED, then SY
   h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 11, {{"app", "web"}})));
   h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 12, {{"app", "db"}})));
   h.cache->ApplyWatchEvent(Added(Pod("ns", "e", 13, {{"app", "web"}})));
-  CHECK(Drain(*sub) == std::vector<Received>{Change(kModified, "ns/a", "11"),
-                                             Change(kAdded, "ns/e", "13")});
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kModified, "ns/a", "11"), Change(kAdded, "ns/e", "13")});
   CHECK_FALSE(sub->FinalStatus().has_value());
 }
 
@@ -109,8 +108,7 @@ TEST_CASE("resource version \"0\" is served like an empty one: snapshot, then SY
   Harness h;
   h.List({Pod("ns", "a", 3)}, 4);
   auto sub = h.Subscribe(Options("0"));
-  CHECK(Drain(*sub) ==
-        std::vector<Received>{Change(kAdded, "ns/a", "3"), Marker(kSynced, "4")});
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/a", "3"), Marker(kSynced, "4")});
 }
 
 TEST_CASE("a snapshot subscriber joining between events continues exactly after the snapshot") {
@@ -120,10 +118,10 @@ TEST_CASE("a snapshot subscriber joining between events continues exactly after 
   auto sub = h.Subscribe(Options());
   h.cache->ApplyWatchEvent(Modified(Pod("ns", "b", 6)));
   h.cache->ApplyWatchEvent(Deleted(Pod("ns", "a", 7)));
-  CHECK(Drain(*sub) == std::vector<Received>{
-                           Change(kAdded, "ns/a", "3"), Change(kAdded, "ns/b", "5"),
-                           Marker(kSynced, "5"), Change(kModified, "ns/b", "6"),
-                           Change(kDeleted, "ns/a", "7")});
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/a", "3"),
+                                             Change(kAdded, "ns/b", "5"), Marker(kSynced, "5"),
+                                             Change(kModified, "ns/b", "6"),
+                                             Change(kDeleted, "ns/a", "7")});
 }
 
 TEST_CASE("resuming from X replays the window's events after X, then live events") {
@@ -350,15 +348,14 @@ TEST_CASE("a relist delivers the difference with the list's resource version") {
   h.cache->ListItems({Pod("ns", "keep", 3), Pod("ns", "change", 18)}, "30");
   h.cache->ListItems({MakeObject("ns", "recreated", "new-uid", 25), Pod("ns", "new", 20)}, "30");
   // Applied as found, page by page.
-  CHECK(Drain(*sub) == std::vector<Received>{
-                           Change(kModified, "ns/change", "u-ns/change", "18", "30"),
-                           Change(kDeleted, "ns/recreated", "old-uid", "6", "30"),
-                           Change(kAdded, "ns/recreated", "new-uid", "25", "30"),
-                           Change(kAdded, "ns/new", "u-ns/new", "20", "30")});
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kModified, "ns/change", "u-ns/change", "18", "30"),
+                              Change(kDeleted, "ns/recreated", "old-uid", "6", "30"),
+                              Change(kAdded, "ns/recreated", "new-uid", "25", "30"),
+                              Change(kAdded, "ns/new", "u-ns/new", "20", "30")});
   h.cache->EndList("30");
   // What the list lacked is deleted with its last known state.
-  CHECK(Drain(*sub) ==
-        std::vector<Received>{Change(kDeleted, "ns/gone", "u-ns/gone", "5", "30")});
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kDeleted, "ns/gone", "u-ns/gone", "5", "30")});
   CHECK_FALSE(sub->FinalStatus().has_value());
   const auto listed = h.cache->List("", LabelSelector(), FieldSelector());
   REQUIRE(listed.ok());
@@ -428,8 +425,8 @@ TEST_CASE("resuming is refused while a relist is changing the cache") {
   CHECK(h.last_error.find("relisted") != std::string::npos);
   // A snapshot is still possible; its SYNCED waits for the end of the list.
   auto snapshot = h.Subscribe(Options());
-  CHECK(Drain(*snapshot) == std::vector<Received>{Change(kAdded, "ns/a", "3"),
-                                                  Change(kAdded, "ns/b", "22")});
+  CHECK(Drain(*snapshot) ==
+        std::vector<Received>{Change(kAdded, "ns/a", "3"), Change(kAdded, "ns/b", "22")});
   h.cache->EndList("30");
   CHECK(Drain(*snapshot) == std::vector<Received>{Marker(kSynced, "30")});
   CHECK(Drain(*before) == std::vector<Received>{Change(kAdded, "ns/b", "u-ns/b", "22", "30")});
@@ -641,7 +638,7 @@ TEST_CASE("on_ready runs without the cache's lock: the cache stays usable from i
   h.List({Pod("ns", "a", 3)}, 10);
   std::atomic<bool> read_while_notified{false};
   SubscribeOptions options = Options("10");
-  std::shared_ptr<Cache> cache = h.cache;
+  Cache* cache = h.cache.get();  // not a shared_ptr: the cache holds on_ready
   options.on_ready = [&, cache] {
     // Another thread takes the cache's lock; under the lock this would time out.
     auto read = std::async(std::launch::async, [cache] { return cache->Stats().object_count; });

@@ -102,7 +102,8 @@ inline Received Flatten(const Delivery& delivery) {
 
 inline std::vector<Received> Drain(Subscription& subscription) {
   std::vector<Received> out;
-  while (std::optional<Delivery> delivery = subscription.TryPop()) out.push_back(Flatten(*delivery));
+  while (std::optional<Delivery> delivery = subscription.TryPop())
+    out.push_back(Flatten(*delivery));
   return out;
 }
 

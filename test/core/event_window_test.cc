@@ -2,7 +2,6 @@
 #include "core/event_window.h"
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -15,8 +14,8 @@ namespace {
 using std::chrono::seconds;
 
 std::shared_ptr<const CacheEvent> At(uint64_t version) {
-  return std::make_shared<const CacheEvent>(EventType::kModified, std::to_string(version),
-                                            version, nullptr, nullptr);
+  return std::make_shared<const CacheEvent>(EventType::kModified, std::to_string(version), version,
+                                            nullptr, nullptr);
 }
 
 // The versions replayed after `after`, or the error code.

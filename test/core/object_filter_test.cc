@@ -3,7 +3,6 @@
 #include "core/object_filter.h"
 
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -25,7 +24,8 @@ ObjectFilter MustCreate(std::string namespace_name, std::string_view labels,
   return *std::move(filter);
 }
 
-TEST_CASE("a field selector on an unsupported field is InvalidArgument listing the supported ones") {
+TEST_CASE(
+    "a field selector on an unsupported field is InvalidArgument listing the supported ones") {
   const absl::StatusOr<ObjectFilter> filter =
       ObjectFilter::Create("", LabelSelector(), *FieldSelector::Parse("spec.foo=x"), kPaths);
   REQUIRE_FALSE(filter.ok());

@@ -3,7 +3,6 @@
 #include "core/resource_version.h"
 
 #include <catch2/catch.hpp>
-
 #include <string>
 
 namespace informerd::core {

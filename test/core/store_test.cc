@@ -3,7 +3,6 @@
 #include "core/store.h"
 
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,8 +41,8 @@ void Populate(Store& store) {
   for (int ns = 0; ns < 10; ++ns) {
     for (int i = 0; i < 100; ++i) {
       LabelSet labels{{"app", fmt::format("app-{}", (ns * 100 + i) % 20)}};
-      if (i < 5) labels = LabelSet{{"app", fmt::format("app-{}", (ns * 100 + i) % 20)},
-                                   {"rare", "yes"}};
+      if (i < 5)
+        labels = LabelSet{{"app", fmt::format("app-{}", (ns * 100 + i) % 20)}, {"rare", "yes"}};
       store.Put(Own(MakeObject(fmt::format("ns-{}", ns), fmt::format("pod-{:03}", i),
                                fmt::format("uid-{}-{}", ns, i), 1, labels,
                                {fmt::format("node-{}", (ns * 100 + i) % 50)})),
@@ -100,8 +99,8 @@ TEST_CASE("List orders results by namespace then name, whichever index it uses")
     }
   }
   const std::vector<std::string> all = {"/a", "/m", "/z", "a/a", "a/m", "a/z", "b/a", "b/m", "b/z"};
-  CHECK(Keys(store.List(Filter("", "", ""))) == all);             // scan
-  CHECK(Keys(store.List(Filter("", "app=web", ""))) == all);      // label index
+  CHECK(Keys(store.List(Filter("", "", ""))) == all);                  // scan
+  CHECK(Keys(store.List(Filter("", "app=web", ""))) == all);           // label index
   CHECK(Keys(store.List(Filter("", "", "spec.nodeName=n1"))) == all);  // field index
   CHECK(Keys(store.List(Filter("", "", "metadata.name=m"))) ==
         std::vector<std::string>{"/m", "a/m", "b/m"});

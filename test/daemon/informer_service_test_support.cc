@@ -319,7 +319,7 @@ std::vector<std::string> Describe(const std::vector<v1::Event>& events) {
 }
 
 grpc::Status SubscribeError(v1::Informer::Stub& stub, const v1::SubscribeRequest& request) {
-  Stream stream(stub, request, std::chrono::seconds(20));
+  Stream stream(stub, request, std::chrono::seconds(60));
   std::vector<v1::Event> events;
   grpc::Status status = stream.Finish(&events);
   CHECK(events.empty());
