@@ -3,7 +3,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
+#include <functional>
 
 #include "core/clock.h"
 #include "daemon/apiserver_client.h"
@@ -12,8 +14,10 @@
 #include "daemon/discovery.h"
 #include "daemon/environment.h"
 #include "daemon/grpc_server.h"
+#include "daemon/informer_service.h"
 #include "daemon/logging.h"
 #include "daemon/resource_informers.h"
+#include "daemon/resource_registry.h"
 #include "daemon/version.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -52,20 +56,59 @@ absl::Status RunDaemon(const Options& options) {
   Discovery discovery(**client, clock);
   ResourceInformersOptions informer_options;
   informer_options.max_event_bytes = config->max_object_bytes;
-  auto informers = ResourceInformers::Create(**client, discovery, clock, config->resources,
-                                             informer_options, nullptr, logging.For("informer"));
 
-  // The Informer RPCs are served by the engine once the service lands; until then gRPC's
-  // generated base answers every one of them UNIMPLEMENTED (the API contract allows nothing else
-  // to be faked).
-  informerd::v1::Informer::CallbackService informer_service;
-  auto server = GrpcServer::Start(options.listen_address, {&informer_service}, logging.For("grpc"));
+  // What the gRPC service serves: every informer is added to the registry as it starts.
+  ResourceRegistry registry;
+  DiscoveryResourceResolver resolver(discovery);
+  InformerServiceOptions service_options;
+  service_options.logger = logging.For("service");
+  InformerService informer_service(resolver, registry, service_options);
+  auto on_started = [&registry, logger](const RunningInformer& running) {
+    ServedResource served;
+    served.resource = running.resource;
+    served.namespace_name = running.config.namespace_name;
+    served.label_selector = running.config.label_selector;
+    served.field_selector = running.config.field_selector;
+    served.cache = running.cache;
+    served.status = [informer = std::weak_ptr<Informer>(running.informer)] {
+      auto strong = informer.lock();
+      return strong ? strong->status() : core::ReflectorStatus();
+    };
+    const std::string description = served.Describe();
+    if (auto added = registry.Add(std::move(served)); !added.ok()) {
+      logger->error("cannot serve {}: {}", description, std::string(added.status().message()));
+    }
+  };
+  auto informers = ResourceInformers::Create(**client, discovery, clock, config->resources,
+                                             informer_options, on_started,
+                                             logging.For("informer"));
+
+  GrpcServerOptions server_options;
+  server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
+  auto server = GrpcServer::Start(options.listen_address, {&informer_service},
+                                  logging.For("grpc"), server_options);
   if (!server.ok()) return server.status();
   informers->Start();
+
+  // Readiness (gRPC health): every configured resource has synced. Looked at twice a second.
+  boost::asio::steady_timer readiness_timer(io);
+  std::function<void()> check_readiness = [&] {
+    (*server)->SetServing(informers->AllSynced());
+    readiness_timer.expires_after(std::chrono::milliseconds(500));
+    readiness_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) check_readiness();
+    });
+  };
+  check_readiness();
 
   signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
     logger->info("received {}, shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    readiness_timer.cancel();
+    (*server)->SetServing(false);
+    // Open streams end with UNAVAILABLE (retry elsewhere) instead of being cut at the grace
+    // period; waiting List/Get calls end too.
+    informer_service.Shutdown();
     informers->Stop();
     // Queued behind the informers' Stop on the same strand: subscriptions have ended by then, so
     // streams finish promptly and the grace period is only for stragglers.

@@ -10,7 +10,7 @@ namespace informerd::daemon {
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const std::string& listen_address, const std::vector<grpc::Service*>& services,
-    std::shared_ptr<spdlog::logger> logger) {
+    std::shared_ptr<spdlog::logger> logger, GrpcServerOptions options) {
   // Both are process-wide switches in gRPC's API; they take effect for servers built after them.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -19,6 +19,17 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // gRPC sets SO_REUSEPORT by default, which lets a second daemon bind the same port and steal
   // half the connections; a port in use must be a start-up error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.SetMaxSendMessageSize(-1);  // a List of many large objects is one message
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             static_cast<int>(options.keepalive_time.count()));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(options.keepalive_timeout.count()));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             static_cast<int>(options.min_client_ping_interval.count()));
+  // Pings without data in between are fine: a quiet Subscribe stream is the normal case.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   int port = 0;
   builder.AddListeningPort(listen_address, grpc::InsecureServerCredentials(), &port);
   for (grpc::Service* service : services) builder.RegisterService(service);
@@ -31,22 +42,45 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
   const std::string host = listen_address.substr(0, listen_address.rfind(':'));
   std::string address = fmt::format("{}:{}", host, port);
-  return std::unique_ptr<GrpcServer>(
-      new GrpcServer(std::move(server), std::move(address), std::move(logger)));
+  auto result = std::unique_ptr<GrpcServer>(new GrpcServer(
+      std::move(server), std::move(address), std::move(logger), options.health_service_names));
+  result->SetServing(false);
+  return result;
 }
 
 GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, std::string address,
-                       std::shared_ptr<spdlog::logger> logger)
-    : server_(std::move(server)), address_(std::move(address)), logger_(std::move(logger)) {
+                       std::shared_ptr<spdlog::logger> logger,
+                       std::vector<std::string> service_names)
+    : server_(std::move(server)),
+      address_(std::move(address)),
+      logger_(std::move(logger)),
+      service_names_(std::move(service_names)) {
   logger_->info("gRPC listening on {}", address_);
+}
+
+void GrpcServer::SetServing(bool serving) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_ || serving_ == static_cast<int>(serving)) return;
+  const bool first = serving_ < 0;
+  serving_ = serving;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  for (const std::string& name : service_names_) health->SetServingStatus(name, serving);
+  if (!first || serving) {
+    logger_->info("health: {}", serving ? "SERVING (ready)" : "NOT_SERVING (not ready)");
+  }
 }
 
 GrpcServer::~GrpcServer() { Shutdown(std::chrono::milliseconds(0)); }
 
 void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
-  if (stopped_) return;
-  stopped_ = true;
-  if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+  }
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   logger_->info("gRPC server stopped");

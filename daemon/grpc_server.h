@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,32 @@
 
 namespace informerd::daemon {
 
+// Transport settings for long-lived streams and large objects.
+struct GrpcServerOptions {
+  // The largest request accepted. Requests are small; this leaves room for long selectors, which
+  // the service rejects with a message of its own instead of gRPC's RESOURCE_EXHAUSTED.
+  int max_receive_message_bytes = 16 << 20;
+  // Server → client keepalive ping on an idle connection, and how long to wait for the ack. Keeps
+  // quiet Subscribe streams alive through proxies and load balancers that drop idle connections
+  // (most cut at 60 s or more) and detects clients that vanished without a FIN.
+  std::chrono::milliseconds keepalive_time{std::chrono::seconds(30)};
+  std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(10)};
+  // The most frequent client keepalive pings tolerated (a client pinging faster is sent GOAWAY
+  // "too_many_pings"). grpc-go's and grpc-java's clients allow 10 s as their minimum.
+  std::chrono::milliseconds min_client_ping_interval{std::chrono::seconds(10)};
+  // Service names the health service reports besides "" (for example
+  // "informerd.v1.Informer"), all with the same readiness.
+  std::vector<std::string> health_service_names;
+};
+
 class GrpcServer {
  public:
   // Binds `listen_address` (host:port; port 0 picks a free one) and serves `services`, which must
-  // outlive the server. Health reports SERVING for "" and for each service's name.
+  // outlive the server. Health starts NOT_SERVING for "" and for each service's name: call
+  // SetServing once the daemon is ready.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::string& listen_address, const std::vector<grpc::Service*>& services,
-      std::shared_ptr<spdlog::logger> logger);
+      std::shared_ptr<spdlog::logger> logger, GrpcServerOptions options = {});
 
   ~GrpcServer();
   GrpcServer(const GrpcServer&) = delete;
@@ -33,18 +53,25 @@ class GrpcServer {
   // The address actually bound, with the chosen port.
   const std::string& address() const { return address_; }
 
+  // Readiness as the grpc.health.v1 service reports it, for "" and every service name. Any
+  // thread; logs changes.
+  void SetServing(bool serving);
+
   // Health turns NOT_SERVING, new calls are refused, open calls get `grace` to finish and are
   // then cancelled. Blocks until the server has stopped.
   void Shutdown(std::chrono::milliseconds grace);
 
  private:
   GrpcServer(std::unique_ptr<grpc::Server> server, std::string address,
-             std::shared_ptr<spdlog::logger> logger);
+             std::shared_ptr<spdlog::logger> logger, std::vector<std::string> service_names);
 
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::shared_ptr<spdlog::logger> logger_;
-  bool stopped_ = false;
+  std::mutex mu_;
+  bool stopped_ = false;          // guarded by mu_
+  int serving_ = -1;              // guarded by mu_: -1 unknown, 0 not serving, 1 serving
+  std::vector<std::string> service_names_;
 };
 
 }  // namespace informerd::daemon

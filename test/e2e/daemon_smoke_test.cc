@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -50,9 +51,17 @@ class Upstream {
   std::string kubeconfig_;
 };
 
+// A configuration whose every resource the fake apiserver serves.
+std::string PodsOnlyConfig() {
+  const std::string path = TempPath("pods-only.yaml");
+  std::ofstream(path) << "resources:\n  - resource: pods\n";
+  return path;
+}
+
 // Starts informerd on a free loopback port and returns it with the address it bound.
-std::pair<Subprocess, std::string> StartDaemon(const Upstream& upstream) {
-  auto daemon = Subprocess::Start({kBinary, "--config", kConfig, "--kubeconfig",
+std::pair<Subprocess, std::string> StartDaemon(const Upstream& upstream,
+                                               const std::string& config = kConfig) {
+  auto daemon = Subprocess::Start({kBinary, "--config", config, "--kubeconfig",
                                    upstream.kubeconfig(), "--listen", "127.0.0.1:0"});
   REQUIRE(daemon.ok());
   auto line = daemon->WaitForLine("gRPC listening on ", seconds(20));
@@ -78,6 +87,19 @@ grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& a
   return response.status();
 }
 
+// Polls health until it reports `wanted` or `timeout` passes; returns the last status seen.
+grpc::health::v1::HealthCheckResponse::ServingStatus AwaitHealth(
+    const std::string& address, const std::string& service,
+    grpc::health::v1::HealthCheckResponse::ServingStatus wanted, std::chrono::seconds timeout) {
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  auto status = Health(address, service);
+  while (status != wanted && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = Health(address, service);
+  }
+  return status;
+}
+
 std::set<std::string> ReflectedServices(const std::string& address) {
   auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
@@ -101,9 +123,14 @@ std::set<std::string> ReflectedServices(const std::string& address) {
 }
 
 TEST_CASE("informerd serves health and reflection, then exits 0 on SIGTERM") {
+  using grpc::health::v1::HealthCheckResponse;
   Upstream upstream;
-  auto [daemon, address] = StartDaemon(upstream);
-  CHECK(Health(address, "") == grpc::health::v1::HealthCheckResponse::SERVING);
+  auto [daemon, address] = StartDaemon(upstream, PodsOnlyConfig());
+  // Ready once every configured resource has synced, for "" and for the Informer service.
+  CHECK(AwaitHealth(address, "", HealthCheckResponse::SERVING, seconds(20)) ==
+        HealthCheckResponse::SERVING);
+  CHECK(Health(address, "informerd.v1.Informer") == HealthCheckResponse::SERVING);
+  CHECK(daemon.WaitForLine("pods: synced 3 objects", seconds(5)).ok());
 
   const std::set<std::string> services = ReflectedServices(address);
   CHECK(services.count("informerd.v1.Informer") == 1);
@@ -131,6 +158,10 @@ TEST_CASE("informerd lists and watches the configured resources from the apiserv
   // says so and keeps running.
   CHECK(daemon.stderr_text().find("config resource \"nodes\": the server has no resource "
                                   "\"nodes\"; looking again every 30 s") != std::string::npos);
+  // So the daemon is not ready: readiness means every configured resource is synced.
+  using grpc::health::v1::HealthCheckResponse;
+  CHECK(Health(address, "") == HealthCheckResponse::NOT_SERVING);
+  CHECK(Health(address, "informerd.v1.Informer") == HealthCheckResponse::NOT_SERVING);
   daemon.Signal(SIGTERM);
   auto exit_code = daemon.Wait(seconds(15));
   REQUIRE(exit_code.ok());

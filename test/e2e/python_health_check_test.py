@@ -15,7 +15,6 @@ import threading
 import grpc
 
 BINARY = "cmd/informerd/informerd"
-CONFIG = "deploy/config/informerd.yaml"
 FAKE_APISERVER = "test/fakeapi/fakeapi_server"
 
 
@@ -44,9 +43,9 @@ def generate_health_stubs(out_dir):
     sys.path.insert(0, out_dir)
 
 
-def start_daemon(kubeconfig):
+def start_daemon(kubeconfig, config):
     """Starts informerd; returns it, its address and the list its stderr lines are read into."""
-    daemon = subprocess.Popen([BINARY, "--config", CONFIG, "--kubeconfig", kubeconfig,
+    daemon = subprocess.Popen([BINARY, "--config", config, "--kubeconfig", kubeconfig,
                                "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
     lines = []
     found = threading.Event()
@@ -74,12 +73,22 @@ def main():
         from healthstubs.v1 import health_pb2, health_pb2_grpc
 
         fake, kubeconfig = start_fake_apiserver(stubs)
-        daemon, address, stderr_lines = start_daemon(kubeconfig)
+        # Only resources the fake apiserver serves, so that the daemon becomes ready.
+        config = os.path.join(stubs, "pods.yaml")
+        with open(config, "w") as out:
+            out.write("resources:\n  - resource: pods\n")
+        daemon, address, stderr_lines = start_daemon(kubeconfig, config)
         try:
             with grpc.insecure_channel(address) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
-                assert reply.status == health_pb2.HealthCheckResponse.SERVING, reply
+                # Health is readiness: SERVING once every configured resource has synced. Watch
+                # streams the changes, as a load balancer or Kubernetes' gRPC probe would see them.
+                seen = []
+                for reply in stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=20):
+                    seen.append(reply.status)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                assert seen[-1] == health_pb2.HealthCheckResponse.SERVING, (seen, stderr_lines)
                 print("health of '' is", health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
                 try:
                     stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
