@@ -62,6 +62,7 @@ absl::Status RunDaemon(const Options& options) {
   DiscoveryResourceResolver resolver(discovery);
   InformerServiceOptions service_options;
   service_options.logger = logging.For("service");
+  service_options.subscriber_queue_capacity = config->subscriber_queue_capacity;
   InformerService informer_service(resolver, registry, service_options);
   auto on_started = [&registry, logger](const RunningInformer& running) {
     ServedResource served;
@@ -80,13 +81,12 @@ absl::Status RunDaemon(const Options& options) {
     }
   };
   auto informers = ResourceInformers::Create(**client, discovery, clock, config->resources,
-                                             informer_options, on_started,
-                                             logging.For("informer"));
+                                             informer_options, on_started, logging.For("informer"));
 
   GrpcServerOptions server_options;
   server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
-  auto server = GrpcServer::Start(options.listen_address, {&informer_service},
-                                  logging.For("grpc"), server_options);
+  auto server = GrpcServer::Start(options.listen_address, {&informer_service}, logging.For("grpc"),
+                                  server_options);
   if (!server.ok()) return server.status();
   informers->Start();
 

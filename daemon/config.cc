@@ -141,7 +141,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
         fmt::format("{}: empty configuration; it needs a `resources` list", source));
   }
   if (!root.IsMap()) return errors.At(root, "(top level)", "must be a map with `resources`");
-  if (auto status = CheckKeys(root, {"maxObjectBytes", "resources"}, "", errors); !status.ok()) {
+  if (auto status =
+          CheckKeys(root, {"maxObjectBytes", "resources", "subscriberQueueCapacity"}, "", errors);
+      !status.ok()) {
     return status;
   }
 
@@ -159,6 +161,15 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
       return errors.At(max, "maxObjectBytes", "must be a number of bytes, at least 65536");
     }
     config.max_object_bytes = static_cast<std::size_t>(value);
+  }
+  if (const YAML::Node capacity = root["subscriberQueueCapacity"]) {
+    unsigned long long value = 0;
+    if (!capacity.IsScalar() || !YAML::convert<unsigned long long>::decode(capacity, value) ||
+        value < 1 || value > (1u << 20)) {
+      return errors.At(capacity, "subscriberQueueCapacity",
+                       "must be a number of events from 1 to 1048576");
+    }
+    config.subscriber_queue_capacity = static_cast<std::size_t>(value);
   }
   std::set<std::string> seen;
   for (std::size_t i = 0; i < resources.size(); ++i) {

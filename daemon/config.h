@@ -38,6 +38,9 @@ struct Config {
   // is reported with its resource and resourceVersion and the watch restarts; etcd itself caps
   // objects at 1.5 MiB by default, so this only guards against a broken stream. Default 32 MiB.
   std::size_t max_object_bytes = std::size_t{32} << 20;
+  // How many live events each subscriber may have queued (beyond what gRPC has in flight) before
+  // it is ended with RESOURCE_EXHAUSTED ("fell behind") and must resume. Default 1024.
+  std::size_t subscriber_queue_capacity = 1024;
 };
 
 // Parses YAML text. `source` names the text in error messages (normally the file path).

@@ -69,8 +69,8 @@ class GrpcServer {
   std::string address_;
   std::shared_ptr<spdlog::logger> logger_;
   std::mutex mu_;
-  bool stopped_ = false;          // guarded by mu_
-  int serving_ = -1;              // guarded by mu_: -1 unknown, 0 not serving, 1 serving
+  bool stopped_ = false;  // guarded by mu_
+  int serving_ = -1;      // guarded by mu_: -1 unknown, 0 not serving, 1 serving
   std::vector<std::string> service_names_;
 };
 

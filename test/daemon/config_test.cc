@@ -48,10 +48,23 @@ TEST_CASE("maxObjectBytes bounds what one event may be") {
         "test.yaml:1:17: maxObjectBytes: must be a number of bytes, at least 65536");
 }
 
+TEST_CASE("subscriberQueueCapacity bounds each subscriber's queue") {
+  auto config = ParseConfig("subscriberQueueCapacity: 64\nresources:\n  - resource: pods\n", "t");
+  REQUIRE(config.ok());
+  CHECK(config->subscriber_queue_capacity == 64);
+  for (const char* bad : {"0", "-3", "many", "2000000", "[1]"}) {
+    INFO(bad);
+    CHECK(ErrorOf(std::string("subscriberQueueCapacity: ") + bad +
+                  "\nresources:\n  - resource: pods\n") ==
+          "test.yaml:1:26: subscriberQueueCapacity: must be a number of events from 1 to 1048576");
+  }
+}
+
 TEST_CASE("optional fields take their documented defaults") {
   auto config = ParseConfig("resources:\n  - resource: configmaps\n", "test.yaml");
   REQUIRE(config.ok());
   CHECK(config->max_object_bytes == 32u << 20);
+  CHECK(config->subscriber_queue_capacity == 1024);
   const ResourceConfig& entry = config->resources.at(0);
   CHECK(entry.namespace_name.empty());
   CHECK(entry.label_selector.empty());
@@ -71,7 +84,8 @@ TEST_CASE("an unknown field is an error naming file, line, column and the known 
         "test.yaml:3:5: resources[0].labelSelectr: unknown field (known fields: fieldSelector, "
         "indexes, labelSelector, namespace, resource, stripManagedFields)");
   CHECK(ErrorOf("resource:\n  - resource: pods\n") ==
-        "test.yaml:1:1: resource: unknown field (known fields: maxObjectBytes, resources)");
+        "test.yaml:1:1: resource: unknown field (known fields: maxObjectBytes, resources, "
+        "subscriberQueueCapacity)");
 }
 
 TEST_CASE("each kind of invalid value names the field") {
