@@ -13,7 +13,7 @@ build_packages=(
   libssl-dev openssl rapidjson-dev libspdlog-dev libfmt-dev libyaml-cpp-dev catch2
 )
 test_packages=(
-  python3 python3-grpcio python3-grpc-tools etcd-server etcd-client curl procps
+  python3 python3-grpcio python3-grpc-tools python3-yaml etcd-server etcd-client curl procps
 )
 
 wanted=("${build_packages[@]}")
@@ -28,10 +28,16 @@ for package in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
     missing+=("$package")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# test/deploy/dockerfile_test.py asks apt-cache about bookworm's archive: it needs package lists.
+need_lists=false
+if [ "$mode" = test ] && ! compgen -G '/var/lib/apt/lists/*bookworm*Packages*' >/dev/null; then
+  need_lists=true
+fi
+[ ${#missing[@]} -eq 0 ] && [ "$need_lists" = false ] && exit 0
 
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo
-echo "[install_deps] installing: ${missing[*]}" >&2
+echo "[install_deps] installing: ${missing[*]:-(package lists only)}" >&2
 $sudo apt-get update -q >&2 || echo "[install_deps] apt-get update reported errors; trying anyway" >&2
+[ ${#missing[@]} -eq 0 ] && exit 0
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
