@@ -10,9 +10,6 @@
 //
 // Memory is the process's resident set from /proc/self/statm, after malloc_trim, before and
 // after; the objects are generated and applied in pages, so the input does not stay resident.
-#include <malloc.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "core/cache.h"
 #include "core/clock.h"
 #include "core/object_scanner.h"
@@ -32,20 +30,8 @@ namespace {
 
 using Seconds = std::chrono::duration<double>;
 
-std::size_t ResidentBytes() {
-  std::FILE* statm = std::fopen("/proc/self/statm", "r");
-  if (statm == nullptr) return 0;
-  unsigned long size = 0;
-  unsigned long resident = 0;
-  if (std::fscanf(statm, "%lu %lu", &size, &resident) != 2) resident = 0;
-  std::fclose(statm);
-  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
-
-std::size_t TrimmedResidentBytes() {
-  malloc_trim(0);
-  return ResidentBytes();
-}
+using bench::ResidentBytes;
+using bench::TrimmedResidentBytes;
 
 // One pod of about `env_count` * 170 + 3,000 bytes. `version` changes the resourceVersion and
 // a status field, as a kubelet status update does.
@@ -122,30 +108,23 @@ std::size_t Chunk(std::size_t n) {
   return std::max<std::size_t>(32, (n + 8 + 15) & ~std::size_t{15});
 }
 
-std::size_t StringHeap(const std::string& text) {
-  // libstdc++ keeps up to 15 characters inside the string object.
-  return text.capacity() > 15 ? Chunk(text.capacity() + 1) : 0;
-}
-
 // Where one cached record's bytes go (estimated from the allocation sizes), to explain the
-// measured figure.
+// measured figure. The store's own per-object costs (its entry node and index postings) come on
+// top and are printed separately.
 void PrintRecordBreakdown(const ObjectRecord& record) {
   // make_shared: the control block (16 bytes) and the record in one allocation.
   const std::size_t shell = Chunk(16 + sizeof(ObjectRecord));
-  std::size_t metadata = 0;
-  for (const std::string* text : {&record.namespace_name, &record.name, &record.uid,
-                                  &record.resource_version, &record.deletion_timestamp}) {
-    metadata += StringHeap(*text);
-  }
-  std::size_t labels = Chunk(record.labels.size() * sizeof(LabelSet::Entry));
-  for (const auto& [key, value] : record.labels) labels += StringHeap(key) + StringHeap(value);
-  std::size_t extra = Chunk(record.extra_fields.size() * sizeof(std::optional<std::string>));
-  for (const auto& value : record.extra_fields) extra += value ? StringHeap(*value) : 0;
+  // A compact record's single block: JSON, strings it could not point into, label and field
+  // tables.
+  const std::size_t block = record.HeapBytes();
+  const std::size_t tables = (4 * record.labels.size() + 2 * record.extra_fields.size()) * 4;
   std::printf(
-      "    per record: ObjectRecord + shared_ptr control block %zu B, metadata strings "
-      "%zu B, %zu labels %zu B, %zu extra fields %zu B, JSON %zu B\n",
-      shell, metadata, record.labels.size(), labels, record.extra_fields.size(), extra,
-      Chunk(record.json.size() + 1));
+      "    per record (%s): ObjectRecord + shared_ptr control block %zu B; one block of %zu B "
+      "(malloc chunk %zu B) = JSON %zu B + %zu B copied strings and padding + %zu B tables for "
+      "%zu labels and %zu fields\n",
+      record.compact() ? "compact" : "NOT compact", shell, block, Chunk(block), record.json.size(),
+      block - record.json.size() - tables, tables, record.labels.size(),
+      record.extra_fields.size());
 }
 
 constexpr int kPage = 500;
@@ -223,7 +202,7 @@ void RunSize(std::size_t pod_bytes, int count) {
                 per_object - static_cast<double>(json_bytes) / count);
     {
       ObjectRecord sample = Scan(scanner, MakePod(1, env_count, 1000000));
-      sample.json.shrink_to_fit();  // as the cache does
+      sample.Compact();  // as the cache does
       PrintRecordBreakdown(sample);
     }
 

@@ -59,8 +59,8 @@ void Cache::Wake(Wakeups& wakeups) {
 }
 
 std::shared_ptr<const ObjectRecord> Cache::Own(ObjectRecord record) const {
-  // The JSON is nearly all of an object's memory: hold exactly its bytes.
-  record.json.shrink_to_fit();
+  // One block for the JSON and its fields (object_record.h); the scanner's records already are.
+  record.Compact();
   return std::make_shared<const ObjectRecord>(std::move(record));
 }
 
@@ -80,6 +80,7 @@ void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relis
         [[fallthrough]];
       case Subscription::PushResult::kQueued:
         queue_high_water_ = std::max(queue_high_water_, subscription->counted());
+        ++events_delivered_;
         if (from_relist) relist_delivered_ = true;
         break;
       case Subscription::PushResult::kFull:
@@ -105,6 +106,20 @@ void Cache::Prune() {
                                         return subscription->ended_;
                                       }),
                        subscriptions_.end());
+}
+
+void Cache::PutObject(const std::shared_ptr<const ObjectRecord>& record) {
+  object_bytes_ += record->json.size();
+  if (std::shared_ptr<const ObjectRecord> replaced = store_.Put(record, list_stamp_)) {
+    object_bytes_ -= replaced->json.size();
+  }
+}
+
+std::shared_ptr<const ObjectRecord> Cache::RemoveObject(std::string_view namespace_name,
+                                                        std::string_view name) {
+  std::shared_ptr<const ObjectRecord> removed = store_.Remove(namespace_name, name);
+  if (removed) object_bytes_ -= removed->json.size();
+  return removed;
 }
 
 void Cache::EmitChange(EventType type, const std::string& resource_version, uint64_t version,
@@ -190,13 +205,13 @@ void Cache::ListItems(std::vector<ObjectRecord> items, const std::string& list_r
       }
       if (prev && prev->uid != record->uid) {
         // Deleted and recreated while we were not watching (REFERENCE.md, "Relist = Replace").
-        store_.Remove(prev->namespace_name, prev->name);
+        RemoveObject(prev->namespace_name, prev->name);
         EmitChange(EventType::kDeleted, resource_version, version, prev, prev, true, wakeups);
-        store_.Put(record, list_stamp_);
+        PutObject(record);
         EmitChange(EventType::kAdded, resource_version, version, std::move(record), nullptr, true,
                    wakeups);
       } else {
-        store_.Put(record, list_stamp_);
+        PutObject(record);
         const EventType type = prev ? EventType::kModified : EventType::kAdded;
         EmitChange(type, resource_version, version, std::move(record), prev, true, wakeups);
       }
@@ -216,6 +231,7 @@ void Cache::EndList(const std::string& resource_version) {
     std::vector<std::shared_ptr<const ObjectRecord>> gone;
     if (relisting_) gone = store_.RemoveUnstamped(list_stamp_);
     for (std::shared_ptr<const ObjectRecord>& object : gone) {
+      object_bytes_ -= object->json.size();
       MarkRelistDirty(wakeups);
       std::shared_ptr<const ObjectRecord> last = object;
       EmitChange(EventType::kDeleted, resource_version, version, std::move(object), std::move(last),
@@ -269,9 +285,9 @@ void Cache::ApplyWatchEvent(WatchEvent event) {
   Wakeups wakeups;
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
-    const std::string& resource_version = event.type == WatchEventType::kBookmark
-                                              ? event.resource_version
-                                              : event.object.resource_version;
+    const std::string_view resource_version = event.type == WatchEventType::kBookmark
+                                                  ? std::string_view(event.resource_version)
+                                                  : event.object.resource_version.view();
     const absl::StatusOr<uint64_t> parsed = ParseResourceVersion(resource_version);
     const bool ordered = parsed.ok() && *parsed >= version_;
     if (event.type == WatchEventType::kBookmark) {
@@ -286,10 +302,10 @@ void Cache::ApplyWatchEvent(WatchEvent event) {
       const uint64_t version = ordered ? *parsed : version_;
       std::shared_ptr<const ObjectRecord> record = Own(std::move(event.object));
       // The event's own copy of the version string: `resource_version` points into the record.
-      const std::string event_version = record->resource_version;
+      const std::string event_version(record->resource_version);
       if (event.type == WatchEventType::kDeleted) {
         std::shared_ptr<const ObjectRecord> prev =
-            store_.Remove(record->namespace_name, record->name);
+            RemoveObject(record->namespace_name, record->name);
         // Subscribers matched the cached state; they receive the deleted object as the
         // apiserver sent it (the last state, carrying the deletion's version).
         if (prev) {
@@ -312,13 +328,13 @@ void Cache::ApplyWatchEvent(WatchEvent event) {
           } else {
             window_.Invalidate();
           }
-          store_.Remove(prev->namespace_name, prev->name);
+          RemoveObject(prev->namespace_name, prev->name);
           EmitChange(EventType::kDeleted, deleted_version, deleted_number, prev, prev, false,
                      wakeups);
           prev.reset();
         }
         if (!prev || !SameVersion(*prev, *record)) {
-          store_.Put(record, list_stamp_);
+          PutObject(record);
           // Decided before the call: arguments are evaluated in no set order.
           const EventType type = prev ? EventType::kModified : EventType::kAdded;
           EmitChange(type, event_version, version, std::move(record), std::move(prev), false,
@@ -448,6 +464,8 @@ CacheStats Cache::Stats() const {
   stats.subscribers_fell_behind = fell_behind_;
   stats.queue_high_water = queue_high_water_;
   stats.window_events = window_.size();
+  stats.events_delivered = events_delivered_;
+  stats.object_bytes = object_bytes_;
   return stats;
 }
 

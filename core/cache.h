@@ -147,6 +147,11 @@ struct CacheStats {
   uint64_t subscribers_fell_behind = 0;
   // The longest any live queue has been.
   std::size_t queue_high_water = 0;
+  // Events queued for subscribers: one per subscriber an ADDED/MODIFIED/DELETED reaches
+  // (snapshots, replays, bookmarks and SYNCED markers are not counted).
+  uint64_t events_delivered = 0;
+  // The JSON bytes of the cached objects: nearly all of the cache's memory.
+  std::size_t object_bytes = 0;
   // Events in the replay window.
   std::size_t window_events = 0;
 };
@@ -210,6 +215,10 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   void MarkRelistDirty(Wakeups& wakeups);
   void BeginListLocked();
   void Prune();
+  // Store mutations that keep object_bytes_ current.
+  void PutObject(const std::shared_ptr<const ObjectRecord>& record);
+  std::shared_ptr<const ObjectRecord> RemoveObject(std::string_view namespace_name,
+                                                   std::string_view name);
   // Without mu_.
   static void Wake(Wakeups& wakeups);
   void Unregister(const Subscription& subscription);
@@ -242,6 +251,8 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   uint64_t events_applied_ = 0;
   uint64_t fell_behind_ = 0;
   std::size_t queue_high_water_ = 0;
+  uint64_t events_delivered_ = 0;
+  std::size_t object_bytes_ = 0;
 };
 
 }  // namespace informerd::core

@@ -428,8 +428,8 @@ std::optional<std::string_view> LabelRequirement::ExactValue() const {
 bool LabelRequirement::Matches(const LabelSet& labels) const {
   // Kubernetes' Requirement.Matches: the negative operators (!=, notin) also match objects that
   // lack the key; the positive ones and > / < need it.
-  const std::string* value = labels.Find(key_);
-  const auto has_value = [this](const std::string& v) {
+  const FoundLabel value = labels.Find(key_);
+  const auto has_value = [this](std::string_view v) {
     return std::binary_search(values_.begin(), values_.end(), v);
   };
   switch (op_) {

@@ -64,9 +64,8 @@ std::optional<std::string_view> ObjectFilter::FieldValue(const FieldTerm& term,
       return std::string_view(object.namespace_name);
     case FieldSource::kExtra:
       // A record scanned with fewer paths than configured lacks the field, as a missing path does.
-      if (term.extra_index < object.extra_fields.size() &&
-          object.extra_fields[term.extra_index].has_value()) {
-        return std::string_view(*object.extra_fields[term.extra_index]);
+      if (term.extra_index < object.extra_fields.size()) {
+        return object.extra_fields[term.extra_index];
       }
       return std::nullopt;
   }

@@ -220,7 +220,7 @@ ObjectScanner::ObjectScanner(ScanOptions options, std::size_t keep_buffer_bytes)
     }
     plan_[node].extras.push_back(i);
   }
-  record_.extra_fields.resize(options_.extra_field_paths.size());
+  extras_.resize(options_.extra_field_paths.size());
 }
 
 ObjectScanner::~ObjectScanner() = default;
@@ -303,9 +303,29 @@ void ObjectScanner::Begin() {
   done_ = false;
   error_.clear();
   side_ = ScanSideFields{};
-  // record_ was either moved out by TakeRecord() or belongs to an abandoned object.
-  record_ = ObjectRecord{};
-  record_.extra_fields.resize(options_.extra_field_paths.size());
+  namespace_name_ = name_ = uid_ = resource_version_ = deletion_timestamp_ = TextRef{};
+  extras_.assign(options_.extra_field_paths.size(), std::nullopt);
+  escaped_.clear();
+  fields_built_ = false;
+}
+
+ObjectScanner::TextRef ObjectScanner::MakeRef(const char* text, std::size_t length, bool is_string,
+                                              std::size_t at) {
+  TextRef ref;
+  ref.size = length;
+  if (!is_string) {
+    // A number's or literal's text is exactly what the document holds at `at`.
+    ref.raw = at;
+  } else if (const std::size_t first = at + 1;
+             first + length < document_.size() && document_[first + length] == '"' &&
+             std::memchr(document_.data() + first, '\\', length) == nullptr) {
+    // No backslash before the quote that follows: the decoded value is the raw text.
+    ref.raw = first;
+  } else {
+    ref.pooled = escaped_.size();
+    escaped_.append(text, length);
+  }
+  return ref;
 }
 
 bool ObjectScanner::Fail(std::string message) {
@@ -322,7 +342,7 @@ void ObjectScanner::EndCut(std::size_t end) {
 
 bool ObjectScanner::ApplyScalar(const PathNode& node, const char* text, std::size_t length,
                                 bool is_string, std::size_t at) {
-  std::string* target = nullptr;
+  TextRef* target = nullptr;
   switch (node.slot) {
     case Slot::kNone:
     case Slot::kManagedFields:
@@ -332,19 +352,19 @@ bool ObjectScanner::ApplyScalar(const PathNode& node, const char* text, std::siz
       return Fail(fmt::format("{} must be an object, found {} (at byte {})", node.path,
                               ValueKindName(is_string), at));
     case Slot::kName:
-      target = &record_.name;
+      target = &name_;
       break;
     case Slot::kNamespace:
-      target = &record_.namespace_name;
+      target = &namespace_name_;
       break;
     case Slot::kUid:
-      target = &record_.uid;
+      target = &uid_;
       break;
     case Slot::kResourceVersion:
-      target = &record_.resource_version;
+      target = &resource_version_;
       break;
     case Slot::kDeletionTimestamp:
-      target = &record_.deletion_timestamp;
+      target = &deletion_timestamp_;
       break;
     case Slot::kInitialEventsEnd:
       side_.initial_events_end = is_string && std::string_view(text, length) == "true";
@@ -374,9 +394,12 @@ bool ObjectScanner::ApplyScalar(const PathNode& node, const char* text, std::siz
       return Fail(fmt::format("{} must be a string, found {} (at byte {})", node.path,
                               ValueKindName(false), at));
     }
-    target->assign(text, length);
+    *target = MakeRef(text, length, true, at);
   }
-  for (uint32_t extra : node.extras) record_.extra_fields[extra].emplace(text, length);
+  if (!node.extras.empty()) {
+    const TextRef ref = MakeRef(text, length, is_string, at);
+    for (uint32_t extra : node.extras) extras_[extra] = ref;
+  }
   return true;
 }
 
@@ -400,7 +423,7 @@ bool ObjectScanner::ApplyContainer(const PathNode& node, bool is_array, std::siz
       break;
   }
   // Only scalars are indexable; the last occurrence of a repeated key wins, as in Go.
-  for (uint32_t extra : node.extras) record_.extra_fields[extra].reset();
+  for (uint32_t extra : node.extras) extras_[extra].reset();
   return true;
 }
 
@@ -451,11 +474,6 @@ bool ObjectScanner::EndObject(std::size_t end) {
   if (frames_.empty()) {
     end_ = end;
     done_ = true;
-    // Moved into a vector of exactly the right size: the record keeps it for as long as the
-    // object is cached, while labels_ keeps its capacity for the next object.
-    record_.labels = LabelSet(std::vector<LabelSet::Entry>(std::make_move_iterator(labels_.begin()),
-                                                           std::make_move_iterator(labels_.end())));
-    labels_.clear();
     return true;
   }
   if (EndsCut()) EndCut(end);
@@ -470,7 +488,7 @@ bool ObjectScanner::EndArray(std::size_t end) {
 
 bool ObjectScanner::Key(const char* str, std::size_t length, std::size_t at) {
   Frame& frame = frames_.back();
-  if (frame.labels) label_key_.assign(str, length);
+  if (frame.labels) label_key_ = MakeRef(str, length, true, at);
   if (frame.node >= 0) {
     pending_ = FindChild(frame.node, str, length);
     if (pending_ >= 0 && plan_[pending_].slot == Slot::kManagedFields) {
@@ -485,7 +503,7 @@ bool ObjectScanner::Key(const char* str, std::size_t length, std::size_t at) {
 }
 
 bool ObjectScanner::String(const char* str, std::size_t length, std::size_t at) {
-  if (frames_.back().labels) labels_.emplace_back(std::move(label_key_), std::string(str, length));
+  if (frames_.back().labels) labels_.emplace_back(label_key_, MakeRef(str, length, true, at));
   if (pending_ >= 0) {
     if (!ApplyScalar(plan_[pending_], str, length, true, at)) return false;
     pending_ = -1;
@@ -523,9 +541,9 @@ bool ObjectScanner::Bool(bool value, std::size_t at) {
 
 bool ObjectScanner::Null(std::size_t at) {
   // Go's encoding/json leaves a field alone when it meets null, and stores "" for a map value.
-  if (frames_.back().labels) labels_.emplace_back(std::move(label_key_), std::string());
+  if (frames_.back().labels) labels_.emplace_back(label_key_, TextRef{});
   if (pending_ >= 0) {
-    for (uint32_t extra : plan_[pending_].extras) record_.extra_fields[extra].reset();
+    for (uint32_t extra : plan_[pending_].extras) extras_[extra].reset();
     pending_ = -1;
   }
   if (EndsCut()) EndCut(at + 4);
@@ -534,37 +552,85 @@ bool ObjectScanner::Null(std::size_t at) {
 
 ObjectRecord ObjectScanner::TakeRecord() {
   const std::string_view document = document_;
-  const std::string_view object = document.substr(begin_, end_ - begin_);
+  segments_.clear();
+  std::string_view json;
   if (cuts_.empty()) {
-    record_.json.assign(object.data(), object.size());
-    return std::move(record_);
-  }
-  // Cut exactly the member and one comma, so that the rest stays byte-identical:
-  //   {"a":1,"managedFields":[...],"b":2}  the comma before it:  {"a":1,"b":2}
-  //   {"managedFields":[...],"b":2}        the comma after it:   {"b":2}
-  //   {"managedFields":[...]}              no comma at all:      {}
-  // "First" means no kept member precedes it, which also covers a repeated managedFields key.
-  std::string json;
-  json.reserve(object.size());
-  std::size_t copied = begin_;
-  for (const Cut& cut : cuts_) {
-    std::size_t from = cut.key_start;
-    std::size_t to = cut.value_end;
-    if (cut.first) {
-      const std::size_t next = SkipSpace(document, cut.value_end);
-      if (next < document.size() && document[next] == ',') to = next + 1;
-    } else {
-      // Back over the whitespace between the key and the comma that precedes it.
-      while (IsJsonSpace(document[from - 1])) --from;
-      --from;
+    json = document.substr(begin_, end_ - begin_);
+    segments_.push_back(Segment{begin_, end_, 0});
+  } else {
+    // Cut exactly the member and one comma, so that the rest stays byte-identical:
+    //   {"a":1,"managedFields":[...],"b":2}  the comma before it:  {"a":1,"b":2}
+    //   {"managedFields":[...],"b":2}        the comma after it:   {"b":2}
+    //   {"managedFields":[...]}              no comma at all:      {}
+    // "First" means no kept member precedes it, which also covers a repeated managedFields key.
+    json_.clear();
+    std::size_t copied = begin_;
+    const auto keep = [&](std::size_t from, std::size_t to) {
+      if (to <= from) return;
+      segments_.push_back(Segment{from, to, json_.size()});
+      json_.append(document.data() + from, to - from);
+    };
+    for (const Cut& cut : cuts_) {
+      std::size_t from = cut.key_start;
+      std::size_t to = cut.value_end;
+      if (cut.first) {
+        const std::size_t next = SkipSpace(document, cut.value_end);
+        if (next < document.size() && document[next] == ',') to = next + 1;
+      } else {
+        // Back over the whitespace between the key and the comma that precedes it.
+        while (IsJsonSpace(document[from - 1])) --from;
+        --from;
+      }
+      from = std::max(from, copied);
+      keep(copied, from);
+      copied = std::max(to, copied);
     }
-    from = std::max(from, copied);
-    json.append(document.data() + copied, from - copied);
-    copied = std::max(to, copied);
+    keep(copied, end_);
+    json = json_;
   }
-  json.append(document.data() + copied, end_ - copied);
-  record_.json = std::move(json);
-  return std::move(record_);
+
+  label_views_.clear();
+  for (const auto& [key, value] : labels_) {
+    label_views_.emplace_back(Resolve(key, json), Resolve(value, json));
+  }
+  LabelSet::Normalize(label_views_);
+  extra_views_.clear();
+  for (const std::optional<TextRef>& extra : extras_) {
+    extra_views_.push_back(extra ? std::optional<std::string_view>(Resolve(*extra, json))
+                                 : std::nullopt);
+  }
+  ObjectRecord record =
+      ObjectRecord::Pack(json, Resolve(namespace_name_, json), Resolve(name_, json),
+                         Resolve(uid_, json), Resolve(resource_version_, json),
+                         Resolve(deletion_timestamp_, json), label_views_, extra_views_);
+  return record;
+}
+
+std::string_view ObjectScanner::Resolve(const TextRef& ref, std::string_view json) const {
+  if (ref.raw == std::string_view::npos || ref.size == 0) return Decoded(ref);
+  for (const Segment& segment : segments_) {
+    if (ref.raw >= segment.from && ref.raw + ref.size <= segment.to) {
+      return json.substr(segment.out + (ref.raw - segment.from), ref.size);
+    }
+  }
+  return Decoded(ref);  // not in the kept JSON (cannot happen): Pack copies it
+}
+
+const ObjectRecord& ObjectScanner::fields() const {
+  if (!fields_built_) {
+    std::vector<LabelSet::View> labels;
+    for (const auto& [key, value] : labels_) labels.emplace_back(Decoded(key), Decoded(value));
+    LabelSet::Normalize(labels);
+    std::vector<std::optional<std::string_view>> extras;
+    for (const std::optional<TextRef>& extra : extras_) {
+      extras.push_back(extra ? std::optional<std::string_view>(Decoded(*extra)) : std::nullopt);
+    }
+    fields_ = ObjectRecord::Pack(std::string_view(), Decoded(namespace_name_), Decoded(name_),
+                                 Decoded(uid_), Decoded(resource_version_),
+                                 Decoded(deletion_timestamp_), labels, extras);
+    fields_built_ = true;
+  }
+  return fields_;
 }
 
 }  // namespace informerd::core

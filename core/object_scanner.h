@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -137,7 +138,7 @@ class ObjectScanner {
   // document; call it once per object, while the document is still alive. fields() is the same
   // record without the JSON (enough for a bookmark). side_fields() is what is not in the record.
   ObjectRecord TakeRecord();
-  const ObjectRecord& fields() const { return record_; }
+  const ObjectRecord& fields() const;
   const ScanSideFields& side_fields() const { return side_; }
 
   const ScanOptions& options() const { return options_; }
@@ -225,11 +226,40 @@ class ObjectScanner {
   // The copy of the document that RapidJSON parses in situ, so that document_ stays intact.
   std::string scratch_;
 
+  // A string value of the object being scanned: where its decoded bytes are. When the document
+  // spells it exactly so (no escapes, nearly always), that is its offset in the document, so
+  // that the record can point into its own JSON instead of copying it; otherwise a decoded copy
+  // in escaped_ (scratch_ may be gone by the time TakeRecord() runs).
+  struct TextRef {
+    std::size_t raw = std::string_view::npos;  // offset in document_
+    std::size_t pooled = 0;                    // else offset in escaped_
+    std::size_t size = 0;
+  };
+  TextRef MakeRef(const char* text, std::size_t length, bool is_string, std::size_t at);
+  std::string_view Decoded(const TextRef& ref) const {
+    return ref.raw != std::string_view::npos
+               ? document_.substr(ref.raw, ref.size)
+               : std::string_view(escaped_).substr(ref.pooled, ref.size);
+  }
+  // Where `ref` lies in `json`, the object's JSON as the record will hold it; `segments_` maps
+  // document offsets to it.
+  std::string_view Resolve(const TextRef& ref, std::string_view json) const;
+  // A kept stretch of the document: [from, to) → json[out, out + to - from).
+  struct Segment {
+    std::size_t from;
+    std::size_t to;
+    std::size_t out;
+  };
+
   // Per-object state, reset by Begin(); the vectors keep their capacity between objects.
   std::vector<Frame> frames_;
   std::vector<Cut> cuts_;
-  std::vector<LabelSet::Entry> labels_;
-  std::string label_key_;
+  std::vector<std::pair<TextRef, TextRef>> labels_;
+  TextRef label_key_;
+  // metadata.namespace, name, uid, resourceVersion, deletionTimestamp.
+  TextRef namespace_name_, name_, uid_, resource_version_, deletion_timestamp_;
+  std::vector<std::optional<TextRef>> extras_;
+  std::string escaped_;
   int32_t pending_ = -1;  // plan node named by the current member key, until its value ends
   bool cutting_ = false;  // the current member of metadata is managedFields
   Cut cut_{};
@@ -237,7 +267,14 @@ class ObjectScanner {
   std::size_t end_ = 0;
   bool done_ = false;
   std::string error_;
-  ObjectRecord record_;
+  // TakeRecord's reusable buffers.
+  std::string json_;
+  std::vector<Segment> segments_;
+  std::vector<LabelSet::View> label_views_;
+  std::vector<std::optional<std::string_view>> extra_views_;
+  // fields(), built on demand.
+  mutable ObjectRecord fields_;
+  mutable bool fields_built_ = false;
   ScanSideFields side_;
 };
 

@@ -505,8 +505,9 @@ ReflectorAction Reflector::ProcessLiveEvents(std::vector<WatchEvent>& events, st
     // handleAnyWatch records every event's RV, bookmarks included: that is where a new watch
     // resumes, and a bookmark lets a quiet watch resume from a recent RV instead of an expired
     // one.
-    const std::string& rv = event.type == WatchEventType::kBookmark ? event.resource_version
-                                                                    : event.object.resource_version;
+    const std::string_view rv = event.type == WatchEventType::kBookmark
+                                    ? std::string_view(event.resource_version)
+                                    : event.object.resource_version.view();
     if (!rv.empty()) last_rv_ = rv;
     sink_.ApplyWatchEvent(std::move(event));
     applied = true;

@@ -8,8 +8,8 @@ namespace informerd::core {
 namespace {
 
 std::string_view FieldKey(const ObjectRecord& record, std::size_t index) {
-  if (index < record.extra_fields.size() && record.extra_fields[index].has_value()) {
-    return *record.extra_fields[index];
+  if (index < record.extra_fields.size()) {
+    if (const std::optional<std::string_view> value = record.extra_fields[index]) return *value;
   }
   return std::string_view();
 }
@@ -103,10 +103,12 @@ std::vector<std::shared_ptr<const ObjectRecord>> Store::RemoveUnstamped(uint64_t
 void Store::AddLabels(const Entry* entry, const LabelSet& labels) {
   for (const auto& [key, value] : labels) {
     auto by_key = label_index_.find(key);
-    if (by_key == label_index_.end()) by_key = label_index_.emplace(key, ValueIndex()).first;
+    if (by_key == label_index_.end()) {
+      by_key = label_index_.emplace(std::string(key), ValueIndex()).first;
+    }
     auto by_value = by_key->second.find(value);
     if (by_value == by_key->second.end()) {
-      by_value = by_key->second.emplace(value, Posting()).first;
+      by_value = by_key->second.emplace(std::string(value), Posting()).first;
     }
     by_value->second.insert(entry);
   }
@@ -142,13 +144,15 @@ void Store::RemoveField(std::size_t index, const Entry* entry, const ObjectRecor
   if (it->second.empty()) values.erase(it);
 }
 
-void Store::AddNamespace(const std::string& namespace_name) {
+void Store::AddNamespace(std::string_view namespace_name) {
   auto it = namespace_counts_.find(namespace_name);
-  if (it == namespace_counts_.end()) it = namespace_counts_.emplace(namespace_name, 0).first;
+  if (it == namespace_counts_.end()) {
+    it = namespace_counts_.emplace(std::string(namespace_name), 0).first;
+  }
   ++it->second;
 }
 
-void Store::RemoveNamespace(const std::string& namespace_name) {
+void Store::RemoveNamespace(std::string_view namespace_name) {
   const auto it = namespace_counts_.find(namespace_name);
   if (it == namespace_counts_.end()) return;
   if (--it->second == 0) namespace_counts_.erase(it);

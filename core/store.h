@@ -110,8 +110,8 @@ class Store {
   void RemoveLabels(const Entry* entry, const LabelSet& labels);
   void AddField(std::size_t index, const Entry* entry, const ObjectRecord& record);
   void RemoveField(std::size_t index, const Entry* entry, const ObjectRecord& record);
-  void AddNamespace(const std::string& namespace_name);
-  void RemoveNamespace(const std::string& namespace_name);
+  void AddNamespace(std::string_view namespace_name);
+  void RemoveNamespace(std::string_view namespace_name);
   void Unindex(const Entry& entry);
   const Posting* FindPosting(const ValueIndex& index, std::string_view value) const;
 

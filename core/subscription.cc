@@ -48,7 +48,7 @@ std::optional<Delivery> Subscription::TryPop() {
   // A snapshot item is an ADDED at the object's own resource version (informerd.proto: "for the
   // events of an initial snapshot, the object's own"). Built here, outside the lock, one at a
   // time, so a large snapshot costs pointers until it is read.
-  std::string resource_version = snapshot_object->resource_version;
+  std::string resource_version(snapshot_object->resource_version);
   return Delivery{EventType::kAdded,
                   std::make_shared<const CacheEvent>(EventType::kAdded, std::move(resource_version),
                                                      0, std::move(snapshot_object), nullptr)};

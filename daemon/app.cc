@@ -1,5 +1,6 @@
 #include "daemon/app.h"
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -14,10 +15,13 @@
 #include "daemon/discovery.h"
 #include "daemon/environment.h"
 #include "daemon/grpc_server.h"
+#include "daemon/http_server.h"
 #include "daemon/informer_service.h"
 #include "daemon/logging.h"
+#include "daemon/metrics.h"
 #include "daemon/resource_informers.h"
 #include "daemon/resource_registry.h"
+#include "daemon/status_endpoints.h"
 #include "daemon/version.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -64,30 +68,45 @@ absl::Status RunDaemon(const Options& options) {
   service_options.logger = logging.For("service");
   service_options.subscriber_queue_capacity = config->subscriber_queue_capacity;
   InformerService informer_service(resolver, registry, service_options);
-  auto on_started = [&registry, logger](const RunningInformer& running) {
-    ServedResource served;
-    served.resource = running.resource;
-    served.namespace_name = running.config.namespace_name;
-    served.label_selector = running.config.label_selector;
-    served.field_selector = running.config.field_selector;
-    served.cache = running.cache;
-    served.status = [informer = std::weak_ptr<Informer>(running.informer)] {
-      auto strong = informer.lock();
-      return strong ? strong->status() : core::ReflectorStatus();
-    };
-    const std::string description = served.Describe();
-    if (auto added = registry.Add(std::move(served)); !added.ok()) {
-      logger->error("cannot serve {}: {}", description, std::string(added.status().message()));
-    }
-  };
+  // ResourceInformers keeps the registry current: informers as they start, placeholders for
+  // resources gone upstream, on-demand informers (allowOnDemand) while they have readers.
+  informer_options.registry = &registry;
+  informer_options.allow_on_demand = config->allow_on_demand;
+  informer_options.on_demand_grace_period = config->on_demand_grace_period;
   auto informers = ResourceInformers::Create(**client, discovery, clock, config->resources,
-                                             informer_options, on_started, logging.For("informer"));
+                                             informer_options, nullptr, logging.For("informer"));
 
+  GrpcRequestCounters grpc_requests;
   GrpcServerOptions server_options;
   server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
+  server_options.on_call_done = [&grpc_requests](std::string_view method, int code) {
+    grpc_requests.Count(method, code);
+  };
   auto server = GrpcServer::Start(options.listen_address, {&informer_service}, logging.For("grpc"),
                                   server_options);
   if (!server.ok()) return server.status();
+
+  // The metrics port: /metrics, /healthz, and /readyz with the same readiness as gRPC health.
+  std::atomic<bool> shutting_down{false};
+  StatusSources status_sources;
+  status_sources.readiness = [&] {
+    if (shutting_down) return Readiness{false, {"informerd is shutting down"}};
+    return CheckReadiness(*informers);
+  };
+  status_sources.metrics = [&] {
+    return RenderPrometheus(CollectMetrics(*informers, status_sources.readiness(), &grpc_requests));
+  };
+  std::unique_ptr<HttpServer> metrics_server;
+  if (!options.metrics_listen_address.empty()) {
+    auto started = HttpServer::Start(
+        options.metrics_listen_address,
+        [&status_sources](const HttpRequest& request) {
+          return ServeStatusRequest(status_sources, request);
+        },
+        logging.For("metrics"));
+    if (!started.ok()) return started.status();
+    metrics_server = *std::move(started);
+  }
   informers->Start();
 
   // Readiness (gRPC health): every configured resource has synced. Looked at twice a second.
@@ -105,6 +124,7 @@ absl::Status RunDaemon(const Options& options) {
     if (ec) return;
     logger->info("received {}, shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     readiness_timer.cancel();
+    shutting_down = true;
     (*server)->SetServing(false);
     // Open streams end with UNAVAILABLE (retry elsewhere) instead of being cut at the grace
     // period; waiting List/Get calls end too.

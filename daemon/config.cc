@@ -126,6 +126,38 @@ absl::StatusOr<ResourceConfig> ParseResource(const YAML::Node& node, const std::
 
 }  // namespace
 
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  std::chrono::milliseconds total{0};
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t digits_start = i;
+    unsigned long long value = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      value = value * 10 + static_cast<unsigned long long>(text[i] - '0');
+      if (value > 1'000'000'000ULL) return std::nullopt;  // beyond any sensible duration
+      ++i;
+    }
+    if (i == digits_start) return std::nullopt;
+    const std::size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    const std::string_view unit = text.substr(unit_start, i - unit_start);
+    const auto count = static_cast<std::chrono::milliseconds::rep>(value);
+    if (unit == "ms") {
+      total += std::chrono::milliseconds(count);
+    } else if (unit == "s") {
+      total += std::chrono::seconds(count);
+    } else if (unit == "m") {
+      total += std::chrono::minutes(count);
+    } else if (unit == "h") {
+      total += std::chrono::hours(count);
+    } else {
+      return std::nullopt;
+    }
+  }
+  return total;
+}
+
 absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view source) {
   const ErrorSink errors(source);
   YAML::Node root;
@@ -141,18 +173,43 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
         fmt::format("{}: empty configuration; it needs a `resources` list", source));
   }
   if (!root.IsMap()) return errors.At(root, "(top level)", "must be a map with `resources`");
-  if (auto status =
-          CheckKeys(root, {"maxObjectBytes", "resources", "subscriberQueueCapacity"}, "", errors);
+  if (auto status = CheckKeys(root,
+                              {"allowOnDemand", "maxObjectBytes", "onDemandGracePeriod",
+                               "resources", "subscriberQueueCapacity"},
+                              "", errors);
       !status.ok()) {
     return status;
+  }
+
+  Config config;
+  if (const YAML::Node allow = root["allowOnDemand"]) {
+    auto value = ReadBool(allow, "allowOnDemand", errors);
+    if (!value.ok()) return value.status();
+    config.allow_on_demand = *value;
+  }
+  if (const YAML::Node grace = root["onDemandGracePeriod"]) {
+    constexpr const char* kExpected =
+        "must be a duration such as 30s, 5m or 1h30m (units h, m, s, ms), at most 24h";
+    if (!grace.IsScalar()) return errors.At(grace, "onDemandGracePeriod", kExpected);
+    const std::optional<std::chrono::milliseconds> value = ParseDuration(grace.Scalar());
+    if (!value || *value > std::chrono::hours(24)) {
+      return errors.At(grace, "onDemandGracePeriod",
+                       fmt::format("\"{}\" {}", grace.Scalar(), kExpected));
+    }
+    if (!config.allow_on_demand) {
+      return errors.At(grace, "onDemandGracePeriod", "has no effect without `allowOnDemand: true`");
+    }
+    config.on_demand_grace_period = *value;
   }
 
   const YAML::Node resources = root["resources"];
   if (!resources) return errors.At(root, "resources", "is required");
   if (!resources.IsSequence()) return errors.At(resources, "resources", "must be a list");
-  if (resources.size() == 0) return errors.At(resources, "resources", "is empty");
+  // With on-demand informers, a daemon may start with none configured.
+  if (resources.size() == 0 && !config.allow_on_demand) {
+    return errors.At(resources, "resources", "is empty (allowed only with allowOnDemand: true)");
+  }
 
-  Config config;
   if (const YAML::Node max = root["maxObjectBytes"]) {
     unsigned long long value = 0;
     // At least 64 KiB: smaller would refuse ordinary objects.

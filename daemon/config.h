@@ -7,7 +7,9 @@
 // (README.md, "Configuration"; deploy/config/informerd.yaml is a complete example).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,7 +43,18 @@ struct Config {
   // How many live events each subscriber may have queued (beyond what gRPC has in flight) before
   // it is ended with RESOURCE_EXHAUSTED ("fell behind") and must resume. Default 1024.
   std::size_t subscriber_queue_capacity = 1024;
+  // Serve resources the configuration does not list: the first reader (Subscribe, List, Get) of
+  // such a resource starts an informer for it (all namespaces, no selectors). Default false:
+  // such requests are NOT_FOUND.
+  bool allow_on_demand = false;
+  // How long an on-demand informer outlives its last reader ("onDemandGracePeriod", a duration
+  // such as "90s", "5m" or "1h30m"; at most 24h). Default 5 minutes.
+  std::chrono::milliseconds on_demand_grace_period{std::chrono::minutes(5)};
 };
+
+// "90s", "5m", "1h30m", "500ms", "0s": one or more <digits><unit> with units h, m, s and ms, as
+// Go's time.ParseDuration takes them (whole numbers only). Nullopt for anything else.
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 // Parses YAML text. `source` names the text in error messages (normally the file path).
 absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view source);

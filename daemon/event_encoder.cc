@@ -105,7 +105,7 @@ void ReleaseSliceOwner(void* owner) {
   delete slice_owner;
 }
 
-grpc::Slice BorrowedSlice(const std::string& bytes,
+grpc::Slice BorrowedSlice(std::string_view bytes,
                           const std::shared_ptr<const core::CacheEvent>& event) {
   // gRPC never writes through a slice it sends; the cast only fits the constructor's signature.
   return grpc::Slice(const_cast<char*>(bytes.data()), bytes.size(), &ReleaseSliceOwner,

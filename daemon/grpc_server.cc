@@ -2,11 +2,49 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include "absl/status/status.h"
 #include "fmt/format.h"
 
 namespace informerd::daemon {
+namespace {
+
+using CallDone = std::function<void(std::string_view method, int code)>;
+
+// Reports each call's method and status code when the status is sent. One per call; gRPC
+// owns it.
+class CallCountingInterceptor : public grpc::experimental::Interceptor {
+ public:
+  CallCountingInterceptor(const char* method, const CallDone& done)
+      : method_(method != nullptr ? method : "unknown"), done_(done) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      done_(method_, static_cast<int>(methods->GetSendStatus().error_code()));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const char* method_;  // the registered method's name: lives as long as the server
+  const CallDone& done_;
+};
+
+class CallCountingFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CallCountingFactory(CallDone done) : done_(std::move(done)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new CallCountingInterceptor(info->method(), done_);
+  }
+
+ private:
+  const CallDone done_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const std::string& listen_address, const std::vector<grpc::Service*>& services,
@@ -33,6 +71,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   int port = 0;
   builder.AddListeningPort(listen_address, grpc::InsecureServerCredentials(), &port);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  if (options.on_call_done) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+    factories.push_back(std::make_unique<CallCountingFactory>(options.on_call_done));
+    builder.experimental().SetInterceptorCreators(std::move(factories));
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     return absl::UnavailableError(

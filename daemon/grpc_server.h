@@ -10,9 +10,11 @@
 #include <spdlog/logger.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,6 +37,10 @@ struct GrpcServerOptions {
   // Service names the health service reports besides "" (for example
   // "informerd.v1.Informer"), all with the same readiness.
   std::vector<std::string> health_service_names;
+  // Called once per finished call, on a gRPC thread, with the full method name
+  // ("/informerd.v1.Informer/List") and the status code sent: the metrics' request counts. Must
+  // be quick and thread-safe. Optional.
+  std::function<void(std::string_view method, int code)> on_call_done;
 };
 
 class GrpcServer {

@@ -10,6 +10,9 @@
 namespace informerd::daemon {
 namespace {
 
+// How often a long list (initial sync or relist) logs how far it has got.
+constexpr std::chrono::seconds kListProgressInterval{10};
+
 // Percent-encodes a query value (RFC 3986 unreserved characters stay as they are), as Go's
 // url.Values.Encode does for selectors such as "app in (a,b)" or "metadata.name!=x".
 std::string EncodeQueryValue(const std::string& value) {
@@ -60,6 +63,12 @@ core::ApiError ToApiError(const HttpResult& result) {
       core::ApiError::Http(result.http_status, result.kube_status, result.retry_after);
   error.message = std::string(result.status.message());
   return error;
+}
+
+// The code a failure is counted under in the metrics: the Kubernetes code, or 0 when there was
+// no error response (no response at all, or a watch stream that broke after its 200).
+int MetricsCode(const core::ApiError& error) {
+  return error.status || error.http_status != 200 ? error.code() : 0;
 }
 
 }  // namespace
@@ -148,6 +157,7 @@ void Informer::CancelInFlight() {
 }
 
 void Informer::Execute(core::ReflectorAction action) {
+  const core::ReflectorState before = logged_state_;
   LogTransition(action);
   std::visit(
       [this](auto& step) {
@@ -168,6 +178,10 @@ void Informer::Execute(core::ReflectorAction action) {
       },
       action);
   Publish();
+  if (logged_state_ == core::ReflectorState::kGone && before != core::ReflectorState::kGone &&
+      options_.on_resource_gone) {
+    options_.on_resource_gone();
+  }
 }
 
 void Informer::LogTransition(const core::ReflectorAction& action) {
@@ -188,12 +202,38 @@ void Informer::LogTransition(const core::ReflectorAction& action) {
   } else if (status.state == core::ReflectorState::kListing &&
              logged_state_ != core::ReflectorState::kNotStarted) {
     list_started_ = std::chrono::steady_clock::now();
-    logger_->info("{}: relisting ({})", name,
-                  status.last_error.ok() ? "resync" : std::string(status.last_error.message()));
+    const char* reason = "resync";
+    for (std::size_t i = 0; i < status.relists.size(); ++i) {
+      if (status.relists[i] > logged_relists_[i]) {
+        reason = core::RelistReasonName(static_cast<core::RelistReason>(i));
+      }
+    }
+    logger_->info("{}: relisting, reason {}{}", name, reason,
+                  status.last_error.ok()
+                      ? ""
+                      : fmt::format(" (last error: {})", std::string(status.last_error.message())));
   } else if (status.state == core::ReflectorState::kGone) {
-    logger_->warn("{}: no longer served by the apiserver; will look again", name);
+    logger_->warn("{}: the apiserver answers 404 (not found) for it; asking discovery, and looking "
+                  "again every {} s",
+                  name, options_.reflector.gone_retry_interval.count());
   }
   logged_state_ = status.state;
+  logged_relists_ = status.relists;
+}
+
+void Informer::NoteListProgress(std::size_t objects) {
+  // A new list started since the last call (list_started_ is set as each list begins).
+  if (list_progress_logged_ < list_started_) {
+    list_progress_logged_ = list_started_;
+    listed_objects_ = 0;
+  }
+  listed_objects_ += objects;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - list_progress_logged_ < kListProgressInterval) return;
+  list_progress_logged_ = now;
+  logger_->info("{}: {}: {} objects so far ({} s)", options_.resource.QualifiedName(),
+                reflector_.synced() ? "relist" : "initial sync", listed_objects_,
+                std::chrono::duration_cast<std::chrono::seconds>(now - list_started_).count());
 }
 
 void Informer::SendList(const core::ListParams& params) {
@@ -209,7 +249,9 @@ void Informer::OnListResult(uint64_t generation, HttpResult result) {
   if (stopped_ || generation != generation_) return;
   if (!result.status.ok()) {
     list_decoder_.reset();
-    Execute(reflector_.OnListFailed(ToApiError(result)));
+    core::ApiError error = ToApiError(result);
+    upstream_metrics_.CountError(MetricsCode(error));
+    Execute(reflector_.OnListFailed(std::move(error)));
     return;
   }
   auto page = list_decoder_->Decode(result.body);
@@ -218,11 +260,14 @@ void Informer::OnListResult(uint64_t generation, HttpResult result) {
     list_decoder_.reset();
     logger_->warn("{}: malformed LIST response: {}", options_.resource.QualifiedName(),
                   std::string(page.status().message()));
+    upstream_metrics_.CountError(0);
     Execute(reflector_.OnListFailed(core::ApiError::Transport(
         fmt::format("malformed LIST response: {}", std::string(page.status().message())))));
     return;
   }
   const bool last_page = page->metadata.continue_token.empty();
+  upstream_metrics_.CountListObjects(page->items.size());
+  NoteListProgress(page->items.size());
   core::ReflectorAction action = reflector_.OnListPage(std::move(*page));
   // The decoder keeps a buffer as large as the largest page: let it go once the list is done.
   if (last_page) list_decoder_.reset();
@@ -252,6 +297,9 @@ void Informer::OnWatchBytes(uint64_t generation, std::string_view bytes) {
   std::vector<core::WatchEvent> events;
   const absl::Status decoded = watch_decoder_->Feed(bytes, events);
   if (!events.empty()) {
+    upstream_metrics_.CountEvents(events);
+    // A WatchList's initial events are its list.
+    if (reflector_.state() == core::ReflectorState::kListing) NoteListProgress(events.size());
     watch_events_received_ = true;
     core::ReflectorAction action = reflector_.OnWatchEvents(std::move(events));
     if (!std::holds_alternative<core::IdleAction>(action)) {
@@ -263,6 +311,7 @@ void Informer::OnWatchBytes(uint64_t generation, std::string_view bytes) {
     // Garbage or an oversized event: nothing after it can be trusted. Close the stream and let
     // the reflector restart the watch from the last good resource version.
     logger_->warn("{}: {}", options_.resource.QualifiedName(), std::string(decoded.message()));
+    upstream_metrics_.CountError(0);
     const bool received = watch_events_received_;
     CancelInFlight();
     Execute(reflector_.OnWatchEnded(core::ApiError::Transport(std::string(decoded.message())),
@@ -278,6 +327,7 @@ void Informer::OnWatchEnd(uint64_t generation, HttpResult result) {
     const absl::Status finished =
         result.status.ok() ? watch_decoder_->Finish(events) : absl::OkStatus();
     if (!events.empty()) {
+      upstream_metrics_.CountEvents(events);
       watch_events_received_ = true;
       core::ReflectorAction action = reflector_.OnWatchEvents(std::move(events));
       if (!std::holds_alternative<core::IdleAction>(action)) {
@@ -293,7 +343,10 @@ void Informer::OnWatchEnd(uint64_t generation, HttpResult result) {
   const bool received = watch_events_received_;
   watch_decoder_.reset();
   std::optional<core::ApiError> error;
-  if (!result.status.ok()) error = ToApiError(result);
+  if (!result.status.ok()) {
+    error = ToApiError(result);
+    upstream_metrics_.CountError(MetricsCode(*error));
+  }
   Execute(reflector_.OnWatchEnded(std::move(error), received));
 }
 

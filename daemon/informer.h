@@ -16,9 +16,11 @@
 
 #include <spdlog/logger.h>
 
+#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +31,7 @@
 #include "core/list_decoder.h"
 #include "core/random_source.h"
 #include "core/reflector.h"
+#include "core/upstream_metrics.h"
 #include "core/watch_event_decoder.h"
 #include "daemon/apiserver_client.h"
 #include "daemon/discovery.h"
@@ -46,6 +49,12 @@ struct InformerOptions {
   core::ReflectorOptions reflector;
   // The largest watch event accepted; larger ones restart the watch (see WatchEventDecoder).
   std::size_t max_event_bytes = std::size_t{32} << 20;
+  // Called on the strand each time the reflector enters its gone state (the apiserver answered
+  // 404 for the resource's LIST): the owner asks discovery whether the resource still exists
+  // (daemon/resource_informers.*). Meanwhile the reflector looks again every
+  // ReflectorOptions::gone_retry_interval, so a 404 that discovery does not confirm heals by
+  // itself. Optional.
+  std::function<void()> on_resource_gone;
 };
 
 class Informer : public std::enable_shared_from_this<Informer> {
@@ -69,6 +78,8 @@ class Informer : public std::enable_shared_from_this<Informer> {
 
   const InformerOptions& options() const { return options_; }
   const std::shared_ptr<core::Cache>& cache() const { return cache_; }
+  // What the informer has received from the apiserver, for metrics. Any thread.
+  const core::UpstreamMetrics& upstream_metrics() const { return upstream_metrics_; }
 
   // "/api/v1/namespaces/NS/pods?labelSelector=...&limit=500&resourceVersion=0" for a LIST and
   // "...?watch=1&..." for a WATCH. Public for tests.
@@ -95,6 +106,8 @@ class Informer : public std::enable_shared_from_this<Informer> {
   void OnWatchEnd(uint64_t generation, HttpResult result);
   void Publish();
   void LogTransition(const core::ReflectorAction& action);
+  // Counts objects received by the list in progress; logs progress every kListProgressInterval.
+  void NoteListProgress(std::size_t objects);
 
   ApiServerClient& client_;
   const InformerOptions options_;
@@ -114,7 +127,11 @@ class Informer : public std::enable_shared_from_this<Informer> {
   bool watch_events_received_ = false;
   std::chrono::steady_clock::time_point list_started_;
   std::size_t listed_objects_ = 0;
+  std::chrono::steady_clock::time_point list_progress_logged_;
   core::ReflectorState logged_state_ = core::ReflectorState::kNotStarted;
+  std::array<uint64_t, core::kRelistReasonCount> logged_relists_{};
+
+  core::UpstreamMetrics upstream_metrics_;
 
   mutable std::mutex status_mu_;
   core::ReflectorStatus status_;  // guarded by status_mu_

@@ -172,7 +172,7 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
     }
     if (cancelled) return FinishEarly(absl::CancelledError("the call was cancelled"));
     absl::StatusOr<std::shared_ptr<core::Subscription>> subscription = service_.OpenSubscription(
-        resolved, request_, [this] { Pump(); }, description_);
+        resolved, request_, [this] { Pump(); }, description_, lease_);
     if (!subscription.ok()) return FinishEarly(subscription.status());
     // Before any write (none can start while subscription_ is null): tells the client that the
     // subscription exists, even when nothing is delivered for a while.
@@ -236,6 +236,8 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
   InformerService& service_;
   v1::SubscribeRequest request_;  // written by Start, read until subscribed
   std::string description_;       // the served entry, for logs; written before subscribing
+  // An on-demand entry's lease, held until the stream is deleted; written before subscribing.
+  std::shared_ptr<const void> lease_;
 
   std::mutex mu_;
   // Guarded by mu_.
@@ -266,15 +268,33 @@ void InformerService::Shutdown() {
 }
 
 absl::StatusOr<InformerService::ReadTarget> InformerService::FindTarget(
-    const absl::StatusOr<ResolvedResource>& resolved, const std::string& namespace_name,
-    const std::string& label_selector, const std::string& field_selector) const {
-  if (!resolved.ok()) return resolved.status();
-  absl::StatusOr<std::shared_ptr<const ServedResource>> served =
-      registry_.Find(*resolved, namespace_name);
-  if (!served.ok()) return served.status();
-
+    const absl::StatusOr<ResolvedResource>& resolved, const std::string& name,
+    const std::string& namespace_name, const std::string& label_selector,
+    const std::string& field_selector) const {
   ReadTarget target;
-  target.served = std::move(*served);
+  ResolvedResource resource;
+  bool on_demand = false;
+  if (!resolved.ok()) {
+    // Discovery no longer knows the name; a configured resource whose CRD was deleted is still
+    // ours to answer for ("stopped being served": UNAVAILABLE, not NOT_FOUND).
+    if (resolved.status().code() == absl::StatusCode::kNotFound) {
+      target.served = registry_.FindGone(name);
+    }
+    if (!target.served) return resolved.status();
+    resource = target.served->resource;
+  } else {
+    resource = *resolved;
+    absl::StatusOr<std::shared_ptr<const ServedResource>> served =
+        registry_.Find(resource, namespace_name);
+    if (served.ok() && !(*served)->on_demand) {
+      target.served = std::move(*served);
+    } else if (served.ok() || registry_.on_demand_enabled()) {
+      on_demand = true;  // readers of an on-demand entry hold a lease: see below
+    } else {
+      return served.status();
+    }
+  }
+
   const auto too_long = [&](const char* what, const std::string& text) {
     return absl::InvalidArgumentError(fmt::format("{} is {} bytes long; at most {} are accepted",
                                                   what, text.size(), options_.max_selector_bytes));
@@ -290,15 +310,24 @@ absl::StatusOr<InformerService::ReadTarget> InformerService::FindTarget(
   if (!labels.ok()) return labels.status();
   absl::StatusOr<core::FieldSelector> fields = core::FieldSelector::Parse(field_selector);
   if (!fields.ok()) return fields.status();
-  if (!resolved->namespaced && !namespace_name.empty()) {
+  if (!resource.namespaced && !namespace_name.empty()) {
     return absl::InvalidArgumentError(
         fmt::format("{} is cluster-scoped: namespace must be empty, got {:?}",
-                    resolved->QualifiedName(), namespace_name));
+                    resource.QualifiedName(), namespace_name));
   }
-  // Fields the cache cannot answer are refused now rather than after a wait for the sync.
+  // Fields the cache cannot answer are refused now rather than after a wait for the sync (and,
+  // on demand, before an informer is started for nothing: on-demand caches index no extra
+  // fields).
   absl::StatusOr<core::ObjectFilter> filter = core::ObjectFilter::Create(
-      namespace_name, *labels, *fields, target.served->cache->extra_field_paths());
+      namespace_name, *labels, *fields,
+      on_demand ? std::vector<std::string>() : target.served->cache->extra_field_paths());
   if (!filter.ok()) return filter.status();
+  if (on_demand) {
+    absl::StatusOr<ServedLease> lease = registry_.AcquireOnDemand(resource);
+    if (!lease.ok()) return lease.status();
+    target.served = std::move(lease->served);
+    target.lease = std::move(lease->lease);
+  }
   target.label_selector = std::move(*labels);
   target.field_selector = std::move(*fields);
   return target;
@@ -306,11 +335,14 @@ absl::StatusOr<InformerService::ReadTarget> InformerService::FindTarget(
 
 absl::StatusOr<std::shared_ptr<core::Subscription>> InformerService::OpenSubscription(
     const absl::StatusOr<ResolvedResource>& resolved, const v1::SubscribeRequest& request,
-    std::function<void()> on_ready, std::string& description) const {
-  absl::StatusOr<ReadTarget> target = FindTarget(
-      resolved, request.namespace_(), request.label_selector(), request.field_selector());
+    std::function<void()> on_ready, std::string& description,
+    std::shared_ptr<const void>& lease) const {
+  absl::StatusOr<ReadTarget> target =
+      FindTarget(resolved, request.resource(), request.namespace_(), request.label_selector(),
+                 request.field_selector());
   if (!target.ok()) return target.status();
   description = target->served->Describe();
+  lease = std::move(target->lease);
   core::SubscribeOptions subscribe;
   subscribe.namespace_name = request.namespace_();
   subscribe.label_selector = std::move(target->label_selector);
@@ -380,8 +412,9 @@ grpc::ServerUnaryReactor* InformerService::List(grpc::CallbackServerContext* con
   // `request` and `response` live until OnDone, which follows Finish.
   resolver_.Resolve(request->resource(), [this, call, request, response,
                                           give_up_at](absl::StatusOr<ResolvedResource> resolved) {
-    absl::StatusOr<ReadTarget> found = FindTarget(
-        resolved, request->namespace_(), request->label_selector(), request->field_selector());
+    absl::StatusOr<ReadTarget> found =
+        FindTarget(resolved, request->resource(), request->namespace_(), request->label_selector(),
+                   request->field_selector());
     if (!found.ok()) return call->FinishWith(found.status());
     auto target = std::make_shared<const ReadTarget>(std::move(*found));
     WhenSynced(call, target->served, give_up_at, [call, request, response, target]() {
@@ -394,7 +427,7 @@ grpc::ServerUnaryReactor* InformerService::List(grpc::CallbackServerContext* con
       if (!result->synced) return false;
       response->mutable_items()->Reserve(static_cast<int>(result->items.size()));
       for (const std::shared_ptr<const core::ObjectRecord>& item : result->items) {
-        response->add_items(item->json);
+        response->add_items(item->json.str());
       }
       response->set_resource_version(std::move(result->resource_version));
       call->FinishWith(absl::OkStatus());
@@ -419,33 +452,36 @@ grpc::ServerUnaryReactor* InformerService::Get(grpc::CallbackServerContext* cont
   const Clock::time_point give_up_at = SyncDeadline(*context);
   resolver_.Resolve(request->resource(), [this, call, request, response,
                                           give_up_at](absl::StatusOr<ResolvedResource> resolved) {
-    absl::StatusOr<ReadTarget> found = FindTarget(resolved, request->namespace_(), "", "");
+    absl::StatusOr<ReadTarget> found =
+        FindTarget(resolved, request->resource(), request->namespace_(), "", "");
     if (!found.ok()) return call->FinishWith(found.status());
     std::shared_ptr<const ServedResource> served = std::move(found->served);
-    WhenSynced(call, served, give_up_at, [call, request, response, served]() {
-      core::GetResult result = served->cache->Get(request->namespace_(), request->name());
-      if (!result.synced) return false;
-      if (!result.object) {
-        const ResolvedResource& resource = served->resource;
-        std::string message;
-        if (!resource.namespaced) {
-          message = fmt::format("{} {:?} not found", resource.QualifiedName(), request->name());
-        } else if (request->namespace_().empty()) {
-          message =
-              fmt::format("{} {:?} not found: {} is namespaced and no namespace was given",
-                          resource.QualifiedName(), request->name(), resource.QualifiedName());
-        } else {
-          message = fmt::format("{} {:?} not found in namespace {:?}", resource.QualifiedName(),
-                                request->name(), request->namespace_());
-        }
-        call->FinishWith(absl::NotFoundError(message));
-        return true;
-      }
-      response->set_object(result.object->json);
-      response->set_resource_version(std::move(result.resource_version));
-      call->FinishWith(absl::OkStatus());
-      return true;
-    });
+    WhenSynced(
+        call, served, give_up_at,
+        [call, request, response, served, lease = std::move(found->lease)]() {
+          core::GetResult result = served->cache->Get(request->namespace_(), request->name());
+          if (!result.synced) return false;
+          if (!result.object) {
+            const ResolvedResource& resource = served->resource;
+            std::string message;
+            if (!resource.namespaced) {
+              message = fmt::format("{} {:?} not found", resource.QualifiedName(), request->name());
+            } else if (request->namespace_().empty()) {
+              message =
+                  fmt::format("{} {:?} not found: {} is namespaced and no namespace was given",
+                              resource.QualifiedName(), request->name(), resource.QualifiedName());
+            } else {
+              message = fmt::format("{} {:?} not found in namespace {:?}", resource.QualifiedName(),
+                                    request->name(), request->namespace_());
+            }
+            call->FinishWith(absl::NotFoundError(message));
+            return true;
+          }
+          response->set_object(result.object->json.str());
+          response->set_resource_version(std::move(result.resource_version));
+          call->FinishWith(absl::OkStatus());
+          return true;
+        });
   });
   return call;
 }
@@ -470,6 +506,7 @@ grpc::ServerUnaryReactor* InformerService::ListResources(
     info->set_resource_version(stats.resource_version);
     info->set_object_count(static_cast<int64_t>(stats.object_count));
     info->set_subscriber_count(static_cast<int64_t>(stats.subscriber_count));
+    info->set_on_demand(served->on_demand);
     if (upstream.resource_gone) {
       info->set_condition("resource no longer served by the apiserver");
     } else if (upstream.consecutive_failures > 0 && !upstream.last_error.ok()) {

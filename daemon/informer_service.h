@@ -10,6 +10,9 @@
 //   List, Get      read the cache once it is synced, waiting for the initial sync until the
 //                  call's deadline;
 //   ListResources  describes every registry entry from its cache's Stats and informer status.
+// A resource no entry answers for is NOT_FOUND, unless on-demand informers are on (the
+// registry has an OnDemandSource): then Subscribe, List and Get alike start one (or share the
+// one running) and hold its lease until the call ends; it stops a grace period after the last.
 //
 // Threads: gRPC's callback API, never a thread per call. Each Subscribe is a ServerWriteReactor
 // with one write in flight (STYLE.md: OnWriteDone → next write, OnDone deletes); the next write is
@@ -102,20 +105,26 @@ class InformerService final
   // What a request reads: the registry entry and the request's parsed selectors.
   struct ReadTarget {
     std::shared_ptr<const ServedResource> served;
+    // For an on-demand entry: keeps its informer running while the call uses it.
+    std::shared_ptr<const void> lease;
     core::LabelSelector label_selector;
     core::FieldSelector field_selector;
   };
   using Clock = TimerThread::Clock;
 
-  // Resolution result → registry entry → selectors → namespace check, in that order.
+  // Resolution result → registry entry → selectors → namespace check, in that order; then, when
+  // no entry answers and on-demand informers are on, the on-demand entry (started if need be).
+  // A name discovery no longer knows that names a configured entry whose resource is gone
+  // finds that entry (its placeholder answers UNAVAILABLE).
   absl::StatusOr<ReadTarget> FindTarget(const absl::StatusOr<ResolvedResource>& resolved,
-                                        const std::string& namespace_name,
+                                        const std::string& name, const std::string& namespace_name,
                                         const std::string& label_selector,
                                         const std::string& field_selector) const;
   // Subscribe's work after resolution: the subscription, or why there is none.
   absl::StatusOr<std::shared_ptr<core::Subscription>> OpenSubscription(
       const absl::StatusOr<ResolvedResource>& resolved, const v1::SubscribeRequest& request,
-      std::function<void()> on_ready, std::string& description) const;
+      std::function<void()> on_ready, std::string& description,
+      std::shared_ptr<const void>& lease) const;
   // When a waiting List or Get gives up.
   Clock::time_point SyncDeadline(const grpc::CallbackServerContext& context) const;
   // Calls `attempt` once `served`'s cache reports synced; `attempt` reads, finishes `call` and

@@ -9,6 +9,17 @@
 
 namespace informerd::daemon {
 namespace po = boost::program_options;
+namespace {
+
+// host:port with a numeric port up to 65535 (the host is checked when it is bound).
+bool IsHostPort(const std::string& address) {
+  const auto colon = address.rfind(':');
+  return colon != std::string::npos && colon != 0 && colon + 1 != address.size() &&
+         address.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+         address.size() - colon - 1 <= 5 && std::stoul(address.substr(colon + 1)) <= 65535;
+}
+
+}  // namespace
 
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   Options options;
@@ -26,6 +37,8 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
        "kubeconfig context (default: its current-context)")
       ("listen", po::value(&options.listen_address)->value_name("HOST:PORT"),
        "gRPC listen address (default 127.0.0.1:50051; port 0 picks a free port)")
+      ("metrics-listen", po::value(&options.metrics_listen_address)->value_name("HOST:PORT"),
+       "address for /metrics, /healthz and /readyz (default 0.0.0.0:9090; \"none\" turns it off)")
       ("log-level", po::value(&options.log_level)->value_name("LEVEL"),
        "trace, debug, info, warn or error (default info)")
       ("log-format", po::value(&log_format)->value_name("FORMAT"),
@@ -75,13 +88,15 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
     return absl::InvalidArgumentError(
         fmt::format("--log-format: \"{}\" is not one of text, json", log_format));
   }
-  const auto colon = options.listen_address.rfind(':');
-  if (colon == std::string::npos || colon == 0 ||
-      options.listen_address.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
-      colon + 1 == options.listen_address.size() || options.listen_address.size() - colon - 1 > 5 ||
-      std::stoul(options.listen_address.substr(colon + 1)) > 65535) {
+  if (!IsHostPort(options.listen_address)) {
     return absl::InvalidArgumentError(fmt::format(
         "--listen: \"{}\" is not HOST:PORT (for example 127.0.0.1:50051)", options.listen_address));
+  }
+  if (options.metrics_listen_address == "none") options.metrics_listen_address.clear();
+  if (!options.metrics_listen_address.empty() && !IsHostPort(options.metrics_listen_address)) {
+    return absl::InvalidArgumentError(
+        fmt::format("--metrics-listen: \"{}\" is not HOST:PORT or none (for example 0.0.0.0:9090)",
+                    options.metrics_listen_address));
   }
   return options;
 }

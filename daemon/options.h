@@ -26,6 +26,10 @@ struct Options {
   std::string context;
   // host:port for the gRPC server. Loopback by default: safe for a sidecar. Port 0 picks one.
   std::string listen_address = "127.0.0.1:50051";
+  // host:port for the metrics port (/metrics, /healthz, /readyz); empty when disabled
+  // (--metrics-listen none). All interfaces by default: Prometheus and the kubelet's probes
+  // reach a pod at its IP. Port 0 picks one.
+  std::string metrics_listen_address = "0.0.0.0:9090";
   // trace, debug, info, warn, error.
   std::string log_level = "info";
   LogFormat log_format = LogFormat::kText;

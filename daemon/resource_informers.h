@@ -1,26 +1,52 @@
-// ResourceInformers: turns the configuration's resource entries into running informers. For
-// each entry it resolves the name through discovery (so "po", "deploy" or a CRD's short name
-// work), creates the entry's Cache and Informer and starts it. An entry whose resource the
-// apiserver does not serve yet (a CRD installed later) is not an error that stops the daemon: it
-// is logged, reported by Pending(), and resolved again periodically until it appears.
+// ResourceInformers: turns the configuration's resource entries into running informers, keeps
+// them running while resources come and go upstream, and starts informers on demand. For each
+// entry it resolves the name through discovery (so "po", "deploy" or a CRD's short name work),
+// creates the entry's Cache and Informer and starts it. An entry whose resource the apiserver
+// does not serve yet (a CRD installed later) is not an error that stops the daemon: it is
+// logged, reported by Pending(), and resolved again every retry_interval until it appears.
 //
-// Data flow: config (daemon/config.h) → Discovery → ResolvedResource → Cache + Informer; each
-// informer that starts is announced to `on_started`, which the daemon uses to make it servable
-// over gRPC.
+// A resource that disappears (its CRD is deleted): the informer's reflector gets 404 on LIST and
+// reports it (InformerOptions::on_resource_gone); this class then refreshes discovery and
+// resolves the entry's name again. Discovery still listing the same resource means the 404 was
+// not the resource going away: the reflector keeps looking every gone_retry_interval (as
+// client-go's reflector keeps retrying) and heals by itself. Discovery no longer listing it (or
+// now resolving the name to another version) confirms it: the informer stops (no more requests
+// for it, only the slow rediscovery below), its subscribers end with UNAVAILABLE ("stopped being
+// served"), and its registry entry is replaced by a placeholder whose empty cache is shut down
+// and whose status says resource_gone, so that ListResources reports "resource no longer served
+// by the apiserver", no stale object is ever served, and List/Get/Subscribe answer UNAVAILABLE.
+// The entry is pending again: when discovery lists the name again (at whatever version it now
+// resolves to) a new Cache and Informer replace the placeholder, list afresh and serve again.
 //
-// Ownership and threads: the daemon owns it next to the ApiServerClient and Discovery it borrows
-// (they must outlive it). Start() and Stop() may be called from any thread; everything else
-// happens on the client's strand. Entries(), Pending() and AllSynced() may be called from any
-// thread.
+// On demand (allowOnDemand; this is the registry's OnDemandSource): a reader of a resource no
+// configured entry answers for calls Acquire, which starts an informer for it (all namespaces,
+// no upstream selectors, managedFields stripped, no extra indexes) and adds it to the registry
+// with on_demand set, or finds the one running, and returns a lease. The informer runs while
+// any lease is held; on_demand_grace_period after the last lease is dropped it stops and leaves
+// the registry. A lease taken during the grace period cancels the stop.
+//
+// Data flow: config (daemon/config.h) → Discovery → ResolvedResource → Cache + Informer →
+// ResourceRegistry (daemon/resource_registry.h), which the gRPC service reads; each configured
+// informer that starts is also announced to `on_started`.
+//
+// Ownership and threads: the daemon owns it (a shared_ptr) next to the ApiServerClient,
+// Discovery and ResourceRegistry it borrows (they must outlive it; the registry holds it weakly
+// as its on-demand source). Start() and Stop() may be called from any thread; resolution,
+// gone checks and grace timers run on the client's strand. Acquire, the leases' release,
+// Entries(), Pending() and AllSynced() may be called from any thread (one mutex, never held
+// while calling out, except into the registry, whose mutex ranks below it).
 #pragma once
 
 #include <spdlog/logger.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,30 +56,41 @@
 #include "daemon/config.h"
 #include "daemon/discovery.h"
 #include "daemon/informer.h"
+#include "daemon/resource_registry.h"
 
 namespace informerd::daemon {
 
-// One running informer and the configuration entry it serves.
+// One running informer and the configuration entry it serves (for an on-demand informer, an
+// entry made up for it: the resource's qualified name, all namespaces, no selectors).
 struct RunningInformer {
   ResourceConfig config;
   ResolvedResource resource;
   std::shared_ptr<core::Cache> cache;
   std::shared_ptr<Informer> informer;
+  bool on_demand = false;
 };
 
 struct ResourceInformersOptions {
-  // How often unresolved entries are looked up again.
+  // How often unresolved entries (and entries whose resource is gone) are looked up again.
   std::chrono::milliseconds retry_interval{std::chrono::seconds(30)};
   core::CacheOptions cache;          // extra_field_paths is filled per entry
   core::ReflectorOptions reflector;  // shared by every informer
   std::size_t max_event_bytes = std::size_t{32} << 20;
+  // Where informers are served: each is added as it starts, replaced by a placeholder when its
+  // resource is gone, replaced again when it comes back. Optional (tests may watch on_started).
+  ResourceRegistry* registry = nullptr;
+  // Config allowOnDemand: become the registry's on-demand source (needs `registry`).
+  bool allow_on_demand = false;
+  // Config onDemandGracePeriod: how long an on-demand informer outlives its last reader.
+  std::chrono::milliseconds on_demand_grace_period{std::chrono::minutes(5)};
 };
 
-class ResourceInformers : public std::enable_shared_from_this<ResourceInformers> {
+class ResourceInformers : public OnDemandSource,
+                          public std::enable_shared_from_this<ResourceInformers> {
  public:
   using StartedCallback = std::function<void(const RunningInformer&)>;
 
-  // `client`, `discovery` and `clock` must outlive this object.
+  // `client`, `discovery`, `clock` and options.registry must outlive this object.
   static std::shared_ptr<ResourceInformers> Create(ApiServerClient& client, Discovery& discovery,
                                                    const core::Clock& clock,
                                                    std::vector<ResourceConfig> entries,
@@ -63,14 +100,19 @@ class ResourceInformers : public std::enable_shared_from_this<ResourceInformers>
 
   // Resolves every entry and starts what resolves. Any thread.
   void Start();
-  // Stops every informer and ends every subscription with UNAVAILABLE. Any thread; idempotent.
+  // Stops every informer (configured and on-demand) and ends every subscription with
+  // UNAVAILABLE; Acquire answers UNAVAILABLE from now on. Any thread; idempotent.
   void Stop();
 
-  // The informers started so far.
+  // OnDemandSource. Any thread.
+  absl::StatusOr<ServedLease> Acquire(const ResolvedResource& resource) override;
+
+  // The informers running: configured ones in configuration order, then on-demand ones.
   std::vector<RunningInformer> Entries() const;
-  // "name: why" for each configuration entry not running yet.
+  // "name: why" for each configuration entry not running (not resolved yet, or gone).
   std::vector<std::string> Pending() const;
-  // Every configured entry runs and its cache has synced: the daemon is ready.
+  // Every configured entry runs and its cache has synced: the daemon is ready. On-demand
+  // informers do not count.
   bool AllSynced() const;
 
  private:
@@ -82,10 +124,49 @@ class ResourceInformers : public std::enable_shared_from_this<ResourceInformers>
                     StartedCallback on_started, std::shared_ptr<spdlog::logger> logger);
 
  private:
+  // One configuration entry.
+  struct Slot {
+    std::string pending_reason = "not resolved yet";  // empty while running
+    std::optional<RunningInformer> running;
+    // Its registry entry, kept from the first start on (a placeholder while gone).
+    std::optional<ResourceRegistry::Id> registry_id;
+    // Counts starts, so that a late gone report of a replaced informer is recognised.
+    uint64_t generation = 0;
+  };
+  // One on-demand informer, keyed by "group/version/resource".
+  struct OnDemandEntry {
+    RunningInformer running;
+    ResourceRegistry::Id registry_id = 0;
+    uint64_t serial = 0;  // tells a restarted entry from the one a lease was taken on
+    std::size_t leases = 0;
+    uint64_t idle_generation = 0;  // counts lease counts dropping to 0
+    std::shared_ptr<boost::asio::steady_timer> grace_timer;
+  };
+  class Lease;
+
+  RunningInformer MakeRunning(const ResourceConfig& config, const ResolvedResource& resource,
+                              std::function<void()> on_gone) const;
+  static ServedResource ServedFor(const RunningInformer& running);
+  // A placeholder for a configured entry whose resource is gone (see the top of this file).
+  ServedResource GonePlaceholder(const RunningInformer& running, const absl::Status& why) const;
+
   // On the strand.
   void ResolvePending();
   void OnResolved(std::size_t index, absl::StatusOr<ResolvedResource> resolved);
+  void StartSlot(std::size_t index, const ResolvedResource& resolved);
   void ScheduleRetry();
+  void OnConfiguredGone(std::size_t index, uint64_t generation);
+  void OnConfiguredGoneChecked(std::size_t index, uint64_t generation,
+                               const absl::StatusOr<ResolvedResource>& resolved);
+  void OnDemandGone(const std::string& key, uint64_t serial);
+  void OnDemandGoneChecked(const std::string& key, uint64_t serial,
+                           const absl::StatusOr<ResolvedResource>& resolved);
+  void StopIdle(const std::string& key, uint64_t serial, uint64_t idle_generation);
+  // Refreshes discovery, then resolves `name` against the fresh documents.
+  void ResolveFresh(const std::string& name,
+                    std::function<void(absl::StatusOr<ResolvedResource>)> done);
+  // Any thread.
+  void Release(const std::string& key, uint64_t serial);
 
   ApiServerClient& client_;
   Discovery& discovery_;
@@ -95,12 +176,13 @@ class ResourceInformers : public std::enable_shared_from_this<ResourceInformers>
   const StartedCallback on_started_;
   std::shared_ptr<spdlog::logger> logger_;
   boost::asio::steady_timer retry_timer_;
+  std::size_t resolving_ = 0;  // strand only: resolutions of the current ResolvePending round
 
   mutable std::mutex mu_;
-  // Guarded by mu_: indexed like entries_; an empty reason and a set cache mean running.
-  std::vector<std::string> pending_reason_;
-  std::vector<RunningInformer> running_;
-  std::size_t resolving_ = 0;  // strand only
+  // Guarded by mu_.
+  std::vector<Slot> slots_;  // indexed like entries_
+  std::map<std::string, OnDemandEntry> on_demand_;
+  uint64_t next_serial_ = 1;
   bool stopped_ = false;
 };
 

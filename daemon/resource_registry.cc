@@ -1,6 +1,8 @@
 #include "daemon/resource_registry.h"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <utility>
 
 #include "fmt/format.h"
@@ -33,13 +35,21 @@ std::string DescribeScope(std::string name, const std::string& namespace_name,
   return name;
 }
 
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
 }  // namespace
 
 std::string ServedResource::Describe() const {
   return DescribeScope(resource.QualifiedName(), namespace_name, label_selector, field_selector);
 }
 
-absl::StatusOr<ResourceRegistry::Id> ResourceRegistry::Add(ServedResource served) {
+absl::Status ResourceRegistry::CheckAddable(const ServedResource& served,
+                                            std::optional<Id> replacing) const {
   if (!served.cache) {
     return absl::InvalidArgumentError(
         fmt::format("{}: no cache to serve from", served.resource.QualifiedName()));
@@ -49,8 +59,8 @@ absl::StatusOr<ResourceRegistry::Id> ResourceRegistry::Add(ServedResource served
         fmt::format("{} is cluster-scoped: it cannot be served for namespace {}",
                     served.resource.QualifiedName(), served.namespace_name));
   }
-  std::lock_guard<std::mutex> lock(mu_);
   for (const Entry& entry : entries_) {
+    if (replacing && entry.id == *replacing) continue;
     const ServedResource& other = *entry.served;
     if (SameResource(other.resource, served.resource) &&
         other.namespace_name == served.namespace_name &&
@@ -59,9 +69,29 @@ absl::StatusOr<ResourceRegistry::Id> ResourceRegistry::Add(ServedResource served
       return absl::AlreadyExistsError(fmt::format("{} is already served", other.Describe()));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ResourceRegistry::Id> ResourceRegistry::Add(ServedResource served) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status status = CheckAddable(served, std::nullopt); !status.ok()) return status;
   const Id id = next_id_++;
   entries_.push_back(Entry{id, std::make_shared<const ServedResource>(std::move(served))});
   return id;
+}
+
+absl::StatusOr<std::shared_ptr<const ServedResource>> ResourceRegistry::Replace(
+    Id id, ServedResource served) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = std::find_if(entries_.begin(), entries_.end(),
+                               [id](const Entry& entry) { return entry.id == id; });
+  if (it == entries_.end()) {
+    return absl::NotFoundError(fmt::format("no registry entry with id {}", id));
+  }
+  if (absl::Status status = CheckAddable(served, id); !status.ok()) return status;
+  std::shared_ptr<const ServedResource> replaced = std::move(it->served);
+  it->served = std::make_shared<const ServedResource>(std::move(served));
+  return replaced;
 }
 
 std::shared_ptr<const ServedResource> ResourceRegistry::Remove(Id id) {
@@ -118,6 +148,45 @@ std::vector<std::shared_ptr<const ServedResource>> ResourceRegistry::Entries() c
   out.reserve(entries_.size());
   for (const Entry& entry : entries_) out.push_back(entry.served);
   return out;
+}
+
+std::shared_ptr<const ServedResource> ResourceRegistry::FindGone(std::string_view name) const {
+  const std::string wanted = Lower(name);
+  for (const std::shared_ptr<const ServedResource>& served : Entries()) {
+    if (!served->status || !served->status().resource_gone) continue;
+    const ResolvedResource& r = served->resource;
+    for (const std::string& spelling :
+         {r.resource, r.QualifiedName(), fmt::format("{}/{}", r.GroupVersion(), r.resource),
+          r.kind}) {
+      if (Lower(spelling) == wanted) return served;
+    }
+  }
+  return nullptr;
+}
+
+void ResourceRegistry::SetOnDemandSource(std::weak_ptr<OnDemandSource> source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_demand_ = std::move(source);
+}
+
+bool ResourceRegistry::on_demand_enabled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !on_demand_.expired();
+}
+
+absl::StatusOr<ServedLease> ResourceRegistry::AcquireOnDemand(
+    const ResolvedResource& resource) const {
+  std::shared_ptr<OnDemandSource> source;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    source = on_demand_.lock();
+  }
+  if (!source) {
+    return absl::NotFoundError(
+        fmt::format("{} is not served by this informerd (on-demand informers are off)",
+                    resource.QualifiedName()));
+  }
+  return source->Acquire(resource);
 }
 
 }  // namespace informerd::daemon

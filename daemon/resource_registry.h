@@ -8,17 +8,26 @@
 // Finds the entry whose cache can answer for the request's namespace. ListResources walks
 // Entries().
 //
+// Entries come and go while the daemon runs (daemon/resource_informers.*): a configured
+// resource whose CRD was deleted is Replaced by a placeholder (an empty cache, shut down, whose
+// status says resource_gone) so that ListResources keeps reporting it and requests for it answer
+// UNAVAILABLE; when the CRD comes back the placeholder is Replaced by the new informer. An
+// on-demand informer (allowOnDemand) is Added when its first reader arrives through
+// AcquireOnDemand and Removed when it stops.
+//
 // Ownership and threads: the daemon owns the registry and the service borrows it. Every method
 // may be called from any thread (one mutex; entries are immutable and shared, so a caller keeps
 // using an entry it found after it has been removed). Removing an entry does not end the streams
 // already reading its cache: the caller decides, normally with
-// cache->Shutdown(absl::UnavailableError(...)) when the resource is gone for good.
+// cache->Shutdown(absl::UnavailableError(...)) when the resource is gone for good. The on-demand
+// source is called without the registry's mutex held, so it may Add and Remove entries.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,10 +78,32 @@ struct ServedResource {
   // The upstream side's health, for ListResources (Informer::status()). May be empty: then the
   // informer is reported healthy.
   std::function<core::ReflectorStatus()> status;
+  // Started by a reader rather than by the configuration (allowOnDemand); readers of such an
+  // entry must hold a lease from ResourceRegistry::AcquireOnDemand while they read.
+  bool on_demand = false;
 
   bool has_upstream_selectors() const { return !label_selector.empty() || !field_selector.empty(); }
   // For messages: `pods`, `pods in namespace default with label selector "app=web"`.
   std::string Describe() const;
+};
+
+// What a reader holds: the entry, and for an on-demand entry the lease that keeps its informer
+// running (see OnDemandSource). Dropping `lease` (on any thread) lets the informer stop after
+// its grace period once no other lease is held.
+struct ServedLease {
+  std::shared_ptr<const ServedResource> served;
+  std::shared_ptr<const void> lease;
+};
+
+// Starts and stops on-demand informers (daemon/resource_informers.h implements it).
+class OnDemandSource {
+ public:
+  virtual ~OnDemandSource() = default;
+  // The on-demand entry for `resource` (all namespaces, no upstream selectors), added to the
+  // registry and started if it is not running, with a lease on it. Any thread; never blocks on
+  // I/O. UNAVAILABLE while the daemon stops; INVALID_ARGUMENT for a resource that cannot be
+  // listed and watched.
+  virtual absl::StatusOr<ServedLease> Acquire(const ResolvedResource& resource) = 0;
 };
 
 class ResourceRegistry {
@@ -91,6 +122,11 @@ class ResourceRegistry {
   // The entry, now removed; nullptr when there is none with that id.
   std::shared_ptr<const ServedResource> Remove(Id id);
 
+  // Puts `served` in the place of entry `id` (same id, same position); returns the entry it
+  // replaced. NOT_FOUND for an unknown id; otherwise the checks of Add, against the other
+  // entries.
+  absl::StatusOr<std::shared_ptr<const ServedResource>> Replace(Id id, ServedResource served);
+
   // The entry that answers requests for `resource` in `namespace_name` ("" = all namespaces):
   //  1. candidates serve the same group, version and plural, and watch either all namespaces or
   //     exactly `namespace_name` (an entry for one namespace cannot answer for all of them);
@@ -108,15 +144,33 @@ class ResourceRegistry {
   // Every entry, in the order they were added.
   std::vector<std::shared_ptr<const ServedResource>> Entries() const;
 
+  // An entry whose resource the apiserver no longer serves (its status says resource_gone),
+  // named by `name` as a request would name it: the plural, `plural.group`, `group/version/
+  // plural` (`version/plural` for the core group), or the kind, case-insensitively. The service
+  // asks when discovery no longer knows a name, so that a configured resource whose CRD was
+  // deleted answers UNAVAILABLE ("stopped being served") rather than NOT_FOUND. nullptr if none.
+  std::shared_ptr<const ServedResource> FindGone(std::string_view name) const;
+
+  // On-demand informers: `source` starts them (held weakly: once it is gone, or before it is
+  // set, there are none).
+  void SetOnDemandSource(std::weak_ptr<OnDemandSource> source);
+  bool on_demand_enabled() const;
+  // The source's Acquire; NOT_FOUND when there is no source. Not under the registry's mutex.
+  absl::StatusOr<ServedLease> AcquireOnDemand(const ResolvedResource& resource) const;
+
  private:
   struct Entry {
     Id id;
     std::shared_ptr<const ServedResource> served;
   };
 
+  // With mu_ held: the checks of Add, ignoring entry `replacing`.
+  absl::Status CheckAddable(const ServedResource& served, std::optional<Id> replacing) const;
+
   mutable std::mutex mu_;
-  std::vector<Entry> entries_;  // guarded by mu_; in the order added
-  Id next_id_ = 1;              // guarded by mu_
+  std::vector<Entry> entries_;               // guarded by mu_; in the order added
+  Id next_id_ = 1;                           // guarded by mu_
+  std::weak_ptr<OnDemandSource> on_demand_;  // guarded by mu_
 };
 
 }  // namespace informerd::daemon

@@ -86,7 +86,7 @@ class Applier {
       if (tell) cache_.ApplyWatchEvent(testing::Deleted(std::move(last)));
       return;
     }
-    std::string uid = it == upstream_.end() ? fmt::format("uid-{}", rv_) : it->second.uid;
+    std::string uid = it == upstream_.end() ? fmt::format("uid-{}", rv_) : it->second.uid.str();
     if (it != upstream_.end() && Pick(10) == 0) {
       // Deleted and re-created; the watch reports only the new object. The deletion took a
       // version of its own.

@@ -141,7 +141,7 @@ class Model {
       it->second = RandomObject(key, fmt::format("uid-{}", ++uids_), rv_);
       return Pick(2) ? testing::Modified(it->second) : testing::Added(it->second);
     }
-    it->second = RandomObject(key, it->second.uid, rv_);
+    it->second = RandomObject(key, it->second.uid.str(), rv_);
     return testing::Modified(it->second);
   }
 

@@ -748,5 +748,27 @@ TEST_CASE("Stats counts objects, subscribers and applied events") {
   CHECK_FALSE(stats.relisting);
 }
 
+TEST_CASE("Stats counts events delivered to subscribers and the JSON bytes cached") {
+  Harness h;
+  const auto bytes = [](const ObjectRecord& object) { return object.json.size(); };
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 4)}, 10);
+  CHECK(h.cache->Stats().object_bytes == bytes(Pod("ns", "a", 3)) + bytes(Pod("ns", "b", 4)));
+  auto all = h.Subscribe(Options());
+  auto elsewhere = h.Subscribe(Options("", "", "other"));  // matches nothing
+
+  h.cache->ApplyWatchEvent(Modified(Pod("ns", "a", 11, {{"app", "web"}})));
+  h.cache->ApplyWatchEvent(Deleted(Pod("ns", "b", 12)));
+  CacheStats stats = h.cache->Stats();
+  CHECK(stats.object_bytes == bytes(Pod("ns", "a", 11, {{"app", "web"}})));
+  // Two live changes, each reaching one subscriber; the snapshot does not count.
+  CHECK(stats.events_delivered == 2);
+
+  // A relist: a deleted, c added; both reach `all`.
+  h.List({Pod("ns", "c", 13)}, 14);
+  stats = h.cache->Stats();
+  CHECK(stats.object_bytes == bytes(Pod("ns", "c", 13)));
+  CHECK(stats.events_delivered == 4);
+}
+
 }  // namespace
 }  // namespace informerd::core

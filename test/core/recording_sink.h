@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/object_record.h"
@@ -112,7 +113,9 @@ class RecordingSink final : public ReflectorSink {
   }
   void Violation(std::string what) { violations_.push_back(std::move(what)); }
   // RVs as the watch cache orders them (REFERENCE.md): unsigned integers; "" sorts first.
-  static uint64_t Number(const std::string& rv) { return rv.empty() ? 0 : std::stoull(rv); }
+  static uint64_t Number(std::string_view rv) {
+    return rv.empty() ? 0 : std::stoull(std::string(rv));
+  }
 
   bool record_calls_;
   std::vector<std::string> calls_;

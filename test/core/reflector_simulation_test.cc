@@ -415,7 +415,7 @@ class Simulation {
     if (watch_->initial.empty() && batch.size() < max) {
       std::vector<WatchEvent> live = server_.EventsAfter(watch_->cursor, max - batch.size());
       for (WatchEvent& event : live) {
-        watch_->cursor = std::stoull(event.object.resource_version);
+        watch_->cursor = std::stoull(event.object.resource_version.str());
         batch.push_back(std::move(event));
       }
       if (watch_->cursor == server_.revision() && Chance(25)) {

@@ -2,6 +2,7 @@
 #include "daemon/config.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -84,8 +85,8 @@ TEST_CASE("an unknown field is an error naming file, line, column and the known 
         "test.yaml:3:5: resources[0].labelSelectr: unknown field (known fields: fieldSelector, "
         "indexes, labelSelector, namespace, resource, stripManagedFields)");
   CHECK(ErrorOf("resource:\n  - resource: pods\n") ==
-        "test.yaml:1:1: resource: unknown field (known fields: maxObjectBytes, resources, "
-        "subscriberQueueCapacity)");
+        "test.yaml:1:1: resource: unknown field (known fields: allowOnDemand, maxObjectBytes, "
+        "onDemandGracePeriod, resources, subscriberQueueCapacity)");
 }
 
 TEST_CASE("each kind of invalid value names the field") {
@@ -105,8 +106,55 @@ TEST_CASE("each kind of invalid value names the field") {
   CHECK(ErrorOf("resources:\n  - pods\n") ==
         "test.yaml:2:5: resources[0]: must be a map with at least `resource`");
   CHECK(ErrorOf("resources: pods\n") == "test.yaml:1:12: resources: must be a list");
-  CHECK(ErrorOf("resources: []\n") == "test.yaml:1:12: resources: is empty");
+  CHECK(ErrorOf("resources: []\n") ==
+        "test.yaml:1:12: resources: is empty (allowed only with allowOnDemand: true)");
   CHECK(ErrorOf("- a\n") == "test.yaml:1:1: (top level): must be a map with `resources`");
+}
+
+TEST_CASE("on-demand informers are off by default, with a five-minute grace period") {
+  auto config = ParseConfig("resources:\n  - resource: pods\n", "t");
+  REQUIRE(config.ok());
+  CHECK_FALSE(config->allow_on_demand);
+  CHECK(config->on_demand_grace_period == std::chrono::minutes(5));
+}
+
+TEST_CASE("allowOnDemand and onDemandGracePeriod are parsed, and allow an empty resource list") {
+  auto config = ParseConfig(
+      "allowOnDemand: true\nonDemandGracePeriod: 1h30m\nresources:\n  - resource: pods\n", "t");
+  REQUIRE(config.ok());
+  CHECK(config->allow_on_demand);
+  CHECK(config->on_demand_grace_period == std::chrono::minutes(90));
+  auto empty = ParseConfig("allowOnDemand: true\nresources: []\n", "t");
+  REQUIRE(empty.ok());
+  CHECK(empty->resources.empty());
+  CHECK(empty->on_demand_grace_period == std::chrono::minutes(5));
+}
+
+TEST_CASE("durations are Go-style whole numbers with units h, m, s and ms") {
+  CHECK(ParseDuration("0s") == std::chrono::milliseconds(0));
+  CHECK(ParseDuration("90s") == std::chrono::seconds(90));
+  CHECK(ParseDuration("5m") == std::chrono::minutes(5));
+  CHECK(ParseDuration("1h2m3s4ms") == std::chrono::milliseconds(3723004));
+  for (const char* bad : {"", "5", "m", "1.5m", "5 m", "-5m", "5d", "5M", "1h-2m"}) {
+    INFO(bad);
+    CHECK_FALSE(ParseDuration(bad).has_value());
+  }
+}
+
+TEST_CASE("invalid on-demand settings name the field, line and column") {
+  CHECK(ErrorOf("allowOnDemand: sometimes\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:16: allowOnDemand: must be true or false");
+  CHECK(ErrorOf("allowOnDemand: true\nonDemandGracePeriod: 300\nresources: []\n") ==
+        "test.yaml:2:22: onDemandGracePeriod: \"300\" must be a duration such as 30s, 5m or "
+        "1h30m (units h, m, s, ms), at most 24h");
+  CHECK(ErrorOf("allowOnDemand: true\nonDemandGracePeriod: 25h\nresources: []\n") ==
+        "test.yaml:2:22: onDemandGracePeriod: \"25h\" must be a duration such as 30s, 5m or "
+        "1h30m (units h, m, s, ms), at most 24h");
+  CHECK(ErrorOf("allowOnDemand: true\nonDemandGracePeriod: [5m]\nresources: []\n") ==
+        "test.yaml:2:22: onDemandGracePeriod: must be a duration such as 30s, 5m or 1h30m "
+        "(units h, m, s, ms), at most 24h");
+  CHECK(ErrorOf("onDemandGracePeriod: 5m\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:22: onDemandGracePeriod: has no effect without `allowOnDemand: true`");
 }
 
 TEST_CASE("the same resource, namespace and selectors twice is an error") {

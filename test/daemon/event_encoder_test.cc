@@ -35,10 +35,10 @@ v1::Event Expected(v1::Event::Type type, const std::string& resource_version,
   event.set_type(type);
   event.set_resource_version(resource_version);
   if (object != nullptr) {
-    event.set_object(object->json);
-    event.set_namespace_(object->namespace_name);
-    event.set_name(object->name);
-    event.set_uid(object->uid);
+    event.set_object(object->json.str());
+    event.set_namespace_(object->namespace_name.str());
+    event.set_name(object->name.str());
+    event.set_uid(object->uid.str());
   }
   return event;
 }

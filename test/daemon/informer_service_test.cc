@@ -84,7 +84,7 @@ Strings Names(const v1::ListResponse& response) {
       return std::move(*scanned);
     }();
     names.push_back(record.namespace_name.empty()
-                        ? record.name
+                        ? record.name.str()
                         : fmt::format("{}/{}", record.namespace_name, record.name));
   }
   return names;

@@ -3,6 +3,7 @@
 #include "daemon/informer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
@@ -23,8 +24,8 @@
 namespace informerd::daemon {
 namespace {
 
-using fakeapi::Fault;
 using fakeapi::FakeApiServer;
+using fakeapi::Fault;
 using fakeapi::Verb;
 using std::chrono::seconds;
 
@@ -64,9 +65,9 @@ class Harness {
     cache_options.extra_field_paths = options.scan.extra_field_paths;
     cache_ = core::Cache::Create(cache_options, clock_);
     if (options.resource.resource.empty()) options.resource = Pods();
-    informer_ = Informer::Create(*client_, std::move(options), cache_, clock_,
-                                 std::make_shared<spdlog::logger>(
-                                     "test", std::make_shared<spdlog::sinks::null_sink_mt>()));
+    informer_ = Informer::Create(
+        *client_, std::move(options), cache_, clock_,
+        std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()));
   }
   ~Harness() {
     informer_->Stop();
@@ -80,7 +81,7 @@ class Harness {
     auto list = cache_->List("", core::LabelSelector(), core::FieldSelector());
     REQUIRE(list.ok());
     std::map<std::string, std::string> out;
-    for (const auto& object : list->items) out[object->name] = object->resource_version;
+    for (const auto& object : list->items) out[object->name.str()] = object->resource_version.str();
     return out;
   }
 
@@ -247,6 +248,36 @@ TEST_CASE("a 503 with Retry-After on the LIST delays the sync, then it completes
   REQUIRE(h.WaitForCache(h.Upstream({"a"})));
   CHECK(std::chrono::steady_clock::now() - started >= seconds(1));
   CHECK_FALSE(h.informer_->status().last_error.ok());
+}
+
+TEST_CASE("a 404 on the LIST reports the resource gone, retries slowly, and resyncs when back") {
+  std::atomic<int> gone_reports{0};
+  InformerOptions options;
+  options.reflector.gone_retry_interval = seconds(1);
+  options.on_resource_gone = [&gone_reports] { ++gone_reports; };
+  Harness h(options);
+  REQUIRE(h.server_.Upsert("pods", "ns", "a").ok());
+  REQUIRE(h.server_.UnregisterResource("pods"));
+  h.informer_->Start();
+  REQUIRE(WaitUntil([&] { return gone_reports.load() >= 1; }, seconds(10)));
+  CHECK(h.informer_->status().resource_gone);
+  CHECK(h.informer_->status().state == core::ReflectorState::kGone);
+  CHECK_FALSE(h.cache_->Stats().synced);
+
+  // Gone, it asks about once per gone_retry_interval: no backoff storm.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  std::size_t lists = 0;
+  for (const fakeapi::RequestRecord& request : h.server_.Requests()) {
+    if (request.path == "/api/v1/pods" && !request.IsWatch()) ++lists;
+  }
+  CHECK(lists >= 2);
+  CHECK(lists <= 4);
+  CHECK(gone_reports.load() >= 2);  // each failed look is reported
+
+  h.server_.RegisterResource(fakeapi::ResourceType::Pods());
+  REQUIRE(h.server_.Upsert("pods", "ns", "b").ok());
+  CHECK(h.WaitForCache(h.Upstream({"b"})));
+  CHECK_FALSE(h.informer_->status().resource_gone);
 }
 
 }  // namespace

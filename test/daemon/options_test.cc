@@ -32,6 +32,24 @@ TEST_CASE("defaults: loopback listen address, info level, text logs") {
   CHECK(options->log_format == LogFormat::kText);
   CHECK(options->kubeconfig_path.empty());
   CHECK(options->context.empty());
+  CHECK(options->metrics_listen_address == "0.0.0.0:9090");
+}
+
+TEST_CASE("--metrics-listen takes HOST:PORT, or none (or nothing) to turn the metrics port off") {
+  auto options = Parse({"--config", "c", "--metrics-listen", "127.0.0.1:0"});
+  REQUIRE(options.ok());
+  CHECK(options->metrics_listen_address == "127.0.0.1:0");
+  options = Parse({"--config", "c", "--metrics-listen", "[::]:9100"});
+  REQUIRE(options.ok());
+  CHECK(options->metrics_listen_address == "[::]:9100");
+  options = Parse({"--config", "c", "--metrics-listen", "none"});
+  REQUIRE(options.ok());
+  CHECK(options->metrics_listen_address.empty());
+  options = Parse({"--config", "c", "--metrics-listen", ""});
+  REQUIRE(options.ok());
+  CHECK(options->metrics_listen_address.empty());
+  CHECK(ErrorOf({"--config", "c", "--metrics-listen", "9090"}) ==
+        "--metrics-listen: \"9090\" is not HOST:PORT or none (for example 0.0.0.0:9090)");
 }
 
 TEST_CASE("every flag is taken, in --flag=value and --flag value forms") {
@@ -50,6 +68,7 @@ TEST_CASE("--help and --version need no config") {
   REQUIRE(help.ok());
   CHECK(help->action == Options::Action::kPrintHelp);
   CHECK(help->help_text.find("--listen HOST:PORT") != std::string::npos);
+  CHECK(help->help_text.find("--metrics-listen HOST:PORT") != std::string::npos);
   auto version = Parse({"--version"});
   REQUIRE(version.ok());
   CHECK(version->action == Options::Action::kPrintVersion);

@@ -160,5 +160,48 @@ TEST_CASE("Describe names the scope", "[registry]") {
         "\"metadata.name=x\"");
 }
 
+TEST_CASE_METHOD(RegistryTest, "Replace keeps the id and the position, with Add's checks") {
+  const ResourceRegistry::Id pods = Add(Resource("", "v1", "pods"));
+  Add(Resource("apps", "v1", "deployments"));
+  auto replaced = registry.Replace(pods, Served(Resource("", "v1", "pods"), "team-a"));
+  REQUIRE(replaced.ok());
+  CHECK((*replaced)->namespace_name.empty());
+  REQUIRE(registry.Entries().size() == 2);
+  CHECK(registry.Entries()[0]->namespace_name == "team-a");
+  CHECK(registry.Replace(pods, Served(Resource("apps", "v1", "deployments"))).status().code() ==
+        absl::StatusCode::kAlreadyExists);
+  CHECK(registry.Replace(999, Served(Resource("", "v1", "pods"))).status().code() ==
+        absl::StatusCode::kNotFound);
+  CHECK(registry.Remove(pods) != nullptr);
+}
+
+TEST_CASE_METHOD(RegistryTest, "FindGone finds an entry whose resource is gone, by any spelling") {
+  ServedResource widgets = Served(Resource("example.com", "v1", "widgets"));
+  widgets.resource.kind = "Widget";
+  widgets.status = [] {
+    core::ReflectorStatus status;
+    status.resource_gone = true;
+    return status;
+  };
+  REQUIRE(registry.Add(std::move(widgets)).ok());
+  Add(Resource("", "v1", "pods"));
+  for (const char* name : {"widgets", "Widgets", "widgets.example.com", "example.com/v1/widgets",
+                           "Widget", "widget"}) {
+    INFO(name);
+    CHECK(registry.FindGone(name) != nullptr);
+  }
+  CHECK(registry.FindGone("gadgets") == nullptr);
+  CHECK(registry.FindGone("example.com/v2/widgets") == nullptr);
+  CHECK(registry.FindGone("pods") == nullptr);  // served, not gone
+}
+
+TEST_CASE_METHOD(RegistryTest, "without an on-demand source, AcquireOnDemand is NOT_FOUND") {
+  CHECK_FALSE(registry.on_demand_enabled());
+  const auto lease = registry.AcquireOnDemand(Resource("", "v1", "configmaps"));
+  CHECK(lease.status().code() == absl::StatusCode::kNotFound);
+  CHECK(std::string(lease.status().message()) ==
+        "configmaps is not served by this informerd (on-demand informers are off)");
+}
+
 }  // namespace
 }  // namespace informerd::daemon

@@ -1,5 +1,6 @@
 // End-to-end: the informerd binary starts, serves gRPC health and reflection the way generic
-// clients (grpcurl, any language's health probe) use them, and exits cleanly on SIGTERM/SIGINT.
+// clients (grpcurl, any language's health probe) use them, serves /metrics, /healthz and /readyz
+// on its metrics port, and exits cleanly on SIGTERM/SIGINT.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -13,12 +14,15 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "test/fakeapi/fake_api_server.h"
+#include "test/util/http_client.h"
 #include "test/util/subprocess.h"
 
 namespace informerd::test {
 namespace {
 
 using std::chrono::seconds;
+using test::HttpGet;
+using test::HttpReply;
 
 const char kBinary[] = "cmd/informerd/informerd";
 const char kConfig[] = "deploy/config/informerd.yaml";
@@ -61,8 +65,9 @@ std::string PodsOnlyConfig() {
 // Starts informerd on a free loopback port and returns it with the address it bound.
 std::pair<Subprocess, std::string> StartDaemon(const Upstream& upstream,
                                                const std::string& config = kConfig) {
-  auto daemon = Subprocess::Start({kBinary, "--config", config, "--kubeconfig",
-                                   upstream.kubeconfig(), "--listen", "127.0.0.1:0"});
+  auto daemon =
+      Subprocess::Start({kBinary, "--config", config, "--kubeconfig", upstream.kubeconfig(),
+                         "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
   REQUIRE(daemon.ok());
   auto line = daemon->WaitForLine("gRPC listening on ", seconds(20));
   INFO(daemon->stderr_text());
@@ -70,6 +75,29 @@ std::pair<Subprocess, std::string> StartDaemon(const Upstream& upstream,
   const std::string marker = "gRPC listening on ";
   std::string address = line->substr(line->find(marker) + marker.size());
   return {std::move(*daemon), address};
+}
+
+// The metrics port's address, as the daemon logged it.
+std::string MetricsAddress(Subprocess& daemon) {
+  const std::string marker = "metrics listening on ";
+  // Logged right after the gRPC address, so usually read already.
+  std::string text = daemon.stderr_text();
+  if (text.find(marker) == std::string::npos) {
+    auto line = daemon.WaitForLine(marker, seconds(20));
+    INFO(daemon.stderr_text());
+    REQUIRE(line.ok());
+    text = *line;
+  }
+  const auto start = text.find(marker) + marker.size();
+  return text.substr(start, text.find_first_of(" \n", start) - start);
+}
+
+// GET `target` on the metrics port; fails the test if there is no answer.
+HttpReply Get(const std::string& address, const std::string& target) {
+  auto reply = HttpGet(address, target);
+  INFO(target << ": " << reply.status().ToString());
+  REQUIRE(reply.ok());
+  return *std::move(reply);
 }
 
 grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& address,
@@ -162,6 +190,57 @@ TEST_CASE("informerd lists and watches the configured resources from the apiserv
   using grpc::health::v1::HealthCheckResponse;
   CHECK(Health(address, "") == HealthCheckResponse::NOT_SERVING);
   CHECK(Health(address, "informerd.v1.Informer") == HealthCheckResponse::NOT_SERVING);
+  // /readyz agrees, and says why.
+  const HttpReply readyz = Get(MetricsAddress(daemon), "/readyz");
+  CHECK(readyz.status == 503);
+  CHECK(readyz.body.find("nodes: the server has no resource \"nodes\"") != std::string::npos);
+  daemon.Signal(SIGTERM);
+  auto exit_code = daemon.Wait(seconds(15));
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 0);
+}
+
+TEST_CASE("the metrics port: /readyz goes 503 to 200, /metrics has each resource's series") {
+  using grpc::health::v1::HealthCheckResponse;
+  Upstream upstream;
+  // The first LIST is answered 503 with Retry-After: 2, so the daemon stays unready a while.
+  upstream.server().InjectFault("pods", fakeapi::Verb::kList,
+                                fakeapi::Fault::ServiceUnavailable(2));
+  auto [daemon, address] = StartDaemon(upstream, PodsOnlyConfig());
+  const std::string metrics = MetricsAddress(daemon);
+
+  CHECK(Get(metrics, "/healthz").status == 200);
+  const HttpReply unready = Get(metrics, "/readyz");
+  CHECK(unready.status == 503);
+  CHECK(unready.body.find("pods") != std::string::npos);
+  int readyz = unready.status;
+  const auto give_up = std::chrono::steady_clock::now() + seconds(20);
+  while (readyz != 200 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    readyz = Get(metrics, "/readyz").status;
+  }
+  CHECK(readyz == 200);
+  // The same readiness as gRPC health (which is polled twice a second).
+  CHECK(AwaitHealth(address, "", HealthCheckResponse::SERVING, seconds(5)) ==
+        HealthCheckResponse::SERVING);
+
+  const HttpReply scrape = Get(metrics, "/metrics");
+  INFO(scrape.body);
+  CHECK(scrape.status == 200);
+  CHECK(scrape.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  const std::string pods = "group=\"\",version=\"v1\",resource=\"pods\",watch_namespace=\"\"";
+  CHECK(scrape.body.find("informerd_resource_objects{" + pods + "} 3\n") != std::string::npos);
+  CHECK(scrape.body.find("informerd_resource_synced{" + pods + "} 1\n") != std::string::npos);
+  CHECK(scrape.body.find("informerd_relists_total{" + pods + ",reason=\"initial\"} 1\n") !=
+        std::string::npos);
+  CHECK(scrape.body.find("informerd_upstream_errors_total{" + pods + ",code=\"503\"} 1\n") !=
+        std::string::npos);
+  CHECK(scrape.body.find("informerd_ready 1\n") != std::string::npos);
+  CHECK(scrape.body.find("\nprocess_resident_memory_bytes ") != std::string::npos);
+  // The health checks above are counted by the gRPC interceptor.
+  CHECK(scrape.body.find("informerd_grpc_requests_total{method=\"/grpc.health.v1.Health/Check\","
+                         "code=\"OK\"} ") != std::string::npos);
+
   daemon.Signal(SIGTERM);
   auto exit_code = daemon.Wait(seconds(15));
   REQUIRE(exit_code.ok());
@@ -238,8 +317,9 @@ TEST_CASE("a broken config file exits 1 naming file, line and field") {
 TEST_CASE("a port already in use is a start-up error, not a hang") {
   Upstream upstream;
   auto [first, address] = StartDaemon(upstream);
-  auto second = Subprocess::Start(
-      {kBinary, "--config", kConfig, "--kubeconfig", upstream.kubeconfig(), "--listen", address});
+  auto second =
+      Subprocess::Start({kBinary, "--config", kConfig, "--kubeconfig", upstream.kubeconfig(),
+                         "--listen", address, "--metrics-listen", "none"});
   REQUIRE(second.ok());
   auto exit_code = second->Wait(seconds(15));
   REQUIRE(exit_code.ok());

@@ -3,10 +3,11 @@
 // Serves N synthetic objects of one resource (realistic JSON of about B bytes, managedFields
 // included), then MODIFIED events at R per second. The first line on stdout is the port; with
 // --tls the CA certificate is written to --ca-file-out. Runs until SIGINT or SIGTERM.
+// SIGUSR1 expires the resource's watches: each open watch ends and the next WATCH request gets
+// 410 Expired, so clients relist (bench/sync_bench measures memory during that relist).
 #include <signal.h>
 
 #include <boost/program_options.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   int port = 0;
@@ -40,10 +42,11 @@ int main(int argc, char** argv) {
   std::string ca_file_out;
   int bookmark_ms = 60000;
   std::size_t history = 100000;
+  bool rv0_ignores_limit = true;
 
   po::options_description flags("fakeapi_server: a fake kube-apiserver in load mode");
-  flags.add_options()("help", "print this help")(
-      "port", po::value(&port)->default_value(0), "port on 127.0.0.1 (0: any free port)")(
+  flags.add_options()("help", "print this help")("port", po::value(&port)->default_value(0),
+                                                 "port on 127.0.0.1 (0: any free port)")(
       "objects", po::value(&objects)->default_value(1000), "synthetic objects to serve")(
       "object-bytes", po::value(&object_bytes)->default_value(4096),
       "approximate JSON size of each object (0: natural size)")(
@@ -57,7 +60,10 @@ int main(int argc, char** argv) {
       "ca-file-out", po::value(&ca_file_out), "with --tls: write the CA certificate here")(
       "bookmark-interval-ms", po::value(&bookmark_ms)->default_value(60000),
       "interval of BOOKMARK events for watches that allow them")(
-      "history", po::value(&history)->default_value(100000), "watch events kept per resource");
+      "history", po::value(&history)->default_value(100000), "watch events kept per resource")(
+      "rv0-ignores-limit", po::value(&rv0_ignores_limit)->default_value(true),
+      "a LIST at resourceVersion=0 returns everything in one response, as the watch cache "
+      "before Kubernetes 1.27 did (false: it paginates)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, flags), vm);
@@ -76,6 +82,7 @@ int main(int argc, char** argv) {
   options.tls = tls;
   options.bookmark_interval = std::chrono::milliseconds(bookmark_ms);
   options.history_limit = history;
+  options.rv0_ignores_limit = rv0_ignores_limit;
   FakeApiServer server;
   if (auto status = server.Start(options); !status.ok()) {
     std::cerr << "fakeapi_server: " << status.ToString() << "\n";
@@ -110,12 +117,16 @@ int main(int argc, char** argv) {
   // The port first, alone on its line, for whoever started us.
   std::cout << server.port() << std::endl;
   std::cerr << fmt::format(
-      "fakeapi_server: {} on {} ({} {} of ~{} bytes, built in {:.2f} s; {} MODIFIED/s)\n",
-      resource, server.base_url(), objects, resource, object_bytes, populate_seconds,
-      events_per_second);
+      "fakeapi_server: {} on {} ({} {} of ~{} bytes, built in {:.2f} s; {} MODIFIED/s)\n", resource,
+      server.base_url(), objects, resource, object_bytes, populate_seconds, events_per_second);
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGUSR1) {
+    server.InjectFault(resource, informerd::fakeapi::Verb::kWatch,
+                       informerd::fakeapi::Fault::Expired());
+    server.EndWatches(resource);
+    std::cerr << "fakeapi_server: SIGUSR1, watches expired (next WATCH gets 410)\n";
+  }
   std::cerr << fmt::format("fakeapi_server: signal {}, {} events generated, stopping\n",
                            signal_number, server.ModificationsGenerated());
   server.Stop();
