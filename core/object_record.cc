@@ -102,7 +102,7 @@ ObjectRecord ObjectRecord::Pack(std::string_view json, std::string_view namespac
   if (layout.total > INT32_MAX) std::abort();  // objects are bounded by maxObjectBytes
   record.storage_.reset(new char[layout.total]);
   char* const base = record.storage_.get();
-  std::memcpy(base, json.data(), json.size());
+  if (!json.empty()) std::memcpy(base, json.data(), json.size());
   const std::string_view stored_json(base, json.size());
   std::size_t tail = json.size();
   // Where `text` lives in the storage: inside the JSON when it was a view into it, otherwise

@@ -108,8 +108,11 @@ void GrpcServer::SetServing(bool serving) {
   serving_ = serving;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
-  health->SetServingStatus("", serving);
+  // "" is the overall status that probes look at: it turns SERVING last and NOT_SERVING first,
+  // so that whoever sees it SERVING sees every service name SERVING too.
+  if (!serving) health->SetServingStatus("", false);
   for (const std::string& name : service_names_) health->SetServingStatus(name, serving);
+  if (serving) health->SetServingStatus("", true);
   if (!first || serving) {
     logger_->info("health: {}", serving ? "SERVING (ready)" : "NOT_SERVING (not ready)");
   }

@@ -209,14 +209,20 @@ subjects:
 
 TEST_CASE("a subscriber that stops reading is ended with RESOURCE_EXHAUSTED; 50 others keep up",
           "[cluster]") {
+  // The queue must hold the largest burst the daemon applies at once: informerd reads the
+  // upstream watch in chunks and fans out everything it decoded before any stream writes, so a
+  // reader that keeps up still finds up to a chunk's worth of events queued (dozens on a loaded
+  // machine, where 16 ended every reader). 100 keeps the slow subscriber's overflow cheap.
+  constexpr int kCapacity = 100;
   std::unique_ptr<TestCluster> cluster = StartCluster();
   CreateOk(*cluster, NamespaceYaml("e2e-flood"));
   std::unique_ptr<Daemon> daemon = Daemon::Start(
-      *cluster, "subscriberQueueCapacity: 16\nresources:\n  - resource: configmaps\n");
+      *cluster, fmt::format("subscriberQueueCapacity: {}\nresources:\n  - resource: configmaps\n",
+                            kCapacity));
   REQUIRE(AwaitSynced(daemon->stub(), {"configmaps"}, seconds(30)));
 
   // The slow one: a connection of its own with HTTP/2 windows kept small (no BDP probing), and a
-  // stream nobody reads. Its window and the daemon's queue of 16 fill quickly.
+  // stream nobody reads. Its window (64 KiB) and the daemon's queue fill after ~120 events.
   grpc::ChannelArguments slow_args;
   slow_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   auto slow_stub = v1::Informer::NewStub(daemon->NewChannel(true, slow_args));
@@ -241,10 +247,11 @@ TEST_CASE("a subscriber that stops reading is ended with RESOURCE_EXHAUSTED; 50 
       },
       seconds(10)));
 
-  // 200 objects of 8 KiB in one kubectl call: about 1.6 MiB of events for every subscriber.
-  constexpr int kObjects = 200;
+  // 400 objects of 4 KiB in one kubectl call: about 1.7 MiB of events for every subscriber.
+  constexpr int kObjects = 400;
+  static_assert(kObjects > 3 * kCapacity, "the slow subscriber must overflow by far");
   std::string yaml = "apiVersion: v1\nkind: List\nitems:\n";
-  const std::string filler(8 << 10, 'x');
+  const std::string filler(4 << 10, 'x');
   for (int i = 0; i < kObjects; ++i) {
     yaml += fmt::format(
         "- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: cm-{:03}, namespace: e2e-flood}}, "
@@ -263,7 +270,7 @@ TEST_CASE("a subscriber that stops reading is ended with RESOURCE_EXHAUSTED; 50 
       },
       seconds(30)));
 
-  // Every fast subscriber gets all 200, none is ended, and promptly.
+  // Every fast subscriber gets all of them, none is ended, and promptly.
   for (auto& subscriber : fast) CHECK(subscriber->WaitForCount(1 + kObjects, seconds(30)));
   std::map<std::string, Clock::time_point> first_arrival;
   std::map<std::string, Clock::time_point> last_arrival;
@@ -271,6 +278,8 @@ TEST_CASE("a subscriber that stops reading is ended with RESOURCE_EXHAUSTED; 50 
   for (auto& subscriber : fast) {
     const std::vector<v1::Event> events = subscriber->events();
     const std::vector<Clock::time_point> arrivals = subscriber->arrivals();
+    INFO(fmt::format("a fast subscriber ended after {} events: {}", events.size(),
+                     subscriber->status().value_or(grpc::Status::OK).error_message()));
     CHECK_FALSE(subscriber->status().has_value());
     REQUIRE(events.size() == static_cast<std::size_t>(1 + kObjects));
     CHECK(Changes(events) == Changes(fast[0]->events()));
@@ -306,6 +315,7 @@ TEST_CASE("a subscriber that stops reading is ended with RESOURCE_EXHAUSTED; 50 
   const grpc::Status ended = slow->Finish();
   INFO(ended.error_message());
   CHECK(ended.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  WARN(fmt::format("the slow subscriber was sent {} events before it was ended", received.size()));
   REQUIRE(received.size() >= 2);
   CHECK(received.size() < static_cast<std::size_t>(1 + kObjects));
   const std::vector<v1::Event> reference = fast[0]->events();
