@@ -38,6 +38,11 @@ using CredentialsPtr = std::shared_ptr<const Credentials>;
 constexpr char kDefaultAccept[] = "application/json";
 // One read's worth of watch body; events longer than this simply arrive in several pieces.
 constexpr std::size_t kWatchReadBytes = 64 * 1024;
+// How much one socket read may take while a body is read. Beast reads into the connection's
+// flat_buffer at most its spare capacity (and at least 512 bytes); a buffer left at its first
+// size makes every read 512 bytes, so a 100 MB LIST took 200,000 reads, each with a timer re-arm,
+// and system calls were most of the client's CPU time.
+constexpr std::size_t kSocketReadBytes = 64 * 1024;
 // "No body limit". Not boost::none: Beast 1.74 compares a Content-Length against the optional
 // limit with `len > limit`, which is true for every length when the limit is none.
 constexpr std::uint64_t kUnlimitedBody = std::numeric_limits<std::uint64_t>::max();
@@ -610,6 +615,7 @@ class GetExchange : public Abortable, public std::enable_shared_from_this<GetExc
 
   void OnWrite(beast::error_code ec, std::size_t) {
     if (ec) return OnTransportError(ec, "sending the request");
+    connection_->buffer().reserve(kSocketReadBytes);
     connection_->WithStream([this](auto& stream) {
       http::async_read(stream, connection_->buffer(), *parser_,
                        beast::bind_front_handler(&GetExchange::OnRead, shared_from_this()));
@@ -835,6 +841,7 @@ class WatchHandle::Stream : public Abortable, public std::enable_shared_from_thi
     streaming_ = true;
     last_bytes_ = std::chrono::steady_clock::now();
     ArmWatchdog(last_bytes_ + core_->options().watch_idle_timeout);
+    connection_->buffer().reserve(kSocketReadBytes);
     read_buffer_.resize(kWatchReadBytes);
     ReadBody();
   }

@@ -82,6 +82,7 @@ class HttpServer::Impl {
   }
   const HttpServerOptions& options() const { return options_; }
   const std::shared_ptr<spdlog::logger>& logger() const { return logger_; }
+  // Open connections (sessions count themselves); the server's thread only.
   std::size_t live_sessions_ = 0;
 
  private:
