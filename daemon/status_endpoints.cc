@@ -33,9 +33,14 @@ Readiness CheckReadiness(const ResourceInformers& informers) {
     if (running.on_demand) continue;  // not part of readiness
     const core::CacheStats stats = running.cache->Stats();
     if (stats.synced) continue;
-    readiness.not_ready.push_back(
-        fmt::format("{}: {}", DescribeEntry(running),
-                    stats.unsynced_reason.empty() ? "not synced" : stats.unsynced_reason));
+    std::string reason = stats.unsynced_reason.empty() ? "not synced" : stats.unsynced_reason;
+    // The upstream error explains a sync that does not come (403: RBAC; TLS; 404: no CRD).
+    const core::ReflectorStatus upstream = running.informer->status();
+    if (upstream.consecutive_failures > 0 && !upstream.last_error.ok()) {
+      reason += fmt::format(" (last error from the apiserver: {})",
+                            std::string(upstream.last_error.message()));
+    }
+    readiness.not_ready.push_back(fmt::format("{}: {}", DescribeEntry(running), reason));
   }
   return readiness;
 }

@@ -189,6 +189,15 @@ def http_status(port, path):
         return error.code
 
 
+def http_get(port, path):
+    """(status, body) of a GET."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
 def run_manifests(cluster, work, name, objects, stubs):
     """Runs informerd as the manifests' ServiceAccount with their configuration."""
     # For real: what informerd's identity and configuration are made of. (The Deployment and
@@ -273,8 +282,12 @@ def run_outside_rbac(work, name, config_text, args, stubs):
                   "health is SERVING although secrets could not be listed:\n" + daemon.log())
         lib.check(http_status(metrics_port, "/healthz") == 200,
                   "/healthz is not 200 while informerd runs")
-        readyz = http_status(metrics_port, "/readyz")
-        lib.check(readyz != 200, "/readyz is 200 although secrets could not be listed")
+        readyz, body = http_get(metrics_port, "/readyz")
+        lib.check(readyz == 503, "/readyz is %d although secrets could not be listed" % readyz)
+        # The body says which resource is not ready and why: the apiserver's 403.
+        lib.check(re.search(r"secrets \(all namespaces\): .*last error from the apiserver: "
+                            r"list: HTTP 403 Forbidden: secrets is forbidden", body) is not None,
+                  "/readyz does not explain the forbidden secrets:\n" + body)
     finally:
         daemon.stop()
     print("ok   %-11s a resource outside the RBAC (secrets) is refused: 403, gRPC health not "
