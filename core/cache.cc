@@ -68,13 +68,14 @@ std::shared_ptr<const ObjectRecord> Cache::Own(ObjectRecord record) const {
 
 void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relist,
                  Wakeups& wakeups) {
-  if (!from_relist) window_.Append(event, clock_.Now());
+  const Clock::TimePoint now = clock_.Now();
+  if (!from_relist) window_.Append(event, now);
   bool pruned = false;
   for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
     if (event->version() <= subscription->min_version_ && !from_relist) continue;
     const std::optional<EventType> delivered = DeliveredType(*event, subscription->filter());
     if (!delivered) continue;
-    switch (subscription->Push(Delivery{*delivered, event}, /*counted=*/true)) {
+    switch (subscription->Push(Delivery{*delivered, event}, /*counted=*/true, now)) {
       case Subscription::PushResult::kQueuedIntoEmpty:
         wakeups.emplace_back(subscription, false);
         [[fallthrough]];
@@ -84,7 +85,8 @@ void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relis
         if (from_relist) relist_delivered_ = true;
         break;
       case Subscription::PushResult::kFull:
-        // Never block the applier or the other subscribers: this one resumes later.
+        // Not being read (stall budget) or at the hard limit (subscription.h). Never block the
+        // applier or the other subscribers: this one resumes later.
         if (subscription->EndFellBehind()) {
           ++fell_behind_;
           wakeups.emplace_back(subscription, true);
@@ -260,8 +262,8 @@ void Cache::EndList(const std::string& resource_version) {
         synced_event =
             std::make_shared<const CacheEvent>(EventType::kSynced, resource_version_, version_);
       }
-      if (subscription->Push(Delivery{EventType::kSynced, synced_event}, /*counted=*/false) ==
-          Subscription::PushResult::kQueuedIntoEmpty) {
+      if (subscription->Push(Delivery{EventType::kSynced, synced_event}, /*counted=*/false,
+                             clock_.Now()) == Subscription::PushResult::kQueuedIntoEmpty) {
         wakeups.emplace_back(subscription, false);
       }
     }
@@ -356,6 +358,9 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
   if (options.queue_capacity == 0) {
     return absl::InvalidArgumentError("queue capacity must be at least 1");
   }
+  if (options.stall_budget < std::chrono::steady_clock::duration::zero()) {
+    return absl::InvalidArgumentError("the stall budget must not be negative");
+  }
   absl::StatusOr<ObjectFilter> filter =
       ObjectFilter::Create(std::move(options.namespace_name), std::move(options.label_selector),
                            options.field_selector, extra_field_paths_);
@@ -393,17 +398,17 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
         return status;
       }
     }
-    subscription = std::make_shared<Subscription>(Subscription::Token(), weak_from_this(),
-                                                  next_subscription_id_++, std::move(*filter),
-                                                  options.allow_bookmarks, options.queue_capacity,
-                                                  std::move(options.on_ready), std::move(objects));
+    subscription = std::make_shared<Subscription>(
+        Subscription::Token(), weak_from_this(), next_subscription_id_++, std::move(*filter),
+        options.allow_bookmarks, options.queue_capacity, options.stall_budget,
+        std::move(options.on_ready), std::move(objects));
     subscription->min_version_ = min_version;
     if (snapshot) {
       if (synced_ && !relist_dirty_) {
         subscription->Push(
             Delivery{EventType::kSynced, std::make_shared<const CacheEvent>(
                                              EventType::kSynced, resource_version_, version_)},
-            /*counted=*/false);
+            /*counted=*/false, clock_.Now());
       } else {
         // The cache does not hold one consistent state yet: SYNCED comes at the next EndList.
         subscription->awaiting_synced_ = true;
@@ -413,7 +418,10 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
         std::lock_guard<std::mutex> subscription_lock(subscription->mu_);
         subscription->resume_from_ = options.resource_version;
       }
-      for (Delivery& delivery : replay) subscription->Push(std::move(delivery), false);
+      const Clock::TimePoint now = clock_.Now();
+      for (Delivery& delivery : replay) {
+        subscription->Push(std::move(delivery), /*counted=*/false, now);
+      }
     }
     subscriptions_.push_back(subscription);
   }

@@ -36,6 +36,10 @@
 //    the last known object at the deletion's resource version.
 //  * Upstream bookmarks advance the cache's resource version and are forwarded to subscribers
 //    that asked for them (never blocking: see subscription.h).
+//  * A subscriber that is not keeping up is ended with RESOURCE_EXHAUSTED, never waited for: its
+//    live queue may grow past queue_capacity through a burst while it keeps reading, but not
+//    when it reads nothing for stall_budget (the cache's clock), nor past the hard limit
+//    (subscription.h, "Bounded memory").
 //  * A relist is not a reset: BeginList/ListItems/EndList turn the new list into differences
 //    (ADDED, MODIFIED, DELETED; a changed UID is DELETED then ADDED) against the cache, applied
 //    and fanned out as they are found, page by page, so the resource is never held twice.
@@ -109,8 +113,15 @@ struct SubscribeOptions {
   // INVALID_ARGUMENT.
   std::string resource_version;
   bool allow_bookmarks = false;
-  // The live queue's bound (see subscription.h). At least 1.
+  // The live queue's soft bound (see subscription.h, "Bounded memory"). At least 1. The hard
+  // bound is Subscription::kHardLimitFactor times it.
   std::size_t queue_capacity = 1024;
+  // How long the live queue may stay over queue_capacity with nothing popped before the
+  // subscriber is ended as fallen behind (checked when an event is pushed). Not negative; zero
+  // ends it at the second event pushed over the capacity without a pop in between. 1 s: far
+  // more than one write to a reading client takes, and, as for the cacher's budget, small
+  // against the memory a stalled reader would otherwise pin.
+  std::chrono::steady_clock::duration stall_budget = std::chrono::seconds(1);
   // See subscription.h, "Consumer protocol".
   std::function<void()> on_ready;
 };
@@ -143,9 +154,9 @@ struct CacheStats {
   bool relisting = false;
   // ADDED/MODIFIED/DELETED events produced (live and from relists).
   uint64_t events_applied = 0;
-  // Subscribers ended because their queue was full.
+  // Subscribers ended because they fell behind (stall budget or hard limit).
   uint64_t subscribers_fell_behind = 0;
-  // The longest any live queue has been.
+  // The longest any live queue has been (it may exceed the capacity: subscription.h).
   std::size_t queue_high_water = 0;
   // Events queued for subscribers: one per subscriber an ADDED/MODIFIED/DELETED reaches
   // (snapshots, replays, bookmarks and SYNCED markers are not counted).

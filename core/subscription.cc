@@ -1,5 +1,6 @@
 #include "core/subscription.h"
 
+#include <limits>
 #include <utility>
 
 #include "core/cache.h"
@@ -9,6 +10,7 @@ namespace informerd::core {
 
 Subscription::Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, ObjectFilter filter,
                            bool allow_bookmarks, std::size_t queue_capacity,
+                           std::chrono::steady_clock::duration stall_budget,
                            std::function<void()> on_ready,
                            std::vector<std::shared_ptr<const ObjectRecord>> snapshot)
     : cache_(std::move(cache)),
@@ -16,6 +18,10 @@ Subscription::Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, Objec
       filter_(std::move(filter)),
       allow_bookmarks_(allow_bookmarks),
       capacity_(queue_capacity),
+      stall_budget_(stall_budget),
+      hard_limit_(queue_capacity > std::numeric_limits<std::size_t>::max() / kHardLimitFactor
+                      ? std::numeric_limits<std::size_t>::max()
+                      : queue_capacity * kHardLimitFactor),
       snapshot_(std::move(snapshot)) {
   if (on_ready) {
     on_ready_ = std::make_shared<const std::function<void()>>(std::move(on_ready));
@@ -30,6 +36,7 @@ std::optional<Delivery> Subscription::TryPop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return std::nullopt;
     if (snapshot_next_ < snapshot_.size()) {
+      ++pops_;
       snapshot_object = std::move(snapshot_[snapshot_next_++]);
       if (snapshot_next_ == snapshot_.size()) {
         // Release the (now empty) array as soon as the snapshot is out.
@@ -39,6 +46,7 @@ std::optional<Delivery> Subscription::TryPop() {
     } else if (!queue_.empty()) {
       Queued front = std::move(queue_.front());
       queue_.pop_front();
+      ++pops_;
       if (front.counted) --counted_;
       return std::move(front.delivery);
     } else {
@@ -93,10 +101,22 @@ std::size_t Subscription::counted() const {
   return counted_;
 }
 
-Subscription::PushResult Subscription::Push(Delivery delivery, bool counted) {
+Subscription::PushResult Subscription::Push(Delivery delivery, bool counted, Clock::TimePoint now) {
   std::lock_guard<std::mutex> lock(mu_);
   if (ended_) return PushResult::kEnded;
-  if (counted && counted_ >= capacity_) return PushResult::kFull;
+  if (counted) {
+    if (counted_ < capacity_) {
+      stall_since_.reset();
+    } else if (counted_ >= hard_limit_) {
+      return PushResult::kFull;
+    } else if (!stall_since_ || pops_ != pops_at_stall_since_) {
+      // Just went over the capacity, or the consumer has popped since: the budget starts now.
+      stall_since_ = now;
+      pops_at_stall_since_ = pops_;
+    } else if (now - *stall_since_ >= stall_budget_) {
+      return PushResult::kFull;
+    }
+  }
   const bool was_empty = snapshot_next_ >= snapshot_.size() && queue_.empty();
   if (delivery.type == EventType::kSynced || !resume_from_.empty()) {
     // Resuming is possible from a SYNCED marker and from anything after one (or after the

@@ -9,16 +9,28 @@
 // consumer holds it until it is done with it; Close (or the end of the stream) unregisters it
 // from the cache, which then holds nothing of it.
 //
-// Bounded memory (REFERENCE.md: "A watcher that cannot keep up is closed"): the live queue holds
-// at most `queue_capacity` events. When an event must be queued and the queue is full, the
-// subscription is ended with RESOURCE_EXHAUSTED instead of blocking the cache or growing: the
-// cacher gives a blocked watcher a small time budget and then closes it; informerd closes it at
-// once, since the budget only trades the applier's latency for the watcher's. The events already
-// queued are still handed out, so the subscriber can resume from the last one it received.
-// Bookmarks are optional (the cacher drops them for a watcher that is not ready) and never end
-// a subscription: one that does not fit is dropped, and a newer one replaces a queued one. The
-// initial snapshot and the replayed window do not count against the capacity: they exist whatever
-// the subscriber's pace (the snapshot holds pointers to stored objects, not copies).
+// Bounded memory (REFERENCE.md: "A watcher that cannot keep up is closed"): `queue_capacity` is
+// a soft bound on the live queue, `hard_limit()` (kHardLimitFactor × capacity) a hard one. The
+// events arrive in bursts (a relist's deletions all at once, a chunk of watch events microseconds
+// apart) while the consumer has one write in flight, so a queue that is over its capacity for a
+// moment says nothing about the reader; one that stays over it without being read from does. So,
+// like the cacher, which gives a blocked watcher a time budget before closing it, a live event
+// pushed into a queue at or over its capacity is still queued while the consumer keeps
+// popping, and the subscription is ended with RESOURCE_EXHAUSTED ("fell behind") instead, never
+// blocking the cache, when either
+//  * the queue is over its capacity and nothing has been popped for `stall_budget` (measured with
+//    the cache's clock from when the queue went over its capacity or, after that, from the last
+//    push that found items popped since the one before; checked only when an event is pushed,
+//    so a stalled subscriber is ended by the next event that reaches it), or
+//  * the queue holds hard_limit() live events, however fast it is being read: that bounds memory
+//    and the largest burst a subscriber survives (4096 events at the default capacity of 1024).
+// A zero `stall_budget` ends a subscriber whose queue is over its capacity at the second event
+// pushed without a pop in between. The events already queued are still handed out, so the
+// subscriber can resume from the last one it received. Bookmarks are optional (the cacher drops
+// them for a watcher that is not ready) and never end a subscription: one that arrives while the
+// queue is at or over its capacity is dropped, and a newer one replaces a queued one. The initial
+// snapshot and the replayed window do not count against either bound: they exist whatever the
+// subscriber's pace (the snapshot holds pointers to stored objects, not copies).
 //
 // Consumer protocol: call TryPop until it returns nothing; then, if FinalStatus() has a value,
 // the stream is over; otherwise wait for on_ready and try again. on_ready is called when an item
@@ -29,6 +41,7 @@
 // then the cache holds it, so it must not hold the cache (capture a weak or plain pointer).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -41,6 +54,7 @@
 
 #include "absl/status/status.h"
 #include "core/cache_event.h"
+#include "core/clock.h"
 #include "core/object_filter.h"
 #include "core/object_record.h"
 
@@ -55,8 +69,12 @@ class Subscription {
     friend class Cache;
     Token() {}  // user-provided, so that `{}` cannot make one outside Cache
   };
+  // The hard limit on queued live events, as a multiple of the capacity (see above).
+  static constexpr std::size_t kHardLimitFactor = 4;
+
   Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, ObjectFilter filter,
-               bool allow_bookmarks, std::size_t queue_capacity, std::function<void()> on_ready,
+               bool allow_bookmarks, std::size_t queue_capacity,
+               std::chrono::steady_clock::duration stall_budget, std::function<void()> on_ready,
                std::vector<std::shared_ptr<const ObjectRecord>> snapshot);
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
@@ -80,6 +98,9 @@ class Subscription {
   const ObjectFilter& filter() const { return filter_; }
   bool allow_bookmarks() const { return allow_bookmarks_; }
   std::size_t queue_capacity() const { return capacity_; }
+  std::chrono::steady_clock::duration stall_budget() const { return stall_budget_; }
+  // kHardLimitFactor × queue_capacity (saturating).
+  std::size_t hard_limit() const { return hard_limit_; }
   // Items waiting: snapshot, replayed and live.
   std::size_t pending() const;
 
@@ -94,9 +115,12 @@ class Subscription {
   };
 
   // The Cache's side; called with the cache's lock held.
-  // Queues `delivery`. A counted push into a full queue is refused (kFull) and queues nothing.
-  PushResult Push(Delivery delivery, bool counted);
-  // A bookmark: dropped when the queue is full, and replaces a bookmark still queued last.
+  // Queues `delivery`. A counted push is refused (kFull, nothing queued) when the live queue is at
+  // its hard limit, or at or over its capacity with nothing popped for the stall budget by `now`
+  // (the cache's clock; see above).
+  PushResult Push(Delivery delivery, bool counted, Clock::TimePoint now);
+  // A bookmark: dropped when the live queue is at or over its capacity, and replaces a bookmark
+  // still queued last.
   PushResult PushBookmark(Delivery delivery);
   // Ends the subscription with `status` (the queued items stay poppable); false when it had
   // already ended.
@@ -114,6 +138,8 @@ class Subscription {
   const ObjectFilter filter_;
   const bool allow_bookmarks_;
   const std::size_t capacity_;
+  const std::chrono::steady_clock::duration stall_budget_;
+  const std::size_t hard_limit_;
 
   // Guarded by the Cache's lock (only the Cache reads or writes them).
   // Deliver only events with a version above this: a subscriber that asked for a resource
@@ -128,6 +154,12 @@ class Subscription {
   std::size_t snapshot_next_ = 0;
   std::deque<Queued> queue_;
   std::size_t counted_ = 0;
+  // Items popped so far (progress), and its value when `stall_since_` was last set.
+  uint64_t pops_ = 0;
+  uint64_t pops_at_stall_since_ = 0;
+  // While the live queue is at or over its capacity: when it got there, or the last push that
+  // saw progress since; the stall budget runs from it. Cleared by a push below the capacity.
+  std::optional<Clock::TimePoint> stall_since_;
   bool ended_ = false;
   bool closed_ = false;
   absl::Status status_;

@@ -41,7 +41,9 @@ struct Config {
   // objects at 1.5 MiB by default, so this only guards against a broken stream. Default 32 MiB.
   std::size_t max_object_bytes = std::size_t{32} << 20;
   // How many live events each subscriber may have queued (beyond what gRPC has in flight) before
-  // it is ended with RESOURCE_EXHAUSTED ("fell behind") and must resume. Default 1024.
+  // it must show progress: past it, a subscriber that reads nothing for a second, or any that
+  // reaches 4x it, is ended with RESOURCE_EXHAUSTED ("fell behind") and must resume. Bursts
+  // larger than this reach a reader that keeps up. Default 1024.
   std::size_t subscriber_queue_capacity = 1024;
   // Serve resources the configuration does not list: the first reader (Subscribe, List, Get) of
   // such a resource starts an informer for it (all namespaces, no selectors). Default false:

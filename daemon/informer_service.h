@@ -49,8 +49,9 @@
 namespace informerd::daemon {
 
 struct InformerServiceOptions {
-  // Each subscriber's bound on queued live events (core::SubscribeOptions::queue_capacity): one
-  // that falls further behind is ended with RESOURCE_EXHAUSTED.
+  // Each subscriber's soft bound on queued live events (core::SubscribeOptions::queue_capacity):
+  // past it, one that stops reading (core::SubscribeOptions::stall_budget) or reaches 4x it is
+  // ended with RESOURCE_EXHAUSTED.
   std::size_t subscriber_queue_capacity = 1024;
   // How often a List or Get that waits for the initial sync looks again.
   std::chrono::milliseconds sync_poll_interval{50};

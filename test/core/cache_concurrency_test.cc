@@ -5,6 +5,7 @@
 // type) must be encoded once. Run under --config=tsan to check the locking.
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -134,6 +135,10 @@ SubscribeOptions OptionsFor(Consumer& consumer, std::string resource_version) {
   options.resource_version = std::move(resource_version);
   options.allow_bookmarks = true;
   options.queue_capacity = consumer.slow ? 8 : 64;
+  // A slow consumer has no stall budget: it is ended by the second event pushed over its capacity
+  // without a pop in between, which its dawdling makes frequent. The others get the default
+  // budget, and keep their subscriptions through bursts unless they reach the hard limit.
+  if (consumer.slow) options.stall_budget = std::chrono::steady_clock::duration::zero();
   options.on_ready = [&consumer] {
     std::lock_guard<std::mutex> lock(consumer.mu);
     consumer.signaled = true;

@@ -11,6 +11,7 @@
 //     MODIFIES or DELETEs one it lacks (a duplicate or a gap), or MODIFIES across a UID change;
 //   * when a client receives SYNCED at version V, it holds exactly what the apiserver held at V.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -92,6 +93,9 @@ class Model {
   struct Client {
     Selection selection;
     std::size_t capacity = 0;
+    // Zero for some small-queue clients: as the model reads only between steps, they fall behind
+    // when a step queues two events over their capacity; the others only at the hard limit.
+    std::chrono::steady_clock::duration stall_budget = std::chrono::seconds(1);
     std::shared_ptr<Subscription> subscription;  // null while disconnected
     StreamState state;
     int resumes = 0;
@@ -207,6 +211,7 @@ class Model {
     options.resource_version = std::move(resource_version);
     options.allow_bookmarks = Pick(2) == 0;
     options.queue_capacity = client.capacity;
+    options.stall_budget = client.stall_budget;
     return options;
   }
 
@@ -242,6 +247,7 @@ class Model {
       Client client;
       client.selection = kSelections[Pick(kSelections.size())];
       client.capacity = Pick(3) == 0 ? 1 + Pick(4) : 1000;
+      if (client.capacity < 1000 && Pick(2) == 0) client.stall_budget = {};
       Snapshot(client);
       clients_.push_back(std::move(client));
     } else {

@@ -519,35 +519,160 @@ TEST_CASE("events with a non-numeric or decreasing version are applied, but end 
 
 // ---- Slow subscribers --------------------------------------------------------------------------
 
-TEST_CASE("a full subscriber is ended with RESOURCE_EXHAUSTED; the others get everything") {
+TEST_CASE(
+    "a subscriber over its capacity that reads nothing for the stall budget is ended with "
+    "RESOURCE_EXHAUSTED; the others get everything") {
   Harness h;
   h.List({}, 10);
   SubscribeOptions slow_options = Options("10");
   slow_options.queue_capacity = 4;
   auto slow = h.Subscribe(std::move(slow_options));
   auto fast = h.Subscribe(Options("10"));
-  for (uint64_t rv = 11; rv <= 20; ++rv) {
+  const auto apply = [&](uint64_t rv) {
     h.cache->ApplyWatchEvent(Added(Pod("ns", "p" + std::to_string(rv), rv)));
-  }
+  };
+  // Over the capacity from 15 on: queued, and the stall budget (1 s by default) starts.
+  for (uint64_t rv = 11; rv <= 16; ++rv) apply(rv);
+  h.clock.Advance(std::chrono::milliseconds(999));
+  apply(17);
+  CHECK(slow->pending() == 7);
+  CHECK(h.cache->Stats().subscribers_fell_behind == 0);
+  h.clock.Advance(std::chrono::milliseconds(1));
+  // A second without a pop: this event ends it instead of being queued, as do the later ones.
+  for (uint64_t rv = 18; rv <= 20; ++rv) apply(rv);
   CHECK(Drain(*fast).size() == 10);
   CHECK_FALSE(fast->FinalStatus().has_value());
   // What was queued before the end is still handed out, then the status.
   CHECK_FALSE(slow->FinalStatus().has_value());
   const std::vector<Received> got = Drain(*slow);
-  REQUIRE(got.size() == 4);
-  CHECK(got.back() == Change(kAdded, "ns/p14", "14"));
+  REQUIRE(got.size() == 7);
+  CHECK(got.back() == Change(kAdded, "ns/p17", "17"));
   REQUIRE(slow->FinalStatus().has_value());
   CHECK(slow->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
   CHECK(Message(*slow->FinalStatus()) ==
         "subscriber fell behind: its queue of 4 events filled up; the last event it was sent has "
-        "resource version 14: resume from it");
+        "resource version 17: resume from it");
   const CacheStats stats = h.cache->Stats();
   CHECK(stats.subscribers_fell_behind == 1);
   CHECK(stats.subscriber_count == 1);
   CHECK(stats.queue_high_water == 10);
   // It resumes where it stopped, without a gap.
-  auto resumed = h.Subscribe(Options("14"));
-  CHECK(Drain(*resumed).size() == 6);
+  auto resumed = h.Subscribe(Options("17"));
+  CHECK(Drain(*resumed).size() == 3);
+}
+
+TEST_CASE("a burst far over the capacity does not end a subscriber that keeps reading") {
+  Harness h;
+  h.List({}, 10);
+  SubscribeOptions options = Options("10");
+  options.queue_capacity = 8;
+  auto sub = h.Subscribe(std::move(options));
+  std::vector<Received> expected;
+  std::vector<Received> got;
+  // 10 × the capacity, one event after the other; the consumer pops one item after three events
+  // in four, and the clock moves 24 s meanwhile, far past the stall budget. The queue grows to a
+  // quarter of the burst (past the capacity, within the hard limit of 32) and survives.
+  for (uint64_t rv = 11; rv <= 90; ++rv) {
+    const std::string name = "p" + std::to_string(rv);
+    h.cache->ApplyWatchEvent(Added(Pod("ns", name, rv)));
+    expected.push_back(Change(kAdded, "ns/" + name, std::to_string(rv)));
+    h.clock.Advance(std::chrono::milliseconds(300));
+    if (rv % 4 != 0) {
+      std::optional<Delivery> delivery = sub->TryPop();
+      REQUIRE(delivery.has_value());
+      got.push_back(testing::Flatten(*delivery));
+    }
+  }
+  CHECK(sub->pending() > sub->queue_capacity());
+  for (const Received& each : Drain(*sub)) got.push_back(each);
+  CHECK(got == expected);
+  CHECK_FALSE(sub->FinalStatus().has_value());
+  const CacheStats stats = h.cache->Stats();
+  CHECK(stats.subscribers_fell_behind == 0);
+  CHECK(stats.subscriber_count == 1);
+  CHECK(stats.queue_high_water > 8);
+  CHECK(stats.queue_high_water < sub->hard_limit());
+}
+
+TEST_CASE("a burst reaching the hard limit ends even a subscriber that keeps reading") {
+  Harness h;
+  h.List({}, 10);
+  SubscribeOptions options = Options("10");
+  options.queue_capacity = 4;
+  auto sub = h.Subscribe(std::move(options));
+  REQUIRE(sub->hard_limit() == 4 * Subscription::kHardLimitFactor);
+  std::vector<Received> got;
+  // One pop per two events: the queue grows by one per two events, with progress all along.
+  uint64_t rv = 11;
+  for (; rv <= 100; ++rv) {
+    if (rv % 2 == 0) {
+      std::optional<Delivery> delivery = sub->TryPop();
+      REQUIRE(delivery.has_value());
+      got.push_back(testing::Flatten(*delivery));
+    }
+    h.cache->ApplyWatchEvent(Added(Pod("ns", "p" + std::to_string(rv), rv)));
+    if (h.cache->Stats().subscribers_fell_behind == 1) break;
+  }
+  REQUIRE(h.cache->Stats().subscribers_fell_behind == 1);
+  // Event `rv` found hard_limit() live events queued and ended it instead.
+  CHECK(sub->pending() == sub->hard_limit());
+  CHECK(got.size() > sub->queue_capacity());
+  for (const Received& each : Drain(*sub)) got.push_back(each);
+  REQUIRE(got.size() == static_cast<std::size_t>(rv - 11));
+  const std::string last = std::to_string(rv - 1);
+  CHECK(got.back() == Change(kAdded, "ns/p" + last, last));
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(sub->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
+  CHECK(Message(*sub->FinalStatus()) ==
+        "subscriber fell behind: its queue of 4 events filled up; the last event it was sent has "
+        "resource version " +
+            last + ": resume from it");
+}
+
+TEST_CASE(
+    "a zero stall budget ends a subscriber at the second event over its capacity without "
+    "a pop") {
+  Harness h;
+  h.List({}, 10);
+  SubscribeOptions options = Options("10");
+  options.queue_capacity = 2;
+  options.stall_budget = std::chrono::seconds(0);
+  auto sub = h.Subscribe(std::move(options));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "a", 11)));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 12)));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 13)));  // over: queued
+  CHECK(sub->TryPop().has_value());                     // progress
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 14)));  // over, but read since: queued
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "e", 15)));  // over, nothing read: ended
+  CHECK(Drain(*sub).size() == 3);
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(Message(*sub->FinalStatus()).find("resource version 14: resume from it") !=
+        std::string::npos);
+  SubscribeOptions negative = Options("10");
+  negative.stall_budget = -std::chrono::seconds(1);
+  CHECK(h.SubscribeError(std::move(negative)) == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("bookmarks are dropped while a live queue is over its capacity") {
+  Harness h;
+  h.List({}, 10);
+  SubscribeOptions options = Options("10");
+  options.allow_bookmarks = true;
+  options.queue_capacity = 2;
+  auto sub = h.Subscribe(std::move(options));
+  for (uint64_t rv = 11; rv <= 14; ++rv) {
+    h.cache->ApplyWatchEvent(Added(Pod("ns", "p" + std::to_string(rv), rv)));
+  }
+  h.cache->ApplyWatchEvent(Bookmark(15));  // 4 queued, over the capacity of 2: dropped
+  CHECK(sub->pending() == 4);
+  CHECK(sub->TryPop().has_value());
+  CHECK(sub->TryPop().has_value());
+  h.cache->ApplyWatchEvent(Bookmark(16));  // at the capacity: dropped
+  CHECK(sub->TryPop().has_value());
+  h.cache->ApplyWatchEvent(Bookmark(17));  // below it: queued
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kAdded, "ns/p14", "14"), Marker(kBookmark, "17")});
+  CHECK_FALSE(sub->FinalStatus().has_value());
 }
 
 TEST_CASE("a snapshot subscriber that falls behind before SYNCED is told to start over") {
@@ -557,7 +682,11 @@ TEST_CASE("a snapshot subscriber that falls behind before SYNCED is told to star
     options.queue_capacity = 1;
     return h.Subscribe(std::move(options));
   }();
-  h.List({Pod("ns", "a", 3), Pod("ns", "b", 4)}, 10);
+  // Five differences in one relist, nothing popped in between: the fifth finds the queue at its
+  // hard limit (4 × 1).
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 4), Pod("ns", "c", 5), Pod("ns", "d", 6),
+          Pod("ns", "e", 7)},
+         10);
   Drain(*sub);
   REQUIRE(sub->FinalStatus().has_value());
   CHECK(sub->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
@@ -627,9 +756,12 @@ TEST_CASE("on_ready fires when an item reaches an empty queue, and once when the
   CHECK(calls == 2);
   h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 14)));
   h.cache->ApplyWatchEvent(Added(Pod("ns", "e", 15)));
-  h.cache->ApplyWatchEvent(Added(Pod("ns", "f", 16)));  // full: ended
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "f", 16)));  // over the capacity: queued, no call
+  CHECK(calls == 2);
+  h.clock.Advance(std::chrono::seconds(1));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "g", 17)));  // nothing read for the budget: ended
   CHECK(calls == 3);
-  h.cache->ApplyWatchEvent(Added(Pod("ns", "g", 17)));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "h", 18)));
   CHECK(calls == 3);
 }
 

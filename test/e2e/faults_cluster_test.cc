@@ -222,7 +222,8 @@ TEST_CASE("a subscriber that stops reading is ended with RESOURCE_EXHAUSTED; 50 
   REQUIRE(AwaitSynced(daemon->stub(), {"configmaps"}, seconds(30)));
 
   // The slow one: a connection of its own with HTTP/2 windows kept small (no BDP probing), and a
-  // stream nobody reads. Its window (64 KiB) and the daemon's queue fill after ~120 events.
+  // stream nobody reads. Its window (64 KiB) fills after ~16 events; the daemon ends it once its
+  // queue is over the capacity with nothing read for 1 s, or at 4 × the capacity (~420 events).
   grpc::ChannelArguments slow_args;
   slow_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   auto slow_stub = v1::Informer::NewStub(daemon->NewChannel(true, slow_args));
@@ -247,9 +248,9 @@ TEST_CASE("a subscriber that stops reading is ended with RESOURCE_EXHAUSTED; 50 
       },
       seconds(10)));
 
-  // 400 objects of 4 KiB in one kubectl call: about 1.7 MiB of events for every subscriber.
-  constexpr int kObjects = 400;
-  static_assert(kObjects > 3 * kCapacity, "the slow subscriber must overflow by far");
+  // 600 objects of 4 KiB in one kubectl call: about 2.5 MiB of events for every subscriber.
+  constexpr int kObjects = 600;
+  static_assert(kObjects > 5 * kCapacity, "the slow subscriber must pass the hard limit by far");
   std::string yaml = "apiVersion: v1\nkind: List\nitems:\n";
   const std::string filler(4 << 10, 'x');
   for (int i = 0; i < kObjects; ++i) {
