@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <functional>
+#include <thread>
 
 #include "core/clock.h"
 #include "daemon/apiserver_client.h"
@@ -120,6 +121,7 @@ absl::Status RunDaemon(const Options& options) {
   };
   check_readiness();
 
+  std::thread shutdown_thread;
   signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
     logger->info("received {}, shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -131,13 +133,18 @@ absl::Status RunDaemon(const Options& options) {
     informer_service.Shutdown();
     informers->Stop();
     // Queued behind the informers' Stop on the same strand: subscriptions have ended by then, so
-    // streams finish promptly and the grace period is only for stragglers.
+    // streams finish promptly and the grace period is only for stragglers. The server's Shutdown
+    // blocks until every call has finished, and a call still resolving its resource finishes on
+    // the strand: so it waits on its own thread while this one keeps running the strand.
     boost::asio::post((*client)->strand(), [&] {
-      (*server)->Shutdown(std::chrono::seconds(5));
-      io.stop();
+      shutdown_thread = std::thread([&] {
+        (*server)->Shutdown(std::chrono::seconds(5));
+        io.stop();
+      });
     });
   });
   io.run();
+  if (shutdown_thread.joinable()) shutdown_thread.join();
   logger->info("informerd stopped");
   return absl::OkStatus();
 }
