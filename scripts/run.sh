@@ -73,6 +73,7 @@ cat >&2 <<MSG
 [run]   bazel-bin/cmd/informerctl/informerctl resources
 [run]   bazel-bin/cmd/informerctl/informerctl watch pods -A
 [run]   grpcurl -plaintext 127.0.0.1:50051 list
+[run]   curl http://127.0.0.1:9090/readyz ; curl -s http://127.0.0.1:9090/metrics | grep ^informerd_
 [run] Ctrl-C stops informerd and the cluster.
 MSG
 # Not exec: the EXIT trap must stop the cluster when informerd ends.
