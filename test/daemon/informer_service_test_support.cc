@@ -9,6 +9,7 @@
 #include "core/object_scanner.h"
 #include "daemon/event_encoder.h"
 #include "fmt/format.h"
+#include "test/util/wait_until.h"
 
 namespace informerd::daemon::testing {
 
@@ -327,12 +328,7 @@ grpc::Status SubscribeError(v1::Informer::Stub& stub, const v1::SubscribeRequest
 }
 
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
+  return test::WaitUntil(condition, timeout, std::chrono::milliseconds(5));
 }
 
 }  // namespace informerd::daemon::testing

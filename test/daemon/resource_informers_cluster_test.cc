@@ -21,6 +21,7 @@
 #include "spdlog/sinks/null_sink.h"
 #include "test/cluster/cluster_fixture.h"
 #include "test/daemon/api_test_support.h"
+#include "test/util/wait_until.h"
 
 namespace informerd::test {
 namespace {
@@ -52,15 +53,6 @@ spec:
 std::string Widget(const std::string& name) {
   return "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: " + name +
          "\n  namespace: default\n";
-}
-
-bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return condition();
 }
 
 void Kubectl(const TestCluster& cluster, const std::vector<std::string>& args) {

@@ -19,6 +19,7 @@
 #include "spdlog/sinks/null_sink.h"
 #include "test/daemon/api_test_support.h"
 #include "test/fakeapi/fake_api_server.h"
+#include "test/util/wait_until.h"
 
 namespace informerd::daemon {
 namespace {
@@ -26,15 +27,7 @@ namespace {
 using fakeapi::Fault;
 using fakeapi::Verb;
 using std::chrono::seconds;
-
-bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
+using test::WaitUntil;
 
 // The fake apiserver and one pods informer (all namespaces) over a cache, as ResourceInformers
 // would run it.

@@ -518,15 +518,6 @@ grpc::Status SubscribeError(v1::Informer::Stub& stub, const v1::SubscribeRequest
   return status;
 }
 
-bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout, milliseconds poll) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(poll);
-  }
-  return condition();
-}
-
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
   return fmt::format("{}/{}", dir != nullptr && dir[0] != '\0' ? dir : "/tmp", name);
