@@ -468,6 +468,7 @@ CacheStats Cache::Stats() const {
   stats.synced = synced_;
   stats.unsynced_reason = unsynced_reason_;
   stats.relisting = relisting_;
+  if (shut_down_) stats.shut_down = shutdown_status_;
   stats.events_applied = events_applied_;
   stats.subscribers_fell_behind = fell_behind_;
   stats.queue_high_water = queue_high_water_;

@@ -73,6 +73,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -152,6 +153,8 @@ struct CacheStats {
   // completed); empty when synced.
   std::string unsynced_reason;
   bool relisting = false;
+  // After Shutdown: the status it was given (readers must not serve this cache any more).
+  std::optional<absl::Status> shut_down;
   // ADDED/MODIFIED/DELETED events produced (live and from relists).
   uint64_t events_applied = 0;
   // Subscribers ended because they fell behind (stall budget or hard limit).

@@ -157,16 +157,25 @@ bool Subscription::EndFellBehind() {
   std::lock_guard<std::mutex> lock(mu_);
   if (ended_) return false;
   ended_ = true;
+  // Which of the two limits it hit (Push): the hard limit, or the stall budget over capacity.
+  const std::string why =
+      counted_ >= hard_limit_
+          ? fmt::format("{} events waited for it, {} times its queue capacity of {}", counted_,
+                        kHardLimitFactor, capacity_)
+          : fmt::format(
+                "it read nothing for {} ms while {} events waited (its queue capacity is {})",
+                std::chrono::duration_cast<std::chrono::milliseconds>(stall_budget_).count(),
+                counted_, capacity_);
   if (resume_from_.empty()) {
-    status_ = absl::ResourceExhaustedError(fmt::format(
-        "subscriber fell behind: its queue of {} events filled up before its initial snapshot "
-        "was complete; subscribe again without a resource version",
-        capacity_));
+    status_ = absl::ResourceExhaustedError(
+        fmt::format("subscriber fell behind before its initial snapshot was complete: {}; "
+                    "subscribe again without a resource version",
+                    why));
   } else {
-    status_ = absl::ResourceExhaustedError(fmt::format(
-        "subscriber fell behind: its queue of {} events filled up; the last event it was sent "
-        "has resource version {}: resume from it",
-        capacity_, resume_from_));
+    status_ = absl::ResourceExhaustedError(
+        fmt::format("subscriber fell behind: {}; the last event it was sent has resource "
+                    "version {}: resume from it",
+                    why, resume_from_));
   }
   return true;
 }

@@ -113,6 +113,9 @@ absl::Status RunDaemon(const Options& options) {
   // Readiness (gRPC health): every configured resource has synced. Looked at twice a second.
   boost::asio::steady_timer readiness_timer(io);
   std::function<void()> check_readiness = [&] {
+    // A handler already queued when the timer is cancelled still runs with success: once
+    // shutting down, health stays NOT_SERVING.
+    if (shutting_down) return;
     (*server)->SetServing(informers->AllSynced());
     readiness_timer.expires_after(std::chrono::milliseconds(500));
     readiness_timer.async_wait([&](const boost::system::error_code& ec) {

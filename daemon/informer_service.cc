@@ -82,7 +82,9 @@ class InformerService::UnaryCall final : public grpc::ServerUnaryReactor {
 // ---- Subscribe -----------------------------------------------------------------------------
 
 // One Subscribe stream. The state machine, all under mu_:
-//   starting   resolving and subscribing: subscription_ is null; OnCancel only records itself.
+//   starting   resolving and subscribing (starting_): until OnResolved's last Pump no thread
+//              finishes the stream, since that could delete it while OnResolved still runs;
+//              before subscription_ is set, OnCancel only records itself.
 //   streaming  Pump() pops the next Delivery and starts its write, unless a write is in flight
 //              (write_in_flight_) or the stream is finished. Pump runs from OnWriteDone (the
 //              previous write completed), from on_ready (something arrived in an empty queue, or
@@ -184,7 +186,9 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
     }
     // Cancelled while subscribing: OnCancel saw no subscription to close.
     if (cancelled) (*subscription)->Close();
-    Pump();
+    // Ends the starting state: until now no other thread could finish the stream (and so
+    // delete it) under this function; from inside this call on, any may.
+    Pump(/*ending_start=*/true);
   }
 
   void FinishEarly(const absl::Status& status) {
@@ -196,11 +200,12 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
     Finish(ToGrpcStatus(status));
   }
 
-  void Pump() {
+  void Pump(bool ending_start = false) {
     std::optional<core::Delivery> next;
     std::optional<absl::Status> final_status;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (ending_start) starting_ = false;
       if (finished_ || write_in_flight_ || !subscription_) return;
       next = subscription_->TryPop();
       if (next) {
@@ -208,6 +213,9 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
       } else {
         final_status = subscription_->FinalStatus();
         if (!final_status) return;  // wait for on_ready
+        // OnResolved still runs on another thread and will Pump once more: finishing now could
+        // delete the stream under it.
+        if (starting_) return;
         finished_ = true;
         final_status_ = *final_status;
       }
@@ -245,6 +253,8 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
   bool write_in_flight_ = false;
   bool finished_ = false;
   bool cancelled_ = false;
+  // Until OnResolved's last Pump: the stream may start writes but not finish.
+  bool starting_ = true;
   absl::Status final_status_;
   grpc::ByteBuffer buffer_;  // the message being written; see Pump
 };
@@ -382,6 +392,9 @@ void InformerService::WhenSynced(UnaryCall* call, std::shared_ptr<const ServedRe
   if (call->cancelled()) return call->FinishWith(absl::CancelledError("the call was cancelled"));
   if (shutting_down_.load()) return call->FinishWith(ShuttingDown());
   const core::CacheStats stats = served->cache->Stats();
+  // The entry was replaced or stopped (its resource is gone, an on-demand informer ended): its
+  // cache says why, and its objects must not be served.
+  if (stats.shut_down) return call->FinishWith(*stats.shut_down);
   if (stats.synced && attempt()) return;
   const core::ReflectorStatus upstream =
       served->status ? served->status() : core::ReflectorStatus();

@@ -172,7 +172,7 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   PerResource(out, snapshot, labels, "informerd_subscribers", "gauge", "Open subscriptions.",
               [](const ResourceMetrics& r) { return r.subscribers; });
   PerResource(out, snapshot, labels, "informerd_subscribers_fell_behind_total", "counter",
-              "Subscriptions ended with RESOURCE_EXHAUSTED because their queue was full.",
+              "Subscriptions ended with RESOURCE_EXHAUSTED because they fell behind.",
               [](const ResourceMetrics& r) { return r.subscribers_fell_behind; });
   PerResource(out, snapshot, labels, "informerd_subscriber_queue_high_water_mark", "gauge",
               "The most events any subscriber's live queue has held.",

@@ -101,7 +101,8 @@ class ResourceInformers : public OnDemandSource,
   // Resolves every entry and starts what resolves. Any thread.
   void Start();
   // Stops every informer (configured and on-demand) and ends every subscription with
-  // UNAVAILABLE; Acquire answers UNAVAILABLE from now on. Any thread; idempotent.
+  // UNAVAILABLE; once the posted stop has run on the strand, Acquire answers UNAVAILABLE (an
+  // informer Acquire starts before then is stopped by it). Any thread; idempotent.
   void Stop();
 
   // OnDemandSource. Any thread.

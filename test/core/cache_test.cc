@@ -550,8 +550,8 @@ TEST_CASE(
   REQUIRE(slow->FinalStatus().has_value());
   CHECK(slow->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
   CHECK(Message(*slow->FinalStatus()) ==
-        "subscriber fell behind: its queue of 4 events filled up; the last event it was sent has "
-        "resource version 17: resume from it");
+        "subscriber fell behind: it read nothing for 1000 ms while 7 events waited (its queue "
+        "capacity is 4); the last event it was sent has resource version 17: resume from it");
   const CacheStats stats = h.cache->Stats();
   CHECK(stats.subscribers_fell_behind == 1);
   CHECK(stats.subscriber_count == 1);
@@ -624,8 +624,8 @@ TEST_CASE("a burst reaching the hard limit ends even a subscriber that keeps rea
   REQUIRE(sub->FinalStatus().has_value());
   CHECK(sub->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
   CHECK(Message(*sub->FinalStatus()) ==
-        "subscriber fell behind: its queue of 4 events filled up; the last event it was sent has "
-        "resource version " +
+        "subscriber fell behind: 16 events waited for it, 4 times its queue capacity of 4; the "
+        "last event it was sent has resource version " +
             last + ": resume from it");
 }
 

@@ -287,6 +287,25 @@ TEST_CASE("List before the initial sync waits for it until the call's deadline",
     std::this_thread::sleep_for(milliseconds(400));
     CHECK(status_calls.load() == after_cancel);
   }
+  SECTION("a cache shut down under a waiting List ends it with the cache's status") {
+    ListOutcome outcome;
+    std::thread client(
+        [&] { outcome = List(*harness.stub, "pods", "", "", "", milliseconds(20000)); });
+    REQUIRE(WaitUntil([&] { return status_calls.load() >= 2; }));
+    cache->Shutdown(absl::UnavailableError("pods stopped being served by the apiserver"));
+    client.join();
+    CHECK(outcome.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(outcome.status.error_message() == "pods stopped being served by the apiserver");
+    CHECK(outcome.took < milliseconds(5000));
+  }
+  SECTION("a synced cache that was shut down is not served") {
+    Sync(*cache, kPods, 10);
+    REQUIRE(List(*harness.stub, "pods").status.ok());
+    cache->Shutdown(absl::UnavailableError("pods stopped being served by the apiserver"));
+    const ListOutcome outcome = List(*harness.stub, "pods");
+    CHECK(outcome.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(outcome.status.error_message() == "pods stopped being served by the apiserver");
+  }
   SECTION("informerd shutting down ends a waiting List") {
     ListOutcome outcome;
     std::thread client(

@@ -224,7 +224,7 @@ TEST_CASE("the exposition of a known set of values, exactly") {
       p +
       "} 0\n"
       "# HELP informerd_subscribers_fell_behind_total Subscriptions ended with RESOURCE_EXHAUSTED "
-      "because their queue was full.\n"
+      "because they fell behind.\n"
       "# TYPE informerd_subscribers_fell_behind_total counter\n"
       "informerd_subscribers_fell_behind_total{" +
       d +
