@@ -208,6 +208,12 @@ struct ReflectorStatus {
   uint64_t watch_restarts = 0;
   // Failures since the last success (a complete list, a watch that delivered events or lasted).
   uint32_t consecutive_failures = 0;
+
+  // The failure that is current (consecutive_failures > 0), or OK: what explains a sync that
+  // does not come (a 403, a TLS error, a 404 for a deleted CRD).
+  absl::Status current_error() const {
+    return consecutive_failures > 0 ? last_error : absl::OkStatus();
+  }
 };
 
 class Reflector {

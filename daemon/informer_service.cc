@@ -24,9 +24,8 @@ std::string UnsyncedReason(const ServedResource& served, const core::CacheStats&
                            const core::ReflectorStatus& upstream) {
   std::string reason =
       stats.unsynced_reason.empty() ? "the cache is not synced" : stats.unsynced_reason;
-  if (upstream.consecutive_failures > 0 && !upstream.last_error.ok()) {
-    reason += fmt::format(" (last error from the apiserver: {})",
-                          std::string(upstream.last_error.message()));
+  if (const absl::Status error = upstream.current_error(); !error.ok()) {
+    reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
   }
   return fmt::format("{} has not synced yet: {}", served.Describe(), reason);
 }
@@ -522,8 +521,8 @@ grpc::ServerUnaryReactor* InformerService::ListResources(
     info->set_on_demand(served->on_demand);
     if (upstream.resource_gone) {
       info->set_condition("resource no longer served by the apiserver");
-    } else if (upstream.consecutive_failures > 0 && !upstream.last_error.ok()) {
-      info->set_condition(std::string(upstream.last_error.message()));
+    } else if (const absl::Status error = upstream.current_error(); !error.ok()) {
+      info->set_condition(std::string(error.message()));
     }
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -35,10 +35,8 @@ Readiness CheckReadiness(const ResourceInformers& informers) {
     if (stats.synced) continue;
     std::string reason = stats.unsynced_reason.empty() ? "not synced" : stats.unsynced_reason;
     // The upstream error explains a sync that does not come (403: RBAC; TLS; 404: no CRD).
-    const core::ReflectorStatus upstream = running.informer->status();
-    if (upstream.consecutive_failures > 0 && !upstream.last_error.ok()) {
-      reason += fmt::format(" (last error from the apiserver: {})",
-                            std::string(upstream.last_error.message()));
+    if (const absl::Status error = running.informer->status().current_error(); !error.ok()) {
+      reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
     }
     readiness.not_ready.push_back(fmt::format("{}: {}", DescribeEntry(running), reason));
   }
