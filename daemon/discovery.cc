@@ -567,8 +567,12 @@ Discovery::~Discovery() { state_->closed.store(true, std::memory_order_release);
 void Discovery::Resolve(std::string name, ResolveCallback done) {
   boost::asio::post(state_->client.strand(), [state = state_, name = std::move(name),
                                               done = std::move(done)]() mutable {
-    ResolveCallback guarded = [state, done = std::move(done)](absl::StatusOr<ResolvedResource> r) {
-      if (!state->closed.load(std::memory_order_acquire)) done(std::move(r));
+    // Weak: the state keeps this callback while a fetch is pending, and a strong reference
+    // would make a cycle that outlives the io_context when the daemon stops mid-fetch.
+    ResolveCallback guarded = [weak = std::weak_ptr<State>(state),
+                               done = std::move(done)](absl::StatusOr<ResolvedResource> r) {
+      const std::shared_ptr<State> alive = weak.lock();
+      if (alive && !alive->closed.load(std::memory_order_acquire)) done(std::move(r));
     };
     state->Resolve(name, std::move(guarded));
   });
