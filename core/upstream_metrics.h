@@ -1,5 +1,5 @@
 // UpstreamMetrics: what one informer received from the apiserver, counted for the metrics
-// endpoint (daemon/metrics.*): watch events by type, objects received in LIST pages, and failed
+// endpoint (daemon/admin/metrics.*): watch events by type, objects received in LIST pages, and failed
 // requests by code. The reflector's own counters (relists by reason, watch restarts) live in
 // ReflectorStatus; the cache's (events delivered, subscribers that fell behind) in CacheStats.
 //

@@ -10,19 +10,20 @@
 #include <thread>
 
 #include "core/clock.h"
-#include "daemon/apiserver_client.h"
-#include "daemon/client_config.h"
+#include "daemon/kube/apiserver_client.h"
+#include "daemon/kube/auth/client_config.h"
 #include "daemon/config.h"
-#include "daemon/discovery.h"
-#include "daemon/environment.h"
-#include "daemon/grpc_server.h"
-#include "daemon/http_server.h"
-#include "daemon/informer_service.h"
+#include "daemon/kube/discovery.h"
+#include "daemon/kube/auth/environment.h"
+#include "daemon/service/grpc_server.h"
+#include "daemon/admin/http_server.h"
+#include "daemon/service/informer_service.h"
 #include "daemon/logging.h"
-#include "daemon/metrics.h"
-#include "daemon/resource_informers.h"
-#include "daemon/resource_registry.h"
-#include "daemon/status_endpoints.h"
+#include "daemon/admin/metrics.h"
+#include "daemon/informers/shared_informer_factory.h"
+#include "daemon/informers/discovery_resource_resolver.h"
+#include "daemon/informers/resource_registry.h"
+#include "daemon/admin/status_endpoints.h"
 #include "daemon/version.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -59,7 +60,7 @@ absl::Status RunDaemon(const Options& options) {
   if (!client.ok()) return client.status();
   const core::SteadyClock clock;
   Discovery discovery(**client, clock);
-  ResourceInformersOptions informer_options;
+  SharedInformerFactoryOptions informer_options;
   informer_options.max_event_bytes = config->max_object_bytes;
 
   // What the gRPC service serves: every informer is added to the registry as it starts.
@@ -69,12 +70,12 @@ absl::Status RunDaemon(const Options& options) {
   service_options.logger = logging.For("service");
   service_options.subscriber_queue_capacity = config->subscriber_queue_capacity;
   InformerService informer_service(resolver, registry, service_options);
-  // ResourceInformers keeps the registry current: informers as they start, placeholders for
+  // SharedInformerFactory keeps the registry current: informers as they start, placeholders for
   // resources gone upstream, on-demand informers (allowOnDemand) while they have readers.
   informer_options.registry = &registry;
   informer_options.allow_on_demand = config->allow_on_demand;
   informer_options.on_demand_grace_period = config->on_demand_grace_period;
-  auto informers = ResourceInformers::Create(**client, discovery, clock, config->resources,
+  auto informers = SharedInformerFactory::Create(**client, discovery, clock, config->resources,
                                              informer_options, nullptr, logging.For("informer"));
 
   GrpcRequestCounters grpc_requests;

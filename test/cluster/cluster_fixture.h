@@ -32,7 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "test/util/run_subprocess.h"
+#include "test/common/run_subprocess.h"
 
 namespace informerd::test {
 

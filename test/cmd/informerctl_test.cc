@@ -1,6 +1,6 @@
 // End-to-end: the real informerctl binary against an in-process fake Informer service.
 //
-// Each case starts a FakeInformer (test/cmd/fake_informer.h) on 127.0.0.1:0, runs
+// Each case starts a FakeInformer (test/common/fake_informer.h) on 127.0.0.1:0, runs
 // cmd/informerctl/informerctl as a separate process, and checks its exact stdout, stderr and exit
 // status, and the requests the fake received. Objects' creation times are set relative to now, a
 // whole number of hours, minutes or days ago, so the AGE column is exact however slow the run.
@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "fmt/format.h"
-#include "test/cmd/fake_informer.h"
-#include "test/util/run_subprocess.h"
-#include "test/util/subprocess.h"
+#include "test/common/fake_informer.h"
+#include "test/common/run_subprocess.h"
+#include "test/common/subprocess.h"
 
 namespace informerd::test {
 namespace {

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <vector>
 
-#include "test/core/fake_clock.h"
-#include "test/core/fake_random_source.h"
+#include "test/common/fake_clock.h"
+#include "test/common/fake_random_source.h"
 
 namespace informerd::core {
 namespace {

@@ -20,7 +20,7 @@
 #include "core/cache.h"
 #include "core/clock.h"
 #include "fmt/format.h"
-#include "test/core/cache_test_support.h"
+#include "test/common/cache_test_support.h"
 
 namespace informerd::core {
 namespace {

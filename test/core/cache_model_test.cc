@@ -22,8 +22,8 @@
 
 #include "core/cache.h"
 #include "fmt/format.h"
-#include "test/core/cache_test_support.h"
-#include "test/core/fake_clock.h"
+#include "test/common/cache_test_support.h"
+#include "test/common/fake_clock.h"
 
 namespace informerd::core {
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "test/core/cache_test_support.h"
-#include "test/core/fake_clock.h"
+#include "test/common/cache_test_support.h"
+#include "test/common/fake_clock.h"
 
 namespace informerd::core {
 namespace {

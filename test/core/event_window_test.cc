@@ -6,7 +6,7 @@
 #include <memory>
 #include <vector>
 
-#include "test/core/fake_clock.h"
+#include "test/common/fake_clock.h"
 
 namespace informerd::core {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "test/core/cache_test_support.h"
+#include "test/common/cache_test_support.h"
 
 namespace informerd::core {
 namespace {

@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "core/reflector.h"
-#include "test/core/fake_clock.h"
-#include "test/core/recording_sink.h"
+#include "test/common/fake_clock.h"
+#include "test/common/recording_sink.h"
 
 namespace informerd::core {
 namespace {

@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "test/core/fake_clock.h"
-#include "test/core/fake_random_source.h"
-#include "test/core/recording_sink.h"
+#include "test/common/fake_clock.h"
+#include "test/common/fake_random_source.h"
+#include "test/common/recording_sink.h"
 
 namespace Catch {
 template <>

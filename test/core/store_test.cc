@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "fmt/format.h"
-#include "test/core/cache_test_support.h"
+#include "test/common/cache_test_support.h"
 
 namespace informerd::core {
 namespace {

@@ -26,8 +26,8 @@
 
 #include "informerd/v1/informerd.grpc.pb.h"
 #include "test/cluster/cluster_fixture.h"
-#include "test/util/subprocess.h"
-#include "test/util/wait_until.h"
+#include "test/common/subprocess.h"
+#include "test/common/wait_until.h"
 
 namespace informerd::test::e2e {
 
@@ -224,7 +224,7 @@ bool HasSynced(const std::vector<v1::Event>& events);
 // The status of a Subscribe that must fail before any event (fails the test if events arrive).
 grpc::Status SubscribeError(v1::Informer::Stub& stub, const v1::SubscribeRequest& request);
 
-using ::informerd::test::WaitUntil;  // test/util/wait_until.h
+using ::informerd::test::WaitUntil;  // test/common/wait_until.h
 
 // "$TEST_TMPDIR/name" (or /tmp/name).
 std::string TempPath(const std::string& name);

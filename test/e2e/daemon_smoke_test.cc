@@ -14,8 +14,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "test/fakeapi/fake_api_server.h"
-#include "test/util/http_client.h"
-#include "test/util/subprocess.h"
+#include "test/common/http_client.h"
+#include "test/common/subprocess.h"
 
 namespace informerd::test {
 namespace {

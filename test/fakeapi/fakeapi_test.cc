@@ -30,7 +30,7 @@
 #include "fmt/format.h"
 #include "test/fakeapi/fake_api_server.h"
 #include "test/fakeapi/tls_material.h"
-#include "test/util/subprocess.h"
+#include "test/common/subprocess.h"
 
 namespace informerd::fakeapi {
 namespace {

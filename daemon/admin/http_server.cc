@@ -1,0 +1,300 @@
+#include "daemon/admin/http_server.h"
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+
+namespace informerd::daemon {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+// Requests to this server are a request line and a few headers; nothing needs more.
+constexpr std::uint32_t kMaxHeaderBytes = 8 << 10;
+constexpr std::uint64_t kMaxBodyBytes = 8 << 10;
+// Closing a connection waits this long, reading at most this much, for the client to close.
+constexpr std::chrono::seconds kDrainTimeout{2};
+constexpr std::size_t kMaxDrainBytes = 1 << 20;
+
+std::string FormatEndpoint(const tcp::endpoint& endpoint) {
+  const asio::ip::address address = endpoint.address();
+  return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), endpoint.port())
+                         : fmt::format("{}:{}", address.to_string(), endpoint.port());
+}
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(HttpHandler handler, std::shared_ptr<spdlog::logger> logger, HttpServerOptions options)
+      : handler_(std::move(handler)),
+        logger_(std::move(logger)),
+        options_(std::move(options)),
+        io_(std::make_unique<asio::io_context>()),
+        acceptor_(std::make_unique<tcp::acceptor>(*io_)),
+        accept_retry_(std::make_unique<asio::steady_timer>(*io_)) {}
+
+  ~Impl() { Stop(); }
+
+  absl::Status Bind(const std::string& listen_address);
+  const tcp::endpoint& endpoint() const { return endpoint_; }
+  void Run() {
+    DoAccept();
+    thread_ = std::thread([this] { io_->run(); });
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    io_->stop();
+    if (thread_.joinable()) thread_.join();
+    // Destroying the io_context destroys the pending handlers, and with them the sessions they
+    // hold: every connection is closed now, not when the server object goes.
+    accept_retry_.reset();
+    acceptor_.reset();
+    io_.reset();
+  }
+
+  // The server's thread only; what sessions use.
+  HttpResponse Handle(const HttpRequest& request) {
+    try {
+      return handler_(request);
+    } catch (const std::exception& e) {
+      logger_->error("{} {}: {}", request.method, request.target, e.what());
+      return HttpResponse{500, "text/plain; charset=utf-8", "internal error\n"};
+    }
+  }
+  const HttpServerOptions& options() const { return options_; }
+  const std::shared_ptr<spdlog::logger>& logger() const { return logger_; }
+  // Open connections (sessions count themselves); the server's thread only.
+  std::size_t live_sessions_ = 0;
+
+ private:
+  void DoAccept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+
+  // Declared before io_: sessions, destroyed with io_'s pending handlers, still use them.
+  const HttpHandler handler_;
+  const std::shared_ptr<spdlog::logger> logger_;
+  const HttpServerOptions options_;
+  std::mutex stop_mu_;
+  bool stopped_ = false;  // guarded by stop_mu_
+
+  // Reset by Stop, in this order's reverse.
+  std::unique_ptr<asio::io_context> io_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<asio::steady_timer> accept_retry_;
+  tcp::endpoint endpoint_;
+  std::thread thread_;
+};
+
+namespace {
+
+// One connection: read a request, answer it, and again while the client keeps it alive.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {
+    ++server_.live_sessions_;
+  }
+  ~HttpSession() { --server_.live_sessions_; }
+
+  void Start() { DoRead(); }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHeaderBytes);
+    parser_->body_limit(kMaxBodyBytes);
+    stream_.expires_after(server_.options().idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+        ec == beast::error::timeout) {
+      return Close();
+    }
+    if (ec && ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      // Not HTTP, or more than we accept: say so, and close (the rest of the bytes cannot be
+      // framed).
+      server_.logger()->debug("bad HTTP request: {}", ec.message());
+      http::response<http::string_body> response{http::status::bad_request, 11};
+      response.set(http::field::content_type, "text/plain; charset=utf-8");
+      response.body() = fmt::format("bad request: {}\n", ec.message());
+      response.keep_alive(false);
+      response.prepare_payload();
+      return Write(std::move(response));
+    }
+    if (ec) return Close();
+
+    const http::request<http::string_body>& request = parser_->get();
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    const bool head = request.method() == http::verb::head;
+    HttpResponse answer;
+    if (request.method() != http::verb::get && !head) {
+      answer.status = 405;
+      answer.body = "only GET and HEAD\n";
+    } else {
+      answer = server_.Handle(
+          HttpRequest{std::string(request.method_string()), std::string(request.target())});
+    }
+    const auto status = static_cast<http::status>(answer.status);
+    if (head) {
+      http::response<http::empty_body> response{status, version};
+      SetHeaders(response, answer, keep_alive);
+      response.content_length(answer.body.size());
+      return Write(std::move(response));
+    }
+    http::response<http::string_body> response{status, version};
+    SetHeaders(response, answer, keep_alive);
+    response.body() = std::move(answer.body);
+    response.prepare_payload();
+    Write(std::move(response));
+  }
+
+  template <class Body>
+  static void SetHeaders(http::response<Body>& response, const HttpResponse& answer,
+                         bool keep_alive) {
+    response.set(http::field::server, "informerd");
+    response.set(http::field::content_type, answer.content_type);
+    if (answer.status == 405) response.set(http::field::allow, "GET, HEAD");
+    response.keep_alive(keep_alive);
+  }
+
+  template <class Body>
+  void Write(http::response<Body>&& message) {
+    const bool close = message.need_eof();
+    auto response = std::make_shared<http::response<Body>>(std::move(message));
+    response_ = response;
+    stream_.expires_after(server_.options().write_timeout);
+    http::async_write(stream_, *response,
+                      beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this(), close));
+  }
+
+  void OnWrite(bool close, beast::error_code ec, std::size_t /*bytes*/) {
+    response_.reset();
+    if (ec || close) return Close();
+    DoRead();
+  }
+
+  // A graceful close: send FIN, then read and discard what the client still sends until it
+  // closes too (bounded in time and bytes). Closing with unread bytes would make the kernel
+  // reset the connection, and the client could lose the response (a 400 for oversized headers,
+  // say) before reading it.
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(kDrainTimeout);
+    Drain(0);
+  }
+
+  void Drain(std::size_t drained) {
+    if (drained > kMaxDrainBytes) return;
+    stream_.async_read_some(
+        asio::buffer(drain_buffer_),
+        [self = shared_from_this(), drained](beast::error_code ec, std::size_t bytes) {
+          if (!ec) self->Drain(drained + bytes);
+        });
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  // The response being written (its type depends on the method).
+  std::shared_ptr<void> response_;
+  std::array<char, 4096> drain_buffer_;
+};
+
+}  // namespace
+
+absl::Status HttpServer::Impl::Bind(const std::string& listen_address) {
+  const auto fail = [&](const std::string& why) {
+    return absl::UnavailableError(
+        fmt::format("cannot listen on {} for {} ({}); choose another with {}", listen_address,
+                    options_.name, why, options_.flag));
+  };
+  const auto colon = listen_address.rfind(':');
+  if (colon == std::string::npos) return fail("not HOST:PORT");
+  std::string host = listen_address.substr(0, colon);
+  const std::string port = listen_address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  beast::error_code ec;
+  tcp::resolver resolver(*io_);
+  const auto results = resolver.resolve(host, port, tcp::resolver::passive, ec);
+  if (ec) return fail(ec.message());
+  if (results.empty()) return fail("the host resolves to no address");
+  const tcp::endpoint endpoint = results.begin()->endpoint();
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) endpoint_ = acceptor_->local_endpoint(ec);
+  if (ec) return fail(ec.message());
+  return absl::OkStatus();
+}
+
+void HttpServer::Impl::DoAccept() {
+  acceptor_->async_accept(*io_, beast::bind_front_handler(&Impl::OnAccept, this));
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // Out of file descriptors, typically: try again shortly rather than spin.
+    logger_->warn("{}: accept failed: {}", options_.name, ec.message());
+    accept_retry_->expires_after(std::chrono::milliseconds(100));
+    accept_retry_->async_wait([this](beast::error_code timer_ec) {
+      if (!timer_ec) DoAccept();
+    });
+    return;
+  }
+  if (live_sessions_ >= options_.max_connections) {
+    beast::error_code ignored;
+    socket.close(ignored);
+  } else {
+    std::make_shared<HttpSession>(std::move(socket), *this)->Start();
+  }
+  DoAccept();
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const std::string& listen_address, HttpHandler handler, std::shared_ptr<spdlog::logger> logger,
+    HttpServerOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(handler), logger, std::move(options));
+  if (absl::Status bound = impl->Bind(listen_address); !bound.ok()) return bound;
+  impl->Run();
+  auto server = std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+  logger->info("{} listening on {}", server->impl_->options().name, server->address_);
+  return server;
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)), address_(FormatEndpoint(impl_->endpoint())) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace informerd::daemon

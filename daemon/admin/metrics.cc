@@ -1,0 +1,270 @@
+#include "daemon/admin/metrics.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "core/watch_event_decoder.h"
+#include "fmt/format.h"
+
+namespace informerd::daemon {
+namespace {
+
+// `name="value"`, escaped.
+std::string Label(std::string_view name, std::string_view value) {
+  return fmt::format("{}=\"{}\"", name, EscapeLabelValue(value));
+}
+
+std::string Join(std::string_view a, std::string_view b) {
+  if (a.empty()) return std::string(b);
+  if (b.empty()) return std::string(a);
+  return fmt::format("{},{}", a, b);
+}
+
+// The labels that tell one informer's series from another's.
+std::string ResourceLabels(const ResourceMetrics& resource) {
+  std::string labels = fmt::format(
+      "{},{},{},{}", Label("group", resource.group), Label("version", resource.version),
+      Label("resource", resource.resource), Label("watch_namespace", resource.namespace_name));
+  if (!resource.label_selector.empty()) {
+    labels = Join(labels, Label("label_selector", resource.label_selector));
+  }
+  if (!resource.field_selector.empty()) {
+    labels = Join(labels, Label("field_selector", resource.field_selector));
+  }
+  return labels;
+}
+
+class Exposition {
+ public:
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void Sample(std::string_view name, std::string_view labels, uint64_t value) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += std::to_string(value);
+    out_ += '\n';
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+// One family with one sample per resource.
+template <typename Value>
+void PerResource(Exposition& out, const MetricsSnapshot& snapshot,
+                 const std::vector<std::string>& labels, std::string_view name,
+                 std::string_view type, std::string_view help, Value value) {
+  out.Family(name, type, help);
+  for (std::size_t i = 0; i < snapshot.resources.size(); ++i) {
+    out.Sample(name, labels[i], value(snapshot.resources[i]));
+  }
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
+  Exposition out;
+  out.Family("informerd_build_info", "gauge", "Always 1; the version label is informerd's.");
+  out.Sample("informerd_build_info", Label("version", snapshot.version), 1);
+  out.Family("informerd_ready", "gauge",
+             "1 when every configured resource has synced (as /readyz and gRPC health say).");
+  out.Sample("informerd_ready", "", snapshot.ready ? 1 : 0);
+  out.Family("informerd_resources_pending", "gauge",
+             "Configured resources not running yet (unknown to the apiserver so far).");
+  out.Sample("informerd_resources_pending", "", snapshot.resources_pending);
+
+  std::vector<std::string> labels;
+  labels.reserve(snapshot.resources.size());
+  for (const ResourceMetrics& resource : snapshot.resources) {
+    labels.push_back(ResourceLabels(resource));
+  }
+  PerResource(out, snapshot, labels, "informerd_resource_synced", "gauge",
+              "1 when the resource's cache holds a complete list (a LIST or WatchList finished).",
+              [](const ResourceMetrics& r) { return r.synced ? 1 : 0; });
+  PerResource(out, snapshot, labels, "informerd_resource_objects", "gauge", "Objects cached.",
+              [](const ResourceMetrics& r) { return r.objects; });
+  PerResource(out, snapshot, labels, "informerd_resource_object_bytes", "gauge",
+              "JSON bytes of the cached objects (nearly all of the cache's memory).",
+              [](const ResourceMetrics& r) { return r.object_bytes; });
+  out.Family("informerd_resource_version", "gauge",
+             "The cache's resourceVersion (the last list's, event's or bookmark's), as a number.");
+  for (std::size_t i = 0; i < snapshot.resources.size(); ++i) {
+    if (snapshot.resources[i].resource_version) {
+      out.Sample("informerd_resource_version", labels[i], *snapshot.resources[i].resource_version);
+    }
+  }
+  out.Family("informerd_relists_total", "counter",
+             "Lists started (the initial one included), by reason.");
+  for (std::size_t i = 0; i < snapshot.resources.size(); ++i) {
+    for (std::size_t reason = 0; reason < core::kRelistReasonCount; ++reason) {
+      out.Sample(
+          "informerd_relists_total",
+          Join(labels[i],
+               Label("reason", core::RelistReasonName(static_cast<core::RelistReason>(reason)))),
+          snapshot.resources[i].relists[reason]);
+    }
+  }
+  PerResource(out, snapshot, labels, "informerd_watch_restarts_total", "counter",
+              "Watches re-opened from the last resourceVersion without a relist.",
+              [](const ResourceMetrics& r) { return r.watch_restarts; });
+  out.Family("informerd_upstream_events_total", "counter",
+             "Watch events received from the apiserver, by type.");
+  for (std::size_t i = 0; i < snapshot.resources.size(); ++i) {
+    for (std::size_t type = 0; type < core::kWatchEventTypeCount; ++type) {
+      out.Sample(
+          "informerd_upstream_events_total",
+          Join(labels[i],
+               Label("type", core::WatchEventTypeName(static_cast<core::WatchEventType>(type)))),
+          snapshot.resources[i].events_received[type]);
+    }
+  }
+  PerResource(out, snapshot, labels, "informerd_upstream_list_objects_total", "counter",
+              "Objects received in LIST pages.",
+              [](const ResourceMetrics& r) { return r.list_objects_received; });
+  out.Family("informerd_upstream_errors_total", "counter",
+             "Failed LIST and WATCH requests and watch ERROR events, by Kubernetes code "
+             "(\"transport\": no HTTP response, or a broken or undecodable body).");
+  for (std::size_t i = 0; i < snapshot.resources.size(); ++i) {
+    for (const auto& [code, count] : snapshot.resources[i].upstream_errors) {
+      out.Sample("informerd_upstream_errors_total",
+                 Join(labels[i], Label("code", code == 0 ? "transport" : std::to_string(code))),
+                 count);
+    }
+  }
+  PerResource(out, snapshot, labels, "informerd_events_applied_total", "counter",
+              "Changes applied to the cache (ADDED, MODIFIED, DELETED; live and from relists).",
+              [](const ResourceMetrics& r) { return r.events_applied; });
+  PerResource(out, snapshot, labels, "informerd_events_delivered_total", "counter",
+              "Events queued to subscribers: one per subscriber a change reaches.",
+              [](const ResourceMetrics& r) { return r.events_delivered; });
+  PerResource(out, snapshot, labels, "informerd_subscribers", "gauge", "Open subscriptions.",
+              [](const ResourceMetrics& r) { return r.subscribers; });
+  PerResource(out, snapshot, labels, "informerd_subscribers_fell_behind_total", "counter",
+              "Subscriptions ended with RESOURCE_EXHAUSTED because they fell behind.",
+              [](const ResourceMetrics& r) { return r.subscribers_fell_behind; });
+  PerResource(out, snapshot, labels, "informerd_subscriber_queue_high_water_mark", "gauge",
+              "The most events any subscriber's live queue has held.",
+              [](const ResourceMetrics& r) { return r.queue_high_water; });
+  PerResource(out, snapshot, labels, "informerd_replay_window_events", "gauge",
+              "Events in the replay window (what a resuming subscriber can be sent).",
+              [](const ResourceMetrics& r) { return r.window_events; });
+
+  out.Family("informerd_grpc_requests_total", "counter",
+             "gRPC calls finished, by method and status code.");
+  for (const GrpcRequestCount& request : snapshot.grpc_requests) {
+    out.Sample("informerd_grpc_requests_total",
+               Join(Label("method", request.method), Label("code", request.code)), request.count);
+  }
+
+  if (snapshot.process) {
+    out.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    out.Sample("process_resident_memory_bytes", "", snapshot.process->resident_memory_bytes);
+    out.Family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    out.Sample("process_virtual_memory_bytes", "", snapshot.process->virtual_memory_bytes);
+  }
+  return out.Take();
+}
+
+absl::StatusOr<ProcessMetrics> ParseStatm(std::string_view text, uint64_t page_size) {
+  uint64_t fields[2] = {0, 0};
+  const char* at = text.data();
+  const char* end = text.data() + text.size();
+  for (uint64_t& field : fields) {
+    while (at < end && *at == ' ') ++at;
+    const auto [next, error] = std::from_chars(at, end, field);
+    if (error != std::errc() || (next < end && *next != ' ' && *next != '\n')) {
+      return absl::InvalidArgumentError(
+          fmt::format("/proc/self/statm: cannot read \"{}\"", std::string(text)));
+    }
+    at = next;
+  }
+  ProcessMetrics metrics;
+  metrics.virtual_memory_bytes = fields[0] * page_size;
+  metrics.resident_memory_bytes = fields[1] * page_size;
+  return metrics;
+}
+
+absl::StatusOr<ProcessMetrics> ReadProcessMetrics() {
+  std::ifstream file("/proc/self/statm");
+  std::stringstream text;
+  text << file.rdbuf();
+  if (!file) return absl::UnavailableError("cannot read /proc/self/statm");
+  const long page_size = sysconf(_SC_PAGESIZE);
+  return ParseStatm(text.str(), page_size > 0 ? static_cast<uint64_t>(page_size) : 4096);
+}
+
+std::string GrpcCodeName(int code) {
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
+  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
+  return fmt::format("CODE_{}", code);
+}
+
+void GrpcRequestCounters::Count(std::string_view method, int code) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = counts_.find(method);
+  if (it == counts_.end())
+    it = counts_.emplace(std::string(method), std::map<int, uint64_t>()).first;
+  ++it->second[code];
+}
+
+std::vector<GrpcRequestCount> GrpcRequestCounters::Snapshot() const {
+  std::vector<GrpcRequestCount> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  out.reserve(counts_.size());
+  for (const auto& [method, codes] : counts_) {
+    for (const auto& [code, count] : codes) {
+      out.push_back(GrpcRequestCount{method, GrpcCodeName(code), count});
+    }
+  }
+  return out;
+}
+
+}  // namespace informerd::daemon

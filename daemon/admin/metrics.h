@@ -1,0 +1,120 @@
+// Metrics: informerd's Prometheus metrics as plain values (MetricsSnapshot) and their text
+// exposition, format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/).
+//
+// Data flow: on each scrape of /metrics, daemon/admin/status_endpoints.* collects a MetricsSnapshot
+// from the running informers (ReflectorStatus, CacheStats, core::UpstreamMetrics), the gRPC
+// request counters below and /proc/self/statm, and RenderPrometheus turns it into the response
+// body. Rendering is a pure function: tests check its exact text without any I/O.
+//
+// Names follow Prometheus's conventions: an `informerd_` prefix (`process_` for the process
+// metrics every exporter shares), `_total` on counters, base units (`_bytes`). Per-resource series
+// carry group, version, resource and watch_namespace (the configured namespace, "" for all), plus
+// label_selector and field_selector when the entry has them (the same resource may be configured
+// twice with different selectors). The README's "Metrics" section lists every metric.
+//
+// Threads: RenderPrometheus and ParseStatm are pure; GrpcRequestCounters is thread-safe (gRPC
+// counts from its threads, the metrics endpoint reads from its own).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/reflector.h"
+#include "core/upstream_metrics.h"
+
+namespace informerd::daemon {
+
+// The Content-Type of RenderPrometheus's text.
+inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; charset=utf-8";
+
+// One running informer's values.
+struct ResourceMetrics {
+  // Labels.
+  std::string group;  // "" for the core group
+  std::string version;
+  std::string resource;
+  std::string namespace_name;  // the configured scope; "" for all namespaces
+  std::string label_selector;
+  std::string field_selector;
+
+  // The cache (CacheStats).
+  bool synced = false;
+  uint64_t objects = 0;
+  uint64_t object_bytes = 0;
+  // nullopt before the first sync, or when the version is not a number.
+  std::optional<uint64_t> resource_version;
+  uint64_t events_applied = 0;
+  uint64_t events_delivered = 0;
+  uint64_t subscribers = 0;
+  uint64_t subscribers_fell_behind = 0;
+  uint64_t queue_high_water = 0;
+  uint64_t window_events = 0;
+
+  // The reflector (ReflectorStatus).
+  std::array<uint64_t, core::kRelistReasonCount> relists{};
+  uint64_t watch_restarts = 0;
+
+  // Upstream (core::UpstreamMetrics).
+  std::array<uint64_t, core::kWatchEventTypeCount> events_received{};
+  uint64_t list_objects_received = 0;
+  std::map<int, uint64_t> upstream_errors;  // code (0: no HTTP response) → failures
+};
+
+struct GrpcRequestCount {
+  std::string method;  // "/informerd.v1.Informer/List"
+  std::string code;    // "OK", "NOT_FOUND", ...
+  uint64_t count = 0;
+};
+
+struct ProcessMetrics {
+  uint64_t resident_memory_bytes = 0;
+  uint64_t virtual_memory_bytes = 0;
+};
+
+struct MetricsSnapshot {
+  std::string version;  // informerd_build_info{version}
+  bool ready = false;   // as /readyz and gRPC health report it
+  std::size_t resources_pending = 0;
+  std::vector<ResourceMetrics> resources;
+  std::vector<GrpcRequestCount> grpc_requests;
+  // nullopt when /proc/self/statm could not be read: the process series are left out.
+  std::optional<ProcessMetrics> process;
+};
+
+// The exposition text: every family with its HELP and TYPE lines, in a fixed order.
+std::string RenderPrometheus(const MetricsSnapshot& snapshot);
+
+// A label value as the text format quotes it: backslash, double quote and newline escaped.
+std::string EscapeLabelValue(std::string_view value);
+
+// /proc/self/statm's text ("size resident shared text lib data dt", in pages) → bytes.
+absl::StatusOr<ProcessMetrics> ParseStatm(std::string_view text, uint64_t page_size);
+// Reads /proc/self/statm.
+absl::StatusOr<ProcessMetrics> ReadProcessMetrics();
+
+// gRPC's status code names ("OK", "CANCELLED", ..., "UNAUTHENTICATED"); "CODE_n" for others.
+std::string GrpcCodeName(int code);
+
+// gRPC requests finished, by method and status code. Count is called once per finished call
+// (never per message); a small mutex guards the map, which holds a few dozen entries at most.
+class GrpcRequestCounters {
+ public:
+  void Count(std::string_view method, int code);
+  // Ordered by method, then code.
+  std::vector<GrpcRequestCount> Snapshot() const;
+
+ private:
+  mutable std::mutex mu_;
+  // Guarded by mu_: method → code → calls.
+  std::map<std::string, std::map<int, uint64_t>, std::less<>> counts_;
+};
+
+}  // namespace informerd::daemon

@@ -1,0 +1,127 @@
+#include "daemon/admin/status_endpoints.h"
+
+#include <string_view>
+
+#include "core/resource_version.h"
+#include "daemon/version.h"
+#include "fmt/format.h"
+
+namespace informerd::daemon {
+namespace {
+
+std::string DescribeEntry(const RunningInformer& running) {
+  std::string scope = running.config.namespace_name.empty()
+                          ? "all namespaces"
+                          : fmt::format("namespace {}", running.config.namespace_name);
+  if (!running.config.label_selector.empty()) {
+    scope += fmt::format(", labels {}", running.config.label_selector);
+  }
+  if (!running.config.field_selector.empty()) {
+    scope += fmt::format(", fields {}", running.config.field_selector);
+  }
+  return fmt::format("{} ({})", running.resource.QualifiedName(), scope);
+}
+
+}  // namespace
+
+Readiness CheckReadiness(const SharedInformerFactory& informers) {
+  Readiness readiness;
+  readiness.ready = informers.AllSynced();
+  if (readiness.ready) return readiness;
+  readiness.not_ready = informers.Pending();
+  for (const RunningInformer& running : informers.Entries()) {
+    if (running.on_demand) continue;  // not part of readiness
+    const core::CacheStats stats = running.cache->Stats();
+    if (stats.synced) continue;
+    std::string reason = stats.unsynced_reason.empty() ? "not synced" : stats.unsynced_reason;
+    // The upstream error explains a sync that does not come (403: RBAC; TLS; 404: no CRD).
+    if (const absl::Status error = running.informer->status().current_error(); !error.ok()) {
+      reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
+    }
+    readiness.not_ready.push_back(fmt::format("{}: {}", DescribeEntry(running), reason));
+  }
+  return readiness;
+}
+
+std::optional<ResourceMetrics> CollectResourceMetrics(const RunningInformer& running) {
+  const core::ReflectorStatus status = running.informer->status();
+  if (status.state == core::ReflectorState::kStopped) return std::nullopt;
+  const core::CacheStats stats = running.cache->Stats();
+  const core::UpstreamMetrics& upstream = running.informer->upstream_metrics();
+
+  ResourceMetrics metrics;
+  metrics.group = running.resource.group;
+  metrics.version = running.resource.version;
+  metrics.resource = running.resource.resource;
+  metrics.namespace_name = running.config.namespace_name;
+  metrics.label_selector = running.config.label_selector;
+  metrics.field_selector = running.config.field_selector;
+  metrics.synced = stats.synced;
+  metrics.objects = stats.object_count;
+  metrics.object_bytes = stats.object_bytes;
+  if (absl::StatusOr<uint64_t> version = core::ParseResourceVersion(stats.resource_version);
+      version.ok() && !stats.resource_version.empty()) {
+    metrics.resource_version = *version;
+  }
+  metrics.events_applied = stats.events_applied;
+  metrics.events_delivered = stats.events_delivered;
+  metrics.subscribers = stats.subscriber_count;
+  metrics.subscribers_fell_behind = stats.subscribers_fell_behind;
+  metrics.queue_high_water = stats.queue_high_water;
+  metrics.window_events = stats.window_events;
+  metrics.relists = status.relists;
+  metrics.watch_restarts = status.watch_restarts;
+  metrics.events_received = upstream.events();
+  metrics.list_objects_received = upstream.list_objects();
+  metrics.upstream_errors = upstream.errors();
+  return metrics;
+}
+
+MetricsSnapshot CollectMetrics(const SharedInformerFactory& informers, const Readiness& readiness,
+                               const GrpcRequestCounters* grpc_requests) {
+  MetricsSnapshot snapshot;
+  snapshot.version = kVersion;
+  snapshot.ready = readiness.ready;
+  snapshot.resources_pending = informers.Pending().size();
+  for (const RunningInformer& running : informers.Entries()) {
+    if (std::optional<ResourceMetrics> metrics = CollectResourceMetrics(running)) {
+      snapshot.resources.push_back(std::move(*metrics));
+    }
+  }
+  if (grpc_requests) snapshot.grpc_requests = grpc_requests->Snapshot();
+  if (absl::StatusOr<ProcessMetrics> process = ReadProcessMetrics(); process.ok()) {
+    snapshot.process = *process;
+  }
+  return snapshot;
+}
+
+HttpResponse ServeStatusRequest(const StatusSources& sources, const HttpRequest& request) {
+  std::string_view path = request.target;
+  if (const auto query = path.find('?'); query != std::string_view::npos) {
+    path = path.substr(0, query);
+  }
+  HttpResponse response;
+  if (path == "/metrics") {
+    response.content_type = kPrometheusContentType;
+    response.body = sources.metrics();
+  } else if (path == "/healthz") {
+    response.body = "ok\n";
+  } else if (path == "/readyz") {
+    const Readiness readiness = sources.readiness();
+    if (readiness.ready) {
+      response.body = "ok\n";
+    } else {
+      response.status = 503;
+      response.body = "not ready:\n";
+      for (const std::string& reason : readiness.not_ready) {
+        response.body += fmt::format("  {}\n", reason);
+      }
+    }
+  } else {
+    response.status = 404;
+    response.body = fmt::format("not found: {} (try /metrics, /healthz, /readyz)\n", path);
+  }
+  return response;
+}
+
+}  // namespace informerd::daemon

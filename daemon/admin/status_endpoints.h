@@ -1,0 +1,52 @@
+// StatusEndpoints: what the metrics port serves. /metrics is the Prometheus exposition of the
+// running informers (daemon/admin/metrics.*), /healthz says the process is alive, /readyz says whether
+// every configured resource has synced, listing what has not when it has not.
+//
+// Readiness has one source: SharedInformerFactory::AllSynced(), which the daemon also polls to set
+// the gRPC health service (daemon/app.cc), so /readyz and gRPC health agree; while the daemon
+// shuts down both say not ready.
+//
+// Data flow: HttpServer (daemon/admin/http_server.*) → ServeStatusRequest → StatusSources, whose
+// callbacks the daemon builds from CollectMetrics and CheckReadiness. Threads: everything here is
+// called on the HTTP server's thread and reads the informers, caches and counters through their
+// thread-safe accessors (small mutexes, the caches' shared lock, relaxed atomics); nothing on the
+// informers' hot path waits for a scrape.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "daemon/admin/http_server.h"
+#include "daemon/admin/metrics.h"
+#include "daemon/informers/shared_informer_factory.h"
+
+namespace informerd::daemon {
+
+struct Readiness {
+  bool ready = false;
+  // When not ready: one line per reason, such as "nodes: the server has no resource \"nodes\"" or
+  // "pods (all namespaces): the initial list has not completed".
+  std::vector<std::string> not_ready;
+};
+
+// Ready when every configured resource runs and has synced (SharedInformerFactory::AllSynced).
+Readiness CheckReadiness(const SharedInformerFactory& informers);
+
+// One informer's series; nullopt once it has stopped (its series disappear from /metrics).
+std::optional<ResourceMetrics> CollectResourceMetrics(const RunningInformer& running);
+
+// Everything /metrics shows. `grpc_requests` may be null.
+MetricsSnapshot CollectMetrics(const SharedInformerFactory& informers, const Readiness& readiness,
+                               const GrpcRequestCounters* grpc_requests);
+
+struct StatusSources {
+  // The /metrics body.
+  std::function<std::string()> metrics;
+  std::function<Readiness()> readiness;
+};
+
+// GET /metrics, /healthz, /readyz (query strings ignored); 404 for anything else.
+HttpResponse ServeStatusRequest(const StatusSources& sources, const HttpRequest& request);
+
+}  // namespace informerd::daemon

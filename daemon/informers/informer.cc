@@ -1,0 +1,362 @@
+#include "daemon/informers/informer.h"
+
+#include <boost/asio/post.hpp>
+#include <random>
+#include <type_traits>
+#include <utility>
+
+#include "fmt/format.h"
+
+namespace informerd::daemon {
+namespace {
+
+// How often a long list (initial sync or relist) logs how far it has got.
+constexpr std::chrono::seconds kListProgressInterval{10};
+
+// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are), as Go's
+// url.Values.Encode does for selectors such as "app in (a,b)" or "metadata.name!=x".
+std::string EncodeQueryValue(const std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (unsigned char c : value) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+class QueryBuilder {
+ public:
+  explicit QueryBuilder(std::string path) : text_(std::move(path)) {}
+  void Add(const char* key, const std::string& value) {
+    text_ += first_ ? '?' : '&';
+    first_ = false;
+    text_ += key;
+    text_ += '=';
+    text_ += EncodeQueryValue(value);
+  }
+  void AddIfSet(const char* key, const std::string& value) {
+    if (!value.empty()) Add(key, value);
+  }
+  std::string Take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+  bool first_ = true;
+};
+
+void AddSelectors(QueryBuilder& query, const InformerOptions& options) {
+  query.AddIfSet("labelSelector", options.label_selector);
+  query.AddIfSet("fieldSelector", options.field_selector);
+}
+
+// The reflector's view of a failed request: HTTP status, Status body, Retry-After.
+core::ApiError ToApiError(const HttpResult& result) {
+  if (result.http_status == 0) {
+    return core::ApiError::Transport(std::string(result.status.message()));
+  }
+  core::ApiError error =
+      core::ApiError::Http(result.http_status, result.kube_status, result.retry_after);
+  error.message = std::string(result.status.message());
+  return error;
+}
+
+// The code a failure is counted under in the metrics: the Kubernetes code, or 0 when there was
+// no error response (no response at all, or a watch stream that broke after its 200).
+int MetricsCode(const core::ApiError& error) {
+  return error.status || error.http_status != 200 ? error.code() : 0;
+}
+
+}  // namespace
+
+std::string Informer::ListPath(const InformerOptions& options, const core::ListParams& params) {
+  QueryBuilder query(options.resource.CollectionPath(options.namespace_name));
+  AddSelectors(query, options);
+  if (params.limit > 0) query.Add("limit", std::to_string(params.limit));
+  query.AddIfSet("continue", params.continue_token);
+  // An absent resourceVersion is the consistent read (""); "0" means any cached state.
+  query.AddIfSet("resourceVersion", params.resource_version);
+  query.AddIfSet("resourceVersionMatch", params.resource_version_match);
+  return query.Take();
+}
+
+std::string Informer::WatchPath(const InformerOptions& options, const core::WatchParams& params) {
+  QueryBuilder query(options.resource.CollectionPath(options.namespace_name));
+  query.Add("watch", "1");
+  AddSelectors(query, options);
+  if (params.allow_watch_bookmarks) query.Add("allowWatchBookmarks", "true");
+  query.AddIfSet("resourceVersion", params.resource_version);
+  query.AddIfSet("resourceVersionMatch", params.resource_version_match);
+  if (params.send_initial_events) query.Add("sendInitialEvents", "true");
+  if (params.timeout_seconds > 0) {
+    query.Add("timeoutSeconds", std::to_string(params.timeout_seconds));
+  }
+  return query.Take();
+}
+
+std::shared_ptr<Informer> Informer::Create(ApiServerClient& client, InformerOptions options,
+                                           std::shared_ptr<core::Cache> cache,
+                                           const core::Clock& clock,
+                                           std::shared_ptr<spdlog::logger> logger) {
+  return std::make_shared<Informer>(Token{}, client, std::move(options), std::move(cache), clock,
+                                    std::move(logger));
+}
+
+Informer::Informer(Token, ApiServerClient& client, InformerOptions options,
+                   std::shared_ptr<core::Cache> cache, const core::Clock& clock,
+                   std::shared_ptr<spdlog::logger> logger)
+    : client_(client),
+      options_(std::move(options)),
+      cache_(std::move(cache)),
+      logger_(std::move(logger)),
+      random_(std::make_unique<core::SeededRandomSource>(std::random_device{}())),
+      reflector_(options_.reflector, *cache_, clock, *random_),
+      timer_(client.strand()) {}
+
+Informer::~Informer() = default;
+
+void Informer::Start() {
+  boost::asio::post(client_.strand(), [self = shared_from_this()] {
+    if (self->stopped_) return;
+    self->logger_->info("{}: starting initial sync", self->options_.resource.QualifiedName());
+    self->list_started_ = std::chrono::steady_clock::now();
+    self->Execute(self->reflector_.Start());
+  });
+}
+
+void Informer::Stop() {
+  boost::asio::post(client_.strand(), [self = shared_from_this()] {
+    if (self->stopped_) return;
+    self->stopped_ = true;
+    self->CancelInFlight();
+    self->reflector_.Stop("informer stopped");
+    self->Publish();
+  });
+}
+
+core::ReflectorStatus Informer::status() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  return status_;
+}
+
+void Informer::Publish() {
+  core::ReflectorStatus status = reflector_.status();
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_ = std::move(status);
+}
+
+void Informer::CancelInFlight() {
+  ++generation_;
+  watch_.Cancel();
+  watch_decoder_.reset();
+  timer_.cancel();
+}
+
+void Informer::Execute(core::ReflectorAction action) {
+  const core::ReflectorState before = logged_state_;
+  LogTransition(action);
+  std::visit(
+      [this](auto& step) {
+        using Step = std::decay_t<decltype(step)>;
+        if constexpr (std::is_same_v<Step, core::ListAction>) {
+          CancelInFlight();
+          SendList(step.params);
+        } else if constexpr (std::is_same_v<Step, core::WatchAction>) {
+          CancelInFlight();
+          OpenWatch(step.params);
+        } else if constexpr (std::is_same_v<Step, core::WaitAction>) {
+          CancelInFlight();
+          ArmTimer(step.duration);
+        } else if constexpr (std::is_same_v<Step, core::StoppedAction>) {
+          CancelInFlight();
+        }
+        // IdleAction: carry on with what is in progress.
+      },
+      action);
+  Publish();
+  if (logged_state_ == core::ReflectorState::kGone && before != core::ReflectorState::kGone &&
+      options_.on_resource_gone) {
+    options_.on_resource_gone();
+  }
+}
+
+void Informer::LogTransition(const core::ReflectorAction& action) {
+  const core::ReflectorStatus status = reflector_.status();
+  const std::string name = options_.resource.QualifiedName();
+  if (std::holds_alternative<core::WaitAction>(action) && !status.last_error.ok()) {
+    logger_->warn("{}: {}; retrying in {} ms ({} consecutive failures)", name,
+                  std::string(status.last_error.message()),
+                  std::get<core::WaitAction>(action).duration.count(), status.consecutive_failures);
+  }
+  if (status.state == logged_state_) return;
+  if (status.state == core::ReflectorState::kWatching &&
+      logged_state_ == core::ReflectorState::kListing) {
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - list_started_);
+    logger_->info("{}: synced {} objects at resourceVersion {} in {} ms; watching", name,
+                  cache_->Stats().object_count, status.resource_version, elapsed.count());
+  } else if (status.state == core::ReflectorState::kListing &&
+             logged_state_ != core::ReflectorState::kNotStarted) {
+    list_started_ = std::chrono::steady_clock::now();
+    const char* reason = "resync";
+    for (std::size_t i = 0; i < status.relists.size(); ++i) {
+      if (status.relists[i] > logged_relists_[i]) {
+        reason = core::RelistReasonName(static_cast<core::RelistReason>(i));
+      }
+    }
+    logger_->info("{}: relisting, reason {}{}", name, reason,
+                  status.last_error.ok()
+                      ? ""
+                      : fmt::format(" (last error: {})", std::string(status.last_error.message())));
+  } else if (status.state == core::ReflectorState::kGone) {
+    logger_->warn("{}: the apiserver answers 404 (not found) for it; asking discovery, and looking "
+                  "again every {} s",
+                  name, options_.reflector.gone_retry_interval.count());
+  }
+  logged_state_ = status.state;
+  logged_relists_ = status.relists;
+}
+
+void Informer::NoteListProgress(std::size_t objects) {
+  // A new list started since the last call (list_started_ is set as each list begins).
+  if (list_progress_logged_ < list_started_) {
+    list_progress_logged_ = list_started_;
+    listed_objects_ = 0;
+  }
+  listed_objects_ += objects;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - list_progress_logged_ < kListProgressInterval) return;
+  list_progress_logged_ = now;
+  logger_->info("{}: {}: {} objects so far ({} s)", options_.resource.QualifiedName(),
+                reflector_.synced() ? "relist" : "initial sync", listed_objects_,
+                std::chrono::duration_cast<std::chrono::seconds>(now - list_started_).count());
+}
+
+void Informer::SendList(const core::ListParams& params) {
+  const uint64_t generation = generation_;
+  if (!list_decoder_) list_decoder_.emplace(options_.scan);
+  client_.Get(ListPath(options_, params), "",
+              [self = shared_from_this(), generation](HttpResult result) {
+                self->OnListResult(generation, std::move(result));
+              });
+}
+
+void Informer::OnListResult(uint64_t generation, HttpResult result) {
+  if (stopped_ || generation != generation_) return;
+  if (!result.status.ok()) {
+    list_decoder_.reset();
+    core::ApiError error = ToApiError(result);
+    upstream_metrics_.CountError(MetricsCode(error));
+    Execute(reflector_.OnListFailed(std::move(error)));
+    return;
+  }
+  auto page = list_decoder_->Decode(result.body);
+  result.body = std::string();  // the page's bytes now live in the records
+  if (!page.ok()) {
+    list_decoder_.reset();
+    logger_->warn("{}: malformed LIST response: {}", options_.resource.QualifiedName(),
+                  std::string(page.status().message()));
+    upstream_metrics_.CountError(0);
+    Execute(reflector_.OnListFailed(core::ApiError::Transport(
+        fmt::format("malformed LIST response: {}", std::string(page.status().message())))));
+    return;
+  }
+  const bool last_page = page->metadata.continue_token.empty();
+  upstream_metrics_.CountListObjects(page->items.size());
+  NoteListProgress(page->items.size());
+  core::ReflectorAction action = reflector_.OnListPage(std::move(*page));
+  // The decoder keeps a buffer as large as the largest page: let it go once the list is done.
+  if (last_page) list_decoder_.reset();
+  Execute(std::move(action));
+}
+
+void Informer::OpenWatch(const core::WatchParams& params) {
+  const uint64_t generation = generation_;
+  core::WatchDecoderOptions decoder_options;
+  decoder_options.scan = options_.scan;
+  decoder_options.max_event_bytes = options_.max_event_bytes;
+  decoder_options.start_resource_version = params.resource_version;
+  watch_decoder_.emplace(std::move(decoder_options));
+  watch_events_received_ = false;
+  watch_ = client_.Watch(
+      WatchPath(options_, params),
+      [self = shared_from_this(), generation](std::string_view bytes) {
+        self->OnWatchBytes(generation, bytes);
+      },
+      [self = shared_from_this(), generation](HttpResult result) {
+        self->OnWatchEnd(generation, std::move(result));
+      });
+}
+
+void Informer::OnWatchBytes(uint64_t generation, std::string_view bytes) {
+  if (stopped_ || generation != generation_ || !watch_decoder_) return;
+  std::vector<core::WatchEvent> events;
+  const absl::Status decoded = watch_decoder_->Feed(bytes, events);
+  if (!events.empty()) {
+    upstream_metrics_.CountEvents(events);
+    // A WatchList's initial events are its list.
+    if (reflector_.state() == core::ReflectorState::kListing) NoteListProgress(events.size());
+    watch_events_received_ = true;
+    core::ReflectorAction action = reflector_.OnWatchEvents(std::move(events));
+    if (!std::holds_alternative<core::IdleAction>(action)) {
+      Execute(std::move(action));
+      return;
+    }
+  }
+  if (!decoded.ok()) {
+    // Garbage or an oversized event: nothing after it can be trusted. Close the stream and let
+    // the reflector restart the watch from the last good resource version.
+    logger_->warn("{}: {}", options_.resource.QualifiedName(), std::string(decoded.message()));
+    upstream_metrics_.CountError(0);
+    const bool received = watch_events_received_;
+    CancelInFlight();
+    Execute(reflector_.OnWatchEnded(core::ApiError::Transport(std::string(decoded.message())),
+                                    received));
+  }
+}
+
+void Informer::OnWatchEnd(uint64_t generation, HttpResult result) {
+  if (stopped_ || generation != generation_) return;
+  if (result.http_status == 200 && watch_decoder_) {
+    // A clean end can leave a last event without its newline.
+    std::vector<core::WatchEvent> events;
+    const absl::Status finished =
+        result.status.ok() ? watch_decoder_->Finish(events) : absl::OkStatus();
+    if (!events.empty()) {
+      upstream_metrics_.CountEvents(events);
+      watch_events_received_ = true;
+      core::ReflectorAction action = reflector_.OnWatchEvents(std::move(events));
+      if (!std::holds_alternative<core::IdleAction>(action)) {
+        Execute(std::move(action));
+        return;
+      }
+    }
+    if (!finished.ok()) {
+      result.status = finished;
+      result.http_status = 0;
+    }
+  }
+  const bool received = watch_events_received_;
+  watch_decoder_.reset();
+  std::optional<core::ApiError> error;
+  if (!result.status.ok()) {
+    error = ToApiError(result);
+    upstream_metrics_.CountError(MetricsCode(*error));
+  }
+  Execute(reflector_.OnWatchEnded(std::move(error), received));
+}
+
+void Informer::ArmTimer(std::chrono::milliseconds duration) {
+  const uint64_t generation = generation_;
+  timer_.expires_after(duration);
+  timer_.async_wait([self = shared_from_this(), generation](const boost::system::error_code& ec) {
+    if (ec || self->stopped_ || generation != self->generation_) return;
+    self->Execute(self->reflector_.OnTimer());
+  });
+}
+
+}  // namespace informerd::daemon

@@ -1,0 +1,140 @@
+// Informer: runs one configured resource's upstream side. It carries out what the
+// core::Reflector decides (LIST pages, WATCH streams, backoff timers) with the ApiServerClient,
+// decodes the bodies with core::ListDecoder and core::WatchEventDecoder, and thereby fills the
+// core::Cache that the gRPC service reads and subscribes to. client-go's SharedIndexInformer is
+// the counterpart; the decisions live in core/, this class only does the I/O they ask for.
+//
+// Data flow: kube-apiserver → ApiServerClient → Informer (decode) → Reflector (decide) →
+// Cache (store, window, fan-out) → gRPC subscribers.
+//
+// Ownership and threads: the daemon owns each Informer through a shared_ptr (Create) next to
+// the ApiServerClient it borrows; the Cache is shared with the gRPC service. All of the
+// informer's state lives on the client's strand: Start(), Stop() and every callback run there
+// (Start and Stop may be called from any thread; they post). status() may be called from any
+// thread: it returns a copy published under a small mutex after each step.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <array>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/cache.h"
+#include "core/clock.h"
+#include "core/list_decoder.h"
+#include "core/random_source.h"
+#include "core/reflector.h"
+#include "core/upstream_metrics.h"
+#include "core/watch_event_decoder.h"
+#include "daemon/kube/apiserver_client.h"
+#include "core/api_resources.h"
+
+namespace informerd::daemon {
+
+struct InformerOptions {
+  core::ResolvedResource resource;
+  // The configured scope: namespace ("" = all) and upstream selectors, passed to the apiserver.
+  std::string namespace_name;
+  std::string label_selector;
+  std::string field_selector;
+  // How objects are decoded (managedFields stripping, extra field paths for indexes).
+  core::ScanOptions scan;
+  core::ReflectorOptions reflector;
+  // The largest watch event accepted; larger ones restart the watch (see WatchEventDecoder).
+  std::size_t max_event_bytes = std::size_t{32} << 20;
+  // Called on the strand each time the reflector enters its gone state (the apiserver answered
+  // 404 for the resource's LIST): the owner asks discovery whether the resource still exists
+  // (daemon/informers/shared_informer_factory.*). Meanwhile the reflector looks again every
+  // ReflectorOptions::gone_retry_interval, so a 404 that discovery does not confirm heals by
+  // itself. Optional.
+  std::function<void()> on_resource_gone;
+};
+
+class Informer : public std::enable_shared_from_this<Informer> {
+ public:
+  // `client` and `clock` must outlive the informer.
+  static std::shared_ptr<Informer> Create(ApiServerClient& client, InformerOptions options,
+                                          std::shared_ptr<core::Cache> cache,
+                                          const core::Clock& clock,
+                                          std::shared_ptr<spdlog::logger> logger);
+  ~Informer();
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  // Begins the initial sync. Any thread.
+  void Start();
+  // Closes the watch, cancels timers; the cache keeps its objects. Any thread; idempotent.
+  void Stop();
+
+  // A copy of the reflector's status as of its last step. Any thread.
+  core::ReflectorStatus status() const;
+
+  const InformerOptions& options() const { return options_; }
+  const std::shared_ptr<core::Cache>& cache() const { return cache_; }
+  // What the informer has received from the apiserver, for metrics. Any thread.
+  const core::UpstreamMetrics& upstream_metrics() const { return upstream_metrics_; }
+
+  // "/api/v1/namespaces/NS/pods?labelSelector=...&limit=500&resourceVersion=0" for a LIST and
+  // "...?watch=1&..." for a WATCH. Public for tests.
+  static std::string ListPath(const InformerOptions& options, const core::ListParams& params);
+  static std::string WatchPath(const InformerOptions& options, const core::WatchParams& params);
+
+ private:
+  struct Token {};
+
+ public:
+  Informer(Token, ApiServerClient& client, InformerOptions options,
+           std::shared_ptr<core::Cache> cache, const core::Clock& clock,
+           std::shared_ptr<spdlog::logger> logger);
+
+ private:
+  // On the strand.
+  void Execute(core::ReflectorAction action);
+  void SendList(const core::ListParams& params);
+  void OpenWatch(const core::WatchParams& params);
+  void ArmTimer(std::chrono::milliseconds duration);
+  void CancelInFlight();
+  void OnListResult(uint64_t generation, HttpResult result);
+  void OnWatchBytes(uint64_t generation, std::string_view bytes);
+  void OnWatchEnd(uint64_t generation, HttpResult result);
+  void Publish();
+  void LogTransition(const core::ReflectorAction& action);
+  // Counts objects received by the list in progress; logs progress every kListProgressInterval.
+  void NoteListProgress(std::size_t objects);
+
+  ApiServerClient& client_;
+  const InformerOptions options_;
+  const std::shared_ptr<core::Cache> cache_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<core::RandomSource> random_;
+  core::Reflector reflector_;
+  boost::asio::steady_timer timer_;
+
+  // Everything the strand owns. `generation_` increases with every action carried out, so a
+  // callback of a request that was superseded is recognised and ignored.
+  uint64_t generation_ = 0;
+  bool stopped_ = false;
+  std::optional<core::ListDecoder> list_decoder_;
+  std::optional<core::WatchEventDecoder> watch_decoder_;
+  WatchHandle watch_;
+  bool watch_events_received_ = false;
+  std::chrono::steady_clock::time_point list_started_;
+  std::size_t listed_objects_ = 0;
+  std::chrono::steady_clock::time_point list_progress_logged_;
+  core::ReflectorState logged_state_ = core::ReflectorState::kNotStarted;
+  std::array<uint64_t, core::kRelistReasonCount> logged_relists_{};
+
+  core::UpstreamMetrics upstream_metrics_;
+
+  mutable std::mutex status_mu_;
+  core::ReflectorStatus status_;  // guarded by status_mu_
+};
+
+}  // namespace informerd::daemon

@@ -1,0 +1,533 @@
+#include "daemon/informers/shared_informer_factory.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <utility>
+
+#include "fmt/format.h"
+#include "fmt/ranges.h"
+
+namespace informerd::daemon {
+namespace {
+
+constexpr char kGoneCondition[] = "resource no longer served by the apiserver";
+
+// "group/version/resource" ("v1/pods" for the core group): names exactly one version, for
+// on-demand keys and for asking discovery about exactly that version.
+std::string ExactName(const core::ResolvedResource& resource) {
+  return fmt::format("{}/{}", resource.GroupVersion(), resource.resource);
+}
+
+bool SameResource(const core::ResolvedResource& a, const core::ResolvedResource& b) {
+  return a.group == b.group && a.version == b.version && a.resource == b.resource;
+}
+
+bool HasVerb(const core::ResolvedResource& resource, const char* verb) {
+  return std::find(resource.verbs.begin(), resource.verbs.end(), verb) != resource.verbs.end();
+}
+
+long long Seconds(std::chrono::milliseconds duration) {
+  return static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(duration).count());
+}
+
+}  // namespace
+
+// Held by a reader of an on-demand entry; its destruction (any thread) releases the lease.
+class SharedInformerFactory::Lease {
+ public:
+  Lease(std::weak_ptr<SharedInformerFactory> owner, std::string key, uint64_t serial)
+      : owner_(std::move(owner)), key_(std::move(key)), serial_(serial) {}
+  ~Lease() {
+    if (auto owner = owner_.lock()) owner->Release(key_, serial_);
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+ private:
+  std::weak_ptr<SharedInformerFactory> owner_;
+  std::string key_;
+  uint64_t serial_;
+};
+
+std::shared_ptr<SharedInformerFactory> SharedInformerFactory::Create(
+    ApiServerClient& client, Discovery& discovery, const core::Clock& clock,
+    std::vector<ResourceConfig> entries, SharedInformerFactoryOptions options,
+    StartedCallback on_started, std::shared_ptr<spdlog::logger> logger) {
+  ResourceRegistry* registry = options.registry;
+  const bool on_demand = options.allow_on_demand;
+  auto informers = std::make_shared<SharedInformerFactory>(Token{}, client, discovery, clock,
+                                                       std::move(entries), std::move(options),
+                                                       std::move(on_started), std::move(logger));
+  if (registry && on_demand) {
+    registry->SetOnDemandSource(std::weak_ptr<OnDemandSource>(informers));
+  }
+  return informers;
+}
+
+SharedInformerFactory::SharedInformerFactory(Token, ApiServerClient& client, Discovery& discovery,
+                                     const core::Clock& clock, std::vector<ResourceConfig> entries,
+                                     SharedInformerFactoryOptions options, StartedCallback on_started,
+                                     std::shared_ptr<spdlog::logger> logger)
+    : client_(client),
+      discovery_(discovery),
+      clock_(clock),
+      entries_(std::move(entries)),
+      options_(std::move(options)),
+      on_started_(std::move(on_started)),
+      logger_(std::move(logger)),
+      retry_timer_(client.strand()),
+      slots_(entries_.size()) {}
+
+void SharedInformerFactory::Start() {
+  boost::asio::post(client_.strand(), [self = shared_from_this()] { self->ResolvePending(); });
+}
+
+void SharedInformerFactory::Stop() {
+  boost::asio::post(client_.strand(), [self = shared_from_this()] {
+    std::vector<RunningInformer> running;
+    std::vector<std::shared_ptr<boost::asio::steady_timer>> timers;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (self->stopped_) return;
+      self->stopped_ = true;
+      for (Slot& slot : self->slots_) {
+        if (slot.running) running.push_back(*slot.running);
+      }
+      for (auto& [key, entry] : self->on_demand_) {
+        running.push_back(entry.running);
+        timers.push_back(entry.grace_timer);
+      }
+      self->on_demand_.clear();
+    }
+    self->retry_timer_.cancel();
+    for (const auto& timer : timers) timer->cancel();
+    for (RunningInformer& entry : running) {
+      entry.informer->Stop();
+      entry.cache->Shutdown(absl::UnavailableError("informerd is shutting down"));
+    }
+  });
+}
+
+// ---- Building informers -------------------------------------------------------------------
+
+RunningInformer SharedInformerFactory::MakeRunning(const ResourceConfig& config,
+                                               const core::ResolvedResource& resource,
+                                               std::function<void()> on_gone) const {
+  core::CacheOptions cache_options = options_.cache;
+  cache_options.extra_field_paths = config.indexes;
+  InformerOptions informer_options;
+  informer_options.resource = resource;
+  informer_options.namespace_name = config.namespace_name;
+  informer_options.label_selector = config.label_selector;
+  informer_options.field_selector = config.field_selector;
+  informer_options.scan.strip_managed_fields = config.strip_managed_fields;
+  informer_options.scan.extra_field_paths = config.indexes;
+  informer_options.reflector = options_.reflector;
+  informer_options.max_event_bytes = options_.max_event_bytes;
+  informer_options.on_resource_gone = std::move(on_gone);
+
+  RunningInformer running;
+  running.config = config;
+  running.resource = resource;
+  running.cache = core::Cache::Create(std::move(cache_options), clock_);
+  running.informer =
+      Informer::Create(client_, std::move(informer_options), running.cache, clock_, logger_);
+  return running;
+}
+
+ServedResource SharedInformerFactory::ServedFor(const RunningInformer& running) {
+  ServedResource served;
+  served.resource = running.resource;
+  served.namespace_name = running.config.namespace_name;
+  served.label_selector = running.config.label_selector;
+  served.field_selector = running.config.field_selector;
+  served.cache = running.cache;
+  served.on_demand = running.on_demand;
+  served.status = [informer = std::weak_ptr<Informer>(running.informer)] {
+    auto strong = informer.lock();
+    return strong ? strong->status() : core::ReflectorStatus();
+  };
+  return served;
+}
+
+ServedResource SharedInformerFactory::GonePlaceholder(const RunningInformer& running,
+                                                  const absl::Status& why) const {
+  ServedResource served = ServedFor(running);
+  // An empty cache, shut down: the stale objects are dropped with the old one, and a subscriber
+  // that arrives now is refused with `why`.
+  core::CacheOptions cache_options = options_.cache;
+  cache_options.extra_field_paths = running.config.indexes;
+  served.cache = core::Cache::Create(std::move(cache_options), clock_);
+  served.cache->MarkUnsynced(kGoneCondition);
+  served.cache->Shutdown(why);
+  core::ReflectorStatus status = running.informer->status();
+  status.state = core::ReflectorState::kGone;
+  status.resource_gone = true;
+  status.synced = false;
+  served.status = [status] { return status; };
+  return served;
+}
+
+// ---- Configured entries -------------------------------------------------------------------
+
+void SharedInformerFactory::ResolvePending() {
+  // One round at a time: the round's last resolution schedules the next.
+  if (resolving_ > 0) return;
+  std::vector<std::size_t> todo;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (!slots_[i].running) todo.push_back(i);
+    }
+  }
+  resolving_ = todo.size();
+  for (std::size_t index : todo) {
+    discovery_.Resolve(entries_[index].resource,
+                       [self = shared_from_this(), index](absl::StatusOr<core::ResolvedResource> r) {
+                         self->OnResolved(index, std::move(r));
+                       });
+  }
+}
+
+void SharedInformerFactory::OnResolved(std::size_t index, absl::StatusOr<core::ResolvedResource> resolved) {
+  const ResourceConfig& config = entries_[index];
+  if (resolving_ > 0) --resolving_;
+  std::string reason;
+  bool start = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    Slot& slot = slots_[index];
+    if (slot.running) {
+      // Started meanwhile (a gone resource that came back under another version).
+    } else if (!resolved.ok()) {
+      // A resource that is gone keeps saying so; the lookup's message goes to the log.
+      if (!slot.registry_id) slot.pending_reason = std::string(resolved.status().message());
+      reason = std::string(resolved.status().message());
+    } else if (!resolved->namespaced && !config.namespace_name.empty()) {
+      // A configuration mistake that waiting will not fix; keep it visible in Pending().
+      slot.pending_reason =
+          fmt::format("{} is cluster-scoped, but the configuration gives namespace \"{}\"",
+                      resolved->QualifiedName(), config.namespace_name);
+      reason = slot.pending_reason;
+    } else {
+      start = true;
+    }
+  }
+  if (start) {
+    StartSlot(index, *resolved);
+  } else if (!reason.empty()) {
+    logger_->warn("config resource \"{}\": {}; looking again every {} s", config.resource, reason,
+                  Seconds(options_.retry_interval));
+  }
+  if (resolving_ == 0) ScheduleRetry();
+}
+
+void SharedInformerFactory::StartSlot(std::size_t index, const core::ResolvedResource& resolved) {
+  const ResourceConfig& config = entries_[index];
+  uint64_t generation = 0;
+  std::optional<ResourceRegistry::Id> registry_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_ || slots_[index].running) return;
+    generation = ++slots_[index].generation;
+    registry_id = slots_[index].registry_id;
+  }
+  RunningInformer running =
+      MakeRunning(config, resolved, [weak = weak_from_this(), index, generation] {
+        if (auto self = weak.lock()) self->OnConfiguredGone(index, generation);
+      });
+  if (options_.registry) {
+    if (registry_id) {
+      auto replaced = options_.registry->Replace(*registry_id, ServedFor(running));
+      if (!replaced.ok()) {
+        logger_->error("cannot serve {}: {}", resolved.QualifiedName(),
+                       std::string(replaced.status().message()));
+      }
+    } else {
+      auto added = options_.registry->Add(ServedFor(running));
+      if (added.ok()) {
+        registry_id = *added;
+      } else {
+        logger_->error("cannot serve {}: {}", ServedFor(running).Describe(),
+                       std::string(added.status().message()));
+      }
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& slot = slots_[index];
+    slot.pending_reason.clear();
+    slot.running = running;
+    slot.registry_id = registry_id;
+  }
+  logger_->info(
+      "config resource \"{}\" is {} ({}, {})", config.resource, resolved.QualifiedName(),
+      resolved.GroupVersion(),
+      config.namespace_name.empty() ? "all namespaces" : "namespace " + config.namespace_name);
+  if (on_started_) on_started_(running);
+  running.informer->Start();
+}
+
+void SharedInformerFactory::ScheduleRetry() {
+  if (resolving_ > 0) return;  // the round in progress schedules the next when it ends
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool any_pending = false;
+    for (const Slot& slot : slots_) any_pending |= !slot.running;
+    if (!any_pending || stopped_) return;
+  }
+  retry_timer_.expires_after(options_.retry_interval);
+  retry_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->ResolvePending();
+  });
+}
+
+void SharedInformerFactory::ResolveFresh(const std::string& name,
+                                     std::function<void(absl::StatusOr<core::ResolvedResource>)> done) {
+  discovery_.Refresh(
+      [self = shared_from_this(), name, done = std::move(done)](absl::Status status) {
+        if (!status.ok()) {
+          done(absl::UnavailableError(
+              fmt::format("discovery failed: {}", std::string(status.message()))));
+          return;
+        }
+        self->discovery_.Resolve(name, done);
+      });
+}
+
+void SharedInformerFactory::OnConfiguredGone(std::size_t index, uint64_t generation) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Slot& slot = slots_[index];
+    if (stopped_ || !slot.running || slot.generation != generation) return;
+  }
+  ResolveFresh(entries_[index].resource, [self = shared_from_this(), index,
+                                          generation](absl::StatusOr<core::ResolvedResource> resolved) {
+    self->OnConfiguredGoneChecked(index, generation, resolved);
+  });
+}
+
+void SharedInformerFactory::OnConfiguredGoneChecked(std::size_t index, uint64_t generation,
+                                                const absl::StatusOr<core::ResolvedResource>& resolved) {
+  const ResourceConfig& config = entries_[index];
+  RunningInformer running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& slot = slots_[index];
+    if (stopped_ || !slot.running || slot.generation != generation) return;
+    running = *slot.running;
+  }
+  const bool still_listed = resolved.ok() && SameResource(*resolved, running.resource);
+  const bool unknown = !resolved.ok() && resolved.status().code() != absl::StatusCode::kNotFound;
+  if (still_listed || unknown) {
+    // Not confirmed: a 404 with the resource still in discovery (a CRD being re-established, an
+    // aggregated API's hiccup), or discovery itself failing. The reflector looks again every
+    // gone_retry_interval and reports again if it still gets 404.
+    logger_->warn("{}: the apiserver answers 404, but discovery {}; looking again every {} s",
+                  running.resource.QualifiedName(),
+                  still_listed ? "still lists it"
+                               : "could not say (" + std::string(resolved.status().message()) + ")",
+                  options_.reflector.gone_retry_interval.count());
+    return;
+  }
+
+  const absl::Status why = absl::UnavailableError(
+      fmt::format("{} stopped being served by the apiserver (was its CRD deleted?); retry with "
+                  "backoff",
+                  ServedFor(running).Describe()));
+  std::optional<ResourceRegistry::Id> registry_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& slot = slots_[index];
+    slot.running.reset();
+    slot.pending_reason = kGoneCondition;
+    registry_id = slot.registry_id;
+  }
+  // The placeholder first, so that whoever sees the old cache end finds the placeholder
+  // (nothing stale) in the registry.
+  if (options_.registry && registry_id) {
+    auto replaced = options_.registry->Replace(*registry_id, GonePlaceholder(running, why));
+    if (!replaced.ok()) {
+      logger_->error("{}: {}", running.resource.QualifiedName(),
+                     std::string(replaced.status().message()));
+    }
+  }
+  running.informer->Stop();
+  running.cache->Shutdown(why);
+  if (resolved.ok()) {
+    // The name now means another version (the CRD came back with a different one): serve it.
+    logger_->warn("config resource \"{}\": {} is no longer served; the name now resolves to {}",
+                  config.resource, ExactName(running.resource), ExactName(*resolved));
+    StartSlot(index, *resolved);
+    return;
+  }
+  logger_->warn(
+      "config resource \"{}\": {} is no longer served by the apiserver; its informer stopped and "
+      "its subscribers were ended; looking for it again every {} s",
+      config.resource, running.resource.QualifiedName(), Seconds(options_.retry_interval));
+  ScheduleRetry();
+}
+
+// ---- On-demand informers ------------------------------------------------------------------
+
+absl::StatusOr<ServedLease> SharedInformerFactory::Acquire(const core::ResolvedResource& resource) {
+  // Discovery lists the verbs; a resource without them (tokenreviews, bindings) cannot be
+  // informed on. Resolvers that do not report verbs (tests) are trusted.
+  if (!resource.verbs.empty() && (!HasVerb(resource, "list") || !HasVerb(resource, "watch"))) {
+    return absl::InvalidArgumentError(fmt::format("{} cannot be listed and watched (its verbs: {})",
+                                                  resource.QualifiedName(),
+                                                  fmt::join(resource.verbs, ", ")));
+  }
+  if (!options_.registry) return absl::NotFoundError("no registry to serve from");
+  const std::string key = ExactName(resource);
+  std::shared_ptr<Informer> to_start;
+  ServedLease lease;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return absl::UnavailableError("informerd is shutting down");
+    auto it = on_demand_.find(key);
+    if (it == on_demand_.end()) {
+      ResourceConfig config;
+      config.resource = resource.QualifiedName();
+      OnDemandEntry entry;
+      entry.serial = next_serial_++;
+      entry.running =
+          MakeRunning(config, resource, [weak = weak_from_this(), key, serial = entry.serial] {
+            if (auto self = weak.lock()) self->OnDemandGone(key, serial);
+          });
+      entry.running.on_demand = true;
+      entry.grace_timer = std::make_shared<boost::asio::steady_timer>(client_.strand());
+      // The registry's mutex ranks below mu_ (the registry never calls back with it held).
+      auto added = options_.registry->Add(ServedFor(entry.running));
+      if (!added.ok()) return added.status();
+      entry.registry_id = *added;
+      to_start = entry.running.informer;
+      it = on_demand_.emplace(key, std::move(entry)).first;
+    }
+    OnDemandEntry& entry = it->second;
+    ++entry.leases;
+    const std::vector<std::shared_ptr<const ServedResource>> served = options_.registry->Entries();
+    for (const auto& candidate : served) {
+      if (candidate->cache == entry.running.cache) lease.served = candidate;
+    }
+    lease.lease = std::make_shared<const Lease>(weak_from_this(), key, entry.serial);
+  }
+  if (to_start) {
+    logger_->info("{}: on-demand informer starting for its first reader (all namespaces)",
+                  resource.QualifiedName());
+    to_start->Start();
+  }
+  if (!lease.served) return absl::UnavailableError(fmt::format("{} is stopping", key));
+  return lease;
+}
+
+void SharedInformerFactory::Release(const std::string& key, uint64_t serial) {
+  std::shared_ptr<boost::asio::steady_timer> timer;
+  uint64_t idle_generation = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = on_demand_.find(key);
+    if (stopped_ || it == on_demand_.end() || it->second.serial != serial) return;
+    if (--it->second.leases > 0) return;
+    idle_generation = ++it->second.idle_generation;
+    timer = it->second.grace_timer;
+  }
+  boost::asio::post(client_.strand(), [self = shared_from_this(), timer, key, serial,
+                                       idle_generation] {
+    // Re-arming cancels the wait of an earlier idle period, whose generation is stale anyway.
+    timer->expires_after(self->options_.on_demand_grace_period);
+    timer->async_wait([self, key, serial, idle_generation](const boost::system::error_code& ec) {
+      if (!ec) self->StopIdle(key, serial, idle_generation);
+    });
+  });
+}
+
+void SharedInformerFactory::StopIdle(const std::string& key, uint64_t serial,
+                                 uint64_t idle_generation) {
+  OnDemandEntry entry;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = on_demand_.find(key);
+    if (stopped_ || it == on_demand_.end() || it->second.serial != serial) return;
+    // A reader came back during the grace period (and may have left again since).
+    if (it->second.leases > 0 || it->second.idle_generation != idle_generation) return;
+    entry = std::move(it->second);
+    on_demand_.erase(it);
+    // Under mu_, so that an Acquire for the same resource never finds the old entry's
+    // registration after it has left on_demand_.
+    if (options_.registry) options_.registry->Remove(entry.registry_id);
+  }
+  entry.running.informer->Stop();
+  entry.running.cache->Shutdown(absl::UnavailableError(fmt::format(
+      "the on-demand informer for {} stopped", entry.running.resource.QualifiedName())));
+  logger_->info("{}: on-demand informer stopped, {} s after its last reader left",
+                entry.running.resource.QualifiedName(), Seconds(options_.on_demand_grace_period));
+}
+
+void SharedInformerFactory::OnDemandGone(const std::string& key, uint64_t serial) {
+  ResolveFresh(key,
+               [self = shared_from_this(), key, serial](absl::StatusOr<core::ResolvedResource> resolved) {
+                 self->OnDemandGoneChecked(key, serial, resolved);
+               });
+}
+
+void SharedInformerFactory::OnDemandGoneChecked(const std::string& key, uint64_t serial,
+                                            const absl::StatusOr<core::ResolvedResource>& resolved) {
+  if (resolved.ok() || resolved.status().code() != absl::StatusCode::kNotFound) {
+    logger_->warn("{}: the apiserver answers 404, but discovery {}; looking again every {} s", key,
+                  resolved.ok() ? "still lists it" : "could not say",
+                  options_.reflector.gone_retry_interval.count());
+    return;
+  }
+  OnDemandEntry entry;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = on_demand_.find(key);
+    if (stopped_ || it == on_demand_.end() || it->second.serial != serial) return;
+    entry = std::move(it->second);
+    on_demand_.erase(it);
+    if (options_.registry) options_.registry->Remove(entry.registry_id);
+  }
+  entry.grace_timer->cancel();
+  entry.running.informer->Stop();
+  entry.running.cache->Shutdown(absl::UnavailableError(
+      fmt::format("{} stopped being served by the apiserver (was its CRD deleted?); retry with "
+                  "backoff",
+                  entry.running.resource.QualifiedName())));
+  logger_->warn("{}: no longer served by the apiserver; its on-demand informer stopped", key);
+}
+
+// ---- Observation --------------------------------------------------------------------------
+
+std::vector<RunningInformer> SharedInformerFactory::Entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<RunningInformer> out;
+  for (const Slot& slot : slots_) {
+    if (slot.running) out.push_back(*slot.running);
+  }
+  for (const auto& [key, entry] : on_demand_) out.push_back(entry.running);
+  return out;
+}
+
+std::vector<std::string> SharedInformerFactory::Pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (!slots_[i].running) {
+      out.push_back(fmt::format("{}: {}", entries_[i].resource, slots_[i].pending_reason));
+    }
+  }
+  return out;
+}
+
+bool SharedInformerFactory::AllSynced() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Slot& slot : slots_) {
+    if (!slot.running || !slot.running->cache->Stats().synced) return false;
+  }
+  return true;
+}
+
+}  // namespace informerd::daemon

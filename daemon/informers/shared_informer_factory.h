@@ -1,0 +1,190 @@
+// SharedInformerFactory: turns the configuration's resource entries into running informers, keeps
+// them running while resources come and go upstream, and starts informers on demand. For each
+// entry it resolves the name through discovery (so "po", "deploy" or a CRD's short name work),
+// creates the entry's Cache and Informer and starts it. An entry whose resource the apiserver
+// does not serve yet (a CRD installed later) is not an error that stops the daemon: it is
+// logged, reported by Pending(), and resolved again every retry_interval until it appears.
+//
+// A resource that disappears (its CRD is deleted): the informer's reflector gets 404 on LIST and
+// reports it (InformerOptions::on_resource_gone); this class then refreshes discovery and
+// resolves the entry's name again. Discovery still listing the same resource means the 404 was
+// not the resource going away: the reflector keeps looking every gone_retry_interval (as
+// client-go's reflector keeps retrying) and heals by itself. Discovery no longer listing it (or
+// now resolving the name to another version) confirms it: the informer stops (no more requests
+// for it, only the slow rediscovery below), its subscribers end with UNAVAILABLE ("stopped being
+// served"), and its registry entry is replaced by a placeholder whose empty cache is shut down
+// and whose status says resource_gone, so that ListResources reports "resource no longer served
+// by the apiserver", no stale object is ever served, and List/Get/Subscribe answer UNAVAILABLE.
+// The entry is pending again: when discovery lists the name again (at whatever version it now
+// resolves to) a new Cache and Informer replace the placeholder, list afresh and serve again.
+//
+// On demand (allowOnDemand; this is the registry's OnDemandSource): a reader of a resource no
+// configured entry answers for calls Acquire, which starts an informer for it (all namespaces,
+// no upstream selectors, managedFields stripped, no extra indexes) and adds it to the registry
+// with on_demand set, or finds the one running, and returns a lease. The informer runs while
+// any lease is held; on_demand_grace_period after the last lease is dropped it stops and leaves
+// the registry. A lease taken during the grace period cancels the stop.
+//
+// Data flow: config (daemon/config.h) → Discovery → core::ResolvedResource → Cache + Informer →
+// ResourceRegistry (daemon/informers/resource_registry.h), which the gRPC service reads; each configured
+// informer that starts is also announced to `on_started`.
+//
+// Ownership and threads: the daemon owns it (a shared_ptr) next to the ApiServerClient,
+// Discovery and ResourceRegistry it borrows (they must outlive it; the registry holds it weakly
+// as its on-demand source). Start() and Stop() may be called from any thread; resolution,
+// gone checks and grace timers run on the client's strand. Acquire, the leases' release,
+// Entries(), Pending() and AllSynced() may be called from any thread (one mutex, never held
+// while calling out, except into the registry, whose mutex ranks below it).
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/cache.h"
+#include "core/clock.h"
+#include "daemon/kube/apiserver_client.h"
+#include "daemon/config.h"
+#include "daemon/kube/discovery.h"
+#include "daemon/informers/informer.h"
+#include "daemon/informers/resource_registry.h"
+
+namespace informerd::daemon {
+
+// One running informer and the configuration entry it serves (for an on-demand informer, an
+// entry made up for it: the resource's qualified name, all namespaces, no selectors).
+struct RunningInformer {
+  ResourceConfig config;
+  core::ResolvedResource resource;
+  std::shared_ptr<core::Cache> cache;
+  std::shared_ptr<Informer> informer;
+  bool on_demand = false;
+};
+
+struct SharedInformerFactoryOptions {
+  // How often unresolved entries (and entries whose resource is gone) are looked up again.
+  std::chrono::milliseconds retry_interval{std::chrono::seconds(30)};
+  core::CacheOptions cache;          // extra_field_paths is filled per entry
+  core::ReflectorOptions reflector;  // shared by every informer
+  std::size_t max_event_bytes = std::size_t{32} << 20;
+  // Where informers are served: each is added as it starts, replaced by a placeholder when its
+  // resource is gone, replaced again when it comes back. Optional (tests may watch on_started).
+  ResourceRegistry* registry = nullptr;
+  // Config allowOnDemand: become the registry's on-demand source (needs `registry`).
+  bool allow_on_demand = false;
+  // Config onDemandGracePeriod: how long an on-demand informer outlives its last reader.
+  std::chrono::milliseconds on_demand_grace_period{std::chrono::minutes(5)};
+};
+
+class SharedInformerFactory : public OnDemandSource,
+                          public std::enable_shared_from_this<SharedInformerFactory> {
+ public:
+  using StartedCallback = std::function<void(const RunningInformer&)>;
+
+  // `client`, `discovery`, `clock` and options.registry must outlive this object.
+  static std::shared_ptr<SharedInformerFactory> Create(ApiServerClient& client, Discovery& discovery,
+                                                   const core::Clock& clock,
+                                                   std::vector<ResourceConfig> entries,
+                                                   SharedInformerFactoryOptions options,
+                                                   StartedCallback on_started,
+                                                   std::shared_ptr<spdlog::logger> logger);
+
+  // Resolves every entry and starts what resolves. Any thread.
+  void Start();
+  // Stops every informer (configured and on-demand) and ends every subscription with
+  // UNAVAILABLE; once the posted stop has run on the strand, Acquire answers UNAVAILABLE (an
+  // informer Acquire starts before then is stopped by it). Any thread; idempotent.
+  void Stop();
+
+  // OnDemandSource. Any thread.
+  absl::StatusOr<ServedLease> Acquire(const core::ResolvedResource& resource) override;
+
+  // The informers running: configured ones in configuration order, then on-demand ones.
+  std::vector<RunningInformer> Entries() const;
+  // "name: why" for each configuration entry not running (not resolved yet, or gone).
+  std::vector<std::string> Pending() const;
+  // Every configured entry runs and its cache has synced: the daemon is ready. On-demand
+  // informers do not count.
+  bool AllSynced() const;
+
+ private:
+  struct Token {};
+
+ public:
+  SharedInformerFactory(Token, ApiServerClient& client, Discovery& discovery, const core::Clock& clock,
+                    std::vector<ResourceConfig> entries, SharedInformerFactoryOptions options,
+                    StartedCallback on_started, std::shared_ptr<spdlog::logger> logger);
+
+ private:
+  // One configuration entry.
+  struct Slot {
+    std::string pending_reason = "not resolved yet";  // empty while running
+    std::optional<RunningInformer> running;
+    // Its registry entry, kept from the first start on (a placeholder while gone).
+    std::optional<ResourceRegistry::Id> registry_id;
+    // Counts starts, so that a late gone report of a replaced informer is recognised.
+    uint64_t generation = 0;
+  };
+  // One on-demand informer, keyed by "group/version/resource".
+  struct OnDemandEntry {
+    RunningInformer running;
+    ResourceRegistry::Id registry_id = 0;
+    uint64_t serial = 0;  // tells a restarted entry from the one a lease was taken on
+    std::size_t leases = 0;
+    uint64_t idle_generation = 0;  // counts lease counts dropping to 0
+    std::shared_ptr<boost::asio::steady_timer> grace_timer;
+  };
+  class Lease;
+
+  RunningInformer MakeRunning(const ResourceConfig& config, const core::ResolvedResource& resource,
+                              std::function<void()> on_gone) const;
+  static ServedResource ServedFor(const RunningInformer& running);
+  // A placeholder for a configured entry whose resource is gone (see the top of this file).
+  ServedResource GonePlaceholder(const RunningInformer& running, const absl::Status& why) const;
+
+  // On the strand.
+  void ResolvePending();
+  void OnResolved(std::size_t index, absl::StatusOr<core::ResolvedResource> resolved);
+  void StartSlot(std::size_t index, const core::ResolvedResource& resolved);
+  void ScheduleRetry();
+  void OnConfiguredGone(std::size_t index, uint64_t generation);
+  void OnConfiguredGoneChecked(std::size_t index, uint64_t generation,
+                               const absl::StatusOr<core::ResolvedResource>& resolved);
+  void OnDemandGone(const std::string& key, uint64_t serial);
+  void OnDemandGoneChecked(const std::string& key, uint64_t serial,
+                           const absl::StatusOr<core::ResolvedResource>& resolved);
+  void StopIdle(const std::string& key, uint64_t serial, uint64_t idle_generation);
+  // Refreshes discovery, then resolves `name` against the fresh documents.
+  void ResolveFresh(const std::string& name,
+                    std::function<void(absl::StatusOr<core::ResolvedResource>)> done);
+  // Any thread.
+  void Release(const std::string& key, uint64_t serial);
+
+  ApiServerClient& client_;
+  Discovery& discovery_;
+  const core::Clock& clock_;
+  const std::vector<ResourceConfig> entries_;
+  const SharedInformerFactoryOptions options_;
+  const StartedCallback on_started_;
+  std::shared_ptr<spdlog::logger> logger_;
+  boost::asio::steady_timer retry_timer_;
+  std::size_t resolving_ = 0;  // strand only: resolutions of the current ResolvePending round
+
+  mutable std::mutex mu_;
+  // Guarded by mu_.
+  std::vector<Slot> slots_;  // indexed like entries_
+  std::map<std::string, OnDemandEntry> on_demand_;
+  uint64_t next_serial_ = 1;
+  bool stopped_ = false;
+};
+
+}  // namespace informerd::daemon

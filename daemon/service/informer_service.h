@@ -1,0 +1,152 @@
+// InformerService: the informerd.v1.Informer RPCs (proto/informerd/v1/informerd.proto, whose
+// comments are the contract this class keeps), served from the caches alone: no RPC ever reaches
+// the apiserver.
+//
+// Data flow: client → gRPC → here: the request's resource name is resolved (ResourceResolver),
+// the ResourceRegistry picks the informer whose core::Cache answers for the request's namespace,
+// the selectors are parsed (core::LabelSelector, core::FieldSelector), and then
+//   Subscribe      opens a core::Subscription on the cache and streams what it delivers, each
+//                  event encoded once and its bytes shared by every subscriber (event_encoder.h);
+//   List, Get      read the cache once it is synced, waiting for the initial sync until the
+//                  call's deadline;
+//   ListResources  describes every registry entry from its cache's Stats and informer status.
+// A resource no entry answers for is NOT_FOUND, unless on-demand informers are on (the
+// registry has an OnDemandSource): then Subscribe, List and Get alike start one (or share the
+// one running) and hold its lease until the call ends; it stops a grace period after the last.
+//
+// Threads: gRPC's callback API, never a thread per call. Each Subscribe is a ServerWriteReactor
+// with one write in flight (STYLE.md: OnWriteDone → next write, OnDone deletes); the next write is
+// started by whichever comes first of OnWriteDone and the subscription's on_ready, which arrives on
+// the cache's (reflector's) thread; see SubscribeStream in the .cc file. Resolution continues on
+// the resolver's thread. List and Get that wait for a sync look again on one TimerThread shared by
+// all of them, and finish from there. Every handler returns at once.
+//
+// Ownership: the daemon owns the service beside the gRPC server (which must be shut down before
+// the service is destroyed, as for any service) and lends it the resolver and the registry, which
+// must outlive it. Status codes cross into gRPC only here: everything below is absl::Status.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/cache.h"
+#include "core/cache_event.h"
+#include "core/field_selector.h"
+#include "core/label_selector.h"
+#include "daemon/informers/resource_registry.h"
+#include "daemon/service/timer_thread.h"
+#include "informerd/v1/informerd.grpc.pb.h"
+
+namespace informerd::daemon {
+
+struct InformerServiceOptions {
+  // Each subscriber's soft bound on queued live events (core::SubscribeOptions::queue_capacity):
+  // past it, one that stops reading (core::SubscribeOptions::stall_budget) or reaches 4x it is
+  // ended with RESOURCE_EXHAUSTED.
+  std::size_t subscriber_queue_capacity = 1024;
+  // How often a List or Get that waits for the initial sync looks again.
+  std::chrono::milliseconds sync_poll_interval{50};
+  // How long a List or Get without a deadline waits for the initial sync before UNAVAILABLE (a
+  // resource that never syncs must not hold such calls forever).
+  std::chrono::milliseconds max_sync_wait{std::chrono::seconds(30)};
+  // A waiting List or Get gives up this long before the call's deadline (at most a quarter of the
+  // time it had), so that the client reads UNAVAILABLE and why, not DEADLINE_EXCEEDED.
+  std::chrono::milliseconds deadline_margin{200};
+  // The longest label or field selector accepted. kubectl's selectors are a few hundred bytes;
+  // the parsers' messages quote the selector, and a status message must fit in gRPC's trailers.
+  std::size_t max_selector_bytes = std::size_t{64} << 10;
+  // Produces an event's wire bytes; empty means EncodeEvent. Tests wrap EncodeEvent to count
+  // calls; anything else must produce the same bytes.
+  core::CacheEvent::Encoder encoder;
+  // Stream ends (debug) and subscribers that fell behind (warn). Optional.
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+class InformerService final
+    : public v1::Informer::WithRawCallbackMethod_Subscribe<v1::Informer::CallbackService> {
+ public:
+  // `resolver` and `registry` must outlive the service.
+  InformerService(ResourceResolver& resolver, const ResourceRegistry& registry,
+                  InformerServiceOptions options = {});
+  ~InformerService() override;
+  InformerService(const InformerService&) = delete;
+  InformerService& operator=(const InformerService&) = delete;
+
+  // The daemon is stopping: every served cache ends its subscriptions with UNAVAILABLE and
+  // refuses new ones, waiting List and Get calls end with UNAVAILABLE, and new calls are answered
+  // UNAVAILABLE. Call before GrpcServer::Shutdown so that open streams end with a status telling
+  // clients to retry rather than being cancelled at the grace period. Any thread; idempotent.
+  void Shutdown();
+
+  // The RPCs; gRPC calls them. Subscribe's request and stream are raw bytes so that each event's
+  // encoded bytes are written as they are, shared, without a per-subscriber copy.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* context,
+                                 const v1::ListRequest* request,
+                                 v1::ListResponse* response) override;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context, const v1::GetRequest* request,
+                                v1::GetResponse* response) override;
+  grpc::ServerUnaryReactor* ListResources(grpc::CallbackServerContext* context,
+                                          const v1::ListResourcesRequest* request,
+                                          v1::ListResourcesResponse* response) override;
+
+ private:
+  class SubscribeStream;
+  class UnaryCall;
+  // What a request reads: the registry entry and the request's parsed selectors.
+  struct ReadTarget {
+    std::shared_ptr<const ServedResource> served;
+    // For an on-demand entry: keeps its informer running while the call uses it.
+    std::shared_ptr<const void> lease;
+    core::LabelSelector label_selector;
+    core::FieldSelector field_selector;
+  };
+  using Clock = TimerThread::Clock;
+
+  // Resolution result → registry entry → selectors → namespace check, in that order; then, when
+  // no entry answers and on-demand informers are on, the on-demand entry (started if need be).
+  // A name discovery no longer knows that names a configured entry whose resource is gone
+  // finds that entry (its placeholder answers UNAVAILABLE).
+  absl::StatusOr<ReadTarget> FindTarget(const absl::StatusOr<core::ResolvedResource>& resolved,
+                                        const std::string& name, const std::string& namespace_name,
+                                        const std::string& label_selector,
+                                        const std::string& field_selector) const;
+  // Subscribe's work after resolution: the subscription, or why there is none.
+  absl::StatusOr<std::shared_ptr<core::Subscription>> OpenSubscription(
+      const absl::StatusOr<core::ResolvedResource>& resolved, const v1::SubscribeRequest& request,
+      std::function<void()> on_ready, std::string& description,
+      std::shared_ptr<const void>& lease) const;
+  // When a waiting List or Get gives up.
+  Clock::time_point SyncDeadline(const grpc::CallbackServerContext& context) const;
+  // Calls `attempt` once `served`'s cache reports synced; `attempt` reads, finishes `call` and
+  // returns true, or returns false when the read found the cache not synced after all. Looks
+  // again every sync_poll_interval; finishes `call` with UNAVAILABLE at `give_up_at`, or at once
+  // when the resource is gone upstream, and with CANCELLED when the client has gone.
+  void WhenSynced(UnaryCall* call, std::shared_ptr<const ServedResource> served,
+                  Clock::time_point give_up_at, std::function<bool()> attempt);
+
+  ResourceResolver& resolver_;
+  const ResourceRegistry& registry_;
+  const InformerServiceOptions options_;
+  const core::CacheEvent::Encoder encoder_;
+  std::atomic<bool> shutting_down_{false};
+  // Last: its destructor stops the thread before anything its tasks use goes away.
+  TimerThread timer_;
+};
+
+// absl → gRPC at the RPC edge: the same code (the two enumerations share their values) and the
+// message, cut to at most 1 KiB on a UTF-8 boundary so that it fits in the trailers whatever a
+// client sent (parser messages quote the offending input).
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace informerd::daemon

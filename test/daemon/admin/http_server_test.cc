@@ -1,0 +1,184 @@
+// Specification of the metrics port: daemon/admin/http_server.* serving daemon/admin/status_endpoints.*'s
+// pages over real sockets (a Beast client), with readiness and metrics from fakes.
+#include "daemon/admin/http_server.h"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "daemon/admin/status_endpoints.h"
+#include "spdlog/sinks/null_sink.h"
+#include "test/common/http_client.h"
+
+namespace informerd::daemon {
+namespace {
+
+using test::HttpConnection;
+using test::HttpGet;
+
+std::shared_ptr<spdlog::logger> NullLogger() {
+  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+// A server on a free loopback port whose readiness the test sets.
+struct Harness {
+  explicit Harness(HttpServerOptions options = {}) {
+    sources.metrics = [] { return std::string("informerd_up 1\n"); };
+    sources.readiness = [this] {
+      Readiness readiness;
+      readiness.ready = ready;
+      if (!ready)
+        readiness.not_ready = {"pods (all namespaces): the initial list has not completed"};
+      return readiness;
+    };
+    auto started = HttpServer::Start(
+        "127.0.0.1:0",
+        [this](const HttpRequest& request) { return ServeStatusRequest(sources, request); },
+        NullLogger(), options);
+    REQUIRE(started.ok());
+    server = std::move(*started);
+  }
+
+  std::atomic<bool> ready{false};
+  StatusSources sources;
+  std::unique_ptr<HttpServer> server;
+};
+
+TEST_CASE("/metrics answers the exposition with Prometheus's content type") {
+  Harness h;
+  auto reply = HttpGet(h.server->address(), "/metrics");
+  REQUIRE(reply.ok());
+  CHECK(reply->status == 200);
+  CHECK(reply->content_type == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(reply->body == "informerd_up 1\n");
+  // A query string (some scrapers add one) does not change the page.
+  auto with_query = HttpGet(h.server->address(), "/metrics?format=text");
+  REQUIRE(with_query.ok());
+  CHECK(with_query->body == "informerd_up 1\n");
+}
+
+TEST_CASE("/healthz is 200 while the process runs; /readyz is 503 with reasons, then 200") {
+  Harness h;
+  auto health = HttpGet(h.server->address(), "/healthz");
+  REQUIRE(health.ok());
+  CHECK(health->status == 200);
+  CHECK(health->body == "ok\n");
+
+  auto not_ready = HttpGet(h.server->address(), "/readyz");
+  REQUIRE(not_ready.ok());
+  CHECK(not_ready->status == 503);
+  CHECK(not_ready->body ==
+        "not ready:\n  pods (all namespaces): the initial list has not completed\n");
+
+  h.ready = true;
+  auto ready = HttpGet(h.server->address(), "/readyz");
+  REQUIRE(ready.ok());
+  CHECK(ready->status == 200);
+  CHECK(ready->body == "ok\n");
+}
+
+TEST_CASE("unknown paths are 404, other methods 405, HEAD has headers only") {
+  Harness h;
+  auto connection = HttpConnection::Open(h.server->address());
+  REQUIRE(connection.ok());
+  auto missing = connection->Request("GET", "/nope");
+  REQUIRE(missing.ok());
+  CHECK(missing->status == 404);
+  CHECK(missing->body.find("/nope") != std::string::npos);
+  auto post = connection->Request("POST", "/metrics");
+  REQUIRE(post.ok());
+  CHECK(post->status == 405);
+  auto head = connection->Request("HEAD", "/metrics");
+  REQUIRE(head.ok());
+  CHECK(head->status == 200);
+  CHECK(head->body == std::to_string(std::string("informerd_up 1\n").size()));  // Content-Length
+  // The connection is still usable after all three.
+  auto metrics = connection->Request("GET", "/metrics");
+  REQUIRE(metrics.ok());
+  CHECK(metrics->body == "informerd_up 1\n");
+}
+
+TEST_CASE("keep-alive: many requests on one connection; Connection: close is honoured") {
+  Harness h;
+  auto connection = HttpConnection::Open(h.server->address());
+  REQUIRE(connection.ok());
+  for (int i = 0; i < 5; ++i) {
+    auto reply = connection->Request("GET", i % 2 == 0 ? "/metrics" : "/healthz");
+    REQUIRE(reply.ok());
+    CHECK(reply->status == 200);
+    CHECK_FALSE(reply->close);
+  }
+  auto last = connection->Request("GET", "/healthz", /*keep_alive=*/false);
+  REQUIRE(last.ok());
+  CHECK(last->close);
+  CHECK(connection->ClosedByServer());
+}
+
+TEST_CASE("a malformed request gets 400 and a closed connection; the server carries on") {
+  Harness h;
+  {
+    auto connection = HttpConnection::Open(h.server->address());
+    REQUIRE(connection.ok());
+    auto reply = connection->SendRaw("THIS IS NOT HTTP\r\n\r\n");
+    REQUIRE(reply.ok());
+    CHECK(reply->status == 400);
+    CHECK(connection->ClosedByServer());
+  }
+  {
+    // Oversized headers.
+    auto connection = HttpConnection::Open(h.server->address());
+    REQUIRE(connection.ok());
+    auto reply = connection->SendRaw(
+        "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(64 << 10, 'x') + "\r\n\r\n");
+    REQUIRE(reply.ok());
+    CHECK(reply->status == 400);
+  }
+  {
+    // A client that connects and leaves without a word.
+    auto connection = HttpConnection::Open(h.server->address());
+    REQUIRE(connection.ok());
+  }
+  auto reply = HttpGet(h.server->address(), "/healthz");
+  REQUIRE(reply.ok());
+  CHECK(reply->status == 200);
+}
+
+TEST_CASE("an idle connection is closed after the idle timeout") {
+  HttpServerOptions options;
+  options.idle_timeout = std::chrono::milliseconds(200);
+  Harness h(options);
+  auto connection = HttpConnection::Open(h.server->address());
+  REQUIRE(connection.ok());
+  REQUIRE(connection->Request("GET", "/healthz").ok());
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(connection->ClosedByServer());
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+}
+
+TEST_CASE("a port in use is a start-up error naming the flag; Stop closes open connections") {
+  Harness h;
+  auto second = HttpServer::Start(
+      h.server->address(), [](const HttpRequest&) { return HttpResponse{}; }, NullLogger());
+  REQUIRE_FALSE(second.ok());
+  CHECK(std::string(second.status().message())
+            .find("cannot listen on " + h.server->address() + " for metrics") != std::string::npos);
+  CHECK(std::string(second.status().message()).find("--metrics-listen") != std::string::npos);
+
+  auto connection = HttpConnection::Open(h.server->address());
+  REQUIRE(connection.ok());
+  REQUIRE(connection->Request("GET", "/healthz").ok());
+  h.server->Stop();
+  CHECK(connection->ClosedByServer());
+  CHECK_FALSE(HttpGet(h.server->address(), "/healthz").ok());
+}
+
+TEST_CASE("a bad address is a start-up error") {
+  auto started = HttpServer::Start(
+      "192.0.2.1:0", [](const HttpRequest&) { return HttpResponse{}; }, NullLogger());
+  CHECK_FALSE(started.ok());
+}
+
+}  // namespace
+}  // namespace informerd::daemon

@@ -1,0 +1,328 @@
+// Specification of daemon/admin/metrics.*: the Prometheus text exposition (format 0.0.4) of a known
+// set of values, label escaping, /proc/self/statm parsing and the gRPC request counters.
+#include "daemon/admin/metrics.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace informerd::daemon {
+namespace {
+
+MetricsSnapshot KnownSnapshot() {
+  MetricsSnapshot snapshot;
+  snapshot.version = "0.1.0";
+  snapshot.ready = false;
+  snapshot.resources_pending = 1;
+
+  ResourceMetrics deployments;
+  deployments.group = "apps";
+  deployments.version = "v1";
+  deployments.resource = "deployments";
+  deployments.namespace_name = "team-a";
+  deployments.label_selector = "tier in (web,api)";
+  deployments.field_selector = "metadata.name=a\"b\\c\nd";
+  deployments.synced = true;
+  deployments.objects = 3;
+  deployments.object_bytes = 1234;
+  deployments.resource_version = 42;
+  deployments.events_applied = 5;
+  deployments.events_delivered = 7;
+  deployments.subscribers = 2;
+  deployments.subscribers_fell_behind = 1;
+  deployments.queue_high_water = 4;
+  deployments.window_events = 5;
+  deployments.relists = {1, 2, 0, 0, 0, 0};
+  deployments.watch_restarts = 3;
+  deployments.events_received = {5, 6, 1, 2, 1};
+  deployments.list_objects_received = 3;
+  deployments.upstream_errors = {{0, 2}, {410, 1}};
+  snapshot.resources.push_back(deployments);
+
+  ResourceMetrics pods;  // core group, all namespaces, not synced yet: no resource version
+  pods.version = "v1";
+  pods.resource = "pods";
+  snapshot.resources.push_back(pods);
+
+  snapshot.grpc_requests = {{"/informerd.v1.Informer/List", "OK", 3},
+                            {"/informerd.v1.Informer/List", "NOT_FOUND", 1}};
+  snapshot.process = ProcessMetrics{4096, 8192};
+  return snapshot;
+}
+
+TEST_CASE("the exposition of a known set of values, exactly") {
+  const std::string d =
+      "group=\"apps\",version=\"v1\",resource=\"deployments\",watch_namespace=\"team-a\","
+      "label_selector=\"tier in (web,api)\",field_selector=\"metadata.name=a\\\"b\\\\c\\nd\"";
+  const std::string p = "group=\"\",version=\"v1\",resource=\"pods\",watch_namespace=\"\"";
+  const std::string expected =
+      "# HELP informerd_build_info Always 1; the version label is informerd's.\n"
+      "# TYPE informerd_build_info gauge\n"
+      "informerd_build_info{version=\"0.1.0\"} 1\n"
+      "# HELP informerd_ready 1 when every configured resource has synced (as /readyz and gRPC "
+      "health say).\n"
+      "# TYPE informerd_ready gauge\n"
+      "informerd_ready 0\n"
+      "# HELP informerd_resources_pending Configured resources not running yet (unknown to the "
+      "apiserver so far).\n"
+      "# TYPE informerd_resources_pending gauge\n"
+      "informerd_resources_pending 1\n"
+      "# HELP informerd_resource_synced 1 when the resource's cache holds a complete list (a LIST "
+      "or WatchList finished).\n"
+      "# TYPE informerd_resource_synced gauge\n"
+      "informerd_resource_synced{" +
+      d +
+      "} 1\n"
+      "informerd_resource_synced{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_resource_objects Objects cached.\n"
+      "# TYPE informerd_resource_objects gauge\n"
+      "informerd_resource_objects{" +
+      d +
+      "} 3\n"
+      "informerd_resource_objects{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_resource_object_bytes JSON bytes of the cached objects (nearly all of the "
+      "cache's memory).\n"
+      "# TYPE informerd_resource_object_bytes gauge\n"
+      "informerd_resource_object_bytes{" +
+      d +
+      "} 1234\n"
+      "informerd_resource_object_bytes{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_resource_version The cache's resourceVersion (the last list's, event's or "
+      "bookmark's), as a number.\n"
+      "# TYPE informerd_resource_version gauge\n"
+      "informerd_resource_version{" +
+      d +
+      "} 42\n"
+      "# HELP informerd_relists_total Lists started (the initial one included), by reason.\n"
+      "# TYPE informerd_relists_total counter\n"
+      "informerd_relists_total{" +
+      d +
+      ",reason=\"initial\"} 1\n"
+      "informerd_relists_total{" +
+      d +
+      ",reason=\"expired\"} 2\n"
+      "informerd_relists_total{" +
+      d +
+      ",reason=\"watch-error\"} 0\n"
+      "informerd_relists_total{" +
+      d +
+      ",reason=\"list-error\"} 0\n"
+      "informerd_relists_total{" +
+      d +
+      ",reason=\"watch-list-fallback\"} 0\n"
+      "informerd_relists_total{" +
+      d +
+      ",reason=\"rediscovery\"} 0\n"
+      "informerd_relists_total{" +
+      p +
+      ",reason=\"initial\"} 0\n"
+      "informerd_relists_total{" +
+      p +
+      ",reason=\"expired\"} 0\n"
+      "informerd_relists_total{" +
+      p +
+      ",reason=\"watch-error\"} 0\n"
+      "informerd_relists_total{" +
+      p +
+      ",reason=\"list-error\"} 0\n"
+      "informerd_relists_total{" +
+      p +
+      ",reason=\"watch-list-fallback\"} 0\n"
+      "informerd_relists_total{" +
+      p +
+      ",reason=\"rediscovery\"} 0\n"
+      "# HELP informerd_watch_restarts_total Watches re-opened from the last resourceVersion "
+      "without a relist.\n"
+      "# TYPE informerd_watch_restarts_total counter\n"
+      "informerd_watch_restarts_total{" +
+      d +
+      "} 3\n"
+      "informerd_watch_restarts_total{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_upstream_events_total Watch events received from the apiserver, by type.\n"
+      "# TYPE informerd_upstream_events_total counter\n"
+      "informerd_upstream_events_total{" +
+      d +
+      ",type=\"ADDED\"} 5\n"
+      "informerd_upstream_events_total{" +
+      d +
+      ",type=\"MODIFIED\"} 6\n"
+      "informerd_upstream_events_total{" +
+      d +
+      ",type=\"DELETED\"} 1\n"
+      "informerd_upstream_events_total{" +
+      d +
+      ",type=\"BOOKMARK\"} 2\n"
+      "informerd_upstream_events_total{" +
+      d +
+      ",type=\"ERROR\"} 1\n"
+      "informerd_upstream_events_total{" +
+      p +
+      ",type=\"ADDED\"} 0\n"
+      "informerd_upstream_events_total{" +
+      p +
+      ",type=\"MODIFIED\"} 0\n"
+      "informerd_upstream_events_total{" +
+      p +
+      ",type=\"DELETED\"} 0\n"
+      "informerd_upstream_events_total{" +
+      p +
+      ",type=\"BOOKMARK\"} 0\n"
+      "informerd_upstream_events_total{" +
+      p +
+      ",type=\"ERROR\"} 0\n"
+      "# HELP informerd_upstream_list_objects_total Objects received in LIST pages.\n"
+      "# TYPE informerd_upstream_list_objects_total counter\n"
+      "informerd_upstream_list_objects_total{" +
+      d +
+      "} 3\n"
+      "informerd_upstream_list_objects_total{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_upstream_errors_total Failed LIST and WATCH requests and watch ERROR "
+      "events, by Kubernetes code (\"transport\": no HTTP response, or a broken or undecodable "
+      "body).\n"
+      "# TYPE informerd_upstream_errors_total counter\n"
+      "informerd_upstream_errors_total{" +
+      d +
+      ",code=\"transport\"} 2\n"
+      "informerd_upstream_errors_total{" +
+      d +
+      ",code=\"410\"} 1\n"
+      "# HELP informerd_events_applied_total Changes applied to the cache (ADDED, MODIFIED, "
+      "DELETED; live and from relists).\n"
+      "# TYPE informerd_events_applied_total counter\n"
+      "informerd_events_applied_total{" +
+      d +
+      "} 5\n"
+      "informerd_events_applied_total{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_events_delivered_total Events queued to subscribers: one per subscriber a "
+      "change reaches.\n"
+      "# TYPE informerd_events_delivered_total counter\n"
+      "informerd_events_delivered_total{" +
+      d +
+      "} 7\n"
+      "informerd_events_delivered_total{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_subscribers Open subscriptions.\n"
+      "# TYPE informerd_subscribers gauge\n"
+      "informerd_subscribers{" +
+      d +
+      "} 2\n"
+      "informerd_subscribers{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_subscribers_fell_behind_total Subscriptions ended with RESOURCE_EXHAUSTED "
+      "because they fell behind.\n"
+      "# TYPE informerd_subscribers_fell_behind_total counter\n"
+      "informerd_subscribers_fell_behind_total{" +
+      d +
+      "} 1\n"
+      "informerd_subscribers_fell_behind_total{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_subscriber_queue_high_water_mark The most events any subscriber's live "
+      "queue has held.\n"
+      "# TYPE informerd_subscriber_queue_high_water_mark gauge\n"
+      "informerd_subscriber_queue_high_water_mark{" +
+      d +
+      "} 4\n"
+      "informerd_subscriber_queue_high_water_mark{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_replay_window_events Events in the replay window (what a resuming "
+      "subscriber can be sent).\n"
+      "# TYPE informerd_replay_window_events gauge\n"
+      "informerd_replay_window_events{" +
+      d +
+      "} 5\n"
+      "informerd_replay_window_events{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_grpc_requests_total gRPC calls finished, by method and status code.\n"
+      "# TYPE informerd_grpc_requests_total counter\n"
+      "informerd_grpc_requests_total{method=\"/informerd.v1.Informer/List\",code=\"OK\"} 3\n"
+      "informerd_grpc_requests_total{method=\"/informerd.v1.Informer/List\",code=\"NOT_FOUND\"} "
+      "1\n"
+      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+      "# TYPE process_resident_memory_bytes gauge\n"
+      "process_resident_memory_bytes 4096\n"
+      "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+      "# TYPE process_virtual_memory_bytes gauge\n"
+      "process_virtual_memory_bytes 8192\n";
+  CHECK(RenderPrometheus(KnownSnapshot()) == expected);
+}
+
+TEST_CASE("with no informers, every family still has its HELP and TYPE, and no samples") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  const std::string text = RenderPrometheus(snapshot);
+  CHECK(text.find(
+            "# TYPE informerd_resource_objects gauge\n# HELP informerd_resource_object_bytes") !=
+        std::string::npos);
+  CHECK(text.find("informerd_resource_objects{") == std::string::npos);
+  // Without /proc/self/statm, the process families are left out.
+  CHECK(text.find("process_resident_memory_bytes") == std::string::npos);
+}
+
+TEST_CASE("label values escape backslash, double quote and newline, and nothing else") {
+  CHECK(EscapeLabelValue("plain text, (x)=y") == "plain text, (x)=y");
+  CHECK(EscapeLabelValue("a\\b") == "a\\\\b");
+  CHECK(EscapeLabelValue("say \"hi\"") == "say \\\"hi\\\"");
+  CHECK(EscapeLabelValue("two\nlines") == "two\\nlines");
+  CHECK(EscapeLabelValue("tab\tand é") == "tab\tand é");
+}
+
+TEST_CASE("/proc/self/statm: size and resident pages become bytes") {
+  auto parsed = ParseStatm("1000 250 100 10 0 500 0\n", 4096);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->virtual_memory_bytes == 1000 * 4096);
+  CHECK(parsed->resident_memory_bytes == 250 * 4096);
+  CHECK_FALSE(ParseStatm("", 4096).ok());
+  CHECK_FALSE(ParseStatm("12 x 3", 4096).ok());
+
+  auto own = ReadProcessMetrics();
+  REQUIRE(own.ok());
+  CHECK(own->resident_memory_bytes > 0);
+  CHECK(own->virtual_memory_bytes >= own->resident_memory_bytes);
+}
+
+TEST_CASE("gRPC request counters count by method and code, from many threads") {
+  GrpcRequestCounters counters;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&counters] {
+      for (int i = 0; i < 1000; ++i) {
+        counters.Count("/informerd.v1.Informer/Get", i % 2 == 0 ? 0 : 5);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  counters.Count("/grpc.health.v1.Health/Check", 0);
+  const std::vector<GrpcRequestCount> snapshot = counters.Snapshot();
+  REQUIRE(snapshot.size() == 3);
+  CHECK(snapshot[0].method == "/grpc.health.v1.Health/Check");
+  CHECK(snapshot[0].code == "OK");
+  CHECK(snapshot[0].count == 1);
+  CHECK(snapshot[1].method == "/informerd.v1.Informer/Get");
+  CHECK(snapshot[1].code == "OK");
+  CHECK(snapshot[1].count == 2000);
+  CHECK(snapshot[2].code == "NOT_FOUND");
+  CHECK(snapshot[2].count == 2000);
+  CHECK(GrpcCodeName(16) == "UNAUTHENTICATED");
+  CHECK(GrpcCodeName(99) == "CODE_99");
+}
+
+}  // namespace
+}  // namespace informerd::daemon
