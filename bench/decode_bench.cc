@@ -7,7 +7,8 @@
 // an owner reference, containers with env, ports, resources and mounts, volumes,
 // tolerations, conditions and container statuses, and managedFields for kubectl,
 // kube-controller-manager and kubelet whose fieldsV1 mirror the spec (so they grow with it,
-// making up about a quarter to a third of the object, as REFERENCE.md says they do).
+// making up about a quarter to a third of the object, as they do on real clusters; see
+// docs/kubernetes-semantics.md, "managedFields and memory").
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <time.h>

@@ -206,7 +206,8 @@ void Cache::ListItems(std::vector<ObjectRecord> items, const std::string& list_r
         version = own.ok() ? *own : 0;
       }
       if (prev && prev->uid != record->uid) {
-        // Deleted and recreated while we were not watching (REFERENCE.md, "Relist = Replace").
+        // Deleted and recreated while we were not watching: DELETED then ADDED, never MODIFIED
+        // (docs/kubernetes-semantics.md, "Relist = Replace").
         RemoveObject(prev->namespace_name, prev->name);
         EmitChange(EventType::kDeleted, resource_version, version, prev, prev, true, wakeups);
         PutObject(record);
@@ -293,7 +294,8 @@ void Cache::ApplyWatchEvent(WatchEvent event) {
     const absl::StatusOr<uint64_t> parsed = ParseResourceVersion(resource_version);
     const bool ordered = parsed.ok() && *parsed >= version_;
     if (event.type == WatchEventType::kBookmark) {
-      // A bookmark only moves the resource version forward (REFERENCE.md, "BOOKMARK").
+      // A bookmark only moves the resource version forward; it changes no object
+      // (docs/kubernetes-semantics.md, "Bookmarks").
       if (ordered) {
         version_ = *parsed;
         resource_version_ = resource_version;

@@ -15,8 +15,9 @@
 // mutex of its own for its queue, so its consumer never waits for the cache's lock; on_ready
 // callbacks run after the cache's lock is released.
 //
-// The rules, and where they come from (REFERENCE.md, "Serving many watchers" and "Details that
-// decide correctness"):
+// The rules, after the apiserver's watch cache (explained in docs/kubernetes-semantics.md, "The
+// watch cache's serving rules", "The replay window" and "A relist is not a reset for
+// subscribers"):
 //  * Resource versions are compared as unsigned 64-bit numbers, as the cacher does.
 //  * Subscribe without a resource version (or "0", which the cacher also answers from its
 //    cache): the matching objects as ADDED, then SYNCED at the snapshot's resource version,

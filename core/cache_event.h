@@ -6,9 +6,10 @@
 // watch event, or the difference a relist finds), appends it to the replay window and pushes a
 // Delivery {event, delivered type} onto each interested subscriber's queue (core/subscription.*).
 // The RPC layer pops Deliveries on its own threads and serializes them. Serialization happens
-// once per (event, delivered type), whatever the number of subscribers (REFERENCE.md: "Each event
-// is serialized once and the bytes shared by every watcher", the cacher's cachingObject): the
-// event memoizes the bytes its first caller's encoder produced, so core/ needs no protobuf.
+// once per (event, delivered type), whatever the number of subscribers, and every subscriber is
+// sent the same bytes (the cacher's cachingObject; docs/kubernetes-semantics.md, "Encode
+// once"): the event memoizes the bytes its first caller's encoder produced, so core/ needs no
+// protobuf.
 //
 // Immutable after construction except for that memo, which is thread-safe (std::call_once): any
 // thread may read an event and call Encoded concurrently.

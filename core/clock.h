@@ -1,6 +1,6 @@
-// Clock: where core/ reads the time. Time is a seam (STYLE.md habit 3): the reflector's backoff,
-// the short-watch rule and anything else in core/ that measures durations take a Clock, so tests
-// drive time with a fake instead of sleeping.
+// Clock: where core/ reads the time. Time is injected, never read directly: the reflector's
+// backoff, the short-watch rule and anything else in core/ that measures durations take a Clock,
+// so tests drive time with a fake instead of sleeping, and run fast and deterministically.
 //
 // Only a monotonic clock is offered: core/ measures intervals, never wall-clock dates.
 // Implementations are owned by whoever wires the component (the daemon owns one SteadyClock for

@@ -1,7 +1,7 @@
 // EventWindow: the recent events a subscriber can resume from (the cacher's sliding window in
 // watch_cache.go). Subscribe with resource_version X replays the window's events with a resource
 // version greater than X, then continues live; an X older than what the window still holds is
-// "expired" (REFERENCE.md: "RV=X → only events after X; X older than the window → expired").
+// "expired", as the apiserver's 410 says (docs/kubernetes-semantics.md, "The replay window").
 //
 // Bounded by count and by age: an event leaves when more than `max_events` are held or when it is
 // older than `max_age`. The cacher sizes its window to keep about 75 s of events (between 100

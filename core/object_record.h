@@ -4,7 +4,8 @@
 // Data flow: apiserver HTTP body → ListDecoder / WatchEventDecoder → ObjectScanner → ObjectRecord
 // → engine (store, indexes, fan-out). The decoders build each record in one SAX pass over the
 // body and move it to the caller, who owns it from then on; the fields are extracted at decode
-// time so that nothing downstream ever parses the JSON again (STYLE.md habit 7: parse once).
+// time so that nothing downstream ever parses the JSON again: parsing is most of the cost of an
+// event, so each object is parsed once, however many subscribers, indexes and filters read it.
 // A value type: no thread affinity, no invariants beyond those stated on the fields.
 //
 // Memory (issue 5: a cached object should cost little more than its JSON): a record from the
@@ -41,8 +42,9 @@ class ObjectRecord {
   RecordString name;
   // metadata.uid. A changed UID under the same namespace/name means delete-and-recreate.
   RecordString uid;
-  // metadata.resourceVersion, kept as text: the API calls it opaque (REFERENCE.md explains when
-  // the engine may still compare it as a number).
+  // metadata.resourceVersion, kept as text: the API calls it opaque, and clients get it back byte
+  // for byte. The engine still compares it as a number, as the apiserver's watch cache does
+  // (core/resource_version.h; docs/kubernetes-semantics.md, "Resource versions").
   RecordString resource_version;
   // metadata.deletionTimestamp as sent (RFC 3339); empty when the object is not being deleted.
   RecordString deletion_timestamp;

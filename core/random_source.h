@@ -1,6 +1,6 @@
 // RandomSource: where core/ draws randomness. Jittered backoff and randomized watch timeouts
 // exist to spread many clients' requests over time (client-go's reflector does both); tests
-// need them to be predictable, so randomness is injected like time is (STYLE.md habit 3).
+// need them to be predictable, so randomness is injected like time is (core/clock.h).
 //
 // Owned by whoever wires the component and passed by reference. Not thread-safe: one source per
 // thread (the daemon keeps one per I/O thread, seeded from std::random_device).

@@ -69,8 +69,8 @@ struct ApiError {
 
   // The Kubernetes error code: the Status's code when it has one, else the HTTP status.
   int code() const;
-  // One line for people, with the server's Status message when there is one (REFERENCE.md:
-  // "surface its message to the user"), e.g. `HTTP 403 Forbidden: pods is forbidden: ...`.
+  // One line for people, with the server's Status message when there is one (it is written for
+  // users and says what is wrong), e.g. `HTTP 403 Forbidden: pods is forbidden: ...`.
   std::string Describe() const;
   // The same, as an absl::Status with the code that matches (403 → PERMISSION_DENIED, ...).
   absl::Status ToStatus() const;

@@ -5,9 +5,10 @@
 // Calls come from one thread: the one that drives the reflector (the daemon's I/O thread). The
 // implementation makes them visible to readers and subscribers on other threads.
 //
-// A relist is not a reset (REFERENCE.md, "A relist is not a reset for subscribers"): the sink
-// receives the new list page by page and turns it into the difference against what it holds, so
-// memory never holds two copies of the resource and subscribers keep their streams.
+// A relist is not a reset (docs/kubernetes-semantics.md, "A relist is not a reset for
+// subscribers"): the sink receives the new list page by page and turns it into the difference
+// against what it holds, so memory never holds two copies of the resource and subscribers keep
+// their streams.
 #pragma once
 
 #include <string>

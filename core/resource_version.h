@@ -3,9 +3,10 @@
 // The Kubernetes API calls resourceVersion opaque, but the apiserver's own watch cache
 // (k8s.io/apiserver/pkg/storage/cacher, via storage.APIObjectVersioner.ParseResourceVersion)
 // parses it as an unsigned 64-bit integer, the etcd revision, to order events and to answer
-// "events after X"; informerd's cache (core/cache.*) does the same (REFERENCE.md, "Details that
-// decide correctness"). The RPC layer parses a client's resource_version here, so that a
-// non-numeric one is INVALID_ARGUMENT before it reaches the cache. Pure functions: any thread.
+// "events after X"; informerd's cache (core/cache.*) does the same, for the same reason
+// (docs/kubernetes-semantics.md, "Resource versions"). The RPC layer parses a client's
+// resource_version here, so that a non-numeric one is INVALID_ARGUMENT before it reaches the
+// cache. Pure functions: any thread.
 #pragma once
 
 #include <cstdint>

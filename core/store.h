@@ -6,8 +6,10 @@
 // events, relist pages) with Put/Remove, and reads it for List, Get and the initial snapshot of a
 // new subscriber. The Store is owned by the Cache and is NOT synchronized: the Cache guards it
 // with its own lock, the one that also orders event application and subscriber registration
-// (REFERENCE.md, "Snapshot + live without a gap"). Const methods may run concurrently with each
-// other (under the Cache's shared lock); mutations need the exclusive lock.
+// (so a new subscriber's snapshot ends exactly where its live events begin: see
+// docs/kubernetes-semantics.md, "The watch cache's serving rules"). Const methods may run
+// concurrently with each other (under the Cache's shared lock); mutations need the exclusive
+// lock.
 //
 // Memory (README: the cache should cost little more than the JSON it holds): an object is held
 // once, as std::shared_ptr<const ObjectRecord>, shared with the events and snapshots that carry

@@ -9,7 +9,8 @@
 // consumer holds it until it is done with it; Close (or the end of the stream) unregisters it
 // from the cache, which then holds nothing of it.
 //
-// Bounded memory (REFERENCE.md: "A watcher that cannot keep up is closed"): `queue_capacity` is
+// Bounded memory (a subscriber that cannot keep up is ended, never waited for; see
+// docs/kubernetes-semantics.md, "Slow watchers are closed"): `queue_capacity` is
 // a soft bound on the live queue, `hard_limit()` (kHardLimitFactor × capacity) a hard one. The
 // events arrive in bursts (a relist's deletions all at once, a chunk of watch events microseconds
 // apart) while the consumer has one write in flight, so a queue that is over its capacity for a

@@ -3,9 +3,9 @@
 //
 // Data flow: Cache → Subscription queue → SubscribeStream (daemon/service/informer_service.*) → here →
 // gRPC. An event shared by many subscribers is encoded once per delivered type through
-// core::CacheEvent::Encoded (the cacher's cachingObject; REFERENCE.md: "Each event is serialized
-// once and the bytes shared by every watcher"), and every subscriber's grpc::ByteBuffer points at
-// that one string: the slice holds a reference to the CacheEvent and drops it when gRPC is done.
+// core::CacheEvent::Encoded (the cacher's cachingObject; docs/kubernetes-semantics.md, "Encode
+// once"), and every subscriber's grpc::ByteBuffer points at that one string: the slice holds a
+// reference to the CacheEvent and drops it when gRPC is done.
 // An event nobody else holds (an initial snapshot item, made for one subscriber) is not memoized:
 // its object's JSON goes out straight from the cached ObjectRecord between two small encoded
 // parts, so a new subscriber's snapshot costs no copy of the cache.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a real kube-apiserver from Debian's `kubernetes` source package (1.20.2) with Debian's
 # Go 1.19, once, and caches it outside the checkout, keyed by the source version. Prints the
-# binary's path on stdout; progress goes to stderr. Recipe: ../shared/BUILDING.md.
+# binary's path on stdout; progress goes to stderr.
 #
 #   test/cluster/build_kube_apiserver.sh            # build if missing, print path
 #

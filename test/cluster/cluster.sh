@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throw-away Kubernetes control plane for tests: one etcd and one kube-apiserver on 127.0.0.1,
 # every byte of state (data, certificates, tokens, kubeconfigs, logs) inside one directory.
-# Used by test/cluster/cluster_fixture.h; also handy by hand. Recipe: ../shared/BUILDING.md.
+# Used by test/cluster/cluster_fixture.h; also handy by hand.
 #
 #   cluster.sh start DIR [--owner-pid=PID] [--watch-cache=false] [--apiserver-arg=--flag=value]...
 #       Creates DIR (must be empty or absent), starts etcd and kube-apiserver on free ports, waits

@@ -112,7 +112,8 @@ class RecordingSink final : public ReflectorSink {
     if (record_calls_) calls_.push_back(std::move(call));
   }
   void Violation(std::string what) { violations_.push_back(std::move(what)); }
-  // RVs as the watch cache orders them (REFERENCE.md): unsigned integers; "" sorts first.
+  // RVs as the watch cache orders them (docs/kubernetes-semantics.md, "Resource versions"):
+  // unsigned integers; "" sorts first.
   static uint64_t Number(std::string_view rv) {
     return rv.empty() ? 0 : std::stoull(std::string(rv));
   }

@@ -1,5 +1,5 @@
-// Specification of core/cache.* and core/subscription.*: the serving rules of REFERENCE.md
-// ("Serving many watchers", "Details that decide correctness"), one behaviour per test.
+// Specification of core/cache.* and core/subscription.*: the apiserver watch cache's serving
+// rules as docs/kubernetes-semantics.md explains them, one behaviour per test.
 #include "core/cache.h"
 
 #include <algorithm>
