@@ -165,7 +165,7 @@ class Daemon {
   std::shared_ptr<SharedInformerFactory> informers_;
 };
 
-// ---- A resource deleted upstream (issue 5) -------------------------------------------------
+// ---- A resource deleted upstream: stopped cleanly, served again when it comes back ---------
 
 TEST_CASE("a CRD deleted upstream ends its subscribers, is reported, and serves again when back") {
   Daemon d({Entry("widgets")}, SharedInformerFactoryOptions());
@@ -243,7 +243,7 @@ TEST_CASE("a 404 that discovery does not confirm keeps the informer, which heals
   CHECK(events[0].rfind("ADDED ns/b", 0) == 0);
 }
 
-// ---- On-demand informers (issue 6) ---------------------------------------------------------
+// ---- On-demand informers (allowOnDemand): started by a reader, stopped after a grace -------
 
 SharedInformerFactoryOptions OnDemand(milliseconds grace) {
   SharedInformerFactoryOptions options;
