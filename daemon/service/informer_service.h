@@ -15,11 +15,13 @@
 // one running) and hold its lease until the call ends; it stops a grace period after the last.
 //
 // Threads: gRPC's callback API, never a thread per call. Each Subscribe is a ServerWriteReactor
-// with one write in flight (STYLE.md: OnWriteDone → next write, OnDone deletes); the next write is
-// started by whichever comes first of OnWriteDone and the subscription's on_ready, which arrives on
-// the cache's (reflector's) thread; see SubscribeStream in the .cc file. Resolution continues on
-// the resolver's thread. List and Get that wait for a sync look again on one TimerThread shared by
-// all of them, and finish from there. Every handler returns at once.
+// with at most one write in flight, as the callback API requires: a reactor may not start a
+// write before the previous one's OnWriteDone, and gRPC calls OnDone once, last, after which
+// nothing may touch the reactor, so OnDone deletes it. The next write is started by whichever
+// comes first of OnWriteDone and the subscription's on_ready, which arrives on the cache's
+// (reflector's) thread; see SubscribeStream in subscribe_stream.cc. Resolution continues on the
+// resolver's thread. List and Get that wait for a sync look again on one TimerThread shared by
+// all of them, and finish from there (unary_calls.cc). Every handler returns at once.
 //
 // Ownership: the daemon owns the service beside the gRPC server (which must be shut down before
 // the service is destroyed, as for any service) and lends it the resolver and the registry, which
@@ -36,6 +38,7 @@
 #include <memory>
 #include <string>
 
+#include "core/defaults.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/cache.h"
@@ -52,7 +55,7 @@ struct InformerServiceOptions {
   // Each subscriber's soft bound on queued live events (core::SubscribeOptions::queue_capacity):
   // past it, one that stops reading (core::SubscribeOptions::stall_budget) or reaches 4x it is
   // ended with RESOURCE_EXHAUSTED.
-  std::size_t subscriber_queue_capacity = 1024;
+  std::size_t subscriber_queue_capacity = core::kDefaultSubscriberQueueCapacity;
   // How often a List or Get that waits for the initial sync looks again.
   std::chrono::milliseconds sync_poll_interval{50};
   // How long a List or Get without a deadline waits for the initial sync before UNAVAILABLE (a
@@ -112,6 +115,9 @@ class InformerService final
     core::FieldSelector field_selector;
   };
   using Clock = TimerThread::Clock;
+
+  // UNAVAILABLE, "informerd is shutting down": what every call gets after Shutdown.
+  static absl::Status ShuttingDown();
 
   // Resolution result → registry entry → selectors → namespace check, in that order; then, when
   // no entry answers and on-demand informers are on, the on-demand entry (started if need be).
