@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/defaults.h"
 #include "core/object_record.h"
 #include "core/object_scanner.h"
 
@@ -62,7 +63,7 @@ struct WatchDecoderOptions {
   // The longest event accepted, newline excluded. etcd caps a stored object at a few MiB
   // (--max-request-bytes, 1.5 MiB by default), so a longer line means a broken stream; the cap
   // bounds what one watch can make the decoder buffer.
-  std::size_t max_event_bytes = std::size_t{32} << 20;
+  std::size_t max_event_bytes = kDefaultMaxObjectBytes;
   // The resourceVersion the watch was opened at. Only used in error messages until the first
   // event arrives, so that they always say where to resume.
   std::string start_resource_version;

@@ -1,15 +1,107 @@
-// RunDaemon: informerd's main path, from parsed options to a clean exit.
+// Daemon: informerd's process, from parsed options to a clean exit. It owns every part (the
+// apiserver client, discovery, the informers, the registry, the gRPC service and server, the
+// metrics port), builds them in dependency order, runs them, and takes them down in reverse.
 //
-// Called by cmd/informerd/main.cc on the main thread, which becomes the daemon's Asio I/O thread:
-// it handles SIGTERM/SIGINT (stop accepting, end streams, return OK). Returns an error status for
-// anything that prevents start-up (bad config, port in use); main prints it and exits non-zero.
+// Threads: Run() is called by cmd/informerd/main.cc on the main thread, which becomes the
+// daemon's Asio I/O thread: the apiserver client, every informer, discovery and their timers
+// live on the client's strand of that io_context, and SIGTERM/SIGINT are handled there. gRPC
+// serves from its own threads, the metrics port from one of its own. A graceful shutdown's
+// blocking gRPC Shutdown runs on a thread of its own (see Shutdown()).
+//
+// Shutdown (first SIGTERM or SIGINT, or Shutdown()): health goes NOT_SERVING and /readyz 503,
+// open Subscribe streams and waiting List/Get calls end with UNAVAILABLE, every informer stops,
+// then the gRPC server gets a grace period for stragglers and Run() returns OK. A second
+// SIGTERM/SIGINT during that grace period exits the process at once with status 1 (an operator
+// pressing Ctrl-C twice, or a kubelet that has waited long enough, means it).
 #pragma once
 
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <thread>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/clock.h"
+#include "daemon/admin/http_server.h"
+#include "daemon/admin/metrics.h"
+#include "daemon/admin/status_endpoints.h"
+#include "daemon/config.h"
+#include "daemon/informers/discovery_resource_resolver.h"
+#include "daemon/informers/resource_registry.h"
+#include "daemon/informers/shared_informer_factory.h"
+#include "daemon/kube/apiserver_client.h"
+#include "daemon/kube/discovery.h"
+#include "daemon/logging.h"
 #include "daemon/options.h"
+#include "daemon/service/grpc_server.h"
+#include "daemon/service/informer_service.h"
 
 namespace informerd::daemon {
 
+class Daemon {
+ public:
+  // Reads the configuration and the apiserver credentials, builds every part and binds the
+  // gRPC and metrics ports; nothing runs yet. Errors are start-up errors (bad config, broken
+  // kubeconfig, port in use) whose message names what was wrong.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Create(const Options& options);
+  // Drains what is left of the io_context's work while every part still exists, then destroys
+  // the parts in the reverse of their declaration order.
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Starts the informers and serves until shut down; returns OK after a graceful shutdown. On
+  // the calling thread, once.
+  absl::Status Run();
+  // Begins the graceful shutdown described at the top of this file. Any thread; idempotent.
+  void Shutdown();
+
+ private:
+  explicit Daemon(const Options& options);
+  absl::Status Build(const Options& options);
+  // On the I/O thread.
+  void OnSignal(int signal_number);
+  void BeginShutdown();
+  void CheckReadiness();
+
+  // Declared in dependency order: each member may borrow any member declared before it, never
+  // one after it. C++ destroys members in reverse, so everything is destroyed before what it
+  // borrows — the metrics server (which reads the informers) before the informers, the
+  // informers before the registry, discovery and client they use, and the io_context, whose
+  // queued handlers may still hold parts of them, last.
+  const Logging logging_;
+  std::shared_ptr<spdlog::logger> logger_;
+  const core::SteadyClock clock_;
+  Config config_;
+  boost::asio::io_context io_;
+  // Caught before anything starts, so a signal during start-up is handled once the loop runs
+  // instead of killing the process mid-way.
+  boost::asio::signal_set signals_;
+  std::unique_ptr<ApiServerClient> client_;
+  std::unique_ptr<Discovery> discovery_;
+  // What the gRPC service serves: every informer is added as it starts.
+  ResourceRegistry registry_;
+  std::unique_ptr<DiscoveryResourceResolver> resolver_;
+  std::unique_ptr<InformerService> service_;
+  // Keeps the registry current: configured informers as they start, placeholders for resources
+  // gone upstream, on-demand informers while they have readers.
+  std::shared_ptr<SharedInformerFactory> informers_;
+  GrpcRequestCounters grpc_requests_;
+  std::unique_ptr<GrpcServer> server_;
+  std::atomic<bool> shutting_down_{false};
+  StatusSources status_sources_;
+  std::unique_ptr<HttpServer> metrics_server_;
+  // Readiness (gRPC health): every configured resource has synced. Looked at twice a second.
+  boost::asio::steady_timer readiness_timer_;
+  // Runs the gRPC server's blocking Shutdown (see BeginShutdown); joined by Run().
+  std::thread shutdown_thread_;
+  bool signalled_ = false;  // I/O thread only
+};
+
+// Create, then Run: main's whole job.
 absl::Status RunDaemon(const Options& options);
 
 }  // namespace informerd::daemon

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/defaults.h"
 
 namespace informerd::daemon {
 
@@ -39,12 +40,12 @@ struct Config {
   // The largest object (one watch event or list item) accepted from the apiserver. A larger one
   // is reported with its resource and resourceVersion and the watch restarts; etcd itself caps
   // objects at 1.5 MiB by default, so this only guards against a broken stream. Default 32 MiB.
-  std::size_t max_object_bytes = std::size_t{32} << 20;
+  std::size_t max_object_bytes = core::kDefaultMaxObjectBytes;
   // How many live events each subscriber may have queued (beyond what gRPC has in flight) before
   // it must show progress: past it, a subscriber that reads nothing for a second, or any that
   // reaches 4x it, is ended with RESOURCE_EXHAUSTED ("fell behind") and must resume. Bursts
   // larger than this reach a reader that keeps up. Default 1024.
-  std::size_t subscriber_queue_capacity = 1024;
+  std::size_t subscriber_queue_capacity = core::kDefaultSubscriberQueueCapacity;
   // Serve resources the configuration does not list: the first reader (Subscribe, List, Get) of
   // such a resource starts an informer for it (all namespaces, no selectors). Default false:
   // such requests are NOT_FOUND.

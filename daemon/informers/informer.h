@@ -26,15 +26,16 @@
 #include <optional>
 #include <string>
 
+#include "core/api_resources.h"
 #include "core/cache.h"
 #include "core/clock.h"
+#include "core/defaults.h"
 #include "core/list_decoder.h"
 #include "core/random_source.h"
 #include "core/reflector.h"
 #include "core/upstream_metrics.h"
 #include "core/watch_event_decoder.h"
 #include "daemon/kube/apiserver_client.h"
-#include "core/api_resources.h"
 
 namespace informerd::daemon {
 
@@ -48,7 +49,7 @@ struct InformerOptions {
   core::ScanOptions scan;
   core::ReflectorOptions reflector;
   // The largest watch event accepted; larger ones restart the watch (see WatchEventDecoder).
-  std::size_t max_event_bytes = std::size_t{32} << 20;
+  std::size_t max_event_bytes = core::kDefaultMaxObjectBytes;
   // Called on the strand each time the reflector enters its gone state (the apiserver answered
   // 404 for the resource's LIST): the owner asks discovery whether the resource still exists
   // (daemon/informers/shared_informer_factory.*). Meanwhile the reflector looks again every

@@ -26,11 +26,23 @@ bool HasVerb(const core::ResolvedResource& resource, const char* verb) {
   return std::find(resource.verbs.begin(), resource.verbs.end(), verb) != resource.verbs.end();
 }
 
-long long Seconds(std::chrono::milliseconds duration) {
+// Whole seconds, for log lines.
+long long WholeSeconds(std::chrono::milliseconds duration) {
   return static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(duration).count());
 }
 
+// What subscribers of an informer whose resource disappeared upstream are told.
+absl::Status GoneStatus(const std::string& what) {
+  return absl::UnavailableError(fmt::format(
+      "{} stopped being served by the apiserver (was its CRD deleted?); retry with backoff", what));
+}
+
 }  // namespace
+
+void RunningInformer::Stop(const absl::Status& why) const {
+  informer->Stop();
+  cache->Shutdown(why);
+}
 
 // Held by a reader of an on-demand entry; its destruction (any thread) releases the lease.
 class SharedInformerFactory::Lease {
@@ -55,9 +67,9 @@ std::shared_ptr<SharedInformerFactory> SharedInformerFactory::Create(
     StartedCallback on_started, std::shared_ptr<spdlog::logger> logger) {
   ResourceRegistry* registry = options.registry;
   const bool on_demand = options.allow_on_demand;
-  auto informers = std::make_shared<SharedInformerFactory>(Token{}, client, discovery, clock,
-                                                       std::move(entries), std::move(options),
-                                                       std::move(on_started), std::move(logger));
+  auto informers = std::make_shared<SharedInformerFactory>(
+      Token{}, client, discovery, clock, std::move(entries), std::move(options),
+      std::move(on_started), std::move(logger));
   if (registry && on_demand) {
     registry->SetOnDemandSource(std::weak_ptr<OnDemandSource>(informers));
   }
@@ -65,9 +77,11 @@ std::shared_ptr<SharedInformerFactory> SharedInformerFactory::Create(
 }
 
 SharedInformerFactory::SharedInformerFactory(Token, ApiServerClient& client, Discovery& discovery,
-                                     const core::Clock& clock, std::vector<ResourceConfig> entries,
-                                     SharedInformerFactoryOptions options, StartedCallback on_started,
-                                     std::shared_ptr<spdlog::logger> logger)
+                                             const core::Clock& clock,
+                                             std::vector<ResourceConfig> entries,
+                                             SharedInformerFactoryOptions options,
+                                             StartedCallback on_started,
+                                             std::shared_ptr<spdlog::logger> logger)
     : client_(client),
       discovery_(discovery),
       clock_(clock),
@@ -101,9 +115,8 @@ void SharedInformerFactory::Stop() {
     }
     self->retry_timer_.cancel();
     for (const auto& timer : timers) timer->cancel();
-    for (RunningInformer& entry : running) {
-      entry.informer->Stop();
-      entry.cache->Shutdown(absl::UnavailableError("informerd is shutting down"));
+    for (const RunningInformer& entry : running) {
+      entry.Stop(absl::UnavailableError("informerd is shutting down"));
     }
   });
 }
@@ -111,8 +124,8 @@ void SharedInformerFactory::Stop() {
 // ---- Building informers -------------------------------------------------------------------
 
 RunningInformer SharedInformerFactory::MakeRunning(const ResourceConfig& config,
-                                               const core::ResolvedResource& resource,
-                                               std::function<void()> on_gone) const {
+                                                   const core::ResolvedResource& resource,
+                                                   std::function<void()> on_gone) const {
   core::CacheOptions cache_options = options_.cache;
   cache_options.extra_field_paths = config.indexes;
   InformerOptions informer_options;
@@ -151,7 +164,7 @@ ServedResource SharedInformerFactory::ServedFor(const RunningInformer& running) 
 }
 
 ServedResource SharedInformerFactory::GonePlaceholder(const RunningInformer& running,
-                                                  const absl::Status& why) const {
+                                                      const absl::Status& why) const {
   ServedResource served = ServedFor(running);
   // An empty cache, shut down: the stale objects are dropped with the old one, and a subscriber
   // that arrives now is refused with `why`.
@@ -183,14 +196,15 @@ void SharedInformerFactory::ResolvePending() {
   }
   resolving_ = todo.size();
   for (std::size_t index : todo) {
-    discovery_.Resolve(entries_[index].resource,
-                       [self = shared_from_this(), index](absl::StatusOr<core::ResolvedResource> r) {
-                         self->OnResolved(index, std::move(r));
-                       });
+    discovery_.Resolve(entries_[index].resource, [self = shared_from_this(),
+                                                  index](absl::StatusOr<core::ResolvedResource> r) {
+      self->OnResolved(index, std::move(r));
+    });
   }
 }
 
-void SharedInformerFactory::OnResolved(std::size_t index, absl::StatusOr<core::ResolvedResource> resolved) {
+void SharedInformerFactory::OnResolved(std::size_t index,
+                                       absl::StatusOr<core::ResolvedResource> resolved) {
   const ResourceConfig& config = entries_[index];
   if (resolving_ > 0) --resolving_;
   std::string reason;
@@ -219,7 +233,7 @@ void SharedInformerFactory::OnResolved(std::size_t index, absl::StatusOr<core::R
     StartSlot(index, *resolved);
   } else if (!reason.empty()) {
     logger_->warn("config resource \"{}\": {}; looking again every {} s", config.resource, reason,
-                  Seconds(options_.retry_interval));
+                  WholeSeconds(options_.retry_interval));
   }
   if (resolving_ == 0) ScheduleRetry();
 }
@@ -284,8 +298,8 @@ void SharedInformerFactory::ScheduleRetry() {
   });
 }
 
-void SharedInformerFactory::ResolveFresh(const std::string& name,
-                                     std::function<void(absl::StatusOr<core::ResolvedResource>)> done) {
+void SharedInformerFactory::ResolveFresh(
+    const std::string& name, std::function<void(absl::StatusOr<core::ResolvedResource>)> done) {
   discovery_.Refresh(
       [self = shared_from_this(), name, done = std::move(done)](absl::Status status) {
         if (!status.ok()) {
@@ -303,14 +317,15 @@ void SharedInformerFactory::OnConfiguredGone(std::size_t index, uint64_t generat
     const Slot& slot = slots_[index];
     if (stopped_ || !slot.running || slot.generation != generation) return;
   }
-  ResolveFresh(entries_[index].resource, [self = shared_from_this(), index,
-                                          generation](absl::StatusOr<core::ResolvedResource> resolved) {
+  ResolveFresh(entries_[index].resource, [self = shared_from_this(), index, generation](
+                                             absl::StatusOr<core::ResolvedResource> resolved) {
     self->OnConfiguredGoneChecked(index, generation, resolved);
   });
 }
 
-void SharedInformerFactory::OnConfiguredGoneChecked(std::size_t index, uint64_t generation,
-                                                const absl::StatusOr<core::ResolvedResource>& resolved) {
+void SharedInformerFactory::OnConfiguredGoneChecked(
+    std::size_t index, uint64_t generation,
+    const absl::StatusOr<core::ResolvedResource>& resolved) {
   const ResourceConfig& config = entries_[index];
   RunningInformer running;
   {
@@ -319,24 +334,9 @@ void SharedInformerFactory::OnConfiguredGoneChecked(std::size_t index, uint64_t 
     if (stopped_ || !slot.running || slot.generation != generation) return;
     running = *slot.running;
   }
-  const bool still_listed = resolved.ok() && SameResource(*resolved, running.resource);
-  const bool unknown = !resolved.ok() && resolved.status().code() != absl::StatusCode::kNotFound;
-  if (still_listed || unknown) {
-    // Not confirmed: a 404 with the resource still in discovery (a CRD being re-established, an
-    // aggregated API's hiccup), or discovery itself failing. The reflector looks again every
-    // gone_retry_interval and reports again if it still gets 404.
-    logger_->warn("{}: the apiserver answers 404, but discovery {}; looking again every {} s",
-                  running.resource.QualifiedName(),
-                  still_listed ? "still lists it"
-                               : "could not say (" + std::string(resolved.status().message()) + ")",
-                  options_.reflector.gone_retry_interval.count());
-    return;
-  }
-
-  const absl::Status why = absl::UnavailableError(
-      fmt::format("{} stopped being served by the apiserver (was its CRD deleted?); retry with "
-                  "backoff",
-                  ServedFor(running).Describe()));
+  const GoneCheck check = CheckGone(running, resolved);
+  if (check == GoneCheck::kNotConfirmed) return;
+  const absl::Status why = GoneStatus(ServedFor(running).Describe());
   std::optional<ResourceRegistry::Id> registry_id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -354,9 +354,8 @@ void SharedInformerFactory::OnConfiguredGoneChecked(std::size_t index, uint64_t 
                      std::string(replaced.status().message()));
     }
   }
-  running.informer->Stop();
-  running.cache->Shutdown(why);
-  if (resolved.ok()) {
+  running.Stop(why);
+  if (check == GoneCheck::kMoved) {
     // The name now means another version (the CRD came back with a different one): serve it.
     logger_->warn("config resource \"{}\": {} is no longer served; the name now resolves to {}",
                   config.resource, ExactName(running.resource), ExactName(*resolved));
@@ -366,7 +365,7 @@ void SharedInformerFactory::OnConfiguredGoneChecked(std::size_t index, uint64_t 
   logger_->warn(
       "config resource \"{}\": {} is no longer served by the apiserver; its informer stopped and "
       "its subscribers were ended; looking for it again every {} s",
-      config.resource, running.resource.QualifiedName(), Seconds(options_.retry_interval));
+      config.resource, running.resource.QualifiedName(), WholeSeconds(options_.retry_interval));
   ScheduleRetry();
 }
 
@@ -445,7 +444,7 @@ void SharedInformerFactory::Release(const std::string& key, uint64_t serial) {
 }
 
 void SharedInformerFactory::StopIdle(const std::string& key, uint64_t serial,
-                                 uint64_t idle_generation) {
+                                     uint64_t idle_generation) {
   OnDemandEntry entry;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -459,28 +458,33 @@ void SharedInformerFactory::StopIdle(const std::string& key, uint64_t serial,
     // registration after it has left on_demand_.
     if (options_.registry) options_.registry->Remove(entry.registry_id);
   }
-  entry.running.informer->Stop();
-  entry.running.cache->Shutdown(absl::UnavailableError(fmt::format(
-      "the on-demand informer for {} stopped", entry.running.resource.QualifiedName())));
+  entry.running.Stop(absl::UnavailableError(fmt::format("the on-demand informer for {} stopped",
+                                                        entry.running.resource.QualifiedName())));
   logger_->info("{}: on-demand informer stopped, {} s after its last reader left",
-                entry.running.resource.QualifiedName(), Seconds(options_.on_demand_grace_period));
+                entry.running.resource.QualifiedName(),
+                WholeSeconds(options_.on_demand_grace_period));
 }
 
 void SharedInformerFactory::OnDemandGone(const std::string& key, uint64_t serial) {
-  ResolveFresh(key,
-               [self = shared_from_this(), key, serial](absl::StatusOr<core::ResolvedResource> resolved) {
-                 self->OnDemandGoneChecked(key, serial, resolved);
-               });
+  ResolveFresh(key, [self = shared_from_this(), key,
+                     serial](absl::StatusOr<core::ResolvedResource> resolved) {
+    self->OnDemandGoneChecked(key, serial, resolved);
+  });
 }
 
-void SharedInformerFactory::OnDemandGoneChecked(const std::string& key, uint64_t serial,
-                                            const absl::StatusOr<core::ResolvedResource>& resolved) {
-  if (resolved.ok() || resolved.status().code() != absl::StatusCode::kNotFound) {
-    logger_->warn("{}: the apiserver answers 404, but discovery {}; looking again every {} s", key,
-                  resolved.ok() ? "still lists it" : "could not say",
-                  options_.reflector.gone_retry_interval.count());
-    return;
+void SharedInformerFactory::OnDemandGoneChecked(
+    const std::string& key, uint64_t serial,
+    const absl::StatusOr<core::ResolvedResource>& resolved) {
+  RunningInformer running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = on_demand_.find(key);
+    if (stopped_ || it == on_demand_.end() || it->second.serial != serial) return;
+    running = it->second.running;
   }
+  // An on-demand informer serves exactly one version: the name resolving to another version
+  // means this one is gone all the same.
+  if (CheckGone(running, resolved) == GoneCheck::kNotConfirmed) return;
   OnDemandEntry entry;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -491,12 +495,26 @@ void SharedInformerFactory::OnDemandGoneChecked(const std::string& key, uint64_t
     if (options_.registry) options_.registry->Remove(entry.registry_id);
   }
   entry.grace_timer->cancel();
-  entry.running.informer->Stop();
-  entry.running.cache->Shutdown(absl::UnavailableError(
-      fmt::format("{} stopped being served by the apiserver (was its CRD deleted?); retry with "
-                  "backoff",
-                  entry.running.resource.QualifiedName())));
+  entry.running.Stop(GoneStatus(entry.running.resource.QualifiedName()));
   logger_->warn("{}: no longer served by the apiserver; its on-demand informer stopped", key);
+}
+
+SharedInformerFactory::GoneCheck SharedInformerFactory::CheckGone(
+    const RunningInformer& running, const absl::StatusOr<core::ResolvedResource>& resolved) const {
+  const bool still_listed = resolved.ok() && SameResource(*resolved, running.resource);
+  const bool unknown = !resolved.ok() && resolved.status().code() != absl::StatusCode::kNotFound;
+  if (still_listed || unknown) {
+    // Not confirmed: a 404 with the resource still in discovery (a CRD being re-established, an
+    // aggregated API's hiccup), or discovery itself failing. The reflector looks again every
+    // gone_retry_interval and reports again if it still gets 404.
+    logger_->warn("{}: the apiserver answers 404, but discovery {}; looking again every {} s",
+                  running.resource.QualifiedName(),
+                  still_listed ? "still lists it"
+                               : "could not say (" + std::string(resolved.status().message()) + ")",
+                  options_.reflector.gone_retry_interval.count());
+    return GoneCheck::kNotConfirmed;
+  }
+  return resolved.ok() ? GoneCheck::kMoved : GoneCheck::kGone;
 }
 
 // ---- Observation --------------------------------------------------------------------------

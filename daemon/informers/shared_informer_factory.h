@@ -26,8 +26,8 @@
 // the registry. A lease taken during the grace period cancels the stop.
 //
 // Data flow: config (daemon/config.h) → Discovery → core::ResolvedResource → Cache + Informer →
-// ResourceRegistry (daemon/informers/resource_registry.h), which the gRPC service reads; each configured
-// informer that starts is also announced to `on_started`.
+// ResourceRegistry (daemon/informers/resource_registry.h), which the gRPC service reads; each
+// configured informer that starts is also announced to `on_started`.
 //
 // Ownership and threads: the daemon owns it (a shared_ptr) next to the ApiServerClient,
 // Discovery and ResourceRegistry it borrows (they must outlive it; the registry holds it weakly
@@ -52,11 +52,12 @@
 
 #include "core/cache.h"
 #include "core/clock.h"
-#include "daemon/kube/apiserver_client.h"
+#include "core/defaults.h"
 #include "daemon/config.h"
-#include "daemon/kube/discovery.h"
 #include "daemon/informers/informer.h"
 #include "daemon/informers/resource_registry.h"
+#include "daemon/kube/apiserver_client.h"
+#include "daemon/kube/discovery.h"
 
 namespace informerd::daemon {
 
@@ -68,6 +69,11 @@ struct RunningInformer {
   std::shared_ptr<core::Cache> cache;
   std::shared_ptr<Informer> informer;
   bool on_demand = false;
+
+  // Ends this informer for good: no more requests upstream (the informer stops), and the
+  // cache's subscribers and waiting readers end with `why`. Every path that retires an informer
+  // (shutdown, resource gone, on-demand grace period over) goes through here.
+  void Stop(const absl::Status& why) const;
 };
 
 struct SharedInformerFactoryOptions {
@@ -75,7 +81,7 @@ struct SharedInformerFactoryOptions {
   std::chrono::milliseconds retry_interval{std::chrono::seconds(30)};
   core::CacheOptions cache;          // extra_field_paths is filled per entry
   core::ReflectorOptions reflector;  // shared by every informer
-  std::size_t max_event_bytes = std::size_t{32} << 20;
+  std::size_t max_event_bytes = core::kDefaultMaxObjectBytes;
   // Where informers are served: each is added as it starts, replaced by a placeholder when its
   // resource is gone, replaced again when it comes back. Optional (tests may watch on_started).
   ResourceRegistry* registry = nullptr;
@@ -86,17 +92,15 @@ struct SharedInformerFactoryOptions {
 };
 
 class SharedInformerFactory : public OnDemandSource,
-                          public std::enable_shared_from_this<SharedInformerFactory> {
+                              public std::enable_shared_from_this<SharedInformerFactory> {
  public:
   using StartedCallback = std::function<void(const RunningInformer&)>;
 
   // `client`, `discovery`, `clock` and options.registry must outlive this object.
-  static std::shared_ptr<SharedInformerFactory> Create(ApiServerClient& client, Discovery& discovery,
-                                                   const core::Clock& clock,
-                                                   std::vector<ResourceConfig> entries,
-                                                   SharedInformerFactoryOptions options,
-                                                   StartedCallback on_started,
-                                                   std::shared_ptr<spdlog::logger> logger);
+  static std::shared_ptr<SharedInformerFactory> Create(
+      ApiServerClient& client, Discovery& discovery, const core::Clock& clock,
+      std::vector<ResourceConfig> entries, SharedInformerFactoryOptions options,
+      StartedCallback on_started, std::shared_ptr<spdlog::logger> logger);
 
   // Resolves every entry and starts what resolves. Any thread.
   void Start();
@@ -120,9 +124,10 @@ class SharedInformerFactory : public OnDemandSource,
   struct Token {};
 
  public:
-  SharedInformerFactory(Token, ApiServerClient& client, Discovery& discovery, const core::Clock& clock,
-                    std::vector<ResourceConfig> entries, SharedInformerFactoryOptions options,
-                    StartedCallback on_started, std::shared_ptr<spdlog::logger> logger);
+  SharedInformerFactory(Token, ApiServerClient& client, Discovery& discovery,
+                        const core::Clock& clock, std::vector<ResourceConfig> entries,
+                        SharedInformerFactoryOptions options, StartedCallback on_started,
+                        std::shared_ptr<spdlog::logger> logger);
 
  private:
   // One configuration entry.
@@ -159,6 +164,11 @@ class SharedInformerFactory : public OnDemandSource,
   void OnConfiguredGone(std::size_t index, uint64_t generation);
   void OnConfiguredGoneChecked(std::size_t index, uint64_t generation,
                                const absl::StatusOr<core::ResolvedResource>& resolved);
+  // What discovery's fresh answer says about a running informer whose LIST answered 404. Logs
+  // the not-confirmed case (the reflector keeps retrying then).
+  enum class GoneCheck { kNotConfirmed, kGone, kMoved };
+  GoneCheck CheckGone(const RunningInformer& running,
+                      const absl::StatusOr<core::ResolvedResource>& resolved) const;
   void OnDemandGone(const std::string& key, uint64_t serial);
   void OnDemandGoneChecked(const std::string& key, uint64_t serial,
                            const absl::StatusOr<core::ResolvedResource>& resolved);

@@ -13,9 +13,10 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
-#include "test/fakeapi/fake_api_server.h"
+#include "informerd/v1/informerd.grpc.pb.h"
 #include "test/common/http_client.h"
 #include "test/common/subprocess.h"
+#include "test/fakeapi/fake_api_server.h"
 
 namespace informerd::test {
 namespace {
@@ -256,6 +257,44 @@ TEST_CASE("SIGINT (Ctrl-C) also stops informerd cleanly") {
   REQUIRE(exit_code.ok());
   CHECK(*exit_code == 0);
   CHECK(daemon.stderr_text().find("received SIGINT") != std::string::npos);
+}
+
+TEST_CASE("a second SIGTERM during the shutdown grace period exits at once") {
+  // A subscriber that reads nothing holds a write of its snapshot in flight (HTTP/2 flow
+  // control), so its stream cannot finish and the graceful shutdown waits out its grace period.
+  Upstream upstream;
+  fakeapi::SyntheticLoad load;
+  load.objects = 3000;
+  load.object_bytes = 8192;
+  REQUIRE(upstream.server().Populate("pods", load).ok());
+  auto [daemon, address] = StartDaemon(upstream, PodsOnlyConfig());
+  REQUIRE(daemon.WaitForLine("pods: synced", seconds(30)).ok());
+
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = informerd::v1::Informer::NewStub(channel);
+  grpc::ClientContext context;
+  informerd::v1::SubscribeRequest request;
+  request.set_resource("pods");
+  auto reader = stub->Subscribe(&context, request);
+  // The stream is open and stays unread; let the server fill the flow-control windows.
+  std::this_thread::sleep_for(seconds(1));
+
+  daemon.Signal(SIGTERM);
+  INFO(daemon.stderr_text());
+  REQUIRE(daemon.WaitForLine("received SIGTERM, shutting down", seconds(5)).ok());
+  // Still in the grace period: the first signal alone is graceful.
+  REQUIRE_FALSE(daemon.Wait(std::chrono::milliseconds(1500)).ok());
+
+  const auto second = std::chrono::steady_clock::now();
+  daemon.Signal(SIGTERM);
+  auto exit_code = daemon.Wait(seconds(3));
+  INFO(daemon.stderr_text());
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 1);
+  CHECK(std::chrono::steady_clock::now() - second < seconds(2));
+  CHECK(daemon.stderr_text().find("received SIGTERM again during shutdown, exiting now") !=
+        std::string::npos);
+  context.TryCancel();
 }
 
 TEST_CASE("a bad flag exits 2 with a one-line error") {
