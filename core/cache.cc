@@ -96,6 +96,8 @@ void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relis
       case Subscription::PushResult::kEnded:
         pruned = true;
         break;
+      case Subscription::PushResult::kDropped:
+        break;  // only bookmarks are dropped (PushBookmark); Push never returns it
     }
   }
   if (pruned) Prune();
@@ -141,9 +143,17 @@ void Cache::EmitBookmark(const std::string& resource_version, uint64_t version, 
     if (!event) {
       event = std::make_shared<const CacheEvent>(EventType::kBookmark, resource_version, version);
     }
-    if (subscription->PushBookmark(Delivery{EventType::kBookmark, event}) ==
-        Subscription::PushResult::kQueuedIntoEmpty) {
-      wakeups.emplace_back(subscription, false);
+    switch (subscription->PushBookmark(Delivery{EventType::kBookmark, event})) {
+      case Subscription::PushResult::kQueuedIntoEmpty:
+        wakeups.emplace_back(subscription, false);
+        break;
+      case Subscription::PushResult::kDropped:
+        ++bookmarks_dropped_;
+        break;
+      case Subscription::PushResult::kQueued:
+      case Subscription::PushResult::kFull:
+      case Subscription::PushResult::kEnded:
+        break;
     }
   }
 }
@@ -474,6 +484,7 @@ CacheStats Cache::Stats() const {
   stats.events_applied = events_applied_;
   stats.subscribers_fell_behind = fell_behind_;
   stats.queue_high_water = queue_high_water_;
+  stats.bookmarks_dropped = bookmarks_dropped_;
   stats.window_events = window_.size();
   stats.events_delivered = events_delivered_;
   stats.object_bytes = object_bytes_;

@@ -162,6 +162,9 @@ struct CacheStats {
   uint64_t subscribers_fell_behind = 0;
   // The longest any live queue has been (it may exceed the capacity: subscription.h).
   std::size_t queue_high_water = 0;
+  // Bookmarks not queued for a subscriber because its live queue was at or over its capacity
+  // (bookmarks are optional: subscription.h).
+  uint64_t bookmarks_dropped = 0;
   // Events queued for subscribers: one per subscriber an ADDED/MODIFIED/DELETED reaches
   // (snapshots, replays, bookmarks and SYNCED markers are not counted).
   uint64_t events_delivered = 0;
@@ -266,6 +269,7 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   uint64_t events_applied_ = 0;
   uint64_t fell_behind_ = 0;
   std::size_t queue_high_water_ = 0;
+  uint64_t bookmarks_dropped_ = 0;
   uint64_t events_delivered_ = 0;
   std::size_t object_bytes_ = 0;
 };

@@ -137,7 +137,8 @@ Subscription::PushResult Subscription::PushBookmark(Delivery delivery) {
     if (!resume_from_.empty()) resume_from_ = queue_.back().delivery.resource_version();
     return PushResult::kQueued;
   }
-  if (counted_ >= capacity_) return PushResult::kQueued;  // dropped: bookmarks are optional
+  // Bookmarks are optional: dropped, and so not a point to resume from (resume_from_ stays).
+  if (counted_ >= capacity_) return PushResult::kDropped;
   const bool was_empty = snapshot_next_ >= snapshot_.size() && queue_.empty();
   if (!resume_from_.empty()) resume_from_ = delivery.resource_version();
   queue_.push_back(Queued{std::move(delivery), true});

@@ -108,7 +108,11 @@ class Subscription {
  private:
   friend class Cache;
 
-  enum class PushResult { kQueued, kQueuedIntoEmpty, kFull, kEnded };
+  // What a push did. kQueued and kQueuedIntoEmpty: the delivery is queued (into an empty queue:
+  // the consumer must be woken). kDropped: a bookmark was not queued (PushBookmark only).
+  // kFull: a live event was refused, the subscriber fell behind (Push only). kEnded: nothing
+  // was queued, the subscription had already ended.
+  enum class PushResult { kQueued, kQueuedIntoEmpty, kDropped, kFull, kEnded };
   struct Queued {
     Delivery delivery;
     // Counts against the capacity (live events), or not (replayed events and markers).
@@ -120,8 +124,8 @@ class Subscription {
   // its hard limit, or at or over its capacity with nothing popped for the stall budget by `now`
   // (the cache's clock; see above).
   PushResult Push(Delivery delivery, bool counted, Clock::TimePoint now);
-  // A bookmark: dropped when the live queue is at or over its capacity, and replaces a bookmark
-  // still queued last.
+  // A bookmark: replaces a bookmark still queued last; otherwise dropped (kDropped: nothing
+  // queued, the resume point unchanged) when the live queue is at or over its capacity.
   PushResult PushBookmark(Delivery delivery);
   // Ends the subscription with `status` (the queued items stay poppable); false when it had
   // already ended.

@@ -675,6 +675,37 @@ TEST_CASE("bookmarks are dropped while a live queue is over its capacity") {
   CHECK_FALSE(sub->FinalStatus().has_value());
 }
 
+TEST_CASE("a dropped bookmark is reported as dropped and is not a point to resume from") {
+  Harness h;
+  h.List({}, 10);
+  SubscribeOptions options = Options("10");
+  options.allow_bookmarks = true;
+  options.queue_capacity = 1;
+  options.stall_budget = std::chrono::seconds(0);
+  auto sub = h.Subscribe(std::move(options));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "a", 11)));  // at the capacity
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 12)));  // over it: queued, the budget starts
+  CHECK(h.cache->Stats().bookmarks_dropped == 0);
+  h.cache->ApplyWatchEvent(Bookmark(13));  // over the capacity: dropped
+  CHECK(h.cache->Stats().bookmarks_dropped == 1);
+  CHECK(sub->pending() == 2);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 14)));  // nothing read, no budget: ended
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kAdded, "ns/a", "11"), Change(kAdded, "ns/b", "12")});
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(sub->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
+  // The last thing it was sent is 12; the dropped bookmark never reached it.
+  CHECK(Message(*sub->FinalStatus()).find("resource version 12: resume from it") !=
+        std::string::npos);
+  // A bookmark that a subscriber did receive is still not counted.
+  SubscribeOptions reading = Options("14");
+  reading.allow_bookmarks = true;
+  auto fresh = h.Subscribe(std::move(reading));
+  h.cache->ApplyWatchEvent(Bookmark(15));
+  CHECK(Drain(*fresh) == std::vector<Received>{Marker(kBookmark, "15")});
+  CHECK(h.cache->Stats().bookmarks_dropped == 1);
+}
+
 TEST_CASE("a snapshot subscriber that falls behind before SYNCED is told to start over") {
   Harness h;
   auto sub = [&] {
