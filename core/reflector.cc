@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/http_status.h"
+
 namespace informerd::core {
 namespace {
 
@@ -91,47 +93,9 @@ std::string ApiError::Describe() const {
 }
 
 absl::Status ApiError::ToStatus() const {
-  absl::StatusCode status_code = absl::StatusCode::kUnknown;
-  switch (code()) {
-    case 0:
-      status_code = absl::StatusCode::kUnavailable;
-      break;
-    case 400:
-    case 422:
-      status_code = absl::StatusCode::kInvalidArgument;
-      break;
-    case 401:
-      status_code = absl::StatusCode::kUnauthenticated;
-      break;
-    case 403:
-      status_code = absl::StatusCode::kPermissionDenied;
-      break;
-    case 404:
-      status_code = absl::StatusCode::kNotFound;
-      break;
-    case 409:
-      status_code = absl::StatusCode::kAborted;
-      break;
-    case 410:
-      status_code = absl::StatusCode::kOutOfRange;
-      break;
-    case 429:
-      status_code = absl::StatusCode::kResourceExhausted;
-      break;
-    case 500:
-      status_code = absl::StatusCode::kInternal;
-      break;
-    case 502:
-    case 503:
-      status_code = absl::StatusCode::kUnavailable;
-      break;
-    case 504:
-      status_code = absl::StatusCode::kDeadlineExceeded;
-      break;
-    default:
-      break;
-  }
-  return absl::Status(status_code, Describe());
+  // The same table as the API client's (core/http_status.h), keyed on the Kubernetes code so
+  // that a watch ERROR event carries the code of its Status.
+  return absl::Status(StatusCodeForHttpError(code()), Describe());
 }
 
 // ---- Names -------------------------------------------------------------------------------

@@ -72,7 +72,8 @@ struct ApiError {
   // One line for people, with the server's Status message when there is one (it is written for
   // users and says what is wrong), e.g. `HTTP 403 Forbidden: pods is forbidden: ...`.
   std::string Describe() const;
-  // The same, as an absl::Status with the code that matches (403 → PERMISSION_DENIED, ...).
+  // The same, as an absl::Status whose code is code()'s entry in core/http_status.h's table (403
+  // → PERMISSION_DENIED, ...), the table the API client uses too.
   absl::Status ToStatus() const;
 };
 

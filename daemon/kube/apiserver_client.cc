@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/http_status.h"
 #include "core/list_decoder.h"
 #include "daemon/kube/tls_context.h"
 #include "daemon/version.h"
@@ -52,37 +53,6 @@ constexpr std::size_t kBodySnippetBytes = 200;
 std::string Seconds(std::chrono::milliseconds duration) {
   if (duration.count() % 1000 == 0) return fmt::format("{}s", duration.count() / 1000);
   return fmt::format("{}ms", duration.count());
-}
-
-absl::StatusCode CodeForHttpStatus(int status) {
-  switch (status) {
-    case 400:
-    case 422:
-      return absl::StatusCode::kInvalidArgument;
-    case 401:
-      return absl::StatusCode::kUnauthenticated;
-    case 403:
-      return absl::StatusCode::kPermissionDenied;
-    case 404:
-      return absl::StatusCode::kNotFound;
-    case 409:
-      return absl::StatusCode::kAborted;
-    case 410:
-      // A resourceVersion or continue token older than what the server keeps: the same idea as
-      // informerd's own OUT_OF_RANGE for a resource_version older than its replay window.
-      return absl::StatusCode::kOutOfRange;
-    case 429:
-      return absl::StatusCode::kResourceExhausted;
-    case 503:
-      return absl::StatusCode::kUnavailable;
-    case 504:
-      return absl::StatusCode::kDeadlineExceeded;
-    default:
-      break;
-  }
-  if (status >= 500) return absl::StatusCode::kInternal;
-  if (status >= 400) return absl::StatusCode::kFailedPrecondition;
-  return absl::StatusCode::kUnknown;
 }
 
 // Retry-After as delta-seconds, which is what the apiserver and its priority-and-fairness filter
@@ -375,7 +345,7 @@ class ApiServerClient::Core : public std::enable_shared_from_this<ApiServerClien
       message += fmt::format(" (authenticated as {})",
                              config_.identity.empty() ? "this client" : config_.identity);
     }
-    return absl::Status(CodeForHttpStatus(http_status), message);
+    return absl::Status(core::StatusCodeForHttpError(http_status), message);
   }
 
  private:

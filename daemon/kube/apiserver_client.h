@@ -71,11 +71,13 @@ struct HttpResult {
   std::optional<core::KubeStatus> kube_status;
   // OK for a 2xx answer to Get() and for a watch the server ended normally (timeoutSeconds, or
   // the apiserver shutting down cleanly). Otherwise the error, with the Status message when the
-  // server sent one. Codes: a non-2xx answer maps its HTTP status (400/422 InvalidArgument,
-  // 401 Unauthenticated, 403 PermissionDenied, 404 NotFound, 409 Aborted, 410 OutOfRange, 429
-  // ResourceExhausted, 503 Unavailable, 504 DeadlineExceeded, other 5xx Internal); no response or
-  // a connection lost is Unavailable; a timeout or stalled watch DeadlineExceeded; a cancelled
-  // watch Cancelled.
+  // server sent one. Codes: a non-2xx answer maps its HTTP status with core/http_status.h's
+  // table, the one the reflector uses too (400/422 InvalidArgument, 401 Unauthenticated, 403
+  // PermissionDenied, 404 NotFound, 409 Aborted, 410 OutOfRange, 429 ResourceExhausted, other
+  // 4xx FailedPrecondition, 500 Internal, 502/503 Unavailable, 504 DeadlineExceeded, other 5xx
+  // Internal); no response or a connection lost is Unavailable; a timeout or stalled watch
+  // DeadlineExceeded; a cancelled watch Cancelled; a body over max_response_bytes
+  // ResourceExhausted.
   absl::Status status;
 };
 

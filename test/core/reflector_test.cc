@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/http_status.h"
 #include "test/common/fake_clock.h"
 #include "test/common/fake_random_source.h"
 #include "test/common/recording_sink.h"
@@ -839,6 +840,40 @@ TEST_CASE("actions describe themselves for logs") {
   CHECK(DescribeAction(Wait(1200)) == "Wait{1200ms}");
   CHECK(DescribeAction(kIdle) == "Idle");
   CHECK(DescribeAction(ReflectorAction{StoppedAction{"bye"}}) == "Stopped{bye}");
+}
+
+// The API client maps the same HTTP answers with the same table (HttpResult::status), so an
+// error reads the same in a Get()'s result and in the reflector's status.
+TEST_CASE("a failed list reports the code of core/http_status.h's table for its HTTP status") {
+  for (int http_status :
+       {400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 500, 501, 502, 503, 504, 507}) {
+    INFO(http_status);
+    Harness h;
+    REQUIRE(h.reflector.Start() == List("0", 500));
+    ApiError error = ApiError::Http(http_status);  // A proxy's answer: no Status body.
+    error.message = "from a proxy";
+    h.reflector.OnListFailed(error);
+    CHECK(absl::StatusCodeToString(h.reflector.last_error().code()) ==
+          absl::StatusCodeToString(StatusCodeForHttpError(http_status)));
+  }
+  Harness h;
+  REQUIRE(h.reflector.Start() == List("0", 500));
+  ApiError bad_gateway = ApiError::Http(502);
+  bad_gateway.message = "Bad Gateway";
+  CHECK(h.reflector.OnListFailed(bad_gateway) == Wait(1200));
+  CHECK(h.reflector.last_error().code() == absl::StatusCode::kUnavailable);
+  CHECK(std::string(h.reflector.last_error().message()) == "list: HTTP 502: Bad Gateway");
+}
+
+TEST_CASE("a watch ERROR event reports the code of the table for its Status code") {
+  for (int code : {405, 500, 501, 502, 503}) {
+    INFO(code);
+    Harness h;
+    h.SyncAt("10");
+    h.reflector.OnWatchEvents(Events(ErrorEvent(code, "", "scripted")));
+    CHECK(absl::StatusCodeToString(h.reflector.last_error().code()) ==
+          absl::StatusCodeToString(StatusCodeForHttpError(code)));
+  }
 }
 
 TEST_CASE("an ApiError describes itself with the server's Status message and maps to a code") {

@@ -1,6 +1,6 @@
-// ApiServerClient (daemon/kube/apiserver_client.h) and its TLS setup (daemon/kube/tls_context.h) against
-// the fault-injecting fake apiserver over TLS: LIST with keep-alive reuse, watch streams cut into
-// small chunks, and every fault a real apiserver or network produces, each surfaced as the
+// ApiServerClient (daemon/kube/apiserver_client.h) and its TLS setup (daemon/kube/tls_context.h)
+// against the fault-injecting fake apiserver over TLS: LIST with keep-alive reuse, watch streams
+// cut into small chunks, and every fault a real apiserver or network produces, each surfaced as the
 // client's contract says.
 #include "daemon/kube/apiserver_client.h"
 
@@ -12,7 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/http_status.h"
 #include "core/list_decoder.h"
+#include "core/reflector.h"
 #include "core/watch_event_decoder.h"
 #include "daemon/version.h"
 #include "fmt/format.h"
@@ -396,6 +398,37 @@ TEST_CASE("429 and 503 carry Retry-After", "[client]") {
   CHECK_FALSE(ok.retry_after.has_value());
 }
 
+// One table (core/http_status.h) for the client and the reflector: the code of a Get()'s or a
+// Watch()'s error answer is the code the reflector reports for the same answer.
+TEST_CASE("an error answer's code is the table's, the same the reflector reports", "[client]") {
+  const std::vector<int> codes = {400, 401, 403, 404, 405, 406, 409, 410, 413,
+                                  415, 422, 429, 500, 501, 502, 503, 504, 507};
+  std::unique_ptr<FakeApiServer> fake = StartFake();
+  for (int code : codes) {
+    fake->InjectFault("pods", Verb::kList, Fault::HttpError(code, "Scripted"));
+    fake->InjectFault("pods", Verb::kWatch, Fault::HttpError(code, "Scripted"));
+  }
+  IoThread io;
+  auto client = MakeClient(io, MakeRestConfig(fake->base_url(), fake->ca_pem()));
+  for (int code : codes) {
+    INFO(code);
+    const std::string expected = absl::StatusCodeToString(core::StatusCodeForHttpError(code));
+    HttpResult listed = GetNow(*client, "/api/v1/pods");
+    CHECK(listed.http_status == code);
+    CHECK(absl::StatusCodeToString(listed.status.code()) == expected);
+    const core::ApiError error =
+        core::ApiError::Http(listed.http_status, listed.kube_status, listed.retry_after);
+    CHECK(absl::StatusCodeToString(error.ToStatus().code()) == expected);
+
+    WatchRecorder recorder;
+    WatchHandle watch = client->Watch("/api/v1/pods?watch=1", recorder.OnBytes(), recorder.OnEnd());
+    std::optional<HttpResult> end = recorder.WaitForEnd();
+    REQUIRE(end.has_value());
+    CHECK(end->http_status == code);
+    CHECK(absl::StatusCodeToString(end->status.code()) == expected);
+  }
+}
+
 TEST_CASE("403 names the identity, the path and the server's reason", "[client]") {
   std::unique_ptr<FakeApiServer> fake = StartFake();
   fake->InjectFault(
@@ -428,7 +461,8 @@ TEST_CASE("an error body that is not a Status is reported with the HTTP status a
       MakeClient(io, MakeRestConfig(fmt::format("http://127.0.0.1:{}", server.port()), ""));
   HttpResult result = GetNow(*client, "/api/v1/pods");
   CHECK(result.http_status == 502);
-  CHECK(result.status.code() == absl::StatusCode::kInternal);
+  // A gateway that could not reach the apiserver: the same as no answer at all.
+  CHECK(result.status.code() == absl::StatusCode::kUnavailable);
   CHECK_FALSE(result.kube_status.has_value());
   CHECK(result.body == html);
   // An HTTP-date Retry-After is not understood: absent rather than wrong.
