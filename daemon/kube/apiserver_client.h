@@ -3,8 +3,8 @@
 // keep-alive connections, and WATCH streams, each on a connection of its own, whose body bytes
 // are handed over exactly as they arrive. informerd's counterpart of client-go's rest.Interface.
 //
-// Data flow: built once at start-up from the RestConfig (daemon/kube/auth/rest_config.h); the reflectors
-// LIST with Get() and WATCH with Watch() (feeding core::WatchEventDecoder and
+// Data flow: built once at start-up from the RestConfig (daemon/kube/auth/rest_config.h); the
+// reflectors LIST with Get() and WATCH with Watch() (feeding core::WatchEventDecoder and
 // core::ListDecoder), and Discovery (daemon/kube/discovery.h) resolves resource names with Get().
 // Answers come back as HttpResult values; errors are absl::Status values whose messages name
 // the request, the server and, for 401/403, the identity from the RestConfig.
@@ -16,9 +16,14 @@
 // client, never on the I/O thread: an exec plugin may run for seconds (client-go allows a
 // minute), and the I/O thread carries every watch of the daemon, whose idle watchdogs and
 // downstream fan-out must not stall behind it. The client's I/O objects stay alive while
-// operations are pending (they hold its shared core); destroying the client closes every
+// operations are pending (they hold its shared state); destroying the client closes every
 // connection and watch, and from then on no callback runs, except one already running on
 // another thread.
+//
+// Implementation, one class per file, all private to this target: client_shared_state.h (what
+// the client and its operations share), connection_pool.h, apiserver_connection.h,
+// connection_opener.h, get_exchange.h (one Get()), watch_stream.h (one Watch()),
+// credential_worker.h, request_support.h (helpers both operations use).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -138,9 +143,6 @@ class ApiServerClient {
   // (410, 429/503 with Retry-After, 401/403, 422...) without any on_bytes call. The client does
   // not look inside the body: ERROR events (a 410 "Expired" inside a 200 stream) are the
   // decoder's and the reflector's business.
-  //
-  // `class Core` below is the implementation's shared state, declared here only so that
-  // WatchHandle can refer to it.
   [[nodiscard]] WatchHandle Watch(std::string path_and_query, BytesCallback on_bytes,
                                   EndCallback on_end);
 
@@ -148,11 +150,14 @@ class ApiServerClient {
   boost::asio::strand<boost::asio::io_context::executor_type> strand() const;
   const RestConfig& config() const;
 
-  class Core;
+  // What the client and its pending operations share (settings, credential thread, TLS context,
+  // idle connections, running operations): daemon/kube/client_shared_state.h. Declared here so
+  // that the implementation's files, WatchHandle::Stream among them, can name it.
+  class SharedState;
 
  private:
-  explicit ApiServerClient(std::shared_ptr<Core> core);
-  std::shared_ptr<Core> core_;
+  explicit ApiServerClient(std::shared_ptr<SharedState> state);
+  std::shared_ptr<SharedState> state_;
 };
 
 }  // namespace informerd::daemon
