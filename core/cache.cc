@@ -36,6 +36,7 @@ std::shared_ptr<Cache> Cache::Create(CacheOptions options, const Clock& clock) {
 Cache::Cache(Token, CacheOptions options, const Clock& clock)
     : extra_field_paths_(options.extra_field_paths),
       clock_(clock),
+      on_window_reset_(std::move(options.on_window_reset)),
       store_(std::move(options.extra_field_paths)),
       window_(options.window_max_events, options.window_max_age) {}
 
@@ -58,6 +59,11 @@ void Cache::Wake(Wakeups& wakeups) {
   wakeups.clear();
 }
 
+void Cache::Report(const WindowResets& resets) const {
+  if (!on_window_reset_) return;
+  for (const WindowReset& reset : resets) on_window_reset_(reset);
+}
+
 std::shared_ptr<const ObjectRecord> Cache::Own(ObjectRecord record) const {
   // One block for the JSON and its fields (object_record.h); the scanner's records already are.
   record.Compact();
@@ -69,6 +75,7 @@ std::shared_ptr<const ObjectRecord> Cache::Own(ObjectRecord record) const {
 void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relist,
                  Wakeups& wakeups) {
   const Clock::TimePoint now = clock_.Now();
+  max_change_version_ = std::max(max_change_version_, event->version());
   if (!from_relist) window_.Append(event, now);
   bool pruned = false;
   for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
@@ -161,7 +168,10 @@ void Cache::EmitBookmark(const std::string& resource_version, uint64_t version, 
 void Cache::MarkRelistDirty(Wakeups& wakeups) {
   if (relist_dirty_) return;
   relist_dirty_ = true;
-  window_.Invalidate();
+  window_.Invalidate(
+      "the cache cannot replay events right now: it is being relisted from the "
+      "apiserver");
+  window_reset_.reset();  // the relist restarts the window when it ends
   // A subscriber waiting for a version the cache has not reached cannot tell which of the
   // differences it has already seen.
   bool pruned = false;
@@ -176,6 +186,34 @@ void Cache::MarkRelistDirty(Wakeups& wakeups) {
     pruned = true;
   }
   if (pruned) Prune();
+}
+
+// ---- Window resets ------------------------------------------------------------------------
+
+uint64_t Cache::HighestVersionSent() const { return std::max(version_, max_change_version_); }
+
+void Cache::ResetWindow(WindowResetReason reason, const std::string& what, WindowResets& resets) {
+  // Already waiting to restart: it stays so (this change's versions are not above the highest
+  // sent, or it would have restarted first), and the first reset's message and count stand.
+  if (window_reset_) return;
+  const std::string message =
+      fmt::format("the replay window was reset at resource version {} because {}", version_, what);
+  window_.Invalidate(fmt::format(
+      "{}; it serves resumes again from the next event or bookmark with a newer resource version",
+      message));
+  window_reset_ = message;
+  ++window_resets_[static_cast<std::size_t>(reason)];
+  resets.push_back(WindowReset{reason, message});
+}
+
+void Cache::MaybeRestartWindow(uint64_t version) {
+  // See "The window after a reset" in cache.h for why this is sound. Not during a relist: its
+  // EndList restarts the window.
+  if (!window_reset_ || relisting_ || relist_dirty_) return;
+  const uint64_t high = HighestVersionSent();
+  if (version <= high) return;
+  window_.Reset(high, /*start_exclusive=*/true, *window_reset_);
+  window_reset_.reset();
 }
 
 // ---- ReflectorSink -------------------------------------------------------------------------
@@ -235,6 +273,7 @@ void Cache::ListItems(std::vector<ObjectRecord> items, const std::string& list_r
 
 void Cache::EndList(const std::string& resource_version) {
   Wakeups wakeups;
+  WindowResets resets;
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
     const absl::StatusOr<uint64_t> list_version = ParseResourceVersion(resource_version);
@@ -254,9 +293,16 @@ void Cache::EndList(const std::string& resource_version) {
     relisting_ = false;
     if (!list_version.ok()) {
       // The apiserver's versions are numbers; without one the window cannot be anchored.
-      window_.Invalidate();
+      ResetWindow(WindowResetReason::kNonNumericListVersion,
+                  fmt::format("the list's resource version {:?} is not a number", resource_version),
+                  resets);
+    } else if (window_reset_ && !relist_dirty_ && version <= HighestVersionSent()) {
+      // Waiting to restart after a reset, and a list that changed nothing is no newer than what
+      // was sent: its version may be one a subscriber that missed the unorderable change holds.
+      // Keep waiting (cache.h, "The window after a reset").
     } else if (relist_dirty_ || !window_.valid()) {
       window_.Reset(version, /*start_exclusive=*/relist_delivered_);
+      window_reset_.reset();
     }
     // else: nothing changed, so the window's events are still exactly what happened.
     if (list_version.ok()) version_ = version;
@@ -280,6 +326,7 @@ void Cache::EndList(const std::string& resource_version) {
     }
   }
   Wake(wakeups);
+  Report(resets);
 }
 
 void Cache::AbortList() {
@@ -296,6 +343,7 @@ void Cache::MarkUnsynced(const std::string& reason) {
 
 void Cache::ApplyWatchEvent(WatchEvent event) {
   Wakeups wakeups;
+  WindowResets resets;
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
     const std::string_view resource_version = event.type == WatchEventType::kBookmark
@@ -303,6 +351,7 @@ void Cache::ApplyWatchEvent(WatchEvent event) {
                                                   : event.object.resource_version.view();
     const absl::StatusOr<uint64_t> parsed = ParseResourceVersion(resource_version);
     const bool ordered = parsed.ok() && *parsed >= version_;
+    if (parsed.ok() && event.type != WatchEventType::kError) MaybeRestartWindow(*parsed);
     if (event.type == WatchEventType::kBookmark) {
       // A bookmark only moves the resource version forward; it changes no object
       // (docs/kubernetes-semantics.md, "Bookmarks").
@@ -312,7 +361,17 @@ void Cache::ApplyWatchEvent(WatchEvent event) {
         EmitBookmark(resource_version_, version_, wakeups);
       }
     } else if (event.type != WatchEventType::kError) {
-      if (!ordered) window_.Invalidate();
+      if (!parsed.ok()) {
+        ResetWindow(WindowResetReason::kNonNumericVersion,
+                    fmt::format("a watch event's resource version {:?} is not a number",
+                                std::string(resource_version)),
+                    resets);
+      } else if (!ordered) {
+        ResetWindow(WindowResetReason::kVersionWentBackwards,
+                    fmt::format("a watch event's resource version {} is older than the cache's, {}",
+                                *parsed, version_),
+                    resets);
+      }
       const uint64_t version = ordered ? *parsed : version_;
       std::shared_ptr<const ObjectRecord> record = Own(std::move(event.object));
       // The event's own copy of the version string: `resource_version` points into the record.
@@ -340,7 +399,13 @@ void Cache::ApplyWatchEvent(WatchEvent event) {
             deleted_number = *parsed - 1;
             deleted_version = FormatResourceVersion(deleted_number);
           } else {
-            window_.Invalidate();
+            ResetWindow(
+                WindowResetReason::kUidChangeWithoutVersion,
+                fmt::format("{}{}{} was re-created (its UID changed) at resource version "
+                            "{}, which leaves no version for its deletion after {}",
+                            record->namespace_name, record->namespace_name.empty() ? "" : "/",
+                            record->name, event_version, version_),
+                resets);
           }
           RemoveObject(prev->namespace_name, prev->name);
           EmitChange(EventType::kDeleted, deleted_version, deleted_number, prev, prev, false,
@@ -362,6 +427,7 @@ void Cache::ApplyWatchEvent(WatchEvent event) {
     }
   }
   Wake(wakeups);
+  Report(resets);
 }
 
 // ---- Readers and subscribers ---------------------------------------------------------------
@@ -486,6 +552,7 @@ CacheStats Cache::Stats() const {
   stats.queue_high_water = queue_high_water_;
   stats.bookmarks_dropped = bookmarks_dropped_;
   stats.window_events = window_.size();
+  stats.window_resets = window_resets_;
   stats.events_delivered = events_delivered_;
   stats.object_bytes = object_bytes_;
   return stats;

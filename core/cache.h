@@ -63,12 +63,33 @@
 //    version of its own, between the previous event and this one: the DELETED carries this
 //    event's version minus one, so that each half is its own resume point.
 //  * An upstream event whose resource version is not a number, or goes backwards (or a UID
-//    change with no version left for the deletion), is applied and delivered, but the window
-//    cannot order it: resuming is refused until the next relist.
+//    change with no version left for the deletion), and a list whose resource version is not a
+//    number, are applied and delivered, but the window cannot order them: the window is reset
+//    and restarts by itself (below). Each reset is counted (CacheStats::window_resets) and
+//    reported (CacheOptions::on_window_reset), and refusals say what happened.
 //  * MarkUnsynced keeps objects and subscribers; List/Get report synced=false (the RPC layer
 //    answers UNAVAILABLE); new snapshot subscribers get SYNCED after the next EndList.
+//
+// The window after a reset. Resuming from V is sound only if whoever holds V has received every
+// change up to V, and the window holds every change after V. A change the window cannot order
+// breaks the first half for the versions sent before it: its own version is unusable (the
+// event is delivered with the cache's version, or shares one with the other half of a UID
+// change), so a subscriber holding one of those versions may or may not have received it. So
+// the window is reset, and resuming is refused (OUT_OF_RANGE) until an event or bookmark arrives
+// whose version is above `high`, the largest version sent so far (of any change, a relist's
+// differences included, and the cache's own, which bookmarks and SYNCED markers carry). The
+// window then restarts after `high`, `high` itself excluded, and that event goes into it. This
+// is sound: every version sent before that event is at most `high` (after the reset, events
+// at or below `high` and bookmarks not above it do not restart it), so whoever holds a version
+// above `high` received it after the unorderable change, and every change from that event on is
+// in the window (another unorderable one resets it again). Versions up to `high` stay refused,
+// older ones included: nothing tells a holder that missed the unorderable change from one that
+// did not. A relist also restarts the window (at the list's version, as after any relist), and
+// one under way takes precedence: the window does not restart by itself between BeginList and
+// EndList.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -97,6 +118,15 @@
 
 namespace informerd::core {
 
+// A reset of the replay window other than a relist's (CacheOptions::on_window_reset).
+struct WindowReset {
+  WindowResetReason reason = WindowResetReason::kNonNumericVersion;
+  // What happened, as refused resumes quote it; for example: the replay window was reset at
+  // resource version 12 because a watch event's resource version "x1" is not a number; it
+  // serves resumes again from the next event or bookmark with a newer resource version.
+  std::string message;
+};
+
 struct CacheOptions {
   // The configured extra field paths, in the order of ObjectRecord::extra_fields (the same list
   // as ScanOptions::extra_field_paths). Each is indexed and usable in field selectors.
@@ -104,6 +134,11 @@ struct CacheOptions {
   // Replay window bounds (see event_window.h).
   std::size_t window_max_events = 10000;
   std::chrono::steady_clock::duration window_max_age = std::chrono::seconds(75);
+  // Told of each reset of the replay window other than a relist's ("The window after a reset"
+  // above): once when the window stops being usable, not again for further unorderable changes
+  // before it restarts. Called on the reflector's thread after the cache's lock is released;
+  // must be quick; may read the cache. Optional. core/ has no logger: the daemon logs it.
+  std::function<void(const WindowReset&)> on_window_reset;
 };
 
 struct SubscribeOptions {
@@ -172,6 +207,8 @@ struct CacheStats {
   std::size_t object_bytes = 0;
   // Events in the replay window.
   std::size_t window_events = 0;
+  // Resets of the replay window other than a relist's, by reason (WindowReset).
+  std::array<uint64_t, kWindowResetReasonCount> window_resets{};
 };
 
 class Cache final : public ReflectorSink, public std::enable_shared_from_this<Cache> {
@@ -231,6 +268,15 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
                   std::shared_ptr<const ObjectRecord> prev, bool from_relist, Wakeups& wakeups);
   void EmitBookmark(const std::string& resource_version, uint64_t version, Wakeups& wakeups);
   void MarkRelistDirty(Wakeups& wakeups);
+  // Window resets other than a relist's ("The window after a reset" above).
+  using WindowResets = std::vector<WindowReset>;
+  // The window cannot order a change: resets it, saying `what` happened. Counted, and added to
+  // `resets`, unless the window was already waiting to restart.
+  void ResetWindow(WindowResetReason reason, const std::string& what, WindowResets& resets);
+  // Restarts a reset window if `version` is above every version sent so far.
+  void MaybeRestartWindow(uint64_t version);
+  // The largest version sent so far: `high` above.
+  uint64_t HighestVersionSent() const;
   void BeginListLocked();
   void Prune();
   // Store mutations that keep object_bytes_ current.
@@ -239,10 +285,12 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
                                                    std::string_view name);
   // Without mu_.
   static void Wake(Wakeups& wakeups);
+  void Report(const WindowResets& resets) const;
   void Unregister(const Subscription& subscription);
 
   const std::vector<std::string> extra_field_paths_;
   const Clock& clock_;
+  const std::function<void(const WindowReset&)> on_window_reset_;
 
   mutable std::shared_mutex mu_;
   // Everything below is guarded by mu_.
@@ -266,6 +314,11 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   bool relist_delivered_ = false;
   bool shut_down_ = false;
   absl::Status shutdown_status_;
+  // The largest version() of any change emitted so far, a relist's differences included.
+  uint64_t max_change_version_ = 0;
+  // While the window waits to restart after a reset other than a relist's: what happened.
+  std::optional<std::string> window_reset_;
+  std::array<uint64_t, kWindowResetReasonCount> window_resets_{};
   uint64_t events_applied_ = 0;
   uint64_t fell_behind_ = 0;
   std::size_t queue_high_water_ = 0;

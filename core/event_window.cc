@@ -7,25 +7,42 @@
 
 namespace informerd::core {
 
+const char* WindowResetReasonName(WindowResetReason reason) {
+  switch (reason) {
+    case WindowResetReason::kNonNumericVersion:
+      return "non-numeric-version";
+    case WindowResetReason::kVersionWentBackwards:
+      return "version-went-backwards";
+    case WindowResetReason::kUidChangeWithoutVersion:
+      return "uid-change-without-version";
+    case WindowResetReason::kNonNumericListVersion:
+      return "non-numeric-list-version";
+  }
+  return "unknown";
+}
+
 EventWindow::EventWindow(std::size_t max_events, std::chrono::steady_clock::duration max_age)
     : max_events_(max_events), max_age_(max_age) {}
 
-void EventWindow::Reset(uint64_t start, bool start_exclusive) {
+void EventWindow::Reset(uint64_t start, bool start_exclusive, std::string why) {
   events_.clear();
   valid_ = true;
   start_ = start;
   start_exclusive_ = start_exclusive;
+  why_ = std::move(why);
 }
 
-void EventWindow::Invalidate() {
+void EventWindow::Invalidate(std::string why) {
   events_.clear();
   valid_ = false;
+  why_ = std::move(why);
 }
 
 void EventWindow::DropFront() {
   // Whoever holds the dropped event's version got it, so resuming from it stays possible.
   start_ = events_.front().event->version();
   start_exclusive_ = false;
+  why_.clear();  // the start is now where events expired, not where the window was reset
   events_.pop_front();
 }
 
@@ -44,16 +61,15 @@ absl::Status EventWindow::ForEachAfter(
     uint64_t after,
     const std::function<void(const std::shared_ptr<const CacheEvent>&)>& visit) const {
   if (!valid_) {
-    return absl::OutOfRangeError(fmt::format(
-        "too old resource version: {} (the cache cannot replay events right now: it is being "
-        "relisted from the apiserver); subscribe again without a resource version",
-        after));
+    return absl::OutOfRangeError(
+        fmt::format("too old resource version: {} ({}); subscribe again without a resource version",
+                    after, why_));
   }
   if (after < start_ || (after == start_ && start_exclusive_)) {
     return absl::OutOfRangeError(fmt::format(
-        "too old resource version: {} (oldest available: {}{}); subscribe again without a "
+        "too old resource version: {} (oldest available: {}{}{}{}); subscribe again without a "
         "resource version",
-        after, start_exclusive_ ? "after " : "", start_));
+        after, start_exclusive_ ? "after " : "", start_, why_.empty() ? "" : "; ", why_));
   }
   const auto first = std::upper_bound(
       events_.begin(), events_.end(), after,

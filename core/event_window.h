@@ -14,6 +14,9 @@
 // out to subscribers with the list's resource version, a subscriber that stopped in the middle of
 // them holds that same version, and replaying "after it" would skip the rest (see core/cache.h).
 //
+// Why a resume is refused is part of the refusal: the window holds a sentence for it (`why`),
+// given by whoever last invalidated or reset it, until an expiring event moves `start` on.
+//
 // Owned by the Cache and called under its lock only; not synchronized. Time comes from the
 // caller (the Cache's injected Clock).
 #pragma once
@@ -24,6 +27,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "core/cache_event.h"
@@ -31,16 +35,32 @@
 
 namespace informerd::core {
 
+// Why the Cache reset the window other than for a relist: the upstream stream had something the
+// window cannot order (core/cache.h, "The window after a reset"). Counted per reason.
+enum class WindowResetReason {
+  kNonNumericVersion,        // a watch event's resource version is not a number
+  kVersionWentBackwards,     // a watch event's resource version is older than the cache's
+  kUidChangeWithoutVersion,  // a re-creation reported as a change, with no version left for the
+                             // deletion between the previous event and it
+  kNonNumericListVersion,    // a list's resource version is not a number
+};
+inline constexpr std::size_t kWindowResetReasonCount = 4;
+// "non-numeric-version", "version-went-backwards", "uid-change-without-version",
+// "non-numeric-list-version": the metrics' reason label.
+const char* WindowResetReasonName(WindowResetReason reason);
+
 class EventWindow {
  public:
   EventWindow(std::size_t max_events, std::chrono::steady_clock::duration max_age);
 
   // Empties the window; it now covers everything after `start`, and `start` itself unless
-  // `start_exclusive`.
-  void Reset(uint64_t start, bool start_exclusive);
+  // `start_exclusive`. `why`, when not empty, says why nothing older is covered; refusals quote
+  // it until an event expires (the start then moves on for the usual reason).
+  void Reset(uint64_t start, bool start_exclusive, std::string why = {});
   // Empties the window and makes it cover nothing until the next Reset: no resume is possible
-  // (the cache changed in a way the window cannot replay).
-  void Invalidate();
+  // (the cache changed in a way the window cannot replay). `why` completes every refusal's
+  // message until then ("too old resource version: X (<why>); ...").
+  void Invalidate(std::string why);
   bool valid() const { return valid_; }
 
   // Appends an event newer than (or as new as) the last one. Events are dropped from the front
@@ -73,6 +93,7 @@ class EventWindow {
   bool valid_ = false;
   uint64_t start_ = 0;
   bool start_exclusive_ = false;
+  std::string why_ = "the cache cannot replay events before its first list completes";
 };
 
 }  // namespace informerd::core

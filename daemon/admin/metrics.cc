@@ -180,6 +180,18 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   PerResource(out, snapshot, labels, "informerd_replay_window_events", "gauge",
               "Events in the replay window (what a resuming subscriber can be sent).",
               [](const ResourceMetrics& r) { return r.window_events; });
+  out.Family("informerd_replay_window_resets_total", "counter",
+             "Replay window resets other than a relist's (an upstream resourceVersion the window "
+             "cannot order), by reason: resuming from a version sent before one is refused.");
+  for (std::size_t i = 0; i < snapshot.resources.size(); ++i) {
+    for (std::size_t reason = 0; reason < core::kWindowResetReasonCount; ++reason) {
+      out.Sample(
+          "informerd_replay_window_resets_total",
+          Join(labels[i], Label("reason", core::WindowResetReasonName(
+                                              static_cast<core::WindowResetReason>(reason)))),
+          snapshot.resources[i].window_resets[reason]);
+    }
+  }
 
   out.Family("informerd_grpc_requests_total", "counter",
              "gRPC calls finished, by method and status code.");

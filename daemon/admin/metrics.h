@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/event_window.h"
 #include "core/reflector.h"
 #include "core/upstream_metrics.h"
 
@@ -57,6 +58,7 @@ struct ResourceMetrics {
   uint64_t subscribers_fell_behind = 0;
   uint64_t queue_high_water = 0;
   uint64_t window_events = 0;
+  std::array<uint64_t, core::kWindowResetReasonCount> window_resets{};
 
   // The reflector (ReflectorStatus).
   std::array<uint64_t, core::kRelistReasonCount> relists{};

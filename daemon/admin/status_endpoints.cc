@@ -69,6 +69,7 @@ std::optional<ResourceMetrics> CollectResourceMetrics(const RunningInformer& run
   metrics.subscribers_fell_behind = stats.subscribers_fell_behind;
   metrics.queue_high_water = stats.queue_high_water;
   metrics.window_events = stats.window_events;
+  metrics.window_resets = stats.window_resets;
   metrics.relists = status.relists;
   metrics.watch_restarts = status.watch_restarts;
   metrics.events_received = upstream.events();

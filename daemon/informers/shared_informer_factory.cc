@@ -142,6 +142,16 @@ RunningInformer SharedInformerFactory::MakeRunning(const ResourceConfig& config,
   RunningInformer running;
   running.config = config;
   running.resource = resource;
+  // core/ has no logger: the cache reports its replay window resets, and they are logged here.
+  cache_options.on_window_reset = [logger = logger_, what = ServedFor(running).Describe()](
+                                      const core::WindowReset& reset) {
+    if (!logger) return;
+    logger->warn(
+        "{}: {}; resuming from a resource version sent before it is refused (OUT_OF_RANGE), and "
+        "the window serves resumes again from the next event or bookmark with a newer resource "
+        "version",
+        what, reset.message);
+  };
   running.cache = core::Cache::Create(std::move(cache_options), clock_);
   running.informer =
       Informer::Create(client_, std::move(informer_options), running.cache, clock_, logger_);

@@ -277,7 +277,7 @@ TEST_CASE("a watch event with a new UID for a cached key is DELETED then ADDED")
   CHECK(Drain(*resumed) == std::vector<Received>{Change(kAdded, "ns/a", "new", "12", "12")});
 }
 
-TEST_CASE("a UID change with no version left for the deletion ends resuming until a relist") {
+TEST_CASE("a UID change with no version left for the deletion ends resuming from before it") {
   Harness h;
   h.List({MakeObject("ns", "a", "old", 5)}, 10);
   auto sub = h.Subscribe(Options("10"));
@@ -503,7 +503,7 @@ TEST_CASE("MarkUnsynced keeps objects and streams; reads say unsynced until the 
   CHECK_FALSE(sub->FinalStatus().has_value());
 }
 
-TEST_CASE("events with a non-numeric or decreasing version are applied, but end resuming") {
+TEST_CASE("events with a non-numeric version are applied, but end resuming from before them") {
   Harness h;
   h.List({}, 10);
   auto sub = h.Subscribe(Options("10"));
@@ -515,6 +515,173 @@ TEST_CASE("events with a non-numeric or decreasing version are applied, but end 
   CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
   h.List({odd}, 20);
   CHECK(h.Subscribe(Options("20")) != nullptr);
+}
+
+// ---- Window resets (cache.h, "The window after a reset") ---------------------------------------
+
+// A Harness whose cache reports its window resets into `reported`.
+struct ResetHarness : Harness {
+  explicit ResetHarness(
+      std::shared_ptr<std::vector<WindowReset>> into = std::make_shared<std::vector<WindowReset>>())
+      : Harness(WithReporter(into)), reported(std::move(into)) {}
+  static CacheOptions WithReporter(std::shared_ptr<std::vector<WindowReset>> into) {
+    CacheOptions options;
+    options.on_window_reset = [into](const WindowReset& reset) { into->push_back(reset); };
+    return options;
+  }
+  uint64_t Resets(WindowResetReason reason) const {
+    return cache->Stats().window_resets[static_cast<std::size_t>(reason)];
+  }
+  std::shared_ptr<std::vector<WindowReset>> reported;
+};
+
+ObjectRecord WithVersion(ObjectRecord record, std::string resource_version) {
+  record.resource_version = std::move(resource_version);
+  return record;
+}
+
+TEST_CASE("a refused resume after a reset says what happened, not that the cache is relisting") {
+  Harness h;
+  h.List({}, 10);
+  h.cache->ApplyWatchEvent(Added(WithVersion(Pod("ns", "a", 0), "x1")));
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.last_error ==
+        "too old resource version: 10 (the replay window was reset at resource version 10 because "
+        "a watch event's resource version \"x1\" is not a number; it serves resumes again from "
+        "the next event or bookmark with a newer resource version); subscribe again without a "
+        "resource version");
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 5)));  // older than the cache's 10
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  // The first reset's reason stands while the window waits to restart.
+  CHECK(h.last_error.find("\"x1\" is not a number") != std::string::npos);
+}
+
+TEST_CASE("each reset is counted by reason and reported once, not again before a restart") {
+  ResetHarness h;
+  h.List({MakeObject("ns", "a", "old", 5)}, 10);
+  CHECK(h.reported->empty());
+  h.cache->ApplyWatchEvent(Added(WithVersion(Pod("ns", "b", 0), "x1")));
+  h.cache->ApplyWatchEvent(Added(WithVersion(Pod("ns", "c", 0), "x2")));  // still waiting
+  CHECK(h.Resets(WindowResetReason::kNonNumericVersion) == 1);
+  REQUIRE(h.reported->size() == 1);
+  CHECK((*h.reported)[0].reason == WindowResetReason::kNonNumericVersion);
+  CHECK((*h.reported)[0].message ==
+        "the replay window was reset at resource version 10 because a watch event's resource "
+        "version \"x1\" is not a number");
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 11)));  // restarts the window
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "e", 9)));   // backwards
+  CHECK(h.Resets(WindowResetReason::kVersionWentBackwards) == 1);
+  REQUIRE(h.reported->size() == 2);
+  CHECK((*h.reported)[1].message ==
+        "the replay window was reset at resource version 11 because a watch event's resource "
+        "version 9 is older than the cache's, 11");
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "f", 12)));  // restarts it
+  // Re-created (new UID) at 13, right after 12: no version left for the deletion.
+  h.cache->ApplyWatchEvent(Modified(MakeObject("ns", "a", "new", 13)));
+  CHECK(h.Resets(WindowResetReason::kUidChangeWithoutVersion) == 1);
+  REQUIRE(h.reported->size() == 3);
+  CHECK((*h.reported)[2].message ==
+        "the replay window was reset at resource version 12 because ns/a was re-created (its UID "
+        "changed) at resource version 13, which leaves no version for its deletion after 12");
+  h.cache->BeginList();
+  h.cache->ListItems({MakeObject("ns", "a", "new", 13)}, "abc");
+  h.cache->EndList("abc");
+  CHECK(h.Resets(WindowResetReason::kNonNumericListVersion) == 1);
+  REQUIRE(h.reported->size() == 4);
+  CHECK((*h.reported)[3].reason == WindowResetReason::kNonNumericListVersion);
+  CHECK((*h.reported)[3].message.find("the list's resource version \"abc\" is not a number") !=
+        std::string::npos);
+  // A relist's own emptying of the window is not one of these resets.
+  h.List({Pod("ns", "z", 40)}, 50);
+  CHECK(h.reported->size() == 4);
+  CHECK(h.Resets(WindowResetReason::kNonNumericVersion) == 1);
+  CHECK(h.Resets(WindowResetReason::kVersionWentBackwards) == 1);
+}
+
+TEST_CASE("a reset window restarts at the next newer event: resumes from it on work, older fail") {
+  Harness h;
+  h.List({}, 10);
+  auto before = h.Subscribe(Options("10"));
+  h.cache->ApplyWatchEvent(Added(WithVersion(Pod("ns", "a", 0), "x1")));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 11)));  // newer than anything sent: restarts
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 12)));
+  CHECK(Drain(*before) == std::vector<Received>{Change(kAdded, "ns/a", "u-ns/a", "x1", "x1"),
+                                                Change(kAdded, "ns/b", "11"),
+                                                Change(kAdded, "ns/c", "12")});
+  // Whoever holds 11 or later received the unorderable event: served from the window.
+  auto from_11 = h.Subscribe(Options("11"));
+  CHECK(Drain(*from_11) == std::vector<Received>{Change(kAdded, "ns/c", "12")});
+  auto from_12 = h.Subscribe(Options("12"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 13)));
+  CHECK(Drain(*from_12) == std::vector<Received>{Change(kAdded, "ns/d", "13")});
+  // 10 may be held by a subscriber that never received it: still refused, and why.
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.last_error ==
+        "too old resource version: 10 (oldest available: after 10; the replay window was reset at "
+        "resource version 10 because a watch event's resource version \"x1\" is not a number); "
+        "subscribe again without a resource version");
+  CHECK(h.SubscribeError(Options("9")) == absl::StatusCode::kOutOfRange);
+  // A version ahead of the cache waits again, as with any usable window.
+  auto ahead = h.Subscribe(Options("20"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "e", 21)));
+  CHECK(Drain(*ahead) == std::vector<Received>{Change(kAdded, "ns/e", "21")});
+}
+
+TEST_CASE("a reset window restarts only above every version sent, bookmarks included") {
+  Harness h;
+  h.List({MakeObject("ns", "a", "old", 5)}, 10);
+  h.cache->ApplyWatchEvent(Added(MakeObject("ns", "a", "new", 11)));  // UID change, no room
+  // The DELETED and the ADDED both went out at 11: a holder of 11 may lack the ADDED.
+  h.cache->ApplyWatchEvent(Bookmark(11));  // not newer than 11: no restart
+  CHECK(h.SubscribeError(Options("11")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.last_error.find("it serves resumes again from the next event or bookmark") !=
+        std::string::npos);
+  h.cache->ApplyWatchEvent(Bookmark(12));  // newer: restarts after 11
+  auto from_12 = h.Subscribe(Options("12"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 13)));
+  CHECK(Drain(*from_12) == std::vector<Received>{Change(kAdded, "ns/b", "13")});
+  CHECK(h.SubscribeError(Options("11")) == absl::StatusCode::kOutOfRange);
+}
+
+TEST_CASE("after a list with a non-numeric version the window restarts above its differences") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  auto sub = h.Subscribe(Options("10"));
+  // The list's version is unusable: its differences carry the objects' own versions, which may
+  // be above the cache's 10.
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 25), Pod("ns", "b", 18)}, "abc");
+  h.cache->EndList("abc");
+  CHECK(Drain(*sub) ==
+        std::vector<Received>{Change(kModified, "ns/a", "25"), Change(kAdded, "ns/b", "18")});
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.last_error.find("the replay window was reset at resource version 10 because the "
+                          "list's resource version \"abc\" is not a number") != std::string::npos);
+  // 20 is above the cache's version but not above 25, which a subscriber cut off after the
+  // first difference holds without having received the second: no restart.
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 20)));
+  CHECK(h.SubscribeError(Options("20")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.SubscribeError(Options("25")) == absl::StatusCode::kOutOfRange);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 26)));  // restarts after 25
+  CHECK(h.SubscribeError(Options("25")) == absl::StatusCode::kOutOfRange);
+  auto from_26 = h.Subscribe(Options("26"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "e", 27)));
+  CHECK(Drain(*from_26) == std::vector<Received>{Change(kAdded, "ns/e", "27")});
+}
+
+TEST_CASE("a list that changes nothing restarts a reset window only if it is newer than all sent") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  const ObjectRecord odd = WithVersion(Pod("ns", "b", 0), "x1");
+  h.cache->ApplyWatchEvent(Added(odd));
+  // Nothing changed, at the version the unorderable event went out with: a holder of 10 may or
+  // may not have received it.
+  h.List({Pod("ns", "a", 3), odd}, 10);
+  CHECK(h.SubscribeError(Options("10")) == absl::StatusCode::kOutOfRange);
+  h.List({Pod("ns", "a", 3), odd}, 11);
+  auto sub = h.Subscribe(Options("11"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 12)));
+  CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/c", "12")});
 }
 
 // ---- Slow subscribers --------------------------------------------------------------------------

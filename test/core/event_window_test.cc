@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "test/common/fake_clock.h"
@@ -26,6 +27,10 @@ std::vector<uint64_t> After(const EventWindow& window, uint64_t after,
       after, [&](const std::shared_ptr<const CacheEvent>& e) { versions.push_back(e->version()); });
   if (code != nullptr) *code = status.code();
   return versions;
+}
+
+std::string Refusal(const EventWindow& window, uint64_t after) {
+  return std::string(window.ForEachAfter(after, [](const auto&) {}).message());
 }
 
 absl::StatusCode Code(const EventWindow& window, uint64_t after) {
@@ -106,13 +111,47 @@ TEST_CASE("an invalid window serves nothing until it is reset") {
   CHECK(Code(window, 0) == absl::StatusCode::kOutOfRange);  // never reset
   window.Reset(5, false);
   window.Append(At(6), clock.Now());
-  window.Invalidate();
+  window.Invalidate("the cache is being relisted");
   CHECK(window.size() == 0);
   window.Append(At(7), clock.Now());  // ignored while invalid
   CHECK(window.size() == 0);
   CHECK(Code(window, 6) == absl::StatusCode::kOutOfRange);
   window.Reset(7, false);
   CHECK(Code(window, 7) == absl::StatusCode::kOk);
+}
+
+TEST_CASE("a refusal says why the window covers nothing: no list yet, or what invalidated it") {
+  FakeClock clock;
+  EventWindow window(100, seconds(75));
+  CHECK(Refusal(window, 5) ==
+        "too old resource version: 5 (the cache cannot replay events before its first list "
+        "completes); subscribe again without a resource version");
+  window.Reset(5, false);
+  window.Invalidate("the replay window was reset at resource version 5 because of X");
+  CHECK(Refusal(window, 5) ==
+        "too old resource version: 5 (the replay window was reset at resource version 5 because "
+        "of X); subscribe again without a resource version");
+}
+
+TEST_CASE("a reset's reason is quoted for versions before its start until an event expires") {
+  FakeClock clock;
+  EventWindow window(2, seconds(75));
+  window.Reset(10, /*start_exclusive=*/true, "the replay window was reset because of X");
+  window.Append(At(11), clock.Now());
+  CHECK(Refusal(window, 10) ==
+        "too old resource version: 10 (oldest available: after 10; the replay window was reset "
+        "because of X); subscribe again without a resource version");
+  CHECK(After(window, 11).empty());
+  window.Append(At(12), clock.Now());
+  window.Append(At(13), clock.Now());  // 11 expires: the start is where events expired now
+  CHECK(Refusal(window, 10) ==
+        "too old resource version: 10 (oldest available: 11); subscribe again without a resource "
+        "version");
+  // A plain Reset (a relist's) has no reason to quote.
+  window.Reset(20, false);
+  CHECK(Refusal(window, 19) ==
+        "too old resource version: 19 (oldest available: 20); subscribe again without a resource "
+        "version");
 }
 
 }  // namespace

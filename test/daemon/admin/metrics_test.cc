@@ -33,6 +33,7 @@ MetricsSnapshot KnownSnapshot() {
   deployments.subscribers_fell_behind = 1;
   deployments.queue_high_water = 4;
   deployments.window_events = 5;
+  deployments.window_resets = {1, 0, 0, 2};
   deployments.relists = {1, 2, 0, 0, 0, 0};
   deployments.watch_restarts = 3;
   deployments.events_received = {5, 6, 1, 2, 1};
@@ -250,6 +251,34 @@ TEST_CASE("the exposition of a known set of values, exactly") {
       "informerd_replay_window_events{" +
       p +
       "} 0\n"
+      "# HELP informerd_replay_window_resets_total Replay window resets other than a relist's (an "
+      "upstream resourceVersion the window cannot order), by reason: resuming from a version sent "
+      "before one is refused.\n"
+      "# TYPE informerd_replay_window_resets_total counter\n"
+      "informerd_replay_window_resets_total{" +
+      d +
+      ",reason=\"non-numeric-version\"} 1\n"
+      "informerd_replay_window_resets_total{" +
+      d +
+      ",reason=\"version-went-backwards\"} 0\n"
+      "informerd_replay_window_resets_total{" +
+      d +
+      ",reason=\"uid-change-without-version\"} 0\n"
+      "informerd_replay_window_resets_total{" +
+      d +
+      ",reason=\"non-numeric-list-version\"} 2\n"
+      "informerd_replay_window_resets_total{" +
+      p +
+      ",reason=\"non-numeric-version\"} 0\n"
+      "informerd_replay_window_resets_total{" +
+      p +
+      ",reason=\"version-went-backwards\"} 0\n"
+      "informerd_replay_window_resets_total{" +
+      p +
+      ",reason=\"uid-change-without-version\"} 0\n"
+      "informerd_replay_window_resets_total{" +
+      p +
+      ",reason=\"non-numeric-list-version\"} 0\n"
       "# HELP informerd_grpc_requests_total gRPC calls finished, by method and status code.\n"
       "# TYPE informerd_grpc_requests_total counter\n"
       "informerd_grpc_requests_total{method=\"/informerd.v1.Informer/List\",code=\"OK\"} 3\n"

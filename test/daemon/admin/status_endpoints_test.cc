@@ -144,6 +144,18 @@ TEST_CASE("watch events are counted by type as received, and as delivered to sub
   CHECK(metrics.objects == 1);
 }
 
+TEST_CASE("the cache's replay window resets are collected by reason") {
+  Harness h;
+  const auto reason = static_cast<std::size_t>(core::WindowResetReason::kNonNumericListVersion);
+  CHECK(h.Metrics().window_resets[reason] == 0);
+  h.running_.cache->EndList("not-a-number");  // a list whose version the window cannot use
+  const ResourceMetrics metrics = h.Metrics();
+  CHECK(metrics.window_resets[reason] == 1);
+  uint64_t total = 0;
+  for (const uint64_t count : metrics.window_resets) total += count;
+  CHECK(total == 1);
+}
+
 TEST_CASE("a 410 ERROR event relists: relists{reason=expired}, an ERROR event, a 410 error") {
   Harness h;
   REQUIRE(h.server_.Upsert("pods", "ns", "a").ok());
