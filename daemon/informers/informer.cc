@@ -113,9 +113,13 @@ Informer::Informer(Token, ApiServerClient& client, InformerOptions options,
       options_(std::move(options)),
       cache_(std::move(cache)),
       logger_(std::move(logger)),
-      random_(std::make_unique<core::SeededRandomSource>(std::random_device{}())),
-      reflector_(options_.reflector, *cache_, clock, *random_),
-      timer_(client.strand()) {}
+      own_random_(options_.random
+                      ? nullptr
+                      : std::make_unique<core::SeededRandomSource>(std::random_device{}())),
+      reflector_(options_.reflector, *cache_, clock,
+                 options_.random ? *options_.random : *own_random_),
+      timer_(options_.timers ? options_.timers->CreateTimer()
+                             : SteadyTimerFactory(client.strand()).CreateTimer()) {}
 
 Informer::~Informer() = default;
 
@@ -153,7 +157,7 @@ void Informer::CancelInFlight() {
   ++generation_;
   watch_.Cancel();
   watch_decoder_.reset();
-  timer_.cancel();
+  timer_->Cancel();
 }
 
 void Informer::Execute(core::ReflectorAction action) {
@@ -352,9 +356,8 @@ void Informer::OnWatchEnd(uint64_t generation, HttpResult result) {
 
 void Informer::ArmTimer(std::chrono::milliseconds duration) {
   const uint64_t generation = generation_;
-  timer_.expires_after(duration);
-  timer_.async_wait([self = shared_from_this(), generation](const boost::system::error_code& ec) {
-    if (ec || self->stopped_ || generation != self->generation_) return;
+  timer_->Arm(duration, [self = shared_from_this(), generation] {
+    if (self->stopped_ || generation != self->generation_) return;
     self->Execute(self->reflector_.OnTimer());
   });
 }

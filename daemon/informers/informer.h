@@ -17,7 +17,6 @@
 #include <spdlog/logger.h>
 
 #include <array>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,6 +35,7 @@
 #include "core/upstream_metrics.h"
 #include "core/watch_event_decoder.h"
 #include "daemon/kube/apiserver_client.h"
+#include "daemon/kube/timer.h"
 
 namespace informerd::daemon {
 
@@ -56,6 +56,12 @@ struct InformerOptions {
   // ReflectorOptions::gone_retry_interval, so a 404 that discovery does not confirm heals by
   // itself. Optional.
   std::function<void()> on_resource_gone;
+  // Where the backoff timer comes from (asked once, when the informer is created); nullptr: an
+  // Asio steady timer on the client's strand. Tests pass fake timers (test/common/fake_timers.h).
+  TimerFactory* timers = nullptr;
+  // The reflector's jitter and watch timeouts; nullptr: the informer's own, seeded from
+  // std::random_device. Used on the strand only. Must outlive the informer.
+  core::RandomSource* random = nullptr;
 };
 
 class Informer : public std::enable_shared_from_this<Informer> {
@@ -114,9 +120,9 @@ class Informer : public std::enable_shared_from_this<Informer> {
   const InformerOptions options_;
   const std::shared_ptr<core::Cache> cache_;
   std::shared_ptr<spdlog::logger> logger_;
-  std::unique_ptr<core::RandomSource> random_;
+  std::unique_ptr<core::RandomSource> own_random_;  // when options_.random is not given
   core::Reflector reflector_;
-  boost::asio::steady_timer timer_;
+  std::unique_ptr<Timer> timer_;
 
   // Everything the strand owns. `generation_` increases with every action carried out, so a
   // callback of a request that was superseded is recognised and ignored.

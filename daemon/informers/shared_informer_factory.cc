@@ -89,7 +89,10 @@ SharedInformerFactory::SharedInformerFactory(Token, ApiServerClient& client, Dis
       options_(std::move(options)),
       on_started_(std::move(on_started)),
       logger_(std::move(logger)),
-      retry_timer_(client.strand()),
+      own_timers_(options_.timers ? nullptr
+                                  : std::make_unique<SteadyTimerFactory>(client.strand())),
+      timers_(options_.timers ? *options_.timers : *own_timers_),
+      retry_timer_(timers_.CreateTimer()),
       slots_(entries_.size()) {}
 
 void SharedInformerFactory::Start() {
@@ -99,7 +102,7 @@ void SharedInformerFactory::Start() {
 void SharedInformerFactory::Stop() {
   boost::asio::post(client_.strand(), [self = shared_from_this()] {
     std::vector<RunningInformer> running;
-    std::vector<std::shared_ptr<boost::asio::steady_timer>> timers;
+    std::vector<std::shared_ptr<Timer>> timers;
     {
       std::lock_guard<std::mutex> lock(self->mu_);
       if (self->stopped_) return;
@@ -113,8 +116,8 @@ void SharedInformerFactory::Stop() {
       }
       self->on_demand_.clear();
     }
-    self->retry_timer_.cancel();
-    for (const auto& timer : timers) timer->cancel();
+    self->retry_timer_->Cancel();
+    for (const auto& timer : timers) timer->Cancel();
     for (const RunningInformer& entry : running) {
       entry.Stop(absl::UnavailableError("informerd is shutting down"));
     }
@@ -138,6 +141,8 @@ RunningInformer SharedInformerFactory::MakeRunning(const ResourceConfig& config,
   informer_options.reflector = options_.reflector;
   informer_options.max_event_bytes = options_.max_event_bytes;
   informer_options.on_resource_gone = std::move(on_gone);
+  informer_options.timers = &timers_;
+  informer_options.random = options_.random;
 
   RunningInformer running;
   running.config = config;
@@ -302,10 +307,8 @@ void SharedInformerFactory::ScheduleRetry() {
     for (const Slot& slot : slots_) any_pending |= !slot.running;
     if (!any_pending || stopped_) return;
   }
-  retry_timer_.expires_after(options_.retry_interval);
-  retry_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) self->ResolvePending();
-  });
+  retry_timer_->Arm(options_.retry_interval,
+                    [self = shared_from_this()] { self->ResolvePending(); });
 }
 
 void SharedInformerFactory::ResolveFresh(
@@ -407,7 +410,7 @@ absl::StatusOr<ServedLease> SharedInformerFactory::Acquire(const core::ResolvedR
             if (auto self = weak.lock()) self->OnDemandGone(key, serial);
           });
       entry.running.on_demand = true;
-      entry.grace_timer = std::make_shared<boost::asio::steady_timer>(client_.strand());
+      entry.grace_timer = timers_.CreateTimer();
       // The registry's mutex ranks below mu_ (the registry never calls back with it held).
       auto added = options_.registry->Add(ServedFor(entry.running));
       if (!added.ok()) return added.status();
@@ -433,7 +436,7 @@ absl::StatusOr<ServedLease> SharedInformerFactory::Acquire(const core::ResolvedR
 }
 
 void SharedInformerFactory::Release(const std::string& key, uint64_t serial) {
-  std::shared_ptr<boost::asio::steady_timer> timer;
+  std::shared_ptr<Timer> timer;
   uint64_t idle_generation = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -443,14 +446,13 @@ void SharedInformerFactory::Release(const std::string& key, uint64_t serial) {
     idle_generation = ++it->second.idle_generation;
     timer = it->second.grace_timer;
   }
-  boost::asio::post(client_.strand(), [self = shared_from_this(), timer, key, serial,
-                                       idle_generation] {
-    // Re-arming cancels the wait of an earlier idle period, whose generation is stale anyway.
-    timer->expires_after(self->options_.on_demand_grace_period);
-    timer->async_wait([self, key, serial, idle_generation](const boost::system::error_code& ec) {
-      if (!ec) self->StopIdle(key, serial, idle_generation);
-    });
-  });
+  boost::asio::post(
+      client_.strand(), [self = shared_from_this(), timer, key, serial, idle_generation] {
+        // Re-arming cancels the wait of an earlier idle period, whose generation is stale anyway.
+        timer->Arm(self->options_.on_demand_grace_period, [self, key, serial, idle_generation] {
+          self->StopIdle(key, serial, idle_generation);
+        });
+      });
 }
 
 void SharedInformerFactory::StopIdle(const std::string& key, uint64_t serial,
@@ -504,7 +506,7 @@ void SharedInformerFactory::OnDemandGoneChecked(
     on_demand_.erase(it);
     if (options_.registry) options_.registry->Remove(entry.registry_id);
   }
-  entry.grace_timer->cancel();
+  entry.grace_timer->Cancel();
   entry.running.Stop(GoneStatus(entry.running.resource.QualifiedName()));
   logger_->warn("{}: no longer served by the apiserver; its on-demand informer stopped", key);
 }

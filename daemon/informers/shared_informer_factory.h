@@ -39,7 +39,6 @@
 
 #include <spdlog/logger.h>
 
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -58,6 +57,7 @@
 #include "daemon/informers/resource_registry.h"
 #include "daemon/kube/apiserver_client.h"
 #include "daemon/kube/discovery.h"
+#include "daemon/kube/timer.h"
 
 namespace informerd::daemon {
 
@@ -89,6 +89,11 @@ struct SharedInformerFactoryOptions {
   bool allow_on_demand = false;
   // Config onDemandGracePeriod: how long an on-demand informer outlives its last reader.
   std::chrono::milliseconds on_demand_grace_period{std::chrono::minutes(5)};
+  // The retry and grace timers, and every informer's backoff timer; nullptr: Asio steady timers
+  // on the client's strand. Tests pass fake timers (test/common/fake_timers.h).
+  TimerFactory* timers = nullptr;
+  // Every informer's random source (InformerOptions::random); nullptr: each its own.
+  core::RandomSource* random = nullptr;
 };
 
 class SharedInformerFactory : public OnDemandSource,
@@ -146,7 +151,7 @@ class SharedInformerFactory : public OnDemandSource,
     uint64_t serial = 0;  // tells a restarted entry from the one a lease was taken on
     std::size_t leases = 0;
     uint64_t idle_generation = 0;  // counts lease counts dropping to 0
-    std::shared_ptr<boost::asio::steady_timer> grace_timer;
+    std::shared_ptr<Timer> grace_timer;
   };
   class Lease;
 
@@ -186,7 +191,9 @@ class SharedInformerFactory : public OnDemandSource,
   const SharedInformerFactoryOptions options_;
   const StartedCallback on_started_;
   std::shared_ptr<spdlog::logger> logger_;
-  boost::asio::steady_timer retry_timer_;
+  std::unique_ptr<TimerFactory> own_timers_;  // when options_.timers is not given
+  TimerFactory& timers_;
+  std::unique_ptr<Timer> retry_timer_;
   std::size_t resolving_ = 0;  // strand only: resolutions of the current ResolvePending round
 
   mutable std::mutex mu_;
