@@ -98,7 +98,7 @@ std::string Informer::WatchPath(const InformerOptions& options, const core::Watc
   return query.Take();
 }
 
-std::shared_ptr<Informer> Informer::Create(ApiServerClient& client, InformerOptions options,
+std::shared_ptr<Informer> Informer::Create(ListWatchClient& client, InformerOptions options,
                                            std::shared_ptr<core::Cache> cache,
                                            const core::Clock& clock,
                                            std::shared_ptr<spdlog::logger> logger) {
@@ -106,7 +106,7 @@ std::shared_ptr<Informer> Informer::Create(ApiServerClient& client, InformerOpti
                                     std::move(logger));
 }
 
-Informer::Informer(Token, ApiServerClient& client, InformerOptions options,
+Informer::Informer(Token, ListWatchClient& client, InformerOptions options,
                    std::shared_ptr<core::Cache> cache, const core::Clock& clock,
                    std::shared_ptr<spdlog::logger> logger)
     : client_(client),

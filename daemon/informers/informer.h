@@ -1,14 +1,15 @@
 // Informer: runs one configured resource's upstream side. It carries out what the
-// core::Reflector decides (LIST pages, WATCH streams, backoff timers) with the ApiServerClient,
-// decodes the bodies with core::ListDecoder and core::WatchEventDecoder, and thereby fills the
-// core::Cache that the gRPC service reads and subscribes to. client-go's SharedIndexInformer is
-// the counterpart; the decisions live in core/, this class only does the I/O they ask for.
+// core::Reflector decides (LIST pages, WATCH streams, backoff timers) with the apiserver client
+// (a ListWatchClient: ApiServerClient in the daemon, a scripted one in tests), decodes the bodies
+// with core::ListDecoder and core::WatchEventDecoder, and thereby fills the core::Cache that the
+// gRPC service reads and subscribes to. client-go's SharedIndexInformer is the counterpart; the
+// decisions live in core/, this class only does the I/O they ask for.
 //
 // Data flow: kube-apiserver → ApiServerClient → Informer (decode) → Reflector (decide) →
 // Cache (store, window, fan-out) → gRPC subscribers.
 //
 // Ownership and threads: the daemon owns each Informer through a shared_ptr (Create) next to
-// the ApiServerClient it borrows; the Cache is shared with the gRPC service. All of the
+// the client it borrows; the Cache is shared with the gRPC service. All of the
 // informer's state lives on the client's strand: Start(), Stop() and every callback run there
 // (Start and Stop may be called from any thread; they post). status() may be called from any
 // thread: it returns a copy published under a small mutex after each step.
@@ -34,7 +35,7 @@
 #include "core/reflector.h"
 #include "core/upstream_metrics.h"
 #include "core/watch_event_decoder.h"
-#include "daemon/kube/apiserver_client.h"
+#include "daemon/kube/list_watch_client.h"
 #include "daemon/kube/timer.h"
 
 namespace informerd::daemon {
@@ -67,7 +68,7 @@ struct InformerOptions {
 class Informer : public std::enable_shared_from_this<Informer> {
  public:
   // `client` and `clock` must outlive the informer.
-  static std::shared_ptr<Informer> Create(ApiServerClient& client, InformerOptions options,
+  static std::shared_ptr<Informer> Create(ListWatchClient& client, InformerOptions options,
                                           std::shared_ptr<core::Cache> cache,
                                           const core::Clock& clock,
                                           std::shared_ptr<spdlog::logger> logger);
@@ -97,7 +98,7 @@ class Informer : public std::enable_shared_from_this<Informer> {
   struct Token {};
 
  public:
-  Informer(Token, ApiServerClient& client, InformerOptions options,
+  Informer(Token, ListWatchClient& client, InformerOptions options,
            std::shared_ptr<core::Cache> cache, const core::Clock& clock,
            std::shared_ptr<spdlog::logger> logger);
 
@@ -116,7 +117,7 @@ class Informer : public std::enable_shared_from_this<Informer> {
   // Counts objects received by the list in progress; logs progress every kListProgressInterval.
   void NoteListProgress(std::size_t objects);
 
-  ApiServerClient& client_;
+  ListWatchClient& client_;
   const InformerOptions options_;
   const std::shared_ptr<core::Cache> cache_;
   std::shared_ptr<spdlog::logger> logger_;

@@ -62,7 +62,7 @@ class SharedInformerFactory::Lease {
 };
 
 std::shared_ptr<SharedInformerFactory> SharedInformerFactory::Create(
-    ApiServerClient& client, Discovery& discovery, const core::Clock& clock,
+    ListWatchClient& client, Discovery& discovery, const core::Clock& clock,
     std::vector<ResourceConfig> entries, SharedInformerFactoryOptions options,
     StartedCallback on_started, std::shared_ptr<spdlog::logger> logger) {
   ResourceRegistry* registry = options.registry;
@@ -76,7 +76,7 @@ std::shared_ptr<SharedInformerFactory> SharedInformerFactory::Create(
   return informers;
 }
 
-SharedInformerFactory::SharedInformerFactory(Token, ApiServerClient& client, Discovery& discovery,
+SharedInformerFactory::SharedInformerFactory(Token, ListWatchClient& client, Discovery& discovery,
                                              const core::Clock& clock,
                                              std::vector<ResourceConfig> entries,
                                              SharedInformerFactoryOptions options,

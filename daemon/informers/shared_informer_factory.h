@@ -29,12 +29,12 @@
 // ResourceRegistry (daemon/informers/resource_registry.h), which the gRPC service reads; each
 // configured informer that starts is also announced to `on_started`.
 //
-// Ownership and threads: the daemon owns it (a shared_ptr) next to the ApiServerClient,
-// Discovery and ResourceRegistry it borrows (they must outlive it; the registry holds it weakly
-// as its on-demand source). Start() and Stop() may be called from any thread; resolution,
-// gone checks and grace timers run on the client's strand. Acquire, the leases' release,
-// Entries(), Pending() and AllSynced() may be called from any thread (one mutex, never held
-// while calling out, except into the registry, whose mutex ranks below it).
+// Ownership and threads: the daemon owns it (a shared_ptr) next to the apiserver client
+// (a ListWatchClient), Discovery and ResourceRegistry it borrows (they must outlive it; the
+// registry holds it weakly as its on-demand source). Start() and Stop() may be called from any
+// thread; resolution, gone checks and grace timers run on the client's strand. Acquire, the leases'
+// release, Entries(), Pending() and AllSynced() may be called from any thread (one mutex, never
+// held while calling out, except into the registry, whose mutex ranks below it).
 #pragma once
 
 #include <spdlog/logger.h>
@@ -55,8 +55,8 @@
 #include "daemon/config.h"
 #include "daemon/informers/informer.h"
 #include "daemon/informers/resource_registry.h"
-#include "daemon/kube/apiserver_client.h"
 #include "daemon/kube/discovery.h"
+#include "daemon/kube/list_watch_client.h"
 #include "daemon/kube/timer.h"
 
 namespace informerd::daemon {
@@ -103,7 +103,7 @@ class SharedInformerFactory : public OnDemandSource,
 
   // `client`, `discovery`, `clock` and options.registry must outlive this object.
   static std::shared_ptr<SharedInformerFactory> Create(
-      ApiServerClient& client, Discovery& discovery, const core::Clock& clock,
+      ListWatchClient& client, Discovery& discovery, const core::Clock& clock,
       std::vector<ResourceConfig> entries, SharedInformerFactoryOptions options,
       StartedCallback on_started, std::shared_ptr<spdlog::logger> logger);
 
@@ -129,7 +129,7 @@ class SharedInformerFactory : public OnDemandSource,
   struct Token {};
 
  public:
-  SharedInformerFactory(Token, ApiServerClient& client, Discovery& discovery,
+  SharedInformerFactory(Token, ListWatchClient& client, Discovery& discovery,
                         const core::Clock& clock, std::vector<ResourceConfig> entries,
                         SharedInformerFactoryOptions options, StartedCallback on_started,
                         std::shared_ptr<spdlog::logger> logger);
@@ -184,7 +184,7 @@ class SharedInformerFactory : public OnDemandSource,
   // Any thread.
   void Release(const std::string& key, uint64_t serial);
 
-  ApiServerClient& client_;
+  ListWatchClient& client_;
   Discovery& discovery_;
   const core::Clock& clock_;
   const std::vector<ResourceConfig> entries_;

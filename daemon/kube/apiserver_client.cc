@@ -1,4 +1,4 @@
-// ApiServerClient and WatchHandle (daemon/kube/apiserver_client.h): the public face of the client.
+// ApiServerClient (daemon/kube/apiserver_client.h): the public face of the client.
 // Each call starts an operation (daemon/kube/get_exchange.h, daemon/kube/watch_stream.h) that
 // shares the client's SharedState (daemon/kube/client_shared_state.h) and runs on its strand;
 // these functions only create, post and cancel, on the caller's thread.
@@ -17,25 +17,6 @@
 namespace informerd::daemon {
 
 namespace asio = boost::asio;
-
-WatchHandle::WatchHandle(std::shared_ptr<Stream> stream) : stream_(std::move(stream)) {}
-
-WatchHandle::~WatchHandle() { Cancel(); }
-
-WatchHandle& WatchHandle::operator=(WatchHandle&& other) noexcept {
-  if (this != &other) {
-    Cancel();
-    stream_ = std::move(other.stream_);
-  }
-  return *this;
-}
-
-void WatchHandle::Cancel() {
-  if (stream_) {
-    stream_->Cancel();
-    stream_.reset();
-  }
-}
 
 absl::StatusOr<std::unique_ptr<ApiServerClient>> ApiServerClient::Create(asio::io_context& io,
                                                                          RestConfig config,
@@ -69,8 +50,8 @@ void ApiServerClient::Get(std::string path_and_query, std::string accept, GetCal
 
 WatchHandle ApiServerClient::Watch(std::string path_and_query, BytesCallback on_bytes,
                                    EndCallback on_end) {
-  auto stream = std::make_shared<WatchHandle::Stream>(state_, std::move(path_and_query),
-                                                      std::move(on_bytes), std::move(on_end));
+  auto stream = std::make_shared<ApiServerWatchStream>(state_, std::move(path_and_query),
+                                                       std::move(on_bytes), std::move(on_end));
   asio::post(state_->strand(), [stream] { stream->Start(); });
   return WatchHandle(std::move(stream));
 }

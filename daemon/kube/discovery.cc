@@ -17,12 +17,12 @@ namespace informerd::daemon {
 // except `closed`.
 class Discovery::State : public std::enable_shared_from_this<Discovery::State> {
  public:
-  State(ApiServerClient& client, const core::Clock& clock, DiscoveryOptions options)
+  State(ListWatchClient& client, const core::Clock& clock, DiscoveryOptions options)
       : client(client), clock(clock), options(options) {
     if (this->options.max_parallel_requests == 0) this->options.max_parallel_requests = 1;
   }
 
-  ApiServerClient& client;
+  ListWatchClient& client;
   const core::Clock& clock;
   DiscoveryOptions options;
   std::atomic<bool> closed{false};
@@ -171,7 +171,7 @@ class DocumentFetch : public std::enable_shared_from_this<DocumentFetch> {
   std::optional<std::vector<core::ApiGroupInfo>> groups_;
   core::DiscoveryData data_;
   std::vector<std::pair<std::string, std::string>> pending_;  // (group, version)
-  std::vector<std::vector<core::ApiResourceInfo>> lists_;           // by index in pending_
+  std::vector<std::vector<core::ApiResourceInfo>> lists_;     // by index in pending_
   std::vector<std::string> failed_lists_;
   std::size_t next_ = 0;
   std::size_t in_flight_ = 0;
@@ -187,7 +187,7 @@ void Discovery::State::Fetch(RefreshCallback done) {
   std::make_shared<DocumentFetch>(shared_from_this())->Start();
 }
 
-Discovery::Discovery(ApiServerClient& client, const core::Clock& clock, DiscoveryOptions options)
+Discovery::Discovery(ListWatchClient& client, const core::Clock& clock, DiscoveryOptions options)
     : state_(std::make_shared<State>(client, clock, options)) {}
 
 Discovery::~Discovery() { state_->closed.store(true, std::memory_order_release); }

@@ -5,17 +5,17 @@
 //
 // The naming rules and the document parsers are pure logic in core/api_resources.h, tested with
 // literal documents. The Discovery class fetches those documents (/api, /api/VERSION,
-// /apis, /apis/GROUP/VERSION) with ApiServerClient::Get(), keeps the result, and resolves
-// against it; a name it does not know triggers one refresh, at most once per
-// min_refresh_interval, so that a CRD created after start-up is found without hammering the
+// /apis, /apis/GROUP/VERSION) with ListWatchClient::Get() (ApiServerClient in the daemon), keeps
+// the result, and resolves against it; a name it does not know triggers one refresh, at most once
+// per min_refresh_interval, so that a CRD created after start-up is found without hammering the
 // apiserver for a misspelt name.
 //
 // Data flow: at start-up (and when a CRD is missing) the daemon resolves each configured
 // resource, then hands the core::ResolvedResource to the reflector, which lists and watches
 // core::ResolvedResource::CollectionPath().
 //
-// Threads and ownership: the daemon owns Discovery beside the ApiServerClient it borrows (the
-// client must outlive it). Resolve() and Refresh() may be called from any thread; callbacks run
+// Threads and ownership: the daemon owns Discovery beside the client it borrows (the client
+// must outlive it). Resolve() and Refresh() may be called from any thread; callbacks run
 // on the client's strand, where all of Discovery's state lives. After the destructor returns no
 // callback runs, except one already running on another thread.
 #pragma once
@@ -32,7 +32,7 @@
 #include "absl/status/statusor.h"
 #include "core/api_resources.h"
 #include "core/clock.h"
-#include "daemon/kube/apiserver_client.h"
+#include "daemon/kube/list_watch_client.h"
 
 namespace informerd::daemon {
 
@@ -51,7 +51,7 @@ class Discovery {
   using RefreshCallback = std::function<void(absl::Status)>;
 
   // `client` and `clock` must outlive this object.
-  Discovery(ApiServerClient& client, const core::Clock& clock, DiscoveryOptions options = {});
+  Discovery(ListWatchClient& client, const core::Clock& clock, DiscoveryOptions options = {});
   ~Discovery();
   Discovery(const Discovery&) = delete;
   Discovery& operator=(const Discovery&) = delete;

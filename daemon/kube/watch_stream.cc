@@ -35,9 +35,10 @@ constexpr std::uint64_t kUnlimitedBody = std::numeric_limits<std::uint64_t>::max
 
 }  // namespace
 
-WatchHandle::Stream::Stream(std::shared_ptr<ApiServerClient::SharedState> state,
-                            std::string path_and_query, ApiServerClient::BytesCallback on_bytes,
-                            ApiServerClient::EndCallback on_end)
+ApiServerWatchStream::ApiServerWatchStream(std::shared_ptr<ApiServerClient::SharedState> state,
+                                           std::string path_and_query,
+                                           ApiServerClient::BytesCallback on_bytes,
+                                           ApiServerClient::EndCallback on_end)
     : state_(std::move(state)),
       path_and_query_(std::move(path_and_query)),
       request_description_(state_->Describe(path_and_query_)),
@@ -46,21 +47,22 @@ WatchHandle::Stream::Stream(std::shared_ptr<ApiServerClient::SharedState> state,
       on_bytes_(std::move(on_bytes)),
       on_end_(std::move(on_end)) {}
 
-void WatchHandle::Stream::Start() {
+void ApiServerWatchStream::Start() {
   if (cancelled_.load(std::memory_order_acquire)) return;
   id_ = state_->Register(weak_from_this());
   if (absl::Status target = CheckTarget(request_description_, path_and_query_); !target.ok()) {
     return Finish(std::move(target));
   }
-  state_->FetchCredentials(beast::bind_front_handler(&Stream::OnCredentials, shared_from_this()));
+  state_->FetchCredentials(
+      beast::bind_front_handler(&ApiServerWatchStream::OnCredentials, shared_from_this()));
 }
 
-void WatchHandle::Stream::Cancel() {
+void ApiServerWatchStream::Cancel() {
   cancelled_.store(true, std::memory_order_release);
   asio::post(state_->strand(), [self = shared_from_this()] { self->Abort(); });
 }
 
-void WatchHandle::Stream::Abort() {
+void ApiServerWatchStream::Abort() {
   aborted_ = true;
   watchdog_.cancel();
   if (auto opener = opener_.lock()) opener->Abort();
@@ -68,7 +70,7 @@ void WatchHandle::Stream::Abort() {
   Finish(absl::CancelledError(fmt::format("{}: cancelled", request_description_)));
 }
 
-void WatchHandle::Stream::OnCredentials(absl::StatusOr<CredentialsPtr> credentials) {
+void ApiServerWatchStream::OnCredentials(absl::StatusOr<CredentialsPtr> credentials) {
   if (aborted_) return;
   if (!credentials.ok()) {
     return Finish(absl::Status(credentials.status().code(),
@@ -87,12 +89,13 @@ void WatchHandle::Stream::OnCredentials(absl::StatusOr<CredentialsPtr> credentia
       state_,
       std::make_unique<Connection>(state_->strand(), *context, credentials_->client_cert_pem),
       deadline_, request_description_,
-      beast::bind_front_handler(&Stream::OnConnected, shared_from_this()));
+      beast::bind_front_handler(&ApiServerWatchStream::OnConnected, shared_from_this()));
   opener_ = opener;
   opener->Run();
 }
 
-void WatchHandle::Stream::OnConnected(absl::Status status, std::unique_ptr<Connection> connection) {
+void ApiServerWatchStream::OnConnected(absl::Status status,
+                                       std::unique_ptr<Connection> connection) {
   opener_.reset();
   if (aborted_) return;
   if (!status.ok()) return Finish(std::move(status));
@@ -100,23 +103,25 @@ void WatchHandle::Stream::OnConnected(absl::Status status, std::unique_ptr<Conne
   request_ = MakeRequest(*state_, path_and_query_, "", *credentials_);
   connection_->tcp().expires_at(deadline_);
   connection_->WithStream([this](auto& stream) {
-    http::async_write(stream, request_,
-                      beast::bind_front_handler(&Stream::OnWrite, shared_from_this()));
+    http::async_write(
+        stream, request_,
+        beast::bind_front_handler(&ApiServerWatchStream::OnWrite, shared_from_this()));
   });
 }
 
-void WatchHandle::Stream::OnWrite(beast::error_code ec, std::size_t) {
+void ApiServerWatchStream::OnWrite(beast::error_code ec, std::size_t) {
   if (ec) return OnTransportError(ec, "sending the request");
   header_parser_.emplace();
   // The body may be endless: no limit applies to it (nor, so, to its announced length).
   header_parser_->body_limit(kUnlimitedBody);
   connection_->WithStream([this](auto& stream) {
-    http::async_read_header(stream, connection_->buffer(), *header_parser_,
-                            beast::bind_front_handler(&Stream::OnHeader, shared_from_this()));
+    http::async_read_header(
+        stream, connection_->buffer(), *header_parser_,
+        beast::bind_front_handler(&ApiServerWatchStream::OnHeader, shared_from_this()));
   });
 }
 
-void WatchHandle::Stream::OnHeader(beast::error_code ec, std::size_t) {
+void ApiServerWatchStream::OnHeader(beast::error_code ec, std::size_t) {
   if (ec) return OnTransportError(ec, "reading the response headers");
   const auto& header = header_parser_->get();
   http_status_ = header.result_int();
@@ -131,8 +136,9 @@ void WatchHandle::Stream::OnHeader(beast::error_code ec, std::size_t) {
     error_parser_->body_limit(state_->options().max_response_bytes);
     header_parser_.reset();
     connection_->WithStream([this](auto& stream) {
-      http::async_read(stream, connection_->buffer(), *error_parser_,
-                       beast::bind_front_handler(&Stream::OnErrorBody, shared_from_this()));
+      http::async_read(
+          stream, connection_->buffer(), *error_parser_,
+          beast::bind_front_handler(&ApiServerWatchStream::OnErrorBody, shared_from_this()));
     });
     return;
   }
@@ -149,19 +155,20 @@ void WatchHandle::Stream::OnHeader(beast::error_code ec, std::size_t) {
   ReadBody();
 }
 
-void WatchHandle::Stream::ReadBody() {
+void ApiServerWatchStream::ReadBody() {
   auto& body = body_parser_->get().body();
   body.data = read_buffer_.data();
   body.size = read_buffer_.size();
   body.more = true;
   // read_some, not read: deliver each piece now rather than when the buffer is full.
   connection_->WithStream([this](auto& stream) {
-    http::async_read_some(stream, connection_->buffer(), *body_parser_,
-                          beast::bind_front_handler(&Stream::OnBody, shared_from_this()));
+    http::async_read_some(
+        stream, connection_->buffer(), *body_parser_,
+        beast::bind_front_handler(&ApiServerWatchStream::OnBody, shared_from_this()));
   });
 }
 
-void WatchHandle::Stream::OnBody(beast::error_code ec, std::size_t) {
+void ApiServerWatchStream::OnBody(beast::error_code ec, std::size_t) {
   if (aborted_) return;
   const std::size_t got = read_buffer_.size() - body_parser_->get().body().size;
   if (got > 0) {
@@ -181,7 +188,7 @@ void WatchHandle::Stream::OnBody(beast::error_code ec, std::size_t) {
   ReadBody();
 }
 
-void WatchHandle::Stream::OnErrorBody(beast::error_code ec, std::size_t) {
+void ApiServerWatchStream::OnErrorBody(beast::error_code ec, std::size_t) {
   if (ec) return OnTransportError(ec, "reading the error response");
   HttpResult result;
   result.http_status = http_status_;
@@ -196,12 +203,13 @@ void WatchHandle::Stream::OnErrorBody(beast::error_code ec, std::size_t) {
   FinishWith(std::move(result));
 }
 
-void WatchHandle::Stream::ArmWatchdog(SteadyTime at) {
+void ApiServerWatchStream::ArmWatchdog(SteadyTime at) {
   watchdog_.expires_at(at);
-  watchdog_.async_wait(beast::bind_front_handler(&Stream::OnWatchdog, shared_from_this()));
+  watchdog_.async_wait(
+      beast::bind_front_handler(&ApiServerWatchStream::OnWatchdog, shared_from_this()));
 }
 
-void WatchHandle::Stream::OnWatchdog(beast::error_code ec) {
+void ApiServerWatchStream::OnWatchdog(beast::error_code ec) {
   if (ec || aborted_ || !on_end_) return;
   const SteadyTime expiry = last_bytes_ + state_->options().watch_idle_timeout;
   if (std::chrono::steady_clock::now() < expiry) return ArmWatchdog(expiry);
@@ -209,7 +217,7 @@ void WatchHandle::Stream::OnWatchdog(beast::error_code ec) {
   connection_->tcp().close();
 }
 
-void WatchHandle::Stream::OnTransportError(beast::error_code ec, std::string_view stage) {
+void ApiServerWatchStream::OnTransportError(beast::error_code ec, std::string_view stage) {
   if (aborted_) return;
   watchdog_.cancel();
   if (stalled_) {
@@ -234,7 +242,7 @@ void WatchHandle::Stream::OnTransportError(beast::error_code ec, std::string_vie
                                             request_description_, stage, ec.message())));
 }
 
-void WatchHandle::Stream::Finish(absl::Status status) {
+void ApiServerWatchStream::Finish(absl::Status status) {
   HttpResult result;
   result.http_status = http_status_;
   result.retry_after = retry_after_;
@@ -242,7 +250,7 @@ void WatchHandle::Stream::Finish(absl::Status status) {
   FinishWith(std::move(result));
 }
 
-void WatchHandle::Stream::FinishWith(HttpResult result) {
+void ApiServerWatchStream::FinishWith(HttpResult result) {
   if (!on_end_) return;
   state_->Unregister(id_);
   watchdog_.cancel();

@@ -1,4 +1,4 @@
-// WatchHandle::Stream: one ApiServerClient::Watch(): credentials → a new connection of its own
+// ApiServerWatchStream: one ApiServerClient::Watch(): credentials → a new connection of its own
 // → the request → the response headers → the body, handed to on_bytes piece by piece as it
 // arrives, then on_end once. A watchdog closes a stream silent for longer than
 // ApiClientOptions::watch_idle_timeout. Internal to //daemon/kube:apiserver_client.
@@ -36,17 +36,19 @@
 
 namespace informerd::daemon {
 
-class WatchHandle::Stream : public client_internal::Abortable,
-                            public std::enable_shared_from_this<Stream> {
+class ApiServerWatchStream final : public WatchStream,
+                                   public client_internal::Abortable,
+                                   public std::enable_shared_from_this<ApiServerWatchStream> {
  public:
-  Stream(std::shared_ptr<ApiServerClient::SharedState> state, std::string path_and_query,
-         ApiServerClient::BytesCallback on_bytes, ApiServerClient::EndCallback on_end);
+  ApiServerWatchStream(std::shared_ptr<ApiServerClient::SharedState> state,
+                       std::string path_and_query, ApiServerClient::BytesCallback on_bytes,
+                       ApiServerClient::EndCallback on_end);
 
   // On the strand.
   void Start();
 
-  // Any thread.
-  void Cancel();
+  // WatchStream. Any thread.
+  void Cancel() override;
 
   // On the strand.
   void Abort() override;

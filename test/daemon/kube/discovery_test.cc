@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/kube/apiserver_client.h"
 #include "fmt/format.h"
 #include "test/common/api_test_support.h"
 #include "test/common/discovery_documents.h"
