@@ -106,6 +106,7 @@
 #include "absl/status/statusor.h"
 #include "core/cache_event.h"
 #include "core/clock.h"
+#include "core/defaults.h"
 #include "core/event_window.h"
 #include "core/field_selector.h"
 #include "core/label_selector.h"
@@ -152,7 +153,7 @@ struct SubscribeOptions {
   bool allow_bookmarks = false;
   // The live queue's soft bound (see subscription.h, "Bounded memory"). At least 1. The hard
   // bound is Subscription::kHardLimitFactor times it.
-  std::size_t queue_capacity = 1024;
+  std::size_t queue_capacity = kDefaultSubscriberQueueCapacity;
   // How long the live queue may stay over queue_capacity with nothing popped before the
   // subscriber is ended as fallen behind (checked when an event is pushed). Not negative; zero
   // ends it at the second event pushed over the capacity without a pop in between. 1 s: far
