@@ -340,19 +340,25 @@ Reply ApiHandler::ServeList(const ResourcePath& path, ListOptions options,
     if (!revision) {
       return StatusReply(BadRequestStatus(fmt::format("invalid resource version: {}", rv)));
     }
-    if (options.resource_version_match == "Exact") {
+    // Exact, and (the legacy meaning) no resourceVersionMatch with a limit: a read at that
+    // revision. The watch cache cannot paginate, so the apiserver sends a list with a limit to
+    // etcd, where an RV without resourceVersionMatch has always meant exactly that revision
+    // (k8s.io/apiserver/pkg/storage/etcd3/store.go, "legacy case").
+    const bool exact = options.resource_version_match == "Exact" ||
+                       (options.resource_version_match.empty() && request.limit > 0);
+    if (exact) {
       request.at_revision = *revision;
     } else if (*revision > store_.Revision()) {
-      // NotOlderThan (or unset): the apiserver waits for the cache to catch up, then gives up.
+      // NotOlderThan, or unset without a limit: the apiserver waits for the cache to catch up,
+      // then gives up.
       return StatusReply(TooLargeResourceVersionStatus(*revision, store_.Revision()));
     }
   }
   auto result = store_.List(path.type.Key(), request);
   if (!result.ok()) {
-    const std::string message(result.status().message());
     if (absl::IsOutOfRange(result.status())) {
       if (!options.continue_token.empty()) return StatusReply(ExpiredContinueStatus());
-      return StatusReply(GenericStatus(410, "Expired", message));
+      return StatusReply(ExpiredListStatus());
     }
     if (absl::IsUnavailable(result.status())) {
       ApiStatus status = TooLargeResourceVersionStatus(request.at_revision.value_or(0),

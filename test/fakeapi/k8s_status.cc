@@ -136,6 +136,14 @@ ApiStatus ExpiredContinueStatus() {
   return s;
 }
 
+ApiStatus ExpiredListStatus() {
+  ApiStatus s;
+  s.code = 410;
+  s.reason = "Expired";
+  s.message = "The resourceVersion for the provided list is too old.";
+  return s;
+}
+
 ApiStatus UnauthorizedStatus() {
   ApiStatus s;
   s.code = 401;

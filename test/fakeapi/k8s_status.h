@@ -43,6 +43,9 @@ ApiStatus InvalidListOptionsStatus(const std::vector<FieldError>& errors);
 ApiStatus TooOldResourceVersionStatus(std::uint64_t requested, std::uint64_t oldest);
 // HTTP 410 on a LIST whose continue token predates the compaction.
 ApiStatus ExpiredContinueStatus();
+// HTTP 410 on a LIST at a compacted revision (exact, or legacy with a limit), worded as etcd3's
+// store words it: "The resourceVersion for the provided list is too old."
+ApiStatus ExpiredListStatus();
 ApiStatus UnauthorizedStatus();
 ApiStatus TooManyRequestsStatus(int retry_after_seconds);
 ApiStatus ServiceUnavailableStatus(int retry_after_seconds);
