@@ -191,7 +191,9 @@ ApiStatus TooLargeResourceVersionStatus(std::uint64_t requested, std::uint64_t c
   ApiStatus s;
   s.code = 504;
   s.reason = "Timeout";
-  s.message = fmt::format("Too large resource version: {}, current: {}", requested, current);
+  // errors.NewTimeoutError puts "Timeout: " before the message.
+  s.message =
+      fmt::format("Timeout: Too large resource version: {}, current: {}", requested, current);
   s.causes.push_back({"ResourceVersionTooLarge", "Too large resource version", ""});
   s.retry_after_seconds = 1;
   return s;

@@ -51,7 +51,7 @@ ApiStatus TooManyRequestsStatus(int retry_after_seconds);
 ApiStatus ServiceUnavailableStatus(int retry_after_seconds);
 ApiStatus MethodNotAllowedStatus(const std::string& method);
 ApiStatus NotAcceptableStatus();
-// 504 for an RV newer than the server has ("Too large resource version").
+// 504 for an RV newer than the server has: "Timeout: Too large resource version: X, current: Y".
 ApiStatus TooLargeResourceVersionStatus(std::uint64_t requested, std::uint64_t current);
 // A Status for an arbitrary scripted error.
 ApiStatus GenericStatus(int code, const std::string& reason, const std::string& message);
