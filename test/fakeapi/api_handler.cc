@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "absl/strings/escaping.h"
@@ -60,6 +61,22 @@ bool AcceptsJson(const std::string& accept) {
   return accept.find("application/json") != std::string::npos ||
          accept.find("*/*") != std::string::npos ||
          accept.find("application/*") != std::string::npos;
+}
+
+// What the apiserver answers for a group it does not serve (an unknown group, or a deleted CRD's):
+// its mux has no route for the path, and Go's http.NotFound writes plain text, not a Status.
+SimpleReply PageNotFoundReply() {
+  SimpleReply reply;
+  reply.status = 404;
+  reply.body = "404 page not found\n";
+  reply.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+  reply.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  return reply;
+}
+
+bool ServesGroup(const std::vector<ResourceType>& types, const std::string& group) {
+  return std::any_of(types.begin(), types.end(),
+                     [&](const ResourceType& type) { return type.group == group; });
 }
 
 int StatusOf(const Reply& reply) {
@@ -191,6 +208,9 @@ Reply ApiHandler::Route(const HttpRequest& request, const RequestTarget& target)
   const bool core = segments[0] == "api";
   const bool named = segments[0] == "apis";
   if (!core && !named) return StatusReply(PathNotFoundStatus());
+  if (named && segments.size() >= 2 && !ServesGroup(catalog_.All(), segments[1])) {
+    return PageNotFoundReply();
+  }
   // Discovery: /api, /api/v1, /apis, /apis/G, /apis/G/V.
   if ((core && segments.size() <= 2) || (named && segments.size() <= 3)) {
     return ServeDiscovery(segments);

@@ -3,10 +3,11 @@
 // resourceVersion rules, selectors) and the start of a WATCH.
 //
 // The chain for every request: record it; check the bearer token (401); check Accept (406);
-// route the path (discovery or a resource); take a scripted fault for the resource and verb;
-// then serve. It knows nothing of sockets: a Reply says what to write, and the connection
-// (fake_http_session.cc) writes it. Called on the I/O thread; the objects it refers to are owned
-// by FakeApiServer and are thread-safe.
+// route the path (discovery or a resource; a group no resource belongs to gets Go's plain-text
+// "404 page not found", as the apiserver's mux answers it); take a scripted fault for the
+// resource and verb; then serve. It knows nothing of sockets: a Reply says what to write, and
+// the connection (fake_http_session.cc) writes it. Called on the I/O thread; the objects it
+// refers to are owned by FakeApiServer and are thread-safe.
 #pragma once
 
 #include <chrono>
