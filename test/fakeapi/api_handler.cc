@@ -85,6 +85,28 @@ int StatusOf(const Reply& reply) {
   return 200;
 }
 
+// How the apiserver words the refusal of a field `type` does not support: core kinds with field
+// labels of their own (k8s.io/kubernetes/pkg/apis/core/v1/conversion.go) and custom resources
+// say "field label not supported"; other built-in kinds have only the metadata fields and say so.
+FieldLabelErrors FieldLabelErrorsOf(const ResourceType& type) {
+  static const char* const kOwnFieldLabels[] = {
+      "Pod", "Node", "ReplicationController", "Event", "Namespace", "Secret"};
+  if (type.group.empty()) {
+    for (const char* kind : kOwnFieldLabels) {
+      if (type.kind == kind) return FieldLabelErrors::kFieldLabelNotSupported;
+    }
+    return FieldLabelErrors::kNotAKnownFieldSelector;
+  }
+  // Built-in groups: apps, batch, policy, ... and *.k8s.io. A CRD's group has a dot in it.
+  const std::string suffix = ".k8s.io";
+  const bool built_in =
+      type.group.find('.') == std::string::npos ||
+      (type.group.size() > suffix.size() &&
+       type.group.compare(type.group.size() - suffix.size(), suffix.size(), suffix) == 0);
+  return built_in ? FieldLabelErrors::kNotAKnownFieldSelector
+                  : FieldLabelErrors::kFieldLabelNotSupported;
+}
+
 // Faults that replace the whole response, whatever the verb.
 std::optional<Reply> WholeResponseFault(const Fault& fault, Verb verb) {
   switch (fault.kind) {
@@ -327,7 +349,7 @@ Reply ApiHandler::ServeList(const ResourcePath& path, ListOptions options,
   if (!errors.empty()) return StatusReply(InvalidListOptionsStatus(errors));
   auto labels = LabelSelector::Parse(options.label_selector);
   if (!labels.ok()) return StatusReply(BadRequestStatus(std::string(labels.status().message())));
-  auto fields = FieldSelector::Parse(options.field_selector);
+  auto fields = FieldSelector::Parse(options.field_selector, FieldLabelErrorsOf(path.type));
   if (!fields.ok()) return StatusReply(BadRequestStatus(std::string(fields.status().message())));
   if (options.limit < 0) options.limit = 0;
 
@@ -425,7 +447,7 @@ Reply ApiHandler::ServeWatch(const ResourcePath& path, ListOptions options,
   if (!errors.empty()) return StatusReply(InvalidListOptionsStatus(errors));
   auto labels = LabelSelector::Parse(options.label_selector);
   if (!labels.ok()) return StatusReply(BadRequestStatus(std::string(labels.status().message())));
-  auto fields = FieldSelector::Parse(options.field_selector);
+  auto fields = FieldSelector::Parse(options.field_selector, FieldLabelErrorsOf(path.type));
   if (!fields.ok()) return StatusReply(BadRequestStatus(std::string(fields.status().message())));
 
   WatchReply reply;

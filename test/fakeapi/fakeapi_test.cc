@@ -545,6 +545,23 @@ TEST_CASE("label and field selectors filter LIST; an unsupported field is reject
   Response bad = client->Get("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1");
   CHECK(bad.status == 400);
   CHECK(Str(Parse(bad.body), "message") == "field label not supported: spec.nodeName");
+  // Worded per kind, as kube-apiserver words it: the core kinds with field labels of their own
+  // and custom resources one way, the other built-in kinds another.
+  server->RegisterResource(ResourceType::Custom("example.com", "v1", "widgets", "Widget"));
+  const std::string only_metadata =
+      "\"spec.x\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"";
+  const std::vector<std::pair<std::string, std::string>> refusals = {
+      {"/api/v1/namespaces", "field label not supported: spec.x"},
+      {"/apis/example.com/v1/widgets", "field label not supported: spec.x"},
+      {"/api/v1/configmaps", only_metadata},
+      {"/apis/apps/v1/deployments", only_metadata},
+  };
+  for (const auto& [path, message] : refusals) {
+    INFO(path);
+    Response refused = client->Get(path + "?fieldSelector=spec.x%3D1");
+    CHECK(refused.status == 400);
+    CHECK(Str(Parse(refused.body), "message") == message);
+  }
   CHECK(client->Get("/api/v1/pods?labelSelector=app%20in%20web").status == 400);
 }
 

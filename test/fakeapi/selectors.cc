@@ -181,7 +181,8 @@ bool LabelSelector::Matches(const Labels& labels) const {
   return true;
 }
 
-absl::StatusOr<FieldSelector> FieldSelector::Parse(std::string_view text) {
+absl::StatusOr<FieldSelector> FieldSelector::Parse(std::string_view text,
+                                                   FieldLabelErrors errors) {
   FieldSelector selector;
   std::size_t start = 0;
   while (start <= text.size()) {
@@ -218,6 +219,11 @@ absl::StatusOr<FieldSelector> FieldSelector::Parse(std::string_view text) {
     } else if (field == "metadata.namespace") {
       t.on_name = false;
     } else {
+      if (errors == FieldLabelErrors::kNotAKnownFieldSelector) {
+        return absl::InvalidArgumentError(fmt::format(
+            "\"{}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+            field));
+      }
       return absl::InvalidArgumentError(fmt::format("field label not supported: {}", field));
     }
     selector.terms_.push_back(std::move(t));

@@ -4,7 +4,7 @@
 // Labels: the full kubectl syntax (`a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`,
 // `a>1`, `a<1`), k8s.io/apimachinery/pkg/labels/selector.go. Fields: `metadata.name` and
 // `metadata.namespace` with `=`, `==`, `!=`; any other field is rejected as the apiserver rejects
-// an unsupported field label (400 "field label not supported").
+// a field the kind does not support (400 BadRequest, worded per kind: see FieldLabelErrors).
 #pragma once
 
 #include <map>
@@ -39,9 +39,20 @@ class LabelSelector {
   std::vector<Requirement> requirements_;
 };
 
+// How the apiserver words its refusal of a field the kind does not support.
+enum class FieldLabelErrors {
+  // Core kinds with field labels of their own (Pod, Node, Event, Namespace, Secret,
+  // ReplicationController) and custom resources: "field label not supported: F".
+  kFieldLabelNotSupported,
+  // Other built-in kinds (ConfigMap, Service, Deployment): "\"F\" is not a known field
+  // selector: only \"metadata.name\", \"metadata.namespace\"".
+  kNotAKnownFieldSelector,
+};
+
 class FieldSelector {
  public:
-  static absl::StatusOr<FieldSelector> Parse(std::string_view text);
+  static absl::StatusOr<FieldSelector> Parse(
+      std::string_view text, FieldLabelErrors errors = FieldLabelErrors::kFieldLabelNotSupported);
 
   bool Matches(std::string_view namespace_name, std::string_view name) const;
   bool empty() const { return terms_.empty(); }
