@@ -50,6 +50,9 @@ struct ServerOptions {
   std::uint64_t initial_revision = 1;
   // Events kept per resource for watch resumption and consistent continue tokens.
   std::size_t history_limit = 10000;
+  // Bookmarks to watches that ask for them (allowWatchBookmarks), this often; a watch with
+  // timeoutSeconds also gets them about once a second from 2 s before it ends, as from a real
+  // apiserver.
   std::chrono::milliseconds bookmark_interval{5000};
   WatchListSupport watch_list = WatchListSupport::kEnabled;
   bool rv0_ignores_limit = true;

@@ -9,6 +9,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <deque>
 #include <optional>
 #include <string>
@@ -43,6 +45,8 @@ struct ActiveWatch {
   std::string error_event;
   std::optional<Fault> fault;
   std::chrono::milliseconds bookmark_interval{0};
+  // When timeoutSeconds ends the stream; unset without it.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   std::size_t chunk_bytes = 0;
   std::size_t events_sent = 0;
   bool bookmark_due = false;
@@ -272,6 +276,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       });
     }
     if (timeout.count() > 0) {
+      w.deadline = std::chrono::steady_clock::now() + timeout;
       timeout_timer_.expires_after(timeout);
       timeout_timer_.async_wait(beast::bind_front_handler(
           &HttpSession::OnWatchTimeout, this->shared_from_this(), watch_generation_));
@@ -280,9 +285,20 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     Pump();
   }
 
+  // Bookmarks come every bookmark_interval and, on a watch with timeoutSeconds, about once a
+  // second from 2 s before its deadline, as the apiserver's cacher sends them
+  // (cacheWatcher.nextBookmarkTime): a client about to watch again gets a recent resourceVersion.
   void ArmBookmarkTimer() {
     if (!watch_ || watch_->bookmark_interval.count() <= 0) return;
-    bookmark_timer_.expires_after(watch_->bookmark_interval);
+    using Clock = std::chrono::steady_clock;
+    Clock::duration delay = watch_->bookmark_interval;
+    if (watch_->deadline) {
+      const Clock::time_point now = Clock::now();
+      const Clock::time_point before_deadline = *watch_->deadline - std::chrono::seconds(2);
+      delay = std::min(delay, before_deadline > now ? before_deadline - now
+                                                    : Clock::duration(std::chrono::seconds(1)));
+    }
+    bookmark_timer_.expires_after(delay);
     bookmark_timer_.async_wait(beast::bind_front_handler(
         &HttpSession::OnBookmarkTimer, this->shared_from_this(), watch_generation_));
   }
