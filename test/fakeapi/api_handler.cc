@@ -416,6 +416,9 @@ Reply ApiHandler::ServeList(const ResourcePath& path, ListOptions options,
   if (result->more) {
     metadata += fmt::format(",\"continue\":\"{}\"",
                             EncodeContinueToken(result->revision, result->last_key));
+    if (result->remaining) {
+      metadata += fmt::format(",\"remainingItemCount\":{}", *result->remaining);
+    }
   }
   metadata += "}";
   out.AppendCopy(fmt::format("{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",

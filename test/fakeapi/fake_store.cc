@@ -262,6 +262,7 @@ absl::StatusOr<FakeStore::ListResult> FakeStore::List(const std::string& resourc
   auto cur = state->objects.lower_bound(lower);
   auto ovr = overrides.lower_bound(lower);
   const std::size_t limit = request.limit;
+  std::uint64_t remaining = 0;
   while (true) {
     // The next key of the merged view.
     const bool cur_ok = cur != state->objects.end() && in_range(cur->first);
@@ -282,12 +283,15 @@ absl::StatusOr<FakeStore::ListResult> FakeStore::List(const std::string& resourc
     if (!object) continue;  // Did not exist at that revision.
     if (limit > 0 && result.items.size() == limit) {
       result.more = true;  // etcd reports more keys, whether or not they will match.
-      break;
+      if (request.filter) break;
+      ++remaining;  // Counted to the end of the range, as etcd counts.
+      continue;
     }
     if (request.filter && !request.filter(*object)) continue;
     result.items.push_back(object);
     result.last_key = key;
   }
+  if (result.more && !request.filter) result.remaining = remaining;
   return result;
 }
 

@@ -107,6 +107,9 @@ class FakeStore {
     std::uint64_t revision = 0;
     std::string last_key;
     bool more = false;  // Keys follow the last item (a continue token is due).
+    // With `more` and no filter: how many objects follow, which etcd counts and the apiserver
+    // reports as remainingItemCount (only for lists without selectors).
+    std::optional<std::uint64_t> remaining;
   };
   // OutOfRange "too old resource version: X (Y)" for a compacted revision; Unavailable for a
   // revision the store has not reached.
