@@ -635,24 +635,8 @@ TEST_CASE("a watch hands over events cut into 7-byte chunks, in order, to the de
   CHECK(recorder.ends() == 0);  // Cancelled: on_end is not called.
 }
 
-TEST_CASE("a watch the server ends after timeoutSeconds ends OK", "[client][watch]") {
-  std::unique_ptr<FakeApiServer> fake = StartFake();
-  const std::uint64_t start = fake->CurrentRevision();
-  REQUIRE(fake->Upsert("pods", "default", "p1").ok());
-  IoThread io;
-  auto client = MakeClient(io, MakeRestConfig(fake->base_url(), fake->ca_pem()));
-  WatchRecorder recorder;
-  WatchHandle watch =
-      client->Watch(WatchPath(start, "&timeoutSeconds=1"), recorder.OnBytes(), recorder.OnEnd());
-  std::optional<HttpResult> end = recorder.WaitForEnd();
-  REQUIRE(end.has_value());
-  INFO(end->status.ToString());
-  CHECK(end->status.ok());
-  CHECK(end->http_status == 200);
-  CHECK(recorder.events().size() == 1);
-  CHECK(recorder.EndsBetweenEvents());
-  CHECK(recorder.ends() == 1);
-}
+// A watch the server ends after timeoutSeconds: in the contract suite
+// (apiserver_client_contract.cc), against this fake and a real apiserver alike.
 
 TEST_CASE("a watch cut in the middle of a chunk or of an event ends with an error",
           "[client][watch]") {
