@@ -56,7 +56,9 @@ void AddSelectors(QueryBuilder& query, const InformerOptions& options) {
 
 // The reflector's view of a failed request: HTTP status, Status body, Retry-After.
 core::ApiError ToApiError(const HttpResult& result) {
-  if (result.http_status == 0) {
+  // No answer, or a 2xx whose body broke (a watch stream cut or stalled after its 200 header):
+  // a transport failure, not an HTTP error. A failed request never has a 2xx code of its own.
+  if (result.http_status == 0 || (result.http_status >= 200 && result.http_status < 300)) {
     return core::ApiError::Transport(std::string(result.status.message()));
   }
   core::ApiError error =
@@ -217,9 +219,10 @@ void Informer::LogTransition(const core::ReflectorAction& action) {
                       ? ""
                       : fmt::format(" (last error: {})", std::string(status.last_error.message())));
   } else if (status.state == core::ReflectorState::kGone) {
-    logger_->warn("{}: the apiserver answers 404 (not found) for it; asking discovery, and looking "
-                  "again every {} s",
-                  name, options_.reflector.gone_retry_interval.count());
+    logger_->warn(
+        "{}: the apiserver answers 404 (not found) for it; asking discovery, and looking "
+        "again every {} s",
+        name, options_.reflector.gone_retry_interval.count());
   }
   logged_state_ = status.state;
   logged_relists_ = status.relists;

@@ -36,6 +36,8 @@ daemon::HttpResult HttpError(int http_status, std::string reason, std::string me
 
 daemon::HttpResult ConnectionLost(std::string message) {
   daemon::HttpResult result;
+  // As ApiServerClient reports a stream cut after its 200 header: the status stays 200.
+  result.http_status = 200;
   result.status = absl::UnavailableError(std::move(message));
   return result;
 }

@@ -244,6 +244,20 @@ TEST_CASE("in-process: a watch that breaks waits exactly the backoff the reflect
   CHECK(p.Armed() == std::vector<milliseconds>{milliseconds(2400)});
 }
 
+TEST_CASE("in-process: a watch cut after its 200 header is a transport failure (UNAVAILABLE)") {
+  InProcess p;
+  p.Sync();
+  p.random_.Script({0.25});
+  p.client_.LastWatch().End(test::ConnectionLost("the watch stream was cut before its end"));
+  p.Run();
+  const core::ReflectorStatus status = p.informer_->status();
+  INFO(status.last_error.ToString());
+  CHECK(status.last_error.code() == absl::StatusCode::kUnavailable);
+  CHECK(status.last_error.message().find("the watch stream was cut before its end") !=
+        std::string::npos);
+  CHECK(status.last_error.message().find("HTTP 200") == std::string::npos);
+}
+
 TEST_CASE("in-process: Stop closes the watch, and cancels a pending backoff") {
   SECTION("while watching") {
     InProcess p;
