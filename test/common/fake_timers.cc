@@ -104,4 +104,10 @@ std::vector<FakeTimers::Armed> FakeTimers::armed() const {
   return result;
 }
 
+std::vector<std::chrono::milliseconds> FakeTimers::armed_durations() const {
+  std::vector<std::chrono::milliseconds> out;
+  for (const Armed& timer : armed()) out.push_back(timer.duration);
+  return out;
+}
+
 }  // namespace informerd::test

@@ -46,6 +46,8 @@ class FakeTimers final : public daemon::TimerFactory {
   };
   // The timers armed and not yet due, earliest deadline first.
   std::vector<Armed> armed() const;
+  // Their durations, in the same order.
+  std::vector<std::chrono::milliseconds> armed_durations() const;
   // How many timers were ever armed (re-arming counts again).
   uint64_t arm_count() const;
 

@@ -102,11 +102,7 @@ class InProcess {
     Run();
   }
 
-  std::vector<milliseconds> Armed() const {
-    std::vector<milliseconds> out;
-    for (const auto& armed : timers_.armed()) out.push_back(armed.duration);
-    return out;
-  }
+  std::vector<milliseconds> Armed() const { return timers_.armed_durations(); }
 
   boost::asio::io_context io_;
   test::ScriptedListWatchClient client_{io_};

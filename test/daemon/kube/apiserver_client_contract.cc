@@ -25,6 +25,7 @@
 #include "daemon/kube/discovery.h"
 #include "fmt/format.h"
 #include "test/common/api_test_support.h"
+#include "test/common/watch_recorder.h"
 
 namespace informerd::test {
 
@@ -217,68 +218,6 @@ std::string WatchPath(ObjectKind kind, const std::string& ns, const std::string&
                       const std::string& extra = "") {
   return fmt::format("{}?watch=1&resourceVersion={}{}", CollectionPath(kind, ns), rv, extra);
 }
-
-// Feeds a watch's bytes to a WatchEventDecoder as they arrive and records how the watch ended.
-class WatchRecorder {
- public:
-  WatchRecorder() : state_(std::make_shared<State>()) {}
-
-  ApiServerClient::BytesCallback OnBytes() const {
-    return [state = state_](std::string_view bytes) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      absl::Status fed = state->decoder.Feed(bytes, state->events);
-      if (!fed.ok() && state->decode_status.ok()) state->decode_status = fed;
-      state->cv.notify_all();
-    };
-  }
-  ApiServerClient::EndCallback OnEnd() const {
-    return [state = state_](HttpResult result) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      ++state->ends;
-      state->end = std::move(result);
-      state->cv.notify_all();
-    };
-  }
-
-  bool WaitForEvents(std::size_t count, milliseconds timeout = kContractWait) const {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    return state_->cv.wait_for(lock, timeout, [&] { return state_->events.size() >= count; });
-  }
-  std::optional<HttpResult> WaitForEnd(milliseconds timeout = kContractWait) const {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    state_->cv.wait_for(lock, timeout, [&] { return state_->end.has_value(); });
-    return state_->end;
-  }
-  std::vector<WatchEvent> events() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->events;
-  }
-  int ends() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->ends;
-  }
-  absl::Status decode_status() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->decode_status;
-  }
-  // Whether the bytes so far end between events.
-  bool EndsBetweenEvents() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->decoder.buffered_bytes() == 0;
-  }
-
- private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    core::WatchEventDecoder decoder{core::WatchDecoderOptions{}};
-    std::vector<WatchEvent> events;
-    int ends = 0;
-    absl::Status decode_status;
-    std::optional<HttpResult> end;
-  };
-  std::shared_ptr<State> state_;
-};
 
 // "ADDED b", "DELETED a": for comparing event sequences.
 std::vector<std::string> Describe(const std::vector<WatchEvent>& events) {
@@ -550,7 +489,7 @@ TEST_CASE(
   INFO(Message(listed.status));
   CHECK(Contains(Message(listed.status), "404 page not found"));
 
-  WatchRecorder recorder;
+  WatchRecorder recorder{kContractWait};
   WatchHandle watch = client->Watch(unknown + "?watch=1", recorder.OnBytes(), recorder.OnEnd());
   std::optional<HttpResult> end = recorder.WaitForEnd();
   REQUIRE(end.has_value());
@@ -575,7 +514,7 @@ TEST_CASE(
   const core::ListPage listed = ListOk(*client, CollectionPath(cm, ns));
   const std::string start = listed.metadata.resource_version;
 
-  WatchRecorder recorder;
+  WatchRecorder recorder{kContractWait};
   WatchHandle watch = client->Watch(WatchPath(cm, ns, start), recorder.OnBytes(), recorder.OnEnd());
   const std::string b_added = CreateOk(backend, cm, ns, "b");
   const std::string b_labelled = SetLabelOk(backend, cm, ns, "b", "x", "1");
@@ -622,7 +561,7 @@ TEST_CASE("a watch the server ends after timeoutSeconds ends OK, between events"
   absl::StatusOr<core::ListPage> page = list_decoder.Decode(list.body);
   REQUIRE(page.ok());
 
-  WatchRecorder recorder;
+  WatchRecorder recorder{kContractWait};
   WatchHandle watch = admin->Watch(fmt::format("{}?watch=1&resourceVersion={}&timeoutSeconds=3",
                                                pods_path, page->metadata.resource_version),
                                    recorder.OnBytes(), recorder.OnEnd());
@@ -655,11 +594,11 @@ TEST_CASE(
   const std::string start = ListOk(*client, CollectionPath(cm, ns)).metadata.resource_version;
 
   // A real apiserver sends bookmarks only to watches with a deadline, from 2 s before it.
-  WatchRecorder with;
+  WatchRecorder with{kContractWait};
   WatchHandle with_watch =
       client->Watch(WatchPath(cm, ns, start, "&allowWatchBookmarks=true&timeoutSeconds=5"),
                     with.OnBytes(), with.OnEnd());
-  WatchRecorder without;
+  WatchRecorder without{kContractWait};
   WatchHandle without_watch = client->Watch(WatchPath(cm, ns, start, "&timeoutSeconds=5"),
                                             without.OnBytes(), without.OnEnd());
   const std::string labelled = SetLabelOk(backend, cm, ns, "a", "x", "1");
@@ -719,10 +658,10 @@ TEST_CASE(
     if (start.empty()) start = page.metadata.resource_version;
   }
 
-  WatchRecorder by_label;
+  WatchRecorder by_label{kContractWait};
   WatchHandle label_watch = client->Watch(WatchPath(cm, ns, start, "&labelSelector=tier%3Dweb"),
                                           by_label.OnBytes(), by_label.OnEnd());
-  WatchRecorder by_field;
+  WatchRecorder by_field{kContractWait};
   WatchHandle field_watch =
       client->Watch(WatchPath(cm, ns, start, "&fieldSelector=metadata.name%3Db"),
                     by_field.OnBytes(), by_field.OnEnd());
@@ -804,7 +743,7 @@ TEST_CASE(
   };
   for (const Case& c : cases) {
     INFO(c.path);
-    WatchRecorder recorder;
+    WatchRecorder recorder{kContractWait};
     WatchHandle watch = client->Watch(c.path, recorder.OnBytes(), recorder.OnEnd());
     std::optional<HttpResult> end = recorder.WaitForEnd();
     REQUIRE(end.has_value());
@@ -851,7 +790,7 @@ TEST_CASE(
   auto stale = std::make_shared<RotatingTokenSource>(
       std::vector<std::string>{"not-a-valid-token", backend.valid_token()});
   Client watcher(backend, stale, "user \"stale\"");
-  WatchRecorder recorder;
+  WatchRecorder recorder{kContractWait};
   WatchHandle watch = watcher->Watch(pods_path + "?watch=1", recorder.OnBytes(), recorder.OnEnd());
   std::optional<HttpResult> end = recorder.WaitForEnd();
   REQUIRE(end.has_value());
@@ -966,7 +905,7 @@ TEST_CASE(
   REQUIRE(forgot.ok());
 
   Client client(backend);
-  WatchRecorder expired;
+  WatchRecorder expired{kContractWait};
   WatchHandle expired_watch =
       client->Watch(WatchPath(cm, ns, old_rv), expired.OnBytes(), expired.OnEnd());
   std::optional<HttpResult> end = expired.WaitForEnd();
@@ -988,7 +927,7 @@ TEST_CASE(
   // The recovery: relist and watch from the list's resourceVersion.
   const core::ListPage listed = ListOk(*client, CollectionPath(cm, ns));
   CHECK(Names(listed.items) == std::vector<std::string>{"a"});
-  WatchRecorder current;
+  WatchRecorder current{kContractWait};
   WatchHandle current_watch = client->Watch(WatchPath(cm, ns, listed.metadata.resource_version),
                                             current.OnBytes(), current.OnEnd());
   const std::string step2 = SetLabelOk(backend, cm, ns, "a", "step", "2");

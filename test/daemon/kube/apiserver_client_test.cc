@@ -19,6 +19,7 @@
 #include "daemon/version.h"
 #include "fmt/format.h"
 #include "test/common/api_test_support.h"
+#include "test/common/watch_recorder.h"
 #include "test/fakeapi/fake_api_server.h"
 #include "test/fakeapi/tls_material.h"
 
@@ -71,74 +72,6 @@ HttpResult GetNow(ApiServerClient& client, const std::string& path) {
 std::string Authority(const FakeApiServer& fake) {
   return fmt::format("127.0.0.1:{}", fake.port());
 }
-
-// Feeds a watch's bytes to a WatchEventDecoder as they arrive and records how the watch ended.
-class WatchRecorder {
- public:
-  WatchRecorder() : state_(std::make_shared<State>()) {}
-
-  ApiServerClient::BytesCallback OnBytes() const {
-    return [state = state_](std::string_view bytes) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      ++state->pieces;
-      absl::Status fed = state->decoder.Feed(bytes, state->events);
-      if (!fed.ok() && state->decode_status.ok()) state->decode_status = fed;
-      state->cv.notify_all();
-    };
-  }
-  ApiServerClient::EndCallback OnEnd() const {
-    return [state = state_](HttpResult result) {
-      std::lock_guard<std::mutex> lock(state->mu);
-      ++state->ends;
-      state->end = std::move(result);
-      state->cv.notify_all();
-    };
-  }
-
-  bool WaitForEvents(std::size_t count, milliseconds timeout = kWait) const {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    return state_->cv.wait_for(lock, timeout, [&] { return state_->events.size() >= count; });
-  }
-  std::optional<HttpResult> WaitForEnd(milliseconds timeout = kWait) const {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    state_->cv.wait_for(lock, timeout, [&] { return state_->end.has_value(); });
-    return state_->end;
-  }
-  std::vector<core::WatchEvent> events() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->events;
-  }
-  std::size_t pieces() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->pieces;
-  }
-  int ends() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->ends;
-  }
-  absl::Status decode_status() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->decode_status;
-  }
-  // Whether the bytes so far end between events (Finish() succeeds).
-  bool EndsBetweenEvents() const {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->decoder.buffered_bytes() == 0;
-  }
-
- private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    core::WatchEventDecoder decoder{core::WatchDecoderOptions{}};
-    std::vector<core::WatchEvent> events;
-    std::size_t pieces = 0;
-    int ends = 0;
-    absl::Status decode_status;
-    std::optional<HttpResult> end;
-  };
-  std::shared_ptr<State> state_;
-};
 
 std::string WatchPath(std::uint64_t resource_version, const std::string& extra = "") {
   return fmt::format("/api/v1/pods?watch=1&resourceVersion={}{}", resource_version, extra);
