@@ -168,10 +168,12 @@ void Cache::EmitBookmark(const std::string& resource_version, uint64_t version, 
 void Cache::MarkRelistDirty(Wakeups& wakeups) {
   if (relist_dirty_) return;
   relist_dirty_ = true;
+  // Waiting to restart after a reset: what was sent before this relist's differences bounds
+  // where the relist may restart the window (EndList).
+  if (window_reset_) reset_high_before_relist_ = HighestVersionSent();
   window_.Invalidate(
       "the cache cannot replay events right now: it is being relisted from the "
       "apiserver");
-  window_reset_.reset();  // the relist restarts the window when it ends
   // A subscriber waiting for a version the cache has not reached cannot tell which of the
   // differences it has already seen.
   bool pruned = false;
@@ -195,15 +197,21 @@ uint64_t Cache::HighestVersionSent() const { return std::max(version_, max_chang
 void Cache::ResetWindow(WindowResetReason reason, const std::string& what, WindowResets& resets) {
   // Already waiting to restart: it stays so (this change's versions are not above the highest
   // sent, or it would have restarted first), and the first reset's message and count stand.
-  if (window_reset_) return;
-  const std::string message =
+  if (window_reset_) {
+    InvalidateForReset();
+    return;
+  }
+  window_reset_ =
       fmt::format("the replay window was reset at resource version {} because {}", version_, what);
+  InvalidateForReset();
+  ++window_resets_[static_cast<std::size_t>(reason)];
+  resets.push_back(WindowReset{reason, *window_reset_});
+}
+
+void Cache::InvalidateForReset() {
   window_.Invalidate(fmt::format(
       "{}; it serves resumes again from the next event or bookmark with a newer resource version",
-      message));
-  window_reset_ = message;
-  ++window_resets_[static_cast<std::size_t>(reason)];
-  resets.push_back(WindowReset{reason, message});
+      *window_reset_));
 }
 
 void Cache::MaybeRestartWindow(uint64_t version) {
@@ -292,14 +300,18 @@ void Cache::EndList(const std::string& resource_version) {
     gone.clear();
     relisting_ = false;
     if (!list_version.ok()) {
-      // The apiserver's versions are numbers; without one the window cannot be anchored.
+      // The apiserver's versions are numbers; without one the window cannot be anchored. After
+      // a relist that changed the cache this is a reset of its own, whatever was pending.
+      if (relist_dirty_) window_reset_.reset();
       ResetWindow(WindowResetReason::kNonNumericListVersion,
                   fmt::format("the list's resource version {:?} is not a number", resource_version),
                   resets);
-    } else if (window_reset_ && !relist_dirty_ && version <= HighestVersionSent()) {
-      // Waiting to restart after a reset, and a list that changed nothing is no newer than what
-      // was sent: its version may be one a subscriber that missed the unorderable change holds.
-      // Keep waiting (cache.h, "The window after a reset").
+    } else if (window_reset_ &&
+               version <= (relist_dirty_ ? reset_high_before_relist_ : HighestVersionSent())) {
+      // Waiting to restart after a reset, and the list is no newer than what was sent before
+      // it (before its differences, if it had any): its version may be one a subscriber that
+      // missed the unorderable change holds. Keep waiting (cache.h, "The window after a reset").
+      InvalidateForReset();
     } else if (relist_dirty_ || !window_.valid()) {
       window_.Reset(version, /*start_exclusive=*/relist_delivered_);
       window_reset_.reset();
@@ -309,6 +321,7 @@ void Cache::EndList(const std::string& resource_version) {
     resource_version_ = resource_version;
     relist_dirty_ = false;
     relist_delivered_ = false;
+    reset_high_before_relist_ = 0;
     synced_ = true;
     unsynced_reason_.clear();
     std::shared_ptr<const CacheEvent> synced_event;

@@ -84,9 +84,10 @@
 // above `high` received it after the unorderable change, and every change from that event on is
 // in the window (another unorderable one resets it again). Versions up to `high` stay refused,
 // older ones included: nothing tells a holder that missed the unorderable change from one that
-// did not. A relist also restarts the window (at the list's version, as after any relist), and
-// one under way takes precedence: the window does not restart by itself between BeginList and
-// EndList.
+// did not. A relist also restarts the window (at the list's version, as after any relist) if
+// the list is newer than every version sent before its differences; one no newer leaves the
+// window waiting to restart. A relist under way takes precedence: the window does not restart by
+// itself between BeginList and EndList.
 #pragma once
 
 #include <array>
@@ -276,6 +277,8 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   void ResetWindow(WindowResetReason reason, const std::string& what, WindowResets& resets);
   // Restarts a reset window if `version` is above every version sent so far.
   void MaybeRestartWindow(uint64_t version);
+  // Invalidates the window with the pending reset's message (window_reset_ must be set).
+  void InvalidateForReset();
   // The largest version sent so far: `high` above.
   uint64_t HighestVersionSent() const;
   void BeginListLocked();
@@ -319,6 +322,9 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   uint64_t max_change_version_ = 0;
   // While the window waits to restart after a reset other than a relist's: what happened.
   std::optional<std::string> window_reset_;
+  // With window_reset_: HighestVersionSent() when the relist under way first changed the cache.
+  // A list no newer than it cannot restart the window (see "The window after a reset").
+  uint64_t reset_high_before_relist_ = 0;
   std::array<uint64_t, kWindowResetReasonCount> window_resets_{};
   uint64_t events_applied_ = 0;
   uint64_t fell_behind_ = 0;

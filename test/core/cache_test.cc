@@ -684,6 +684,35 @@ TEST_CASE("a list that changes nothing restarts a reset window only if it is new
   CHECK(Drain(*sub) == std::vector<Received>{Change(kAdded, "ns/c", "12")});
 }
 
+TEST_CASE("a relist that changes the cache restarts a reset window only if newer than all sent") {
+  Harness h;
+  h.List({MakeObject("ns", "a", "old", 5), Pod("ns", "b", 6)}, 10);
+  // Re-created at 11, right after 10: the DELETED and the ADDED both go out at 11, so a
+  // subscriber cut off between them holds 11 without the ADDED.
+  h.cache->ApplyWatchEvent(Added(MakeObject("ns", "a", "new", 11)));
+  // A relist at 11 finds b gone: a difference, sent to nobody, at a version such a subscriber
+  // already holds. Resuming from 11 would silently miss a's ADDED and b's DELETED.
+  h.List({MakeObject("ns", "a", "new", 11)}, 11);
+  CHECK(h.SubscribeError(Options("11")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.last_error.find("the replay window was reset at resource version 10") !=
+        std::string::npos);
+  // The next newer event restarts it after 11, as without the relist.
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 12)));
+  CHECK(h.SubscribeError(Options("11")) == absl::StatusCode::kOutOfRange);
+  auto from_12 = h.Subscribe(Options("12"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "d", 13)));
+  CHECK(Drain(*from_12) == std::vector<Received>{Change(kAdded, "ns/d", "13")});
+  // A relist newer than everything sent before it restarts the window at its version (from
+  // it, inclusive, as its difference reaches no subscriber).
+  from_12->Close();
+  h.cache->ApplyWatchEvent(Added(WithVersion(Pod("ns", "e", 0), "x1")));  // reset again
+  CHECK(h.SubscribeError(Options("13")) == absl::StatusCode::kOutOfRange);
+  h.List({MakeObject("ns", "a", "new", 11), Pod("ns", "c", 12), Pod("ns", "d", 13)}, 20);
+  auto from_20 = h.Subscribe(Options("20"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "f", 21)));
+  CHECK(Drain(*from_20) == std::vector<Received>{Change(kAdded, "ns/f", "21")});
+}
+
 // ---- Slow subscribers --------------------------------------------------------------------------
 
 TEST_CASE(
