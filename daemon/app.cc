@@ -33,8 +33,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const Options& options) {
 Daemon::Daemon(const Options& options)
     : logging_(options.log_format, options.log_level),
       logger_(logging_.For("informerd")),
-      signals_(io_, SIGINT, SIGTERM),
-      readiness_timer_(io_) {}
+      readiness_timer_(io_),
+      signals_(io_, SIGINT, SIGTERM) {}
 
 absl::Status Daemon::Build(const Options& options) {
   logger_->info("informerd {} starting", kVersion);
@@ -74,17 +74,8 @@ absl::Status Daemon::Build(const Options& options) {
   informers_ = SharedInformerFactory::Create(*client_, *discovery_, clock_, config_.resources,
                                              informer_options, nullptr, logging_.For("informer"));
 
-  GrpcServerOptions server_options;
-  server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
-  server_options.on_call_done = [this](std::string_view method, int code) {
-    grpc_requests_.Count(method, code);
-  };
-  auto server = GrpcServer::Start(options.listen_address, {service_.get()}, logging_.For("grpc"),
-                                  server_options);
-  if (!server.ok()) return server.status();
-  server_ = *std::move(server);
-
   // The metrics port: /metrics, /healthz, and /readyz with the same readiness as gRPC health.
+  // Bound before the gRPC port, so that a start-up failure here leaves no gRPC call running.
   status_sources_.readiness = [this] {
     if (shutting_down_) return Readiness{false, {"informerd is shutting down"}};
     return daemon::CheckReadiness(*informers_);
@@ -101,11 +92,23 @@ absl::Status Daemon::Build(const Options& options) {
     if (!started.ok()) return started.status();
     metrics_server_ = *std::move(started);
   }
+
+  GrpcServerOptions server_options;
+  server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
+  server_options.on_call_done = [this](std::string_view method, int code) {
+    grpc_requests_.Count(method, code);
+  };
+  auto server = GrpcServer::Start(options.listen_address, {service_.get()}, logging_.For("grpc"),
+                                  server_options);
+  if (!server.ok()) return server.status();
+  server_ = *std::move(server);
+
   return absl::OkStatus();
 }
 
 Daemon::~Daemon() {
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  signals_.cancel();
   // The parts may have left handlers queued (a cancelled timer's or watch's completion, a post
   // to the strand). Run them now, while everything they may touch still exists, rather than
   // have them destroyed, or run, after what they borrow is gone.
@@ -125,10 +128,6 @@ absl::Status Daemon::Run() {
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
   logger_->info("informerd stopped");
   return absl::OkStatus();
-}
-
-void Daemon::Shutdown() {
-  boost::asio::post(io_, [this] { BeginShutdown(); });
 }
 
 void Daemon::OnSignal(int signal_number) {

@@ -2,13 +2,13 @@
 // apiserver client, discovery, the informers, the registry, the gRPC service and server, the
 // metrics port), builds them in dependency order, runs them, and takes them down in reverse.
 //
-// Threads: Run() is called by cmd/informerd/main.cc on the main thread, which becomes the
-// daemon's Asio I/O thread: the apiserver client, every informer, discovery and their timers
-// live on the client's strand of that io_context, and SIGTERM/SIGINT are handled there. gRPC
-// serves from its own threads, the metrics port from one of its own. A graceful shutdown's
-// blocking gRPC Shutdown runs on a thread of its own (see Shutdown()).
+// Threads: Run() is called (through RunDaemon, from cmd/informerd/main.cc) on the main thread,
+// which becomes the daemon's Asio I/O thread: the apiserver client, every informer, discovery and
+// their timers live on the client's strand of that io_context, and SIGTERM/SIGINT are handled
+// there. gRPC serves from its own threads, the metrics port from one of its own. A graceful
+// shutdown's blocking gRPC Shutdown runs on a thread of its own (see Shutdown()).
 //
-// Shutdown (first SIGTERM or SIGINT, or Shutdown()): health goes NOT_SERVING and /readyz 503,
+// Shutdown (the first SIGTERM or SIGINT): health goes NOT_SERVING and /readyz 503,
 // open Subscribe streams and waiting List/Get calls end with UNAVAILABLE, every informer stops,
 // then the gRPC server gets a grace period for stragglers and Run() returns OK. A second
 // SIGTERM/SIGINT during that grace period exits the process at once with status 1 (an operator
@@ -47,8 +47,11 @@ class Daemon {
   // gRPC and metrics ports; nothing runs yet. Errors are start-up errors (bad config, broken
   // kubeconfig, port in use) whose message names what was wrong.
   static absl::StatusOr<std::unique_ptr<Daemon>> Create(const Options& options);
-  // Drains what is left of the io_context's work while every part still exists, then destroys
-  // the parts in the reverse of their declaration order.
+  // Stops the informers and runs the io_context's ready handlers (completions of what Stop
+  // cancelled) while every part still exists, then destroys the parts in the reverse of their
+  // declaration order. Operations still in flight (a GET awaiting its answer) are not waited
+  // for: their handlers are destroyed with the io_context, and hold only shared state of their
+  // own.
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -56,8 +59,6 @@ class Daemon {
   // Starts the informers and serves until shut down; returns OK after a graceful shutdown. On
   // the calling thread, once.
   absl::Status Run();
-  // Begins the graceful shutdown described at the top of this file. Any thread; idempotent.
-  void Shutdown();
 
  private:
   explicit Daemon(const Options& options);
@@ -77,9 +78,6 @@ class Daemon {
   const core::SteadyClock clock_;
   Config config_;
   boost::asio::io_context io_;
-  // Caught before anything starts, so a signal during start-up is handled once the loop runs
-  // instead of killing the process mid-way.
-  boost::asio::signal_set signals_;
   std::unique_ptr<ApiServerClient> client_;
   std::unique_ptr<Discovery> discovery_;
   // What the gRPC service serves: every informer is added as it starts.
@@ -98,6 +96,10 @@ class Daemon {
   boost::asio::steady_timer readiness_timer_;
   // Runs the gRPC server's blocking Shutdown (see BeginShutdown); joined by Run().
   std::thread shutdown_thread_;
+  // Last, as its handler uses the parts above; still constructed (in the constructor) before
+  // Build() starts anything, so a signal during start-up is handled once the loop runs instead
+  // of killing the process mid-way.
+  boost::asio::signal_set signals_;
   bool signalled_ = false;  // I/O thread only
 };
 

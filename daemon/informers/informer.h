@@ -8,8 +8,8 @@
 // Data flow: kube-apiserver → ApiServerClient → Informer (decode) → Reflector (decide) →
 // Cache (store, window, fan-out) → gRPC subscribers.
 //
-// Ownership and threads: the daemon owns each Informer through a shared_ptr (Create) next to
-// the client it borrows; the Cache is shared with the gRPC service. All of the
+// Ownership and threads: SharedInformerFactory owns each Informer through a shared_ptr (Create);
+// the client it borrows outlives it; the Cache is shared with the gRPC service. All of the
 // informer's state lives on the client's strand: Start(), Stop() and every callback run there
 // (Start and Stop may be called from any thread; they post). status() may be called from any
 // thread: it returns a copy published under a small mutex after each step.
