@@ -6,7 +6,7 @@
 // which becomes the daemon's Asio I/O thread: the apiserver client, every informer, discovery and
 // their timers live on the client's strand of that io_context, and SIGTERM/SIGINT are handled
 // there. gRPC serves from its own threads, the metrics port from one of its own. A graceful
-// shutdown's blocking gRPC Shutdown runs on a thread of its own (see Shutdown()).
+// shutdown's blocking gRPC Shutdown runs on a thread of its own (see BeginShutdown()).
 //
 // Shutdown (the first SIGTERM or SIGINT): health goes NOT_SERVING and /readyz 503,
 // open Subscribe streams and waiting List/Get calls end with UNAVAILABLE, every informer stops,
