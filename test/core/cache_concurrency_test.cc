@@ -19,6 +19,8 @@
 
 #include "core/cache.h"
 #include "core/clock.h"
+#include "core/object_filter.h"
+#include "core/resource_version.h"
 #include "fmt/format.h"
 #include "test/common/cache_test_support.h"
 
@@ -238,16 +240,106 @@ TEST_CASE("concurrent subscribers see gap-free, duplicate-free streams while eve
       }
     });
   }
+  // What the reader found wrong (read after the threads are joined).
+  std::vector<std::string> reader_failures;
+  int reads = 0;
   threads.emplace_back([&] {
-    // Readers share the lock with each other, never with the applier.
-    while (!done) {
-      const auto listed = cache->List("", *LabelSelector::Parse("app=web"), FieldSelector());
-      const CacheStats stats = cache->Stats();
-      if (!listed.ok() || stats.object_count < listed->items.size()) break;
-      cache->Get("ns1", "p1");
-    }
+    // Readers share the lock with each other, never with the applier. Each read is one
+    // consistent snapshot; between reads the applier moves on, so what is compared across reads
+    // is bounded by what it can have done in between (every change of the store is one applied
+    // event, counted under the same lock).
+    const auto web_filter =
+        ObjectFilter::Create("", *LabelSelector::Parse("app=web"), FieldSelector(), {});
+    uint64_t last_version = 0;
+    bool seen_synced = false;
+    // A version read by this thread: numeric once set, and never older than the last one.
+    const auto check_version = [&](const std::string& what, const std::string& version) {
+      if (version.empty()) {
+        if (last_version != 0) reader_failures.push_back(what + ": version empty after a sync");
+        return;
+      }
+      const absl::StatusOr<uint64_t> parsed = ParseResourceVersion(version);
+      if (!parsed.ok()) {
+        reader_failures.push_back(what + ": version " + version + " is not a number");
+      } else if (*parsed < last_version) {
+        reader_failures.push_back(
+            fmt::format("{}: version went back from {} to {}", what, last_version, *parsed));
+      } else {
+        last_version = *parsed;
+      }
+    };
+    const auto check_synced = [&](const std::string& what, bool synced) {
+      if (seen_synced && !synced) reader_failures.push_back(what + ": synced, then not synced");
+      seen_synced = seen_synced || synced;
+    };
+    // Items in order, each key once, each matching `filter` when given.
+    const auto check_items = [&](const std::string& what, const ListResult& listed,
+                                 const ObjectFilter* filter) {
+      for (std::size_t i = 0; i < listed.items.size(); ++i) {
+        const ObjectRecord& object = *listed.items[i];
+        if (filter != nullptr && !filter->Matches(object)) {
+          reader_failures.push_back(what + ": " + testing::Key(object) + " does not match");
+        }
+        if (i > 0) {
+          const ObjectRecord& before = *listed.items[i - 1];
+          if (std::make_pair(before.namespace_name.view(), before.name.view()) >=
+              std::make_pair(object.namespace_name.view(), object.name.view())) {
+            reader_failures.push_back(what + ": " + testing::Key(before) + " then " +
+                                      testing::Key(object));
+          }
+        }
+      }
+    };
+    // At least one read, however fast the applier is; stop recording after a few failures.
+    do {
+      ++reads;
+      const CacheStats before = cache->Stats();
+      check_version("Stats", before.resource_version);
+      check_synced("Stats", before.synced);
+      const auto web = cache->List("", *LabelSelector::Parse("app=web"), FieldSelector());
+      if (!web.ok()) {
+        reader_failures.push_back("List app=web: " + web.status().ToString());
+        break;
+      }
+      check_version("List app=web", web->resource_version);
+      check_synced("List app=web", web->synced);
+      check_items("List app=web", *web, &*web_filter);
+      const auto all = cache->List("", LabelSelector(), FieldSelector());
+      if (!all.ok()) {
+        reader_failures.push_back("List: " + all.status().ToString());
+        break;
+      }
+      check_version("List", all->resource_version);
+      check_synced("List", all->synced);
+      check_items("List", *all, nullptr);
+      const GetResult got = cache->Get("ns1", "p1");
+      check_version("Get", got.resource_version);
+      check_synced("Get", got.synced);
+      if (got.object && testing::Key(*got.object) != "ns1/p1") {
+        reader_failures.push_back("Get ns1/p1 returned " + testing::Key(*got.object));
+      }
+      const CacheStats after = cache->Stats();
+      check_version("Stats", after.resource_version);
+      check_synced("Stats", after.synced);
+      // Each count was read between the two Stats: it differs from either by at most the events
+      // applied in between. The app=web objects are some of the objects.
+      const uint64_t changes = after.events_applied - before.events_applied;
+      for (const CacheStats* stats : {&before, &after}) {
+        const uint64_t count = stats->object_count;
+        if (all->items.size() > count + changes || count > all->items.size() + changes ||
+            web->items.size() > count + changes) {
+          reader_failures.push_back(
+              fmt::format("counts: {} objects ({} app=web) listed, {} in Stats, {} events "
+                          "applied between the two Stats",
+                          all->items.size(), web->items.size(), count, changes));
+        }
+      }
+    } while (!done && reader_failures.size() < 10);
   });
   for (std::thread& thread : threads) thread.join();
+  INFO("reader: " << reads << " reads");
+  for (const std::string& failure : reader_failures) FAIL_CHECK("reader: " << failure);
+  CHECK(reads > 0);
 
   const auto all = cache->List("", LabelSelector(), FieldSelector());
   REQUIRE(all.ok());
