@@ -174,10 +174,24 @@ TEST_CASE("a port in use is a start-up error naming the flag; Stop closes open c
   CHECK_FALSE(HttpGet(h.server->address(), "/healthz").ok());
 }
 
-TEST_CASE("a bad address is a start-up error") {
-  auto started = HttpServer::Start(
-      "192.0.2.1:0", [](const HttpRequest&) { return HttpResponse{}; }, NullLogger());
-  CHECK_FALSE(started.ok());
+TEST_CASE("a bad address is a start-up error naming the address, why, and the flag") {
+  const auto start = [](const std::string& address) {
+    return HttpServer::Start(
+        address, [](const HttpRequest&) { return HttpResponse{}; }, NullLogger());
+  };
+  const auto check = [](const absl::StatusOr<std::unique_ptr<HttpServer>>& started,
+                        const std::string& message) {
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.status().code() == absl::StatusCode::kUnavailable);
+    CHECK(std::string(started.status().message()) == message);
+  };
+  // An address no interface of this host has (TEST-NET-1): bind() refuses it.
+  check(start("192.0.2.1:0"),
+        "cannot listen on 192.0.2.1:0 for metrics (Cannot assign requested address); choose "
+        "another with --metrics-listen");
+  check(start("localhost"),
+        "cannot listen on localhost for metrics (not HOST:PORT); choose another with "
+        "--metrics-listen");
 }
 
 }  // namespace
