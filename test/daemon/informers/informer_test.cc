@@ -1,5 +1,6 @@
-// Specification of the Informer (daemon/informers/informer.*): the reflector's decisions carried out over
-// HTTP against the fault-injecting fake apiserver, with the cache as the observable result.
+// Specification of the Informer (daemon/informers/informer.*): the reflector's decisions carried
+// out over HTTP against the fault-injecting fake apiserver, with the cache as the observable
+// result.
 #include "daemon/informers/informer.h"
 
 #include <algorithm>
@@ -19,8 +20,8 @@
 #include "daemon/kube/auth/rest_config.h"
 #include "spdlog/sinks/null_sink.h"
 #include "test/common/api_test_support.h"
-#include "test/fakeapi/fake_api_server.h"
 #include "test/common/wait_until.h"
+#include "test/fakeapi/fake_api_server.h"
 
 namespace informerd::daemon {
 namespace {
@@ -38,6 +39,15 @@ core::ResolvedResource Pods() {
   pods.kind = "Pod";
   pods.namespaced = true;
   return pods;
+}
+
+// The initial list and no relist since, for any reason (expired, watch-error, list-error, ...).
+void CheckOnlyTheInitialList(const core::ReflectorStatus& status) {
+  for (std::size_t i = 0; i < core::kRelistReasonCount; ++i) {
+    const auto reason = static_cast<core::RelistReason>(i);
+    INFO("relists, reason " << core::RelistReasonName(reason));
+    CHECK(status.relists[i] == (reason == core::RelistReason::kInitial ? 1 : 0));
+  }
 }
 
 // The fake apiserver, a client on its own I/O thread, and one pods informer over a cache.
@@ -95,6 +105,15 @@ class Harness {
     return WaitUntil([&] { return cache_->Stats().synced && Cached() == expected; }, seconds(20));
   }
 
+  // The pods LISTs (watch = false) or WATCHes the fake apiserver has received.
+  std::size_t PodRequests(bool watch) const {
+    std::size_t count = 0;
+    for (const fakeapi::RequestRecord& request : server_.Requests()) {
+      if (request.path == "/api/v1/pods" && request.IsWatch() == watch) ++count;
+    }
+    return count;
+  }
+
   FakeApiServer server_;
   test::IoThread io_;
   core::SteadyClock clock_;
@@ -145,8 +164,12 @@ TEST_CASE("the informer syncs the initial list, then follows creates, updates an
   REQUIRE(h.server_.Touch("pods", "ns", "a").ok());
   REQUIRE(h.server_.Delete("pods", "ns", "b").ok());
   CHECK(h.WaitForCache(h.Upstream({"a", "c", "d"})));
-  // One LIST, then watches: nothing was relisted.
-  CHECK(h.informer_->status().relists[static_cast<int>(core::RelistReason::kExpired)] == 0);
+  // One LIST, then one watch: nothing was relisted, for any reason, and the watch held.
+  const core::ReflectorStatus status = h.informer_->status();
+  CheckOnlyTheInitialList(status);
+  CHECK(status.watch_restarts == 0);
+  CHECK(h.PodRequests(/*watch=*/false) == 1);
+  CHECK(h.PodRequests(/*watch=*/true) == 1);
 }
 
 TEST_CASE("an expired resource version relists; subscribers get the difference, not a reset") {
@@ -194,8 +217,15 @@ TEST_CASE("garbage in a watch stream restarts the watch without losing changes")
   REQUIRE(h.server_.Touch("pods", "ns", "a").ok());
   CHECK(h.WaitForCache(h.Upstream({"a", "b"})));
   CHECK(h.server_.PendingFaults("pods", Verb::kWatch) == 0);
-  CHECK(std::string(h.informer_->status().last_error.message()).find("malformed") !=
-        std::string::npos);
+  const core::ReflectorStatus status = h.informer_->status();
+  CHECK(std::string(status.last_error.message()).find("malformed") != std::string::npos);
+  // The ended watch and the broken one were both re-opened from the last resource version:
+  // every WATCH after the first is a restart, and there was no relist (one LIST in all). The
+  // garbage came first on its stream, so the changes came through a third watch.
+  CheckOnlyTheInitialList(status);
+  CHECK(status.watch_restarts >= 2);
+  CHECK(h.PodRequests(/*watch=*/true) == 1 + status.watch_restarts);
+  CHECK(h.PodRequests(/*watch=*/false) == 1);
 }
 
 TEST_CASE("an event over the size limit is reported and the watch restarts past it") {
