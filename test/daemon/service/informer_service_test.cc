@@ -361,7 +361,14 @@ TEST_CASE("Get reads one object", "[get]") {
 
 TEST_CASE("Get before the initial sync waits for it", "[get][sync]") {
   Harness harness;
-  auto cache = harness.AddCache();
+  // A waiting Get looks at the informer's status each time it finds the cache not synced.
+  std::atomic<int> status_calls{0};
+  Harness::CacheSpec spec;
+  spec.status = [&] {
+    ++status_calls;
+    return core::ReflectorStatus();
+  };
+  auto cache = harness.AddCache(spec);
   cache->ApplyWatchEvent(testing::Added({"default", "early", 3}));  // cached, but not synced
 
   const GetOutcome unavailable = Get(*harness.stub, "pods", "default", "early", milliseconds(500));
@@ -370,9 +377,15 @@ TEST_CASE("Get before the initial sync waits for it", "[get][sync]") {
         "pods has not synced yet: the initial list has not completed");
 
   GetOutcome outcome;
-  std::thread client(
-      [&] { outcome = Get(*harness.stub, "pods", "default", "web-1", milliseconds(10000)); });
-  std::this_thread::sleep_for(milliseconds(200));
+  std::atomic<bool> answered{false};
+  const int before = status_calls.load();
+  std::thread client([&] {
+    outcome = Get(*harness.stub, "pods", "default", "web-1", milliseconds(10000));
+    answered = true;
+  });
+  // It is waiting: it has found the cache not synced twice, and has not answered.
+  CHECK(WaitUntil([&] { return status_calls.load() >= before + 2; }));
+  CHECK_FALSE(answered.load());
   Sync(*cache, kPods, 10);
   client.join();
   REQUIRE(outcome.status.ok());
