@@ -1,26 +1,28 @@
-// Specification of SharedInformerFactory (daemon/informers/shared_informer_factory.*) as the daemon runs it: the
-// fault-injecting fake apiserver upstream, real discovery, the registry and the Informer gRPC
-// service downstream. Two lifecycles: a resource (CRD) deleted upstream and created again, and
-// informers started on demand for resources the configuration does not list.
+// Specification of SharedInformerFactory (daemon/informers/shared_informer_factory.*) as the daemon
+// runs it: the fault-injecting fake apiserver upstream, real discovery, the registry and the
+// Informer gRPC service downstream. Two lifecycles: a resource (CRD) deleted upstream and created
+// again, and informers started on demand for resources the configuration does not list.
 #include "daemon/informers/shared_informer_factory.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/clock.h"
-#include "daemon/kube/apiserver_client.h"
-#include "daemon/kube/auth/credentials.h"
-#include "daemon/kube/discovery.h"
-#include "daemon/service/informer_service.h"
 #include "daemon/informers/discovery_resource_resolver.h"
 #include "daemon/informers/resource_registry.h"
+#include "daemon/kube/apiserver_client.h"
+#include "daemon/kube/auth/credentials.h"
 #include "daemon/kube/auth/rest_config.h"
+#include "daemon/kube/discovery.h"
+#include "daemon/service/informer_service.h"
 #include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 #include "spdlog/sinks/null_sink.h"
@@ -45,6 +47,14 @@ constexpr char kGone[] = "resource no longer served by the apiserver";
 
 ResourceType Widgets(const std::string& version = "v1") {
   return ResourceType::Custom("example.com", version, "widgets", "Widget");
+}
+
+// Reads `count` events; a stream that ends sooner fails the test here, before any of them is
+// indexed.
+std::vector<v1::Event> ReadEvents(Stream& stream, std::size_t count) {
+  std::vector<v1::Event> events = stream.Read(count);
+  REQUIRE(events.size() == count);
+  return events;
 }
 
 ResourceConfig Entry(const std::string& resource) {
@@ -122,6 +132,19 @@ class Daemon {
     }
     return std::nullopt;
   }
+  // The same, when the test needs it listed: not listed fails the test here.
+  v1::ResourceInfo ListedResource(const std::string& plural) {
+    std::optional<v1::ResourceInfo> info = Resource(plural);
+    INFO("resource " << plural);
+    REQUIRE(info.has_value());
+    return *info;
+  }
+  // Whether it is listed and `condition` holds for it (for WaitUntil).
+  bool ResourceIs(const std::string& plural,
+                  const std::function<bool(const v1::ResourceInfo&)>& condition) {
+    std::optional<v1::ResourceInfo> info = Resource(plural);
+    return info.has_value() && condition(*info);
+  }
 
   grpc::Status List(const std::string& resource, v1::ListResponse* response) {
     grpc::ClientContext context;
@@ -173,7 +196,7 @@ TEST_CASE("a CRD deleted upstream ends its subscribers, is reported, and serves 
   REQUIRE(d.server_.Upsert("widgets.example.com", "ns", "b").ok());
   REQUIRE(WaitUntil([&] { return d.informers_->AllSynced(); }));
   Stream stream(*d.stub_, SubscribeTo("widgets"));
-  const std::vector<v1::Event> snapshot = stream.Read(3);
+  const std::vector<v1::Event> snapshot = ReadEvents(stream, 3);
   CHECK(snapshot[2].type() == v1::Event::SYNCED);
 
   // The CRD goes: its objects and endpoints with it, and discovery no longer lists it.
@@ -185,7 +208,7 @@ TEST_CASE("a CRD deleted upstream ends its subscribers, is reported, and serves 
   // Reported, with nothing stale in it; reads answer UNAVAILABLE ("retry"), not NOT_FOUND.
   REQUIRE(WaitUntil([&] { return !d.informers_->AllSynced() && d.Resource("widgets"); }));
   std::optional<v1::ResourceInfo> info = d.Resource("widgets");
-  REQUIRE(info);
+  REQUIRE(info.has_value());
   CHECK(info->condition() == kGone);
   CHECK_FALSE(info->synced());
   CHECK(info->object_count() == 0);
@@ -208,15 +231,14 @@ TEST_CASE("a CRD deleted upstream ends its subscribers, is reported, and serves 
   REQUIRE(d.server_.Upsert("widgets.example.com", "ns", "c").ok());
   REQUIRE(WaitUntil([&] { return d.informers_->AllSynced(); }));
   info = d.Resource("widgets");
-  REQUIRE(info);
+  REQUIRE(info.has_value());
   CHECK(info->version() == "v2");
   CHECK(info->synced());
   CHECK(info->condition().empty());
   CHECK(info->object_count() == 1);
   CHECK(d.Resources().size() == 1);
   Stream again(*d.stub_, SubscribeTo("widgets"));
-  const std::vector<std::string> events = Describe(again.Read(2));
-  REQUIRE(events.size() == 2);
+  const std::vector<std::string> events = Describe(ReadEvents(again, 2));
   CHECK(events[0].rfind("ADDED ns/c", 0) == 0);
   CHECK(events[1].rfind("SYNCED", 0) == 0);
 }
@@ -234,12 +256,17 @@ TEST_CASE("a 404 that discovery does not confirm keeps the informer, which heals
   d.server_.InjectFault("widgets.example.com", fakeapi::Verb::kList,
                         fakeapi::Fault::HttpError(404, "NotFound"), 1);
   d.server_.EndWatches("widgets.example.com");
-  REQUIRE(WaitUntil([&] { return d.Resource("widgets")->condition() == kGone; }));
+  REQUIRE(WaitUntil([&] {
+    return d.ResourceIs("widgets",
+                        [](const v1::ResourceInfo& info) { return info.condition() == kGone; });
+  }));
   REQUIRE(d.server_.Upsert("widgets.example.com", "ns", "b").ok());
   // Back within a gone_retry_interval; the subscriber kept its stream.
-  REQUIRE(WaitUntil([&] { return d.Resource("widgets")->synced(); }));
-  CHECK(d.Resource("widgets")->condition().empty());
-  const std::vector<std::string> events = Describe(stream.Read(1));
+  REQUIRE(WaitUntil([&] {
+    return d.ResourceIs("widgets", [](const v1::ResourceInfo& info) { return info.synced(); });
+  }));
+  CHECK(d.ListedResource("widgets").condition().empty());
+  const std::vector<std::string> events = Describe(ReadEvents(stream, 1));
   CHECK(events[0].rfind("ADDED ns/b", 0) == 0);
 }
 
@@ -271,20 +298,20 @@ TEST_CASE("the first subscriber starts an on-demand informer; later ones share i
   REQUIRE(WaitUntil([&] { return d.informers_->AllSynced(); }));
 
   Stream first(*d.stub_, SubscribeTo("configmaps"));
-  std::vector<std::string> events = Describe(first.Read(3));
+  std::vector<std::string> events = Describe(ReadEvents(first, 3));
   CHECK(events[0].rfind("ADDED ns/a", 0) == 0);
   CHECK(events[1].rfind("ADDED ns/b", 0) == 0);
   CHECK(events[2].rfind("SYNCED", 0) == 0);
   std::optional<v1::ResourceInfo> info = d.Resource("configmaps");
-  REQUIRE(info);
+  REQUIRE(info.has_value());
   CHECK(info->on_demand());
   CHECK(info->namespace_().empty());
-  CHECK_FALSE(d.Resource("pods")->on_demand());
+  CHECK_FALSE(d.ListedResource("pods").on_demand());
 
   // The same snapshot (event versions may differ: the first subscriber's snapshot was still
   // being listed, and its events carry the list's version).
   Stream second(*d.stub_, SubscribeTo("cm", "ns"));
-  const std::vector<std::string> shared = Describe(second.Read(3));
+  const std::vector<std::string> shared = Describe(ReadEvents(second, 3));
   CHECK(shared[0].rfind("ADDED ns/a", 0) == 0);
   CHECK(shared[1].rfind("ADDED ns/b", 0) == 0);
   CHECK(shared[2] == events[2]);
@@ -294,12 +321,12 @@ TEST_CASE("the first subscriber starts an on-demand informer; later ones share i
   REQUIRE(d.server_.WaitForOpenWatches("configmaps", 1, seconds(10)));
   CHECK(d.server_.OpenWatches("configmaps") == 1);
   CHECK(d.Lists("configmaps") == 1);
-  CHECK(d.Resource("configmaps")->subscriber_count() == 2);
+  CHECK(d.ListedResource("configmaps").subscriber_count() == 2);
 
   // Live events reach both through the one watch.
   REQUIRE(d.server_.Upsert("configmaps", "ns", "c").ok());
-  CHECK(Describe(first.Read(1))[0].rfind("ADDED ns/c", 0) == 0);
-  CHECK(Describe(second.Read(1))[0].rfind("ADDED ns/c", 0) == 0);
+  CHECK(Describe(ReadEvents(first, 1))[0].rfind("ADDED ns/c", 0) == 0);
+  CHECK(Describe(ReadEvents(second, 1))[0].rfind("ADDED ns/c", 0) == 0);
 }
 
 TEST_CASE("an on-demand informer stops a grace period after its last subscriber leaves") {
@@ -326,7 +353,7 @@ TEST_CASE("an on-demand informer stops a grace period after its last subscriber 
 
   // A new subscriber starts it afresh.
   Stream again(*d.stub_, SubscribeTo("configmaps"));
-  CHECK(Describe(again.Read(2))[1].rfind("SYNCED", 0) == 0);
+  CHECK(Describe(ReadEvents(again, 2))[1].rfind("SYNCED", 0) == 0);
   CHECK(d.Lists("configmaps") == 2);
 }
 
@@ -345,7 +372,7 @@ TEST_CASE("a subscriber arriving during the grace period keeps the on-demand inf
   CHECK(d.server_.OpenWatches("configmaps") == 1);
   CHECK(d.Lists("configmaps") == 1);
   REQUIRE(d.server_.Upsert("configmaps", "ns", "b").ok());
-  CHECK(Describe(second.Read(1))[0].rfind("ADDED ns/b", 0) == 0);
+  CHECK(Describe(ReadEvents(second, 1))[0].rfind("ADDED ns/b", 0) == 0);
 }
 
 TEST_CASE("daemon shutdown with on-demand informers running ends their streams") {
