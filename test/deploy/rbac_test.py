@@ -181,6 +181,15 @@ def wait_serving(daemon, stubs_dir, timeout):
     return False
 
 
+def health_status(daemon, stubs_dir):
+    """The gRPC health of service "" now, by name: SERVING, NOT_SERVING, ..."""
+    match = re.search(r"gRPC listening on ([^\s\"]+)", daemon.log())
+    lib.check(match, "no gRPC address in the log:\n" + daemon.log())
+    stub, health_pb2 = lib.health_stub(match.group(1), stubs_dir)
+    status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+
+
 def http_status(port, path):
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as response:
@@ -260,7 +269,8 @@ def run_manifests(cluster, work, name, objects, stubs):
 
 def run_outside_rbac(work, name, config_text, args, stubs):
     """The same ServiceAccount, one informer more (secrets): the apiserver refuses it, the other
-    informers still sync, and informerd stays unready."""
+    informers still sync, and informerd keeps running, unready (health NOT_SERVING, /readyz 503
+    saying why), until SIGTERM stops it cleanly (exit 0)."""
     config = yaml.safe_load(config_text)
     config["resources"].append({"resource": "secrets"})
     path = os.path.join(work, "%s-with-secrets.yaml" % name)
@@ -280,6 +290,10 @@ def run_outside_rbac(work, name, config_text, args, stubs):
         lib.check("secrets" not in synced_counts(daemon.log()), "secrets synced despite RBAC")
         lib.check(not wait_serving(daemon, stubs, 3),
                   "health is SERVING although secrets could not be listed:\n" + daemon.log())
+        health = health_status(daemon, stubs)
+        lib.check(health == "NOT_SERVING",
+                  "health is %s, not NOT_SERVING, while secrets cannot be listed:\n%s" % (
+                      health, daemon.log()))
         lib.check(http_status(metrics_port, "/healthz") == 200,
                   "/healthz is not 200 while informerd runs")
         readyz, body = http_get(metrics_port, "/readyz")
@@ -288,10 +302,16 @@ def run_outside_rbac(work, name, config_text, args, stubs):
         lib.check(re.search(r"secrets \(all namespaces\): .*last error from the apiserver: "
                             r"list: HTTP 403 Forbidden: secrets is forbidden", body) is not None,
                   "/readyz does not explain the forbidden secrets:\n" + body)
+        # A refused resource is retried, not fatal: informerd is still running.
+        lib.check(daemon.process.poll() is None,
+                  "informerd exited (status %s) while secrets were forbidden; log:\n%s" % (
+                      daemon.process.poll(), daemon.log()))
     finally:
-        daemon.stop()
-    print("ok   %-11s a resource outside the RBAC (secrets) is refused: 403, gRPC health not "
-          "SERVING, /readyz %d" % (name, readyz))
+        status = daemon.stop()
+    lib.check(status == 0, "%s: informerd exited %s after SIGTERM with secrets forbidden; "
+              "log:\n%s" % (name, status, daemon.log()))
+    print("ok   %-11s a resource outside the RBAC (secrets) is refused: 403, gRPC health %s, "
+          "/readyz %d, exit %d after SIGTERM" % (name, health, readyz, status))
 
 
 def main():

@@ -156,8 +156,12 @@ struct GetOutcome {
 GetOutcome Get(v1::Informer::Stub& stub, const std::string& resource,
                const std::string& namespace_name, const std::string& name);
 
-// The gRPC health status of service "" (SERVING == 1), or -1 if the call failed.
+// The gRPC health status of service "" (kHealthServing, kHealthNotServing, ...), or -1 if the
+// call failed.
 int Health(const std::shared_ptr<grpc::Channel>& channel);
+// grpc.health.v1.HealthCheckResponse.ServingStatus values, as Health() returns them.
+constexpr int kHealthServing = 1;
+constexpr int kHealthNotServing = 2;
 
 // ---- Subscribe streams --------------------------------------------------------------------
 

@@ -12,8 +12,11 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -88,7 +91,6 @@ struct Env {
   double pods_watch_baseline = 0;
   double pods_registered_baseline = 0;
   std::string pods_list_resource_version;
-  Clock::time_point widgets_crd_created;
   std::unique_ptr<Daemon> daemon;  // after `cluster`: destroyed first
 };
 
@@ -116,10 +118,9 @@ Env& SharedEnv() {
                                                 {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}})
                                         .value_or(0);
 
+  // "widgets" does not exist until the last test case creates it: until then the daemon looks
+  // for it every 30 s and is not ready.
   fresh->daemon = Daemon::Start(cluster, kConfig);
-  // "widgets" does not exist yet: the daemon looks for it again every 30 s (the last test case).
-  CreateCrd(cluster, "widgets", "Widget");
-  fresh->widgets_crd_created = Clock::now();
 
   Daemon& daemon = *fresh->daemon;
   INFO(daemon.log());
@@ -553,9 +554,11 @@ TEST_CASE("malformed, unknown, absurd and oversized requests get clear statuses"
     CHECK(refused.err.find("app in (web") != std::string::npos);
   }
 
-  // The daemon is still serving, on the connection the bad requests used and on a new one.
+  // The daemon is still serving, on the connection the bad requests used and on a new one. Its
+  // health is what its readiness says: not ready, since widgets is configured and its CRD does
+  // not exist yet (the last test case creates it).
   CHECK(daemon.running());
-  CHECK(Health(daemon.NewChannel(true)) != -1);
+  CHECK(Health(daemon.NewChannel(true)) == kHealthNotServing);
   CHECK(List(stub, "pods").status.ok());
   Subscriber after(daemon.NewChannel(true), SubscribeTo("pods", "e2e-bad"));
   CHECK(after.WaitFor([](const auto& events) { return HasSynced(events); }, seconds(20)));
@@ -650,29 +653,83 @@ TEST_CASE("200 subscribers receive identical streams over one apiserver watch", 
             .value_or(0) == env.pods_watch_baseline + 1);
 }
 
+// The time at the start of a daemon log line ("2024-05-01T12:00:00.123456Z I [informer] ..."),
+// or nullopt.
+std::optional<std::chrono::system_clock::time_point> LogLineTime(const std::string& line) {
+  std::tm tm{};
+  int micros = 0;
+  if (std::sscanf(line.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &micros) != 7) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
+}
+
+// The lines of `log` before offset `end` that contain `needle`.
+std::vector<std::string> LogLines(const std::string& log, std::size_t end,
+                                  const std::string& needle) {
+  std::vector<std::string> lines;
+  std::size_t begin = 0;
+  while (begin < end) {
+    std::size_t next = log.find('\n', begin);
+    if (next == std::string::npos) next = log.size();
+    const std::string line = log.substr(begin, next - begin);
+    if (line.find(needle) != std::string::npos) lines.push_back(line);
+    begin = next + 1;
+  }
+  return lines;
+}
+
+long long MillisBetween(std::chrono::system_clock::time_point from,
+                        std::chrono::system_clock::time_point to) {
+  return std::chrono::duration_cast<milliseconds>(to - from).count();
+}
+
 TEST_CASE("a CRD created after start-up is found and served within the retry interval",
           "[cluster]") {
   Env& env = SharedEnv();
   TestCluster& cluster = *env.cluster;
   Daemon& daemon = *env.daemon;
   v1::Informer::Stub& stub = daemon.stub();
-  // The daemon started without it and looks again every 30 s.
-  const auto give_up = env.widgets_crd_created + seconds(35);
-  const bool found = WaitUntil(
-      [&] {
-        auto info = FindInformer(ListResources(stub), "widgets");
-        return info && info->synced();
-      },
-      std::chrono::duration_cast<milliseconds>(give_up - Clock::now()), milliseconds(200));
-  INFO(daemon.log());
-  REQUIRE(found);
-  const v1::ResourceInfo info = *FindInformer(ListResources(stub), "widgets");
-  CHECK(info.group() == "example.com");
-  CHECK(info.version() == "v1");
-  CHECK(info.kind() == "Widget");
-  CHECK(info.namespaced());
+  // The daemon started without widgets: not served, not ready, looking again every 30 s.
+  REQUIRE_FALSE(FindInformer(ListResources(stub), "widgets").has_value());
+  CHECK(Health(daemon.NewChannel()) == kHealthNotServing);
+
+  CreateCrd(cluster, "widgets", "Widget");
+  const auto created = std::chrono::system_clock::now();
+  // The next lookup finds it: it syncs within the retry interval (and some slack) of its creation.
+  const std::optional<std::string> synced =
+      daemon.WaitForLog("widgets.example.com: synced ", seconds(35));
+  const std::string log = daemon.log();
+  INFO(log);
+  REQUIRE(synced.has_value());
+  const std::optional<std::chrono::system_clock::time_point> synced_at = LogLineTime(*synced);
+  REQUIRE(synced_at.has_value());
+  // And by the lookup 30 s after the last one that missed it: not sooner (a tight loop), not
+  // later. (The log's times are the daemon's own, so this does not depend on how quickly this
+  // test noticed.)
+  const std::vector<std::string> misses =
+      LogLines(log, log.find(*synced), "config resource \"widgets\": ");
+  REQUIRE(!misses.empty());
+  const std::optional<std::chrono::system_clock::time_point> missed_at = LogLineTime(misses.back());
+  REQUIRE(missed_at.has_value());
+  INFO(fmt::format("synced {} ms after the CRD was created, {} ms after the last lookup missed it",
+                   MillisBetween(created, *synced_at), MillisBetween(*missed_at, *synced_at)));
+  CHECK(*synced_at - created <= seconds(35));
+  CHECK(*synced_at - *missed_at >= seconds(28));
+  CHECK(*synced_at - *missed_at <= seconds(35));
+
+  const std::optional<v1::ResourceInfo> info = FindInformer(ListResources(stub), "widgets");
+  REQUIRE(info.has_value());
+  CHECK(info->synced());
+  CHECK(info->group() == "example.com");
+  CHECK(info->version() == "v1");
+  CHECK(info->kind() == "Widget");
+  CHECK(info->namespaced());
   // Every configured resource runs and has synced: ready.
-  CHECK(WaitUntil([&] { return Health(daemon.NewChannel()) == 1; }, seconds(5)));
+  CHECK(WaitUntil([&] { return Health(daemon.NewChannel()) == kHealthServing; }, seconds(5)));
 
   Subscriber widgets(daemon.NewChannel(), SubscribeTo("widgets", "e2e-crd"));
   REQUIRE(widgets.WaitFor([](const auto& events) { return HasSynced(events); }, seconds(20)));
