@@ -114,6 +114,7 @@ Informer::Informer(Token, ListWatchClient& client, InformerOptions options,
     : client_(client),
       options_(std::move(options)),
       cache_(std::move(cache)),
+      clock_(clock),
       logger_(std::move(logger)),
       own_random_(options_.random
                       ? nullptr
@@ -129,7 +130,7 @@ void Informer::Start() {
   boost::asio::post(client_.strand(), [self = shared_from_this()] {
     if (self->stopped_) return;
     self->logger_->info("{}: starting initial sync", self->options_.resource.QualifiedName());
-    self->list_started_ = std::chrono::steady_clock::now();
+    self->list_started_ = self->clock_.Now();
     self->Execute(self->reflector_.Start());
   });
 }
@@ -201,13 +202,13 @@ void Informer::LogTransition(const core::ReflectorAction& action) {
   if (status.state == logged_state_) return;
   if (status.state == core::ReflectorState::kWatching &&
       logged_state_ == core::ReflectorState::kListing) {
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - list_started_);
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - list_started_);
     logger_->info("{}: synced {} objects at resourceVersion {} in {} ms; watching", name,
                   cache_->Stats().object_count, status.resource_version, elapsed.count());
   } else if (status.state == core::ReflectorState::kListing &&
              logged_state_ != core::ReflectorState::kNotStarted) {
-    list_started_ = std::chrono::steady_clock::now();
+    list_started_ = clock_.Now();
     const char* reason = "resync";
     for (std::size_t i = 0; i < status.relists.size(); ++i) {
       if (status.relists[i] > logged_relists_[i]) {
@@ -235,7 +236,7 @@ void Informer::NoteListProgress(std::size_t objects) {
     listed_objects_ = 0;
   }
   listed_objects_ += objects;
-  const auto now = std::chrono::steady_clock::now();
+  const core::Clock::TimePoint now = clock_.Now();
   if (now - list_progress_logged_ < kListProgressInterval) return;
   list_progress_logged_ = now;
   logger_->info("{}: {}: {} objects so far ({} s)", options_.resource.QualifiedName(),

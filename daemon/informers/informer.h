@@ -120,6 +120,8 @@ class Informer : public std::enable_shared_from_this<Informer> {
   ListWatchClient& client_;
   const InformerOptions options_;
   const std::shared_ptr<core::Cache> cache_;
+  // Times the lists for the log (progress every kListProgressInterval, the sync's duration).
+  const core::Clock& clock_;
   std::shared_ptr<spdlog::logger> logger_;
   std::unique_ptr<core::RandomSource> own_random_;  // when options_.random is not given
   core::Reflector reflector_;
@@ -133,9 +135,9 @@ class Informer : public std::enable_shared_from_this<Informer> {
   std::optional<core::WatchEventDecoder> watch_decoder_;
   WatchHandle watch_;
   bool watch_events_received_ = false;
-  std::chrono::steady_clock::time_point list_started_;
+  core::Clock::TimePoint list_started_;
   std::size_t listed_objects_ = 0;
-  std::chrono::steady_clock::time_point list_progress_logged_;
+  core::Clock::TimePoint list_progress_logged_;
   core::ReflectorState logged_state_ = core::ReflectorState::kNotStarted;
   std::array<uint64_t, core::kRelistReasonCount> logged_relists_{};
 

@@ -20,6 +20,7 @@
 #include "daemon/informers/informer.h"
 #include "fmt/format.h"
 #include "spdlog/sinks/null_sink.h"
+#include "test/common/captured_log.h"
 #include "test/common/fake_clock.h"
 #include "test/common/fake_random_source.h"
 #include "test/common/fake_timers.h"
@@ -71,19 +72,22 @@ std::string ExpiredEvent() {
 
 constexpr char kWatchQuery[] = "/api/v1/pods?watch=1&allowWatchBookmarks=true&resourceVersion=";
 
-// One pods informer (all namespaces, pages of 2) over a cache, on a scripted client.
+// One pods informer (all namespaces, pages of 2) over a cache, on a scripted client; it logs to
+// `logger` (nullptr: nowhere).
 class InProcess {
  public:
-  InProcess() {
+  explicit InProcess(std::shared_ptr<spdlog::logger> logger = nullptr) {
+    if (!logger) {
+      logger =
+          std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+    }
     InformerOptions options;
     options.resource = Pods();
     options.reflector.page_size = 2;
     options.timers = &timers_;
     options.random = &random_;
     cache_ = core::Cache::Create(core::CacheOptions(), clock_);
-    informer_ = Informer::Create(
-        client_, std::move(options), cache_, clock_,
-        std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()));
+    informer_ = Informer::Create(client_, std::move(options), cache_, clock_, std::move(logger));
   }
   ~InProcess() {
     informer_->Stop();
@@ -281,6 +285,65 @@ TEST_CASE("in-process: Stop closes the watch, and cancels a pending backoff") {
     CHECK(p.client_.requests().size() == 3);
     CHECK(p.informer_->status().state == core::ReflectorState::kStopped);
   }
+}
+
+TEST_CASE("in-process: a long list logs its progress every 10 s, and how long the sync took") {
+  test::CapturedLog log;
+  InProcess p(log.logger());
+  p.informer_->Start();
+  p.Run();
+  const auto progress = [&log] { return log.Containing("objects so far"); };
+  // Page 1 at once, page 2 just short of 10 s after the list began: nothing to say yet.
+  p.client_.ScriptGet("/api/v1/pods?limit=2&resourceVersion=0",
+                      HttpOk(PodList("10", "c1", {Pod("a", "1"), Pod("b", "2")})));
+  p.Run();
+  p.Advance(std::chrono::seconds(10) - milliseconds(1));
+  p.client_.ScriptGet("/api/v1/pods?limit=2&continue=c1",
+                      HttpOk(PodList("10", "c2", {Pod("c", "3"), Pod("d", "4")})));
+  p.Run();
+  CHECK(progress().empty());
+
+  // Page 3 at 10 s: every object so far, once.
+  p.Advance(milliseconds(1));
+  p.client_.ScriptGet("/api/v1/pods?limit=2&continue=c2",
+                      HttpOk(PodList("10", "c3", {Pod("e", "5"), Pod("f", "6")})));
+  p.Run();
+  CHECK(progress() ==
+        std::vector<std::string>{"info: pods: initial sync: 6 objects so far (10 s)"});
+
+  // The next line 10 s after that one, not sooner; the last page counts too.
+  p.Advance(std::chrono::seconds(9));
+  p.client_.ScriptGet("/api/v1/pods?limit=2&continue=c3",
+                      HttpOk(PodList("10", "c4", {Pod("g", "7"), Pod("h", "8")})));
+  p.Run();
+  CHECK(progress().size() == 1);
+  p.Advance(std::chrono::seconds(1));
+  p.client_.ScriptGet("/api/v1/pods?limit=2&continue=c4",
+                      HttpOk(PodList("10", "", {Pod("i", "9"), Pod("j", "10")})));
+  p.Run();
+  REQUIRE(p.client_.open_watches() == 1);
+  CHECK(progress() ==
+        std::vector<std::string>{"info: pods: initial sync: 6 objects so far (10 s)",
+                                 "info: pods: initial sync: 10 objects so far (20 s)"});
+  CHECK(log.Containing("synced") ==
+        std::vector<std::string>{
+            "info: pods: synced 10 objects at resourceVersion 10 in 20000 ms; watching"});
+
+  // A relist counts afresh, from when it begins (after its backoff), and says it is a relist.
+  p.client_.LastWatch().Push(ExpiredEvent());
+  p.Run();
+  REQUIRE(p.Armed() == std::vector<milliseconds>{milliseconds(1200)});
+  p.Advance(milliseconds(1200));
+  CHECK(log.Containing("relisting") ==
+        std::vector<std::string>{"info: pods: relisting, reason expired (last error: watch: "
+                                 "watch ERROR event 410 Expired: too old resource version: 10 "
+                                 "(15))"});
+  p.Advance(std::chrono::seconds(10));
+  p.client_.ScriptGet("/api/v1/pods?limit=2&resourceVersion=10",
+                      HttpOk(PodList("20", "r1", {Pod("a", "1"), Pod("b", "2")})));
+  p.Run();
+  CHECK(progress().size() == 3);
+  CHECK(progress().back() == "info: pods: relist: 2 objects so far (10 s)");
 }
 
 }  // namespace
