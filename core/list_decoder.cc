@@ -14,7 +14,8 @@ namespace {
 // know (kind, apiVersion, ...) are skipped, as Go's encoding/json would.
 class PageEnvelope : public DocumentEnvelope {
  public:
-  explicit PageEnvelope(ListPage& page) : page_(page) {}
+  PageEnvelope(ListPage& page, std::size_t max_item_bytes)
+      : page_(page), max_item_bytes_(max_item_bytes) {}
 
   bool StartObject(ObjectStart& start) override {
     switch (where_) {
@@ -138,8 +139,22 @@ class PageEnvelope : public DocumentEnvelope {
     return true;
   }
   bool ObjectScanned(ObjectScanner& scanner) override {
-    page_.items.push_back(scanner.TakeRecord());
     in_item_ = false;
+    // Checked before the record copies the item's JSON out of the page.
+    if (const std::size_t size = scanner.object_bytes(); size > max_item_bytes_) {
+      oversized_ = true;
+      const ObjectRecord& item = scanner.fields();
+      std::string name = "with no name";
+      if (!item.name.empty()) {
+        name = item.namespace_name.empty()
+                   ? item.name.str()
+                   : fmt::format("{}/{}", item.namespace_name.str(), item.name.str());
+      }
+      return Fail(
+          fmt::format("items[{}] ({}) is {} bytes, larger than the {}-byte limit on one object",
+                      page_.items.size(), name, size, max_item_bytes_));
+    }
+    page_.items.push_back(scanner.TakeRecord());
     return true;
   }
 
@@ -147,6 +162,8 @@ class PageEnvelope : public DocumentEnvelope {
   // An item was being scanned when the parse stopped: errors are about items[page.items.size()].
   bool in_item() const { return in_item_; }
   const std::string& kind() const { return kind_; }
+  // The parse stopped at an item over the size limit.
+  bool oversized() const { return oversized_; }
 
  private:
   enum class Where { kBeforeRoot, kRoot, kMetadata, kItems, kSkip, kDone };
@@ -196,24 +213,31 @@ class PageEnvelope : public DocumentEnvelope {
   }
 
   ListPage& page_;
+  const std::size_t max_item_bytes_;
   Where where_ = Where::kBeforeRoot;
   Member member_ = Member::kOther;
   Where skip_back_ = Where::kRoot;
   int skip_depth_ = 0;
   bool in_item_ = false;
   bool has_items_ = false;
+  bool oversized_ = false;
   std::string kind_;
 };
 
 }  // namespace
 
-ListDecoder::ListDecoder(ScanOptions options)
-    : scanner_(std::move(options), std::numeric_limits<std::size_t>::max()) {}
+ListDecoder::ListDecoder(ScanOptions options, std::size_t max_item_bytes)
+    : scanner_(std::move(options), std::numeric_limits<std::size_t>::max()),
+      max_item_bytes_(max_item_bytes) {}
 
 absl::StatusOr<ListPage> ListDecoder::Decode(std::string_view body) {
   ListPage page;
-  PageEnvelope envelope(page);
+  PageEnvelope envelope(page, max_item_bytes_);
   if (absl::Status status = scanner_.ParseDocument(body, envelope); !status.ok()) {
+    if (envelope.oversized()) {
+      return absl::ResourceExhaustedError(
+          fmt::format("list page: {}", std::string(status.message())));
+    }
     if (envelope.in_item()) {
       return absl::InvalidArgumentError(fmt::format("list page: items[{}]: {}", page.items.size(),
                                                     std::string(status.message())));

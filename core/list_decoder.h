@@ -7,6 +7,12 @@
 // The page is parsed in one SAX pass; each item's SAX events go straight to ObjectScanner, so
 // items are scanned (and managedFields cut) without being located first or built into a DOM.
 //
+// Size: an item larger than the decoder's max_item_bytes (counted as it appears in the page,
+// managedFields included) fails its page, as a watch event over the same limit fails its watch:
+// etcd caps stored objects far below the default, so such an item means a broken or hostile
+// server. The page body itself has been received whole by then; the limit keeps such an object
+// out of the cache.
+//
 // Ownership and threads: one decoder per list (all its pages), owned by the code that runs the
 // list and called from its thread only. It keeps a parse buffer as large as the largest page it
 // has decoded, so let it go when the list is complete. ParseKubeStatus is a free function, safe
@@ -20,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/defaults.h"
 #include "core/object_record.h"
 #include "core/object_scanner.h"
 
@@ -43,7 +50,8 @@ struct ListPage {
 
 class ListDecoder {
  public:
-  explicit ListDecoder(ScanOptions options);
+  // `max_item_bytes`: the largest item accepted (config maxObjectBytes).
+  explicit ListDecoder(ScanOptions options, std::size_t max_item_bytes = kDefaultMaxObjectBytes);
   ListDecoder(const ListDecoder&) = delete;
   ListDecoder& operator=(const ListDecoder&) = delete;
 
@@ -52,11 +60,14 @@ class ListDecoder {
   //    "remainingItemCount":5},"items":[{...},...]}
   // Items are scanned with the rules of ObjectScanner. Malformed JSON (with the byte offset and
   // RapidJSON's description), a body without "items", an item that is not an object, or
-  // ill-typed list metadata is InvalidArgument; no partial page is returned.
+  // ill-typed list metadata is InvalidArgument; an item larger than max_item_bytes is
+  // ResourceExhausted, naming the item (index, namespace/name), its size and the limit. No
+  // partial page is returned.
   absl::StatusOr<ListPage> Decode(std::string_view body);
 
  private:
   ObjectScanner scanner_;
+  std::size_t max_item_bytes_;
 };
 
 // Parses a metav1.Status body (`{"kind":"Status","code":410,"reason":"Expired",...}`), as the

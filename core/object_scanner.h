@@ -140,6 +140,9 @@ class ObjectScanner {
   ObjectRecord TakeRecord();
   const ObjectRecord& fields() const;
   const ScanSideFields& side_fields() const { return side_; }
+  // The size of the object most recently scanned as it appears in the document (managedFields
+  // included), for decoders that limit the size of one object.
+  std::size_t object_bytes() const { return end_ - begin_; }
 
   const ScanOptions& options() const { return options_; }
 

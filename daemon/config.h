@@ -37,9 +37,11 @@ struct ResourceConfig {
 
 struct Config {
   std::vector<ResourceConfig> resources;
-  // The largest object (one watch event or list item) accepted from the apiserver. A larger one
-  // is reported with its resource and resourceVersion and the watch restarts; etcd itself caps
-  // objects at 1.5 MiB by default, so this only guards against a broken stream. Default 32 MiB.
+  // The largest object (one watch event or list item) accepted from the apiserver. A larger
+  // watch event is reported with its resource and resourceVersion and the watch restarts; a
+  // larger list item is reported naming the object, and the list is retried after backoff. etcd
+  // itself caps objects at 1.5 MiB by default, so this only guards against a broken stream.
+  // Default 32 MiB.
   std::size_t max_object_bytes = core::kDefaultMaxObjectBytes;
   // How many live events each subscriber may have queued (beyond what gRPC has in flight) before
   // it must show progress: past it, a subscriber that reads nothing for a second, or any that

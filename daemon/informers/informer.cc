@@ -246,7 +246,7 @@ void Informer::NoteListProgress(std::size_t objects) {
 
 void Informer::SendList(const core::ListParams& params) {
   const uint64_t generation = generation_;
-  if (!list_decoder_) list_decoder_.emplace(options_.scan);
+  if (!list_decoder_) list_decoder_.emplace(options_.scan, options_.max_event_bytes);
   client_.Get(ListPath(options_, params), "",
               [self = shared_from_this(), generation](HttpResult result) {
                 self->OnListResult(generation, std::move(result));
@@ -266,11 +266,15 @@ void Informer::OnListResult(uint64_t generation, HttpResult result) {
   result.body = std::string();  // the page's bytes now live in the records
   if (!page.ok()) {
     list_decoder_.reset();
-    logger_->warn("{}: malformed LIST response: {}", options_.resource.QualifiedName(),
-                  std::string(page.status().message()));
+    // ResourceExhausted: an item over max_event_bytes; anything else is a broken body.
+    const std::string why = fmt::format("{}: {}",
+                                        page.status().code() == absl::StatusCode::kResourceExhausted
+                                            ? "LIST response with an oversized item"
+                                            : "malformed LIST response",
+                                        std::string(page.status().message()));
+    logger_->warn("{}: {}", options_.resource.QualifiedName(), why);
     upstream_metrics_.CountError(0);
-    Execute(reflector_.OnListFailed(core::ApiError::Transport(
-        fmt::format("malformed LIST response: {}", std::string(page.status().message())))));
+    Execute(reflector_.OnListFailed(core::ApiError::Transport(why)));
     return;
   }
   const bool last_page = page->metadata.continue_token.empty();

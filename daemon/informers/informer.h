@@ -49,7 +49,9 @@ struct InformerOptions {
   // How objects are decoded (managedFields stripping, extra field paths for indexes).
   core::ScanOptions scan;
   core::ReflectorOptions reflector;
-  // The largest watch event accepted; larger ones restart the watch (see WatchEventDecoder).
+  // The largest object accepted (config maxObjectBytes), as one watch event or one LIST item: a
+  // larger watch event restarts the watch (see WatchEventDecoder), a larger LIST item fails the
+  // list, which is retried after backoff like any failed list (see ListDecoder).
   std::size_t max_event_bytes = core::kDefaultMaxObjectBytes;
   // Called on the strand each time the reflector enters its gone state (the apiserver answered
   // 404 for the resource's LIST): the owner asks discovery whether the resource still exists

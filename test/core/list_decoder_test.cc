@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/defaults.h"
 
 namespace informerd::core {
 namespace {
@@ -148,6 +149,67 @@ TEST_CASE("rejects a page that is not a well-formed list") {
     REQUIRE_FALSE(page.ok());
     CHECK(page.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(Message(page.status()), Catch::Contains(expected));
+  }
+}
+
+TEST_CASE("an item larger than the limit fails the page, naming it, its size and the limit") {
+  // The limit counts an item as the page has it, managedFields included.
+  const std::string small = Item("pod-a", "n1");
+  const std::string large = Item("pod-bbbbbbbb", "n2");
+  REQUIRE(large.size() > small.size());
+  const std::string body =
+      R"({"metadata":{"resourceVersion":"7"},"items":[)" + small + "," + large + "," + small + "]}";
+
+  SECTION("at the limit, an item is accepted") {
+    ListDecoder decoder(ScanOptions{}, large.size());
+    auto page = decoder.Decode(body);
+    REQUIRE(page.ok());
+    CHECK(page->items.size() == 3);
+  }
+  SECTION("one byte over it, the page fails") {
+    ListDecoder decoder(ScanOptions{}, large.size() - 1);
+    auto page = decoder.Decode(body);
+    REQUIRE_FALSE(page.ok());
+    CHECK(page.status().code() == absl::StatusCode::kResourceExhausted);
+    CHECK(Message(page.status()) == "list page: items[1] (shop/pod-bbbbbbbb) is " +
+                                        std::to_string(large.size()) + " bytes, larger than the " +
+                                        std::to_string(large.size() - 1) +
+                                        "-byte limit on one object");
+    // The decoder stays usable: a page whose items fit decodes.
+    auto next = decoder.Decode(R"({"metadata":{"resourceVersion":"8"},"items":[)" + small + "]}");
+    REQUIRE(next.ok());
+    CHECK(next->items.size() == 1);
+  }
+  SECTION("a cluster-scoped item is named by its name, one without a name says so") {
+    const std::string node = R"({"metadata":{"name":"node-1"},"spec":{"podCIDR":"10.0.0.0/24"}})";
+    const std::string nameless = R"({"metadata":{},"spec":{"podCIDR":"10.0.0.0/24"}})";
+    ListDecoder decoder(ScanOptions{}, 20);
+    auto page = decoder.Decode(R"({"items":[)" + node + "]}");
+    REQUIRE_FALSE(page.ok());
+    CHECK(Message(page.status()) == "list page: items[0] (node-1) is " +
+                                        std::to_string(node.size()) +
+                                        " bytes, larger than the 20-byte limit on one object");
+    page = decoder.Decode(R"({"items":[)" + nameless + "]}");
+    REQUIRE_FALSE(page.ok());
+    CHECK(Message(page.status()) == "list page: items[0] (with no name) is " +
+                                        std::to_string(nameless.size()) +
+                                        " bytes, larger than the 20-byte limit on one object");
+  }
+  SECTION("the default limit is maxObjectBytes' default, 32 MiB") {
+    ListDecoder decoder(ScanOptions{});
+    std::string huge = R"({"metadata":{"name":"huge","namespace":"shop"},"data":")";
+    huge += std::string(kDefaultMaxObjectBytes - huge.size() - 2, 'x') + "\"}";
+    REQUIRE(huge.size() == kDefaultMaxObjectBytes);
+    CHECK(kDefaultMaxObjectBytes == std::size_t{32} << 20);
+    auto fits = decoder.Decode(R"({"items":[)" + huge + "]}");
+    REQUIRE(fits.ok());
+    CHECK(fits->items.size() == 1);
+    huge.insert(huge.size() - 2, "x");
+    auto over = decoder.Decode(R"({"items":[)" + huge + "]}");
+    REQUIRE_FALSE(over.ok());
+    CHECK(Message(over.status()) ==
+          "list page: items[0] (shop/huge) is 33554433 bytes, larger than the 33554432-byte "
+          "limit on one object");
   }
 }
 
