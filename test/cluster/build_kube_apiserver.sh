@@ -3,13 +3,29 @@
 # Go 1.19, once, and caches it outside the checkout, keyed by the source version. Prints the
 # binary's path on stdout; progress goes to stderr.
 #
-#   test/cluster/build_kube_apiserver.sh            # build if missing, print path
+#   test/cluster/build_kube_apiserver.sh            # build if missing (about 8 minutes), print path
+#   test/cluster/build_kube_apiserver.sh --check    # print the cached path; never builds: when it
+#                                                   # is missing, exits 3 saying how to build it
 #
-# Environment: INFORMERD_CACHE_DIR (default /var/cache/informerd).
+# Tests never build (a build outlives any test timeout): they run --check (cluster_fixture.cc,
+# cluster.sh), and scripts/test.sh builds beforehand. Builds are serialized by a lock
+# (flock on $INFORMERD_CACHE_DIR/kube-apiserver.lock), so that two callers never build into the
+# same temporary output: the second waits for the first, then prints what it built.
+#
+# Environment: INFORMERD_CACHE_DIR (default /var/cache/informerd); INFORMERD_KUBE_SOURCE_VERSION
+# (the cache key; default: the version of Debian's kubernetes source package, from apt-cache).
 set -euo pipefail
 
 cache_dir=${INFORMERD_CACHE_DIR:-/var/cache/informerd}
+lock="$cache_dir/kube-apiserver.lock"
 log() { printf '[kube-apiserver] %s\n' "$*" >&2; }
+
+check_only=false
+case "${1:-}" in
+  "") ;;
+  --check) check_only=true ;;
+  *) log "usage: $0 [--check]"; exit 2 ;;
+esac
 
 # The source version decides the cache key. `apt-cache showsrc` needs the deb-src entry.
 ensure_deb_src() {
@@ -26,11 +42,43 @@ SRC
   fi
 }
 
-ensure_deb_src
-version=$(apt-cache showsrc kubernetes 2>/dev/null | awk '/^Version:/{print $2; exit}')
-if [ -z "$version" ]; then
-  apt-get update -q >&2
-  version=$(apt-cache showsrc kubernetes | awk '/^Version:/{print $2; exit}')
+source_version() {
+  apt-cache showsrc kubernetes 2>/dev/null | awk '/^Version:/{print $2; exit}'
+}
+
+if $check_only; then
+  # Reads only: no deb-src entry added, no apt-get update, no lock taken.
+  version=${INFORMERD_KUBE_SOURCE_VERSION:-$(source_version || true)}
+  if [ -n "$version" ] && [ -x "$cache_dir/kube-apiserver-$version/kube-apiserver" ]; then
+    echo "$cache_dir/kube-apiserver-$version/kube-apiserver"
+    exit 0
+  fi
+  running=""
+  if [ -e "$lock" ] && ! flock -n "$lock" true 2>/dev/null; then
+    running=" (a build is running now; the command waits for it)"
+  fi
+  log "kube-apiserver ${version:-(version unknown)} is not built in $cache_dir$running. Build it once (about 8 minutes on 2 cores; cached), before the tests:"
+  log "  export INFORMERD_KUBE_APISERVER=\$(test/cluster/build_kube_apiserver.sh)"
+  exit 3
+fi
+
+# One build at a time: whoever comes second waits, then finds the binary cached.
+mkdir -p "$cache_dir"
+exec 9>>"$lock"
+if ! flock -n 9; then
+  log "another build holds $lock: waiting for it"
+  flock 9
+fi
+
+if [ -n "${INFORMERD_KUBE_SOURCE_VERSION:-}" ]; then
+  version=$INFORMERD_KUBE_SOURCE_VERSION
+else
+  ensure_deb_src
+  version=$(source_version)
+  if [ -z "$version" ]; then
+    apt-get update -q >&2
+    version=$(source_version)
+  fi
 fi
 [ -n "$version" ] || { log "cannot find Debian's kubernetes source package"; exit 1; }
 out="$cache_dir/kube-apiserver-$version"

@@ -28,7 +28,8 @@
 # stay Terminating, nothing is garbage-collected; the ServiceAccount admission plugin is off (no
 # token controller creates the "default" service accounts it would insist on).
 #
-# Environment: INFORMERD_KUBE_APISERVER (binary; default: build_kube_apiserver.sh's cached build),
+# Environment: INFORMERD_KUBE_APISERVER (binary; default: build_kube_apiserver.sh's cached build,
+# which `start` never builds: run build_kube_apiserver.sh first),
 # ETCD (default /usr/bin/etcd), ETCDCTL (default /usr/bin/etcdctl), KUBECTL (default
 # /usr/bin/kubectl), CLUSTER_READY_TIMEOUT (seconds, default 60).
 set -euo pipefail
@@ -480,8 +481,10 @@ cmd_start() {
     [ -f "$build_script" ] ||
       build_script="${RUNFILES_DIR:-$self.runfiles}/informerd/test/cluster/build_kube_apiserver.sh"
     [ -f "$build_script" ] || die "INFORMERD_KUBE_APISERVER is unset and build_kube_apiserver.sh is not beside $self"
-    KUBE_APISERVER=$("$build_script") ||
-      die "INFORMERD_KUBE_APISERVER is unset and build_kube_apiserver.sh failed"
+    # The cached build only: a build takes minutes, longer than a test may wait (its message says
+    # how to build).
+    KUBE_APISERVER=$("$build_script" --check) ||
+      die "INFORMERD_KUBE_APISERVER is unset and kube-apiserver is not built (see above)"
   fi
   [ -x "$KUBE_APISERVER" ] || die "kube-apiserver binary $KUBE_APISERVER not found or not executable"
 

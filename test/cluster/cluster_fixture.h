@@ -12,10 +12,11 @@
 // No controller-manager or scheduler runs: pods stay Pending, namespaces never finish deleting.
 //
 // The kube-apiserver binary is $INFORMERD_KUBE_APISERVER, else build_kube_apiserver.sh's cached
-// build (the first build takes minutes). Process-wide effect: Start() makes the test process a
-// child subreaper (prctl), so the daemons become its children and it reaps them when they stop;
-// and `cluster.sh start` gets --owner-pid, so a watchdog stops the cluster if the test dies
-// without running the destructor.
+// build; Start() fails at once, saying how to build it, when there is none (see
+// KubeApiserverBinary). Process-wide effect: Start() makes the test process a child subreaper
+// (prctl), so the daemons become its children and it reaps them when they stop; and
+// `cluster.sh start` gets --owner-pid, so a watchdog stops the cluster if the test dies without
+// running the destructor.
 //
 // Threads: one test thread owns a TestCluster. Kubectl() and the accessors may be called from
 // several threads at once; RestartApiserver() and CompactEtcd() must not overlap other calls.
@@ -137,8 +138,10 @@ class TestCluster {
 // The path of test/cluster/cluster.sh in the runfiles.
 absl::StatusOr<std::string> ClusterScriptPath();
 
-// $INFORMERD_KUBE_APISERVER, else the path printed by build_kube_apiserver.sh (which builds the
-// binary if it is not cached yet).
+// $INFORMERD_KUBE_APISERVER (FailedPrecondition if it is not an executable file), else the
+// cached build that `build_kube_apiserver.sh --check` prints. Never builds (that takes minutes,
+// longer than a test may wait): without a cached build it fails at once, FailedPrecondition, with
+// a message that gives the command that builds it.
 absl::StatusOr<std::string> KubeApiserverBinary();
 
 }  // namespace informerd::test
