@@ -1,17 +1,15 @@
 // SharedInformerFactory (daemon/informers/shared_informer_factory.*) in-process: discovery and
 // the informers talk to a scripted ListWatchClient (test/common/scripted_list_watch_client.h),
 // the retry, grace and backoff timers are fake timers on a fake clock, and the test runs the
-// io_context itself. The 30-second retry of an entry not served yet and the 5-minute grace
-// period of an on-demand informer are therefore checked to the millisecond, without sleeping.
-// The factory wired as the daemon runs it, against the fake apiserver and the gRPC service, is
-// test/daemon/informers/shared_informer_factory_test.cc.
+// io_context itself (test/common/in_process_factory.h). The 30-second retry of an entry not
+// served yet and the 5-minute grace period of an on-demand informer are therefore checked to the
+// millisecond, without sleeping. The factory wired as the daemon runs it, against the fake
+// apiserver and the gRPC service, is test/daemon/informers/shared_informer_factory_test.cc.
 
 // Timer durations print as "1200 milliseconds" in failures.
 #define CATCH_CONFIG_ENABLE_CHRONO_STRINGMAKER
-#include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,11 +18,8 @@
 #include "daemon/informers/resource_registry.h"
 #include "daemon/informers/shared_informer_factory.h"
 #include "daemon/kube/discovery.h"
-#include "spdlog/sinks/null_sink.h"
-#include "test/common/discovery_documents.h"
-#include "test/common/fake_clock.h"
-#include "test/common/fake_random_source.h"
-#include "test/common/fake_timers.h"
+#include "test/common/captured_log.h"
+#include "test/common/in_process_factory.h"
 #include "test/common/scripted_list_watch_client.h"
 
 namespace informerd::daemon {
@@ -37,17 +32,6 @@ using test::HttpOk;
 
 constexpr char kEmptyPodList[] =
     R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]})";
-constexpr char kEmptyWidgetList[] =
-    R"({"kind":"WidgetList","apiVersion":"example.com/v1","metadata":{"resourceVersion":"7"},"items":[]})";
-
-// `/apis`: nothing, or example.com/v1 once the CRD is installed.
-std::string Apis(bool with_crd) {
-  return std::string(R"({"kind":"APIGroupList","apiVersion":"v1","groups":[)") +
-         (with_crd ? R"({"name":"example.com","versions":[{"groupVersion":"example.com/v1",
-             "version":"v1"}],"preferredVersion":{"groupVersion":"example.com/v1","version":"v1"}})"
-                   : "") +
-         "]}";
-}
 
 core::ResolvedResource Pods() {
   core::ResolvedResource pods;
@@ -58,61 +42,9 @@ core::ResolvedResource Pods() {
   return pods;
 }
 
-ResourceConfig Entry(const std::string& resource) {
-  ResourceConfig config;
-  config.resource = resource;
-  return config;
-}
+ResourceConfig Entry(const std::string& resource) { return test::ConfigEntry(resource); }
 
-class InProcess {
- public:
-  InProcess(std::vector<ResourceConfig> entries, SharedInformerFactoryOptions options) {
-    DiscoveryOptions discovery_options;
-    discovery_options.min_refresh_interval = seconds(10);
-    discovery_ = std::make_unique<Discovery>(client_, clock_, discovery_options);
-    options.registry = &registry_;
-    options.timers = &timers_;
-    options.random = &random_;
-    factory_ = SharedInformerFactory::Create(
-        client_, *discovery_, clock_, std::move(entries), options, nullptr,
-        std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()));
-  }
-  ~InProcess() {
-    factory_->Stop();
-    io_.poll();
-  }
-
-  void Run() { io_.poll(); }
-  void Advance(milliseconds by) {
-    timers_.Advance(by);
-    io_.poll();
-  }
-
-  // Answers a discovery fetch in progress.
-  void ServeDiscovery(bool with_crd) {
-    client_.ScriptGet("/api", HttpOk(test::kApi));
-    client_.ScriptGet("/apis", HttpOk(Apis(with_crd)));
-    Run();
-    client_.ScriptGet("/api/v1", HttpOk(test::kCoreV1));
-    if (with_crd) {
-      client_.ScriptGet(
-          "/apis/example.com/v1",
-          HttpOk(test::ResourceList("example.com/v1", test::Resource("widgets", "Widget", true))));
-    }
-    Run();
-  }
-
-  std::vector<milliseconds> Armed() const { return timers_.armed_durations(); }
-
-  boost::asio::io_context io_;
-  test::ScriptedListWatchClient client_{io_};
-  core::FakeClock clock_;
-  test::FakeTimers timers_{clock_, client_.strand()};
-  core::ScriptedRandomSource random_;
-  std::unique_ptr<Discovery> discovery_;
-  ResourceRegistry registry_;
-  std::shared_ptr<SharedInformerFactory> factory_;
-};
+using InProcess = test::InProcessFactory;
 
 TEST_CASE("in-process factory: an entry not served yet is looked up again every retry_interval") {
   SharedInformerFactoryOptions options;
@@ -149,9 +81,38 @@ TEST_CASE("in-process factory: an entry not served yet is looked up again every 
       CHECK(f.Armed().empty());
     }
   }
-  f.client_.ScriptGet("/apis/example.com/v1/widgets", HttpOk(kEmptyWidgetList));
+  f.client_.ScriptGet("/apis/example.com/v1/widgets", HttpOk(test::WidgetListJson("7")));
   f.Run();
   CHECK(f.factory_->AllSynced());
+}
+
+TEST_CASE(
+    "in-process factory: with the daemon's defaults, a resource not served yet is looked up "
+    "again after 30 s") {
+  // daemon/app.cc leaves the factory's retry_interval and Discovery's options at their defaults:
+  // the lookup waits the factory's 30 s, and discovery's own rate limit (30 s since its last
+  // fetch) lets that lookup fetch the documents again, so a CRD installed meanwhile is found.
+  CHECK(SharedInformerFactoryOptions().retry_interval == seconds(30));
+  test::CapturedLog log;
+  InProcess f({Entry("widgets")}, SharedInformerFactoryOptions(), DiscoveryOptions(), log.logger());
+  f.factory_->Start();
+  f.Run();
+  f.ServeDiscovery(false);
+  REQUIRE(f.factory_->Pending().size() == 1);
+  CHECK(f.Armed() == std::vector<milliseconds>{seconds(30)});
+  CHECK(log.Containing("looking again") ==
+        std::vector<std::string>{"warning: config resource \"widgets\": the server has no "
+                                 "resource \"widgets\"; looking again every 30 s"});
+
+  const std::size_t before = f.client_.requests().size();
+  f.Advance(seconds(30) - milliseconds(1));
+  CHECK(f.client_.requests().size() == before);
+  f.Advance(milliseconds(1));
+  CHECK(f.client_.RequestLines(before) == std::vector<std::string>{"GET /api", "GET /apis"});
+  f.ServeDiscovery(true);
+  CHECK(f.factory_->Pending().empty());
+  REQUIRE(f.factory_->Entries().size() == 1);
+  CHECK(f.factory_->Entries()[0].resource.QualifiedName() == "widgets.example.com");
 }
 
 TEST_CASE("in-process factory: an on-demand informer stops grace_period after its last lease") {
