@@ -481,8 +481,8 @@ void CheckManagedFields(const std::string& served, const rapidjson::Document& ra
     CHECK(fields == nullptr);
     CHECK(served.find("managedFields") == std::string::npos);
   } else {
-    REQUIRE(fields != nullptr);
-    CHECK(ToJson(*fields) == ToJson(*raw_fields));
+    CHECK(fields != nullptr);
+    if (fields != nullptr) CHECK(ToJson(*fields) == ToJson(*raw_fields));
   }
   rapidjson::Document expected;
   expected.CopyFrom(raw, expected.GetAllocator());
