@@ -1,5 +1,7 @@
-// Specification of daemon/admin/metrics.*: the Prometheus text exposition (format 0.0.4) of a known
-// set of values, label escaping, /proc/self/statm parsing and the gRPC request counters.
+// Specification of daemon/admin/metrics.*: the Prometheus text exposition (format 0.0.4) of a
+// known set of values, label escaping, /proc/self/statm parsing and the gRPC request counters.
+// The values as the daemon collects them from running informers are checked in
+// status_endpoints_inprocess_test.cc (and status_endpoints_test.cc).
 #include "daemon/admin/metrics.h"
 
 #include <catch2/catch.hpp>
