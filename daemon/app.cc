@@ -66,11 +66,8 @@ absl::Status Daemon::Build(const Options& options) {
   service_options.subscriber_queue_capacity = config_.subscriber_queue_capacity;
   service_ = std::make_unique<InformerService>(*resolver_, registry_, service_options);
 
-  SharedInformerFactoryOptions informer_options;
-  informer_options.max_event_bytes = config_.max_object_bytes;
+  SharedInformerFactoryOptions informer_options = InformerFactoryOptions(config_);
   informer_options.registry = &registry_;
-  informer_options.allow_on_demand = config_.allow_on_demand;
-  informer_options.on_demand_grace_period = config_.on_demand_grace_period;
   informers_ = SharedInformerFactory::Create(*client_, *discovery_, clock_, config_.resources,
                                              informer_options, nullptr, logging_.For("informer"));
 
@@ -174,6 +171,14 @@ void Daemon::CheckReadiness() {
   readiness_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) CheckReadiness();
   });
+}
+
+SharedInformerFactoryOptions InformerFactoryOptions(const Config& config) {
+  SharedInformerFactoryOptions options;
+  options.max_event_bytes = config.max_object_bytes;
+  options.allow_on_demand = config.allow_on_demand;
+  options.on_demand_grace_period = config.on_demand_grace_period;
+  return options;
 }
 
 absl::Status RunDaemon(const Options& options) {

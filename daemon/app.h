@@ -106,4 +106,10 @@ class Daemon {
 // Create, then Run: main's whole job.
 absl::Status RunDaemon(const Options& options);
 
+// What the configuration's top-level keys set in the informers' options: maxObjectBytes (the
+// limit on one watch event or LIST item), allowOnDemand and onDemandGracePeriod. Each resource
+// entry's own keys (namespace, selectors, stripManagedFields, indexes) travel with the entry,
+// which SharedInformerFactory::Create takes as it is. The registry is left for the caller.
+SharedInformerFactoryOptions InformerFactoryOptions(const Config& config);
+
 }  // namespace informerd::daemon

@@ -59,9 +59,16 @@ std::string ObjectJson(const ObjectSpec& spec) {
       std::string(spec.padding, 'x'));
 }
 
-core::ObjectRecord Object(const ObjectSpec& spec) {
-  core::ScanOptions options;
+core::CacheOptions NodeNameIndexed() {
+  core::CacheOptions options;
   options.extra_field_paths = {kNodeNamePath};
+  return options;
+}
+
+core::ObjectRecord Object(const ObjectSpec& spec,
+                          const std::vector<std::string>& extra_field_paths) {
+  core::ScanOptions options;
+  options.extra_field_paths = extra_field_paths;
   core::ObjectScanner scanner(options);
   absl::StatusOr<core::ObjectRecord> record = scanner.Scan(ObjectJson(spec));
   INFO(record.status().ToString());
@@ -96,7 +103,9 @@ core::WatchEvent Bookmark(uint64_t resource_version) {
 
 void Sync(core::Cache& cache, const std::vector<ObjectSpec>& objects, uint64_t resource_version) {
   std::vector<core::ObjectRecord> records;
-  for (const ObjectSpec& spec : objects) records.push_back(Object(spec));
+  for (const ObjectSpec& spec : objects) {
+    records.push_back(Object(spec, cache.extra_field_paths()));
+  }
   const std::string version = fmt::format("{}", resource_version);
   cache.BeginList();
   cache.ListItems(std::move(records), version);
@@ -179,7 +188,8 @@ Harness::Harness(HarnessOptions options) {
       return EncodeEvent(event, delivered);
     };
   }
-  service = std::make_unique<InformerService>(resolver, registry, std::move(service_options));
+  service = std::make_unique<InformerService>(
+      resolver, options.registry ? *options.registry : registry, std::move(service_options));
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   if (options.max_receive_message_bytes > 0) {
@@ -226,7 +236,6 @@ void Harness::ShutdownServer() {
 }
 
 std::shared_ptr<core::Cache> Harness::AddCache(CacheSpec spec) {
-  spec.cache.extra_field_paths = {kNodeNamePath};
   std::shared_ptr<core::Cache> cache = core::Cache::Create(spec.cache, clock);
   ServedResource served;
   served.resource = spec.resource;
@@ -262,6 +271,7 @@ Stream::Stream(v1::Informer::Stub& stub, const v1::SubscribeRequest& request,
 void Stream::WaitSubscribed() { reader_->WaitForInitialMetadata(); }
 
 std::optional<v1::Event> Stream::Next() {
+  if (status_) return std::nullopt;
   v1::Event event;
   if (!reader_->Read(&event)) return std::nullopt;
   return event;
@@ -272,7 +282,8 @@ std::vector<v1::Event> Stream::Read(std::size_t count) {
   while (events.size() < count) {
     std::optional<v1::Event> event = Next();
     if (!event) {
-      const grpc::Status status = reader_->Finish();
+      if (!status_) status_ = reader_->Finish();
+      const grpc::Status status = *status_;
       FAIL_CHECK(fmt::format("the stream ended after {} of {} events: {} {}", events.size(), count,
                              static_cast<int>(status.error_code()), status.error_message()));
       break;
@@ -286,7 +297,8 @@ grpc::Status Stream::Finish(std::vector<v1::Event>* rest) {
   while (std::optional<v1::Event> event = Next()) {
     if (rest) rest->push_back(std::move(*event));
   }
-  return reader_->Finish();
+  if (!status_) status_ = reader_->Finish();
+  return *status_;
 }
 
 v1::SubscribeRequest SubscribeTo(const std::string& resource, const std::string& namespace_name,

@@ -26,15 +26,19 @@
 #include "core/object_record.h"
 #include "core/reflector.h"
 #include "core/watch_event_decoder.h"
+#include "daemon/informers/resource_registry.h"
 #include "daemon/kube/discovery.h"
 #include "daemon/service/informer_service.h"
-#include "daemon/informers/resource_registry.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
 namespace informerd::daemon::testing {
 
-// The extra field path every test cache indexes (usable in field selectors).
+// The extra field path a test cache indexes unless the test names others (usable in field
+// selectors).
 inline const char kNodeNamePath[] = "spec.nodeName";
+
+// Cache options indexing spec.nodeName: CacheSpec's default.
+core::CacheOptions NodeNameIndexed();
 
 core::ResolvedResource PodsResource();
 core::ResolvedResource DeploymentsResource();
@@ -62,16 +66,19 @@ struct ObjectSpec {
 
 // The object's JSON, with managedFields (which the scanner strips, as the daemon does).
 std::string ObjectJson(const ObjectSpec& spec);
-// Scanned from ObjectJson with spec.nodeName as the extra field; fails the test if it does not
-// scan.
-core::ObjectRecord Object(const ObjectSpec& spec);
+// Scanned from ObjectJson with `extra_field_paths` (spec.nodeName by default), as the daemon
+// scans with the configuration's indexes: a cache must be fed records scanned with its own
+// extra_field_paths, in the same order. Fails the test if it does not scan.
+core::ObjectRecord Object(const ObjectSpec& spec,
+                          const std::vector<std::string>& extra_field_paths = {kNodeNamePath});
 
 core::WatchEvent Added(const ObjectSpec& spec);
 core::WatchEvent Modified(const ObjectSpec& spec);
 core::WatchEvent Deleted(const ObjectSpec& spec);
 core::WatchEvent Bookmark(uint64_t resource_version);
 
-// Feeds a complete list: BeginList, ListItems, EndList at `resource_version`.
+// Feeds a complete list: BeginList, ListItems, EndList at `resource_version`. The objects are
+// scanned with the cache's own extra field paths.
 void Sync(core::Cache& cache, const std::vector<ObjectSpec>& objects, uint64_t resource_version);
 
 // Resolves names from a table; unknown names are NOT_FOUND and "ambiguous" is INVALID_ARGUMENT,
@@ -107,6 +114,9 @@ struct EncodeCall {
 
 struct HarnessOptions {
   InformerServiceOptions service;
+  // Serve this registry instead of the harness's own (for a SharedInformerFactory's, say); it
+  // must outlive the harness. AddCache still adds to the harness's own.
+  const ResourceRegistry* registry = nullptr;
   // Raise gRPC's 4 MiB receive limit, for requests larger than it.
   int max_receive_message_bytes = 0;
 };
@@ -126,9 +136,11 @@ class Harness {
     std::string label_selector;
     std::string field_selector;
     std::function<core::ReflectorStatus()> status;
-    core::CacheOptions cache;
+    // extra_field_paths are the indexes, as the daemon sets them from the configuration's
+    // `indexes:` (Sync scans objects with them).
+    core::CacheOptions cache = NodeNameIndexed();
   };
-  // A new cache (spec.nodeName indexed), registered.
+  // A new cache with spec.cache's options, registered.
   std::shared_ptr<core::Cache> AddCache(CacheSpec spec);
   std::shared_ptr<core::Cache> AddCache() { return AddCache(CacheSpec()); }
 
@@ -161,7 +173,8 @@ class Stream {
   // Waits for the response headers: once they arrive, the server has subscribed (or failed).
   void WaitSubscribed();
   std::optional<v1::Event> Next();
-  // Reads `count` events; fails the test if the stream ends first.
+  // Reads `count` events; fails the test if the stream ends first. Once it has ended, Next()
+  // returns nothing.
   std::vector<v1::Event> Read(std::size_t count);
   // Reads to the end and returns the status.
   grpc::Status Finish(std::vector<v1::Event>* rest = nullptr);
@@ -170,6 +183,9 @@ class Stream {
  private:
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReader<v1::Event>> reader_;
+  // The call's status once read (gRPC's Finish may be called only once): later reads find the
+  // stream ended, and Finish returns it again.
+  std::optional<grpc::Status> status_;
 };
 
 v1::SubscribeRequest SubscribeTo(const std::string& resource,
