@@ -87,7 +87,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::string address = fmt::format("{}:{}", host, port);
   auto result = std::unique_ptr<GrpcServer>(new GrpcServer(
       std::move(server), std::move(address), std::move(logger), options.health_service_names));
+  // gRPC's default health service starts with "" SERVING: turn it NOT_SERVING before the address
+  // is logged, so that a client that learns the address from the log never sees the daemon
+  // ready before it is.
   result->SetServing(false);
+  result->logger_->info("gRPC listening on {}", result->address_);
   return result;
 }
 
@@ -97,9 +101,7 @@ GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, std::string address
     : server_(std::move(server)),
       address_(std::move(address)),
       logger_(std::move(logger)),
-      service_names_(std::move(service_names)) {
-  logger_->info("gRPC listening on {}", address_);
-}
+      service_names_(std::move(service_names)) {}
 
 void GrpcServer::SetServing(bool serving) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -46,8 +46,9 @@ struct GrpcServerOptions {
 class GrpcServer {
  public:
   // Binds `listen_address` (host:port; port 0 picks a free one) and serves `services`, which must
-  // outlive the server. Health starts NOT_SERVING for "" and for each service's name: call
-  // SetServing once the daemon is ready.
+  // outlive the server. Health starts NOT_SERVING for "" and for each service's name (set before
+  // "gRPC listening on ADDRESS" is logged; gRPC's default health service reports "" SERVING for
+  // the instant between the port opening and that): call SetServing once the daemon is ready.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::string& listen_address, const std::vector<grpc::Service*>& services,
       std::shared_ptr<spdlog::logger> logger, GrpcServerOptions options = {});
