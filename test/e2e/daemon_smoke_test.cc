@@ -1,6 +1,6 @@
 // End-to-end: the informerd binary starts, serves gRPC health and reflection the way generic
 // clients (grpcurl, any language's health probe) use them, serves /metrics, /healthz and /readyz
-// on its metrics port, and exits cleanly on SIGTERM/SIGINT.
+// on its metrics port, and exits cleanly on SIGTERM (daemon_shutdown_test.cc has the drain).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -14,120 +14,12 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "informerd/v1/informerd.grpc.pb.h"
-#include "test/common/http_client.h"
-#include "test/common/subprocess.h"
-#include "test/fakeapi/fake_api_server.h"
+#include "test/e2e/daemon_e2e.h"
 
 namespace informerd::test {
 namespace {
 
 using std::chrono::seconds;
-using test::HttpGet;
-using test::HttpReply;
-
-const char kBinary[] = "cmd/informerd/informerd";
-const char kConfig[] = "deploy/config/informerd.yaml";
-
-std::string TempPath(const std::string& name) {
-  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
-}
-
-// A fake apiserver with a few pods, and a kubeconfig for it.
-class Upstream {
- public:
-  Upstream() {
-    REQUIRE(server_.Start().ok());
-    for (const char* name : {"web-1", "web-2", "db-1"}) {
-      REQUIRE(server_.Upsert("pods", "default", name).ok());
-    }
-    kubeconfig_ = TempPath("kubeconfig-" + std::to_string(server_.port()));
-    std::ofstream(kubeconfig_) << "apiVersion: v1\nkind: Config\n"
-                               << "clusters:\n- name: fake\n  cluster:\n    server: "
-                               << server_.base_url() << "\n"
-                               << "users:\n- name: tester\n  user:\n    token: t0ken\n"
-                               << "contexts:\n- name: fake\n  context:\n    cluster: fake\n"
-                               << "    user: tester\ncurrent-context: fake\n";
-  }
-  const std::string& kubeconfig() const { return kubeconfig_; }
-  fakeapi::FakeApiServer& server() { return server_; }
-
- private:
-  fakeapi::FakeApiServer server_;
-  std::string kubeconfig_;
-};
-
-// A configuration whose every resource the fake apiserver serves.
-std::string PodsOnlyConfig() {
-  const std::string path = TempPath("pods-only.yaml");
-  std::ofstream(path) << "resources:\n  - resource: pods\n";
-  return path;
-}
-
-// Starts informerd on a free loopback port and returns it with the address it bound.
-std::pair<Subprocess, std::string> StartDaemon(const Upstream& upstream,
-                                               const std::string& config = kConfig) {
-  auto daemon =
-      Subprocess::Start({kBinary, "--config", config, "--kubeconfig", upstream.kubeconfig(),
-                         "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
-  REQUIRE(daemon.ok());
-  auto line = daemon->WaitForLine("gRPC listening on ", seconds(20));
-  INFO(daemon->stderr_text());
-  REQUIRE(line.ok());
-  const std::string marker = "gRPC listening on ";
-  std::string address = line->substr(line->find(marker) + marker.size());
-  return {std::move(*daemon), address};
-}
-
-// The metrics port's address, as the daemon logged it.
-std::string MetricsAddress(Subprocess& daemon) {
-  const std::string marker = "metrics listening on ";
-  // Logged right after the gRPC address, so usually read already.
-  std::string text = daemon.stderr_text();
-  if (text.find(marker) == std::string::npos) {
-    auto line = daemon.WaitForLine(marker, seconds(20));
-    INFO(daemon.stderr_text());
-    REQUIRE(line.ok());
-    text = *line;
-  }
-  const auto start = text.find(marker) + marker.size();
-  return text.substr(start, text.find_first_of(" \n", start) - start);
-}
-
-// GET `target` on the metrics port; fails the test if there is no answer.
-HttpReply Get(const std::string& address, const std::string& target) {
-  auto reply = HttpGet(address, target);
-  INFO(target << ": " << reply.status().ToString());
-  REQUIRE(reply.ok());
-  return *std::move(reply);
-}
-
-grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& address,
-                                                            const std::string& service) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + seconds(10));
-  grpc::health::v1::HealthCheckRequest request;
-  request.set_service(service);
-  grpc::health::v1::HealthCheckResponse response;
-  const grpc::Status status = stub->Check(&context, request, &response);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
-  return response.status();
-}
-
-// Polls health until it reports `wanted` or `timeout` passes; returns the last status seen.
-grpc::health::v1::HealthCheckResponse::ServingStatus AwaitHealth(
-    const std::string& address, const std::string& service,
-    grpc::health::v1::HealthCheckResponse::ServingStatus wanted, std::chrono::seconds timeout) {
-  const auto give_up = std::chrono::steady_clock::now() + timeout;
-  auto status = Health(address, service);
-  while (status != wanted && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    status = Health(address, service);
-  }
-  return status;
-}
 
 std::set<std::string> ReflectedServices(const std::string& address) {
   auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(
@@ -248,17 +140,6 @@ TEST_CASE("the metrics port: /readyz goes 503 to 200, /metrics has each resource
   CHECK(*exit_code == 0);
 }
 
-TEST_CASE("SIGINT (Ctrl-C) also stops informerd cleanly") {
-  Upstream upstream;
-  auto [daemon, address] = StartDaemon(upstream);
-  daemon.Signal(SIGINT);
-  auto exit_code = daemon.Wait(seconds(15));
-  INFO(daemon.stderr_text());
-  REQUIRE(exit_code.ok());
-  CHECK(*exit_code == 0);
-  CHECK(daemon.stderr_text().find("received SIGINT") != std::string::npos);
-}
-
 TEST_CASE("a second SIGTERM during the shutdown grace period exits at once") {
   // A subscriber that reads nothing holds a write of its snapshot in flight (HTTP/2 flow
   // control), so its stream cannot finish and the graceful shutdown waits out its grace period.
@@ -298,7 +179,7 @@ TEST_CASE("a second SIGTERM during the shutdown grace period exits at once") {
 }
 
 TEST_CASE("a bad flag exits 2 with a one-line error") {
-  auto daemon = Subprocess::Start({kBinary, "--listen"});
+  auto daemon = Subprocess::Start({kInformerdBinary, "--listen"});
   REQUIRE(daemon.ok());
   auto exit_code = daemon->Wait(seconds(15));
   REQUIRE(exit_code.ok());
@@ -315,7 +196,8 @@ TEST_CASE("without a kubeconfig or in-cluster config, informerd exits 1 saying w
   setenv("HOME", home.c_str(), 1);
   unsetenv("KUBECONFIG");
   unsetenv("KUBERNETES_SERVICE_HOST");
-  auto daemon = Subprocess::Start({kBinary, "--config", kConfig, "--listen", "127.0.0.1:0"});
+  auto daemon =
+      Subprocess::Start({kInformerdBinary, "--config", kExampleConfig, "--listen", "127.0.0.1:0"});
   REQUIRE(daemon.ok());
   auto exit_code = daemon->Wait(seconds(15));
   REQUIRE(exit_code.ok());
@@ -329,8 +211,8 @@ TEST_CASE("a broken kubeconfig exits 1 naming the file and field") {
   const std::string path = TempPath("broken-kubeconfig");
   std::ofstream(path) << "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster:\n"
                       << "    server: [not, a, string]\n";
-  auto daemon = Subprocess::Start(
-      {kBinary, "--config", kConfig, "--kubeconfig", path, "--listen", "127.0.0.1:0"});
+  auto daemon = Subprocess::Start({kInformerdBinary, "--config", kExampleConfig, "--kubeconfig",
+                                   path, "--listen", "127.0.0.1:0"});
   REQUIRE(daemon.ok());
   auto exit_code = daemon->Wait(seconds(15));
   REQUIRE(exit_code.ok());
@@ -343,7 +225,7 @@ TEST_CASE("a broken kubeconfig exits 1 naming the file and field") {
 TEST_CASE("a broken config file exits 1 naming file, line and field") {
   const std::string path = TempPath("broken.yaml");
   std::ofstream(path) << "resources:\n  - resource: pods\n    namespaces: default\n";
-  auto daemon = Subprocess::Start({kBinary, "--config", path, "--listen", "127.0.0.1:0"});
+  auto daemon = Subprocess::Start({kInformerdBinary, "--config", path, "--listen", "127.0.0.1:0"});
   REQUIRE(daemon.ok());
   auto exit_code = daemon->Wait(seconds(15));
   REQUIRE(exit_code.ok());
@@ -357,8 +239,8 @@ TEST_CASE("a port already in use is a start-up error, not a hang") {
   Upstream upstream;
   auto [first, address] = StartDaemon(upstream);
   auto second =
-      Subprocess::Start({kBinary, "--config", kConfig, "--kubeconfig", upstream.kubeconfig(),
-                         "--listen", address, "--metrics-listen", "none"});
+      Subprocess::Start({kInformerdBinary, "--config", kExampleConfig, "--kubeconfig",
+                         upstream.kubeconfig(), "--listen", address, "--metrics-listen", "none"});
   REQUIRE(second.ok());
   auto exit_code = second->Wait(seconds(15));
   REQUIRE(exit_code.ok());
