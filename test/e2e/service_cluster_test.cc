@@ -388,6 +388,10 @@ TEST_CASE("a subscriber that resumes from its last resource version gets exactly
   Daemon& daemon = *env.daemon;
   auto channel = daemon.NewChannel();
   CreateOk(cluster, PodYaml("e2e-resume", "r1") + PodYaml("e2e-resume", "r2"));
+  // Both pods in the cache before anyone subscribes, so that both are in the snapshot (before
+  // SYNCED) rather than one or both arriving after it as live events.
+  REQUIRE(WaitUntil([&] { return ListKeys(daemon.stub(), "pods", "e2e-resume").size() == 2; },
+                    seconds(20)));
 
   // `control` stays connected throughout; `first` leaves and comes back.
   Subscriber control(channel, SubscribeTo("pods", "e2e-resume"));
