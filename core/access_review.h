@@ -14,6 +14,10 @@
 
 namespace informerd::core {
 
+// Requests are built as Go's encoding would write them (empty fields left out). JSON strings must
+// be Unicode: a byte that is not part of well-formed UTF-8 is sent as U+FFFD, so that a garbage
+// token still makes a valid request, which the apiserver then answers "not authenticated".
+//
 // A TokenReview request for `token`; `audiences` empty means the apiserver's own audiences.
 std::string BuildTokenReview(std::string_view token, const std::vector<std::string>& audiences);
 
@@ -27,7 +31,9 @@ struct TokenReviewResult {
 };
 
 // Parses a TokenReview answer (HTTP 201). InvalidArgument, naming what is wrong, for a body that
-// is not a TokenReview with a status.
+// is not a TokenReview with a status, or that says "authenticated" without a user name (nobody
+// can be authorized as an empty name). Error messages name fields, never quote values: the
+// apiserver's answer echoes spec.token.
 absl::StatusOr<TokenReviewResult> ParseTokenReview(std::string_view body);
 
 // A SubjectAccessReview request asking whether `user` may do `attributes`.
@@ -43,7 +49,9 @@ struct AccessReviewResult {
   std::string evaluation_error;
 };
 
-// Parses a SubjectAccessReview answer (HTTP 201). InvalidArgument for a body that is not one.
+// Parses a SubjectAccessReview answer (HTTP 201). InvalidArgument for a body that is not one: no
+// status, no status.allowed (the apiserver always writes it), a field of the wrong JSON type, or
+// allowed and denied both true.
 absl::StatusOr<AccessReviewResult> ParseSubjectAccessReview(std::string_view body);
 
 }  // namespace informerd::core

@@ -39,10 +39,18 @@ class ExpiringCache {
     return found->second->value;
   }
 
-  // Stores `value` under `key` for `ttl` (replacing any entry); a ttl <= 0 stores nothing.
+  // Stores `value` under `key` for `ttl` (replacing any entry). A ttl <= 0 stores nothing and
+  // drops any entry under `key`: the newest answer for a key, even one not to be cached (a
+  // denial with caching of denials turned off), never leaves an older one in force.
   void Put(const Key& key, Value value, std::chrono::nanoseconds ttl) {
-    if (ttl <= std::chrono::nanoseconds::zero()) return;
     std::lock_guard<std::mutex> lock(mu_);
+    if (ttl <= std::chrono::nanoseconds::zero()) {
+      if (auto found = index_.find(key); found != index_.end()) {
+        entries_.erase(found->second);
+        index_.erase(found);
+      }
+      return;
+    }
     const Clock::TimePoint expires = clock_.Now() + ttl;
     auto found = index_.find(key);
     if (found != index_.end()) {

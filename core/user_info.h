@@ -23,8 +23,7 @@ struct UserInfo {
   std::map<std::string, std::vector<std::string>> extra;
 
   bool operator==(const UserInfo& other) const {
-    return name == other.name && uid == other.uid && groups == other.groups &&
-           extra == other.extra;
+    return name == other.name && uid == other.uid && groups == other.groups && extra == other.extra;
   }
 };
 
@@ -35,8 +34,8 @@ UserInfo AnonymousUser();
 // One check: may `user` `verb` the resource (group, resource) in `namespace_name` ("" for
 // cluster-wide or a cluster-scoped resource), optionally only the object `name`?
 struct ResourceAttributes {
-  std::string verb;  // get, list, watch
-  std::string group;  // "" for the core group
+  std::string verb;      // get, list, watch
+  std::string group;     // "" for the core group
   std::string resource;  // plural, lower case: "pods", "deployments"
   std::string namespace_name;
   std::string name;
@@ -54,6 +53,9 @@ std::string QualifiedResource(const ResourceAttributes& attributes);
 //   user "alice" cannot list pods in namespace "team-b"
 //   user "alice" cannot watch deployments.apps at the cluster scope
 //   user "alice" cannot get pods "web-1" in namespace "team-b"
+// The user, object and namespace names are quoted as Go's %q quotes them (the apiserver's own
+// messages do), so a name holding quotes, newlines or other control characters reads escaped and
+// cannot forge the rest of the message or of a log line.
 std::string DescribeDenial(const UserInfo& user, const ResourceAttributes& attributes);
 
 }  // namespace informerd::core
