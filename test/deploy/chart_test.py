@@ -111,6 +111,8 @@ class Renderings(unittest.TestCase):
         self.assertEqual(ports, {"grpc": 50051, "metrics": 9090})
         args = dict(a.split("=", 1) for a in container["args"])
         self.assertEqual(args["--listen"], "0.0.0.0:%d" % ports["grpc"])
+        # Plaintext on the pod's address is refused unless asked for (TLS is not set up yet).
+        self.assertEqual(args["--insecure-allow-plaintext"], "true")
         self.assertEqual(args["--metrics-listen"], "0.0.0.0:%d" % ports["metrics"])
         self.assertEqual(container["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "metrics"})
         self.assertEqual(container["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "metrics"})
