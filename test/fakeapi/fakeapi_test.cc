@@ -1446,13 +1446,18 @@ TEST_CASE("TokenReview: a known token is its user; audiences as the apiserver ch
         R"([invalid bearer token, token audiences ["informerd" "other"] is invalid for the target audiences ["https://kubernetes.default.svc"]])");
   }
   SECTION("the wrong audience is not authenticated, in the apiserver's words") {
-    auto review = Review(*client, kTokenReviewPath, TokenReviewBody("alice-token", {"informerd"}));
+    auto review = Review(*client, kTokenReviewPath, TokenReviewBody("sa-token", {"third"}));
     const auto& status = review["status"];
     CHECK_FALSE(status.HasMember("authenticated"));
     CHECK(status["user"].ObjectEmpty());
     CHECK(
         Str(status, "error") ==
-        R"([invalid bearer token, token audiences ["https://kubernetes.default.svc"] is invalid for the target audiences ["informerd"]])");
+        R"([invalid bearer token, token audiences ["informerd" "other"] is invalid for the target audiences ["third"]])");
+    // A static token has no audiences of its own: for any other it is just not a valid token.
+    auto agnostic =
+        Review(*client, kTokenReviewPath, TokenReviewBody("alice-token", {"informerd"}));
+    CHECK_FALSE(agnostic["status"].HasMember("authenticated"));
+    CHECK(Str(agnostic["status"], "error") == "invalid bearer token");
   }
   SECTION("an unknown token, and a removed one, are invalid bearer tokens") {
     auto unknown = Review(*client, kTokenReviewPath, TokenReviewBody("nope"));

@@ -119,8 +119,12 @@ TokenReviewOutcome ReviewTable::ReviewToken(const std::string& token,
     }
   }
   if (valid.empty()) {
-    outcome.error = "[invalid bearer token, token audiences " + QuotedList(token_audiences) +
-                    " is invalid for the target audiences " + QuotedList(wanted) + "]";
+    // An audience-agnostic token (a static one) simply does not authenticate; a token that
+    // names its audiences (a JWT) says which they are.
+    outcome.error = identity.audiences.empty()
+                        ? "invalid bearer token"
+                        : "[invalid bearer token, token audiences " + QuotedList(token_audiences) +
+                              " is invalid for the target audiences " + QuotedList(wanted) + "]";
     return outcome;
   }
   outcome.authenticated = true;

@@ -7,7 +7,10 @@
 // Tokens: an unknown token is not authenticated ("invalid bearer token"). A known one is
 // authenticated when it is valid for the audiences the review asks for, as the apiserver checks
 // them: a review without audiences means the apiserver's own (kApiServerAudience); with
-// audiences, at least one of them must be the token's, and the answer lists those that are.
+// audiences, at least one of them must be the token's, and the answer lists those that are. A
+// token refused for its audiences gets kube-apiserver 1.20's error: "invalid bearer token" for an
+// audience-agnostic token (a static token file's: TokenIdentity::audiences empty), the audiences
+// named for one that carries its own (a service account token from a TokenRequest).
 //
 // Access: rules in the order added; the first that matches a review decides. No match is RBAC's
 // plain denial (allowed false, no reason): the default is deny.
@@ -35,7 +38,8 @@ struct TokenIdentity {
   // test wants it.
   std::vector<std::string> groups;
   std::map<std::string, std::vector<std::string>> extra;
-  // The audiences the token is valid for; empty: {kApiServerAudience}.
+  // The audiences the token is valid for; empty: an audience-agnostic token, valid for
+  // kApiServerAudience only.
   std::vector<std::string> audiences;
 };
 
