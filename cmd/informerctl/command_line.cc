@@ -33,6 +33,7 @@ constexpr char kUsage[] =
     "--tls-server-name is given, when the address is https://HOST[:PORT], or when the kubeconfig\n"
     "user authenticates with a client certificate; plaintext otherwise. A bearer token is sent\n"
     "over plaintext only to a loopback address or a unix socket.\n"
+    "\n"
     "Exit status: 0 success (and Ctrl-C during watch), 1 error from informerd or the connection,\n"
     "2 usage error.\n";
 
@@ -205,7 +206,8 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
   ConnectionFlags& connection = invocation.connection;
   connecting.add_options()
       ("tls", po::bool_switch(&connection.tls),
-       "use TLS, trusting the system's CAs (implied by the flags below)")
+       "use TLS, trusting the system's CAs (--cacert, --cert, --insecure-skip-tls-verify and "
+       "--tls-server-name imply TLS)")
       ("cacert", po::value(&connection.ca_file)->value_name("FILE"),
        "PEM CA certificate(s) that sign informerd's certificate")
       ("cert", po::value(&connection.cert_file)->value_name("FILE"),
