@@ -204,6 +204,9 @@ TEST_CASE("a decision is cached for exactly its user and attributes") {
         u.groups = {"team-asystem:authenticated"};
       }),
       Change([](core::UserInfo& u, core::ResourceAttributes&) {
+        u.groups = {"team-asystem:", "authenticated"};
+      }),
+      Change([](core::UserInfo& u, core::ResourceAttributes&) {
         u.name = "aliceuid-1";
         u.uid.clear();
       }));
