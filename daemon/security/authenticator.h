@@ -29,6 +29,10 @@ struct CallCredentials {
   std::string malformed;
   // The identity of the connection's verified client certificate (mTLS), when there is one.
   std::optional<core::UserInfo> certificate_user;
+  // Set instead when the connection's verified client certificate names no user (no Common
+  // Name): why, as x509_identity.h says it. The caller presented it as its identity, so the
+  // call is refused rather than treated as anonymous.
+  std::string certificate_error;
   // The peer's address, for the audit line ("ipv4:10.0.0.7:51234", "unix:").
   std::string peer;
 };

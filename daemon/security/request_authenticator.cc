@@ -79,6 +79,9 @@ void RequestAuthenticator::Authenticate(const CallCredentials& credentials, Call
     }
     return tokens_->Authenticate(*token, std::move(done));
   }
+  if (!credentials.certificate_error.empty()) {
+    return done(absl::UnauthenticatedError(credentials.certificate_error));
+  }
   if (credentials.certificate_user) return done(*credentials.certificate_user);
   if (allow_anonymous_) return done(core::AnonymousUser());
   done(absl::UnauthenticatedError(

@@ -8,7 +8,8 @@
 //      (--authentication-token-webhook=false)". A call that sends a token is judged by its token
 //      alone: a rejected token is not rescued by a client certificate on the same connection,
 //      so a caller never acts as another identity than the one it meant to use;
-//   3. a verified client certificate → its user (CallCredentials::certificate_user);
+//   3. a verified client certificate → its user (CallCredentials::certificate_user), or
+//      Unauthenticated with CallCredentials::certificate_error when it names no user;
 //   4. nothing → system:anonymous in system:unauthenticated when anonymous calls are allowed
 //      (--anonymous-auth), else Unauthenticated "no credentials: send a bearer token
 //      (authorization: Bearer …) or a client certificate".

@@ -77,7 +77,8 @@ X509Ptr NewCertificate(EVP_PKEY* key, const std::string& common_name,
   X509_set_pubkey(certificate.get(), key);
   X509_NAME* name = X509_get_subject_name(certificate.get());
   for (const std::string& organization : organizations) AddName(name, "O", organization);
-  AddName(name, "CN", common_name);
+  // An empty common name: a subject without CN (a certificate that names no user).
+  if (!common_name.empty()) AddName(name, "CN", common_name);
   X509* signer = issuer != nullptr ? issuer : certificate.get();
   X509_set_issuer_name(certificate.get(), X509_get_subject_name(signer));
   switch (role) {

@@ -26,7 +26,8 @@ class TestCa {
 
   // A server certificate with this subject CN and serial number, and a new key.
   KeyAndCertificate IssueServer(const std::string& common_name, long serial) const;
-  // A client certificate (extended key usage clientAuth).
+  // A client certificate (extended key usage clientAuth); an empty `common_name` leaves the CN
+  // out of the subject.
   KeyAndCertificate IssueClient(const std::string& common_name,
                                 const std::vector<std::string>& organizations) const;
 
