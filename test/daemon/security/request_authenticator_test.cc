@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
+#include <deque>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -50,8 +51,9 @@ struct Fixture {
       : tokens(client, clock, {}, test::StringLogger(log)),
         authenticator(accept_tokens ? &tokens : nullptr, allow_anonymous) {}
 
-  Outcome Authenticate(const CallCredentials& credentials) {
-    Outcome outcome;
+  // The outcome lives as long as the fixture: a review left unanswered may still call back.
+  const Outcome& Authenticate(const CallCredentials& credentials) {
+    Outcome& outcome = outcomes.emplace_back();
     authenticator.Authenticate(credentials, Record(outcome));
     io.poll();
     return outcome;
@@ -65,6 +67,7 @@ struct Fixture {
     return body["spec"]["token"].GetString();
   }
 
+  std::deque<Outcome> outcomes;
   boost::asio::io_context io;
   test::FakeReviewClient client{io};
   core::FakeClock clock;
@@ -82,7 +85,7 @@ TEST_CASE("metadata the reader found unusable is refused with its reason") {
   CallCredentials credentials;
   credentials.malformed = "2 values";
   credentials.certificate_user = CertificateUser();
-  const Outcome outcome = f.Authenticate(credentials);
+  const Outcome& outcome = f.Authenticate(credentials);
   CHECK(outcome.calls == 1);
   CHECK(outcome.result.status() == Malformed("2 values"));
   CHECK(f.client.requests().empty());
@@ -110,7 +113,7 @@ TEST_CASE("an authorization value that is not \"Bearer <token>\" is refused with
                                             "a token without whitespace")});
   INFO(c.value);
   Fixture f;
-  const Outcome outcome = f.Authenticate(WithAuthorization(c.value));
+  const Outcome& outcome = f.Authenticate(WithAuthorization(c.value));
   CHECK(outcome.calls == 1);
   CHECK(outcome.result.status() == c.status);
   CHECK(f.client.requests().empty());
@@ -161,7 +164,7 @@ TEST_CASE("without a token authenticator a token is refused, even with a certifi
   Fixture f(/*accept_tokens=*/false, /*allow_anonymous=*/true);
   CallCredentials credentials = WithAuthorization("Bearer secret");
   credentials.certificate_user = CertificateUser();
-  const Outcome outcome = f.Authenticate(credentials);
+  const Outcome& outcome = f.Authenticate(credentials);
   CHECK(outcome.calls == 1);
   CHECK(outcome.result.status() ==
         absl::UnauthenticatedError(
@@ -173,7 +176,7 @@ TEST_CASE("without a token authenticator a token is refused, even with a certifi
 
 TEST_CASE("a 1 MiB token is refused before any review") {
   Fixture f;
-  const Outcome outcome = f.Authenticate(WithAuthorization("Bearer " + std::string(1 << 20, 'x')));
+  const Outcome& outcome = f.Authenticate(WithAuthorization("Bearer " + std::string(1 << 20, 'x')));
   CHECK(outcome.calls == 1);
   CHECK(outcome.result.status() ==
         absl::UnauthenticatedError("the bearer token is longer than 16384 bytes (it has 1048576)"));
@@ -185,7 +188,7 @@ TEST_CASE("without a token, a verified client certificate is the caller") {
   Fixture f(true, anonymous);
   CallCredentials credentials;
   credentials.certificate_user = CertificateUser();
-  const Outcome outcome = f.Authenticate(credentials);
+  const Outcome& outcome = f.Authenticate(credentials);
   CHECK(outcome.calls == 1);
   REQUIRE(outcome.result.ok());
   CHECK(*outcome.result == CertificateUser());
@@ -195,7 +198,7 @@ TEST_CASE("without a token, a verified client certificate is the caller") {
 TEST_CASE("without credentials: anonymous when allowed, else refused") {
   SECTION("allowed") {
     Fixture f(true, /*allow_anonymous=*/true);
-    const Outcome outcome = f.Authenticate(CallCredentials{});
+    const Outcome& outcome = f.Authenticate(CallCredentials{});
     CHECK(outcome.calls == 1);
     REQUIRE(outcome.result.ok());
     CHECK(outcome.result->name == "system:anonymous");
@@ -204,7 +207,7 @@ TEST_CASE("without credentials: anonymous when allowed, else refused") {
   SECTION("not allowed") {
     const bool accept_tokens = GENERATE(false, true);
     Fixture f(accept_tokens, /*allow_anonymous=*/false);
-    const Outcome outcome = f.Authenticate(CallCredentials{});
+    const Outcome& outcome = f.Authenticate(CallCredentials{});
     CHECK(outcome.calls == 1);
     CHECK(outcome.result.status() ==
           absl::UnauthenticatedError("no credentials: send a bearer token (authorization: Bearer "

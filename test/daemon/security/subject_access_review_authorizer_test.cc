@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -56,8 +57,9 @@ struct Fixture {
   explicit Fixture(SubjectAccessReviewAuthorizerOptions options = {})
       : authorizer(client, clock, options, test::StringLogger(log, "authz")) {}
 
-  Outcome Authorize(const core::UserInfo& user, const core::ResourceAttributes& attributes) {
-    Outcome outcome;
+  // Outcomes live as long as the fixture: a review left unanswered may still call back.
+  const Outcome& Authorize(const core::UserInfo& user, const core::ResourceAttributes& attributes) {
+    Outcome& outcome = outcomes.emplace_back();
     authorizer.Authorize(user, attributes, Record(outcome));
     io.poll();
     return outcome;
@@ -69,14 +71,15 @@ struct Fixture {
   }
 
   // Asks and answers one review; the decision.
-  Outcome Decide(const core::UserInfo& user, const core::ResourceAttributes& attributes,
-                 bool allowed) {
-    Outcome outcome;
+  const Outcome& Decide(const core::UserInfo& user, const core::ResourceAttributes& attributes,
+                        bool allowed) {
+    Outcome& outcome = outcomes.emplace_back();
     authorizer.Authorize(user, attributes, Record(outcome));
     Answer(test::Created(test::SubjectAccessReviewAnswer(allowed, "")));
     return outcome;
   }
 
+  std::deque<Outcome> outcomes;
   boost::asio::io_context io;
   test::FakeReviewClient client{io};
   core::FakeClock clock;

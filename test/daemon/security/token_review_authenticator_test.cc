@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -49,8 +50,9 @@ struct Fixture {
       : tokens(client, clock, std::move(options), test::StringLogger(log, "authn")) {}
 
   // Authenticates `token` and runs whatever is ready.
-  Outcome Authenticate(const std::string& token) {
-    Outcome outcome;
+  // The outcome lives as long as the fixture: a review left unanswered may still call back.
+  const Outcome& Authenticate(const std::string& token) {
+    Outcome& outcome = outcomes.emplace_back();
     tokens.Authenticate(token, Record(outcome));
     io.poll();
     return outcome;
@@ -62,6 +64,7 @@ struct Fixture {
     io.poll();
   }
 
+  std::deque<Outcome> outcomes;
   boost::asio::io_context io;
   test::FakeReviewClient client{io};
   core::FakeClock clock;
@@ -153,7 +156,7 @@ TEST_CASE("an authenticated token is cached for two minutes, to the millisecond"
   CHECK(f.tokens.stats().cache_hits == 1);
 
   f.clock.Advance(milliseconds(1));
-  Outcome expired = f.Authenticate("token-1");
+  const Outcome& expired = f.Authenticate("token-1");
   CHECK(expired.calls == 0);
   CHECK(f.client.requests().size() == 2);
 }
@@ -241,7 +244,7 @@ TEST_CASE("a failed review is Unavailable with the reason, is never a user, and 
   CHECK(f.tokens.stats().errors == 1);
   CHECK(f.tokens.stats().cache_entries == 0);
 
-  Outcome again = f.Authenticate("token-1");
+  const Outcome& again = f.Authenticate("token-1");
   CHECK(again.calls == 0);
   CHECK(f.client.requests().size() == 2);  // reviewed again
 }
