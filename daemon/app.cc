@@ -8,6 +8,8 @@
 
 #include "daemon/kube/auth/client_config.h"
 #include "daemon/kube/auth/environment.h"
+#include "daemon/listen_address.h"
+#include "daemon/service/server_credentials.h"
 #include "daemon/version.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -43,6 +45,24 @@ absl::Status Daemon::Build(const Options& options) {
   if (!config.ok()) return config.status();
   config_ = *std::move(config);
   logger_->info("config {}: {} resource(s)", options.config_path, config_.resources.size());
+
+  // The gRPC port's security, checked before anything connects anywhere: plaintext on an
+  // address other hosts can reach, or a TLS file that is missing or broken, stops start-up here.
+  auto listen_address = ParseListenAddress(options.listen_address);
+  if (!listen_address.ok()) return listen_address.status();
+  ServerTransportOptions transport_options;
+  transport_options.tls_cert_file = options.tls_cert_file;
+  transport_options.tls_private_key_file = options.tls_private_key_file;
+  transport_options.client_ca_file = options.client_ca_file;
+  transport_options.reload_interval = options.tls_reload_interval;
+  transport_options.insecure_allow_plaintext = options.insecure_allow_plaintext;
+  auto transport = MakeServerTransport(*listen_address, transport_options);
+  if (!transport.ok()) return transport.status();
+  if (transport->exposed_plaintext) {
+    logger_->warn("gRPC transport: {}", transport->description);
+  } else {
+    logger_->info("gRPC transport: {}", transport->description);
+  }
 
   ClientConfigOptions client_config;
   client_config.kubeconfig_path = options.kubeconfig_path;
@@ -91,12 +111,13 @@ absl::Status Daemon::Build(const Options& options) {
   }
 
   GrpcServerOptions server_options;
+  server_options.unix_socket_mode = options.listen_socket_mode;
   server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
   server_options.on_call_done = [this](std::string_view method, int code) {
     grpc_requests_.Count(method, code);
   };
-  auto server = GrpcServer::Start(options.listen_address, {service_.get()}, logging_.For("grpc"),
-                                  server_options);
+  auto server = GrpcServer::Start(options.listen_address, std::move(transport->credentials),
+                                  {service_.get()}, logging_.For("grpc"), server_options);
   if (!server.ok()) return server.status();
   server_ = *std::move(server);
 

@@ -124,7 +124,66 @@ absl::StatusOr<ResourceConfig> ParseResource(const YAML::Node& node, const std::
   return out;
 }
 
+// A DNS label as Kubernetes resource names and API group segments are: lower-case letters,
+// digits and '-', starting and ending with a letter or digit.
+bool IsDnsLabel(std::string_view text) {
+  if (text.empty() || text.size() > 63 || text.front() == '-' || text.back() == '-') return false;
+  for (char c : text) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+// An API group: DNS labels joined by dots ("apps", "example.com").
+bool IsGroupName(std::string_view text) {
+  if (text.empty()) return false;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = text.find('.', start);
+    if (!IsDnsLabel(text.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
+      return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
 }  // namespace
+
+bool ResourcePattern::Matches(std::string_view group_name, std::string_view resource_name) const {
+  if (any_group) return true;
+  return group == group_name && (resource == "*" || resource == resource_name);
+}
+
+std::string ResourcePattern::ToString() const {
+  if (any_group) return "*";
+  return group.empty() ? resource : fmt::format("{}.{}", resource, group);
+}
+
+absl::StatusOr<ResourcePattern> ParseResourcePattern(std::string_view text) {
+  ResourcePattern pattern;
+  if (text == "*") {
+    pattern.resource = "*";
+    pattern.any_group = true;
+    return pattern;
+  }
+  const std::size_t dot = text.find('.');
+  const std::string_view resource = text.substr(0, dot);
+  const std::string_view group =
+      dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  const bool valid = (resource == "*" || IsDnsLabel(resource)) &&
+                     (dot == std::string_view::npos ? resource != "*" : IsGroupName(group));
+  if (!valid) {
+    return absl::InvalidArgumentError(fmt::format(
+        "\"{}\" is not a resource pattern: write a resource as kubectl api-resources names it, "
+        "in lower case, with its group after a dot (pods, deployments.apps), *.GROUP for every "
+        "resource of a group, or * for every resource",
+        text));
+  }
+  pattern.resource = std::string(resource);
+  pattern.group = std::string(group);
+  return pattern;
+}
 
 std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   if (text.empty()) return std::nullopt;
@@ -173,10 +232,11 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
         fmt::format("{}: empty configuration; it needs a `resources` list", source));
   }
   if (!root.IsMap()) return errors.At(root, "(top level)", "must be a map with `resources`");
-  if (auto status = CheckKeys(root,
-                              {"allowOnDemand", "maxObjectBytes", "onDemandGracePeriod",
-                               "resources", "subscriberQueueCapacity"},
-                              "", errors);
+  if (auto status = CheckKeys(
+          root,
+          {"allowOnDemand", "maxObjectBytes", "maxOnDemandInformers", "onDemandGracePeriod",
+           "onDemandResources", "resources", "subscriberQueueCapacity"},
+          "", errors);
       !status.ok()) {
     return status;
   }
@@ -200,6 +260,45 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
       return errors.At(grace, "onDemandGracePeriod", "has no effect without `allowOnDemand: true`");
     }
     config.on_demand_grace_period = *value;
+  }
+  if (const YAML::Node patterns = root["onDemandResources"]) {
+    constexpr const char* kField = "onDemandResources";
+    if (!patterns.IsSequence()) {
+      return errors.At(patterns, kField,
+                       "must be a list of resource patterns such as [pods, deployments.apps, "
+                       "\"*.example.com\"]");
+    }
+    if (!config.allow_on_demand) {
+      return errors.At(patterns, kField, "has no effect without `allowOnDemand: true`");
+    }
+    if (patterns.size() == 0) {
+      return errors.At(patterns, kField,
+                       "is empty, which would refuse every on-demand informer: leave it out to "
+                       "allow any resource, or set allowOnDemand: false");
+    }
+    std::vector<ResourcePattern> parsed;
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+      const std::string item = fmt::format("{}[{}]", kField, i);
+      auto text = ReadString(patterns[i], item, errors);
+      if (!text.ok()) return text.status();
+      absl::StatusOr<ResourcePattern> pattern = ParseResourcePattern(*text);
+      if (!pattern.ok())
+        return errors.At(patterns[i], item, std::string(pattern.status().message()));
+      parsed.push_back(*std::move(pattern));
+    }
+    config.on_demand_resources = std::move(parsed);
+  }
+  if (const YAML::Node max = root["maxOnDemandInformers"]) {
+    constexpr const char* kField = "maxOnDemandInformers";
+    unsigned long long value = 0;
+    if (!max.IsScalar() || !YAML::convert<unsigned long long>::decode(max, value) || value < 1 ||
+        value > 10000) {
+      return errors.At(max, kField, "must be a number of informers from 1 to 10000");
+    }
+    if (!config.allow_on_demand) {
+      return errors.At(max, kField, "has no effect without `allowOnDemand: true`");
+    }
+    config.max_on_demand_informers = static_cast<std::size_t>(value);
   }
 
   const YAML::Node resources = root["resources"];

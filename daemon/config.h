@@ -35,6 +35,35 @@ struct ResourceConfig {
   std::vector<std::string> indexes;
 };
 
+// One entry of `onDemandResources`: which resources an on-demand informer may be started for,
+// written as kubectl names a resource (`kubectl api-resources`: the plural, then the group):
+//   pods               the core group's pods
+//   deployments.apps   deployments in group apps
+//   *.example.com      every resource of group example.com (that group exactly, not its
+//                      subdomains)
+//   *                  every resource
+// Lower case; a resource or group is matched exactly (short names, kinds and versions are not
+// patterns: "po", "Pod" or "apps/v1/deployments" would never match, so they are refused).
+struct ResourcePattern {
+  std::string resource;    // the plural, or "*" for every resource (of `group`, unless any_group)
+  std::string group;       // "" for the core group
+  bool any_group = false;  // "*" alone
+
+  // Whether the resource `resource` of group `group` ("" for core) is one the pattern names.
+  bool Matches(std::string_view group, std::string_view resource) const;
+  // The pattern as written: "pods", "deployments.apps", "*.example.com", "*".
+  std::string ToString() const;
+  bool operator==(const ResourcePattern& other) const {
+    return resource == other.resource && group == other.group && any_group == other.any_group;
+  }
+};
+
+// The pattern `text` names, or InvalidArgument saying how to write one (see ResourcePattern).
+absl::StatusOr<ResourcePattern> ParseResourcePattern(std::string_view text);
+
+// The default of maxOnDemandInformers.
+inline constexpr std::size_t kDefaultMaxOnDemandInformers = 16;
+
 struct Config {
   std::vector<ResourceConfig> resources;
   // The largest object (one watch event or list item) accepted from the apiserver. A larger
@@ -55,6 +84,13 @@ struct Config {
   // How long an on-demand informer outlives its last reader ("onDemandGracePeriod", a duration
   // such as "90s", "5m" or "1h30m"; at most 24h). Default 5 minutes.
   std::chrono::milliseconds on_demand_grace_period{std::chrono::minutes(5)};
+  // Which resources an on-demand informer may be started for ("onDemandResources", a list of
+  // ResourcePatterns). Nullopt (the key left out): any resource. Starting one also needs the
+  // caller to be allowed to list and watch the resource cluster-wide (the service checks).
+  std::optional<std::vector<ResourcePattern>> on_demand_resources;
+  // How many on-demand informers may run at once ("maxOnDemandInformers", 1 to 10000); a reader
+  // that would start one more is refused with RESOURCE_EXHAUSTED. Default 16.
+  std::size_t max_on_demand_informers = kDefaultMaxOnDemandInformers;
 };
 
 // "90s", "5m", "1h30m", "500ms", "0s": one or more <digits><unit> with units h, m, s and ms, as

@@ -1,10 +1,14 @@
 #include "daemon/options.h"
 
 #include <boost/program_options.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_split.h"
+#include "daemon/config.h"
+#include "daemon/listen_address.h"
 #include "fmt/format.h"
 
 namespace informerd::daemon {
@@ -19,11 +23,189 @@ bool IsHostPort(const std::string& address) {
          address.size() - colon - 1 <= 5 && std::stoul(address.substr(colon + 1)) <= 65535;
 }
 
+// The longest duration flag: a day, as for the configuration's durations.
+constexpr std::chrono::hours kMaxDuration{24};
+
+// "true" or "false" (a bare --flag means true), into `out`.
+absl::Status ParseBool(const char* flag, const std::string& text, bool* out) {
+  if (text == "true") {
+    *out = true;
+  } else if (text == "false") {
+    *out = false;
+  } else {
+    return absl::InvalidArgumentError(fmt::format("--{}: \"{}\" is not true or false", flag, text));
+  }
+  return absl::OkStatus();
+}
+
+// A Go-style duration ("30s", "5m", "1h30m"; 0 allowed) up to a day, into `out`.
+absl::Status ParseDurationFlag(const char* flag, const std::string& text,
+                               std::chrono::milliseconds* out) {
+  const std::optional<std::chrono::milliseconds> value = ParseDuration(text);
+  if (!value || *value > kMaxDuration) {
+    return absl::InvalidArgumentError(
+        fmt::format("--{}: \"{}\" is not a duration such as 30s, 5m or 1h30m (units h, m, s, "
+                    "ms), at most 24h",
+                    flag, text));
+  }
+  *out = *value;
+  return absl::OkStatus();
+}
+
+// An octal file mode such as 0660 or 660 (permission bits only).
+std::optional<unsigned> ParseFileMode(const std::string& text) {
+  if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos) {
+    return std::nullopt;
+  }
+  const unsigned mode = static_cast<unsigned>(std::stoul(text, nullptr, 8));
+  if (mode > 0777) return std::nullopt;
+  return mode;
+}
+
+// The transport and access-control flags as given, checked once the command line is read.
+struct FlagText {
+  std::string tls_reload_interval = "60s";
+  std::string listen_socket_mode = "0660";
+  bool listen_socket_mode_given = false;
+  std::string insecure_allow_plaintext = "false";
+  std::string token_webhook = "true";
+  std::string token_webhook_cache_ttl = "2m";
+  std::string token_audiences;
+  std::string anonymous_auth;      // empty: the authorization mode's default
+  std::string authorization_mode;  // empty: by the listen address
+  std::string authorized_ttl = "5m";
+  std::string unauthorized_ttl = "30s";
+  std::string audit_log = "true";
+};
+
+// --tls-*, --client-ca-file, --listen-socket-mode, --insecure-allow-plaintext.
+absl::Status ApplyTransportFlags(const FlagText& text, const ListenAddress& listen,
+                                 Options& options) {
+  if (options.tls_cert_file.empty() != options.tls_private_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        options.tls_cert_file.empty()
+            ? "--tls-private-key-file needs --tls-cert-file (the certificate it is the key of)"
+            : "--tls-cert-file needs --tls-private-key-file (the certificate's private key)");
+  }
+  const bool tls = !options.tls_cert_file.empty();
+  if (!options.client_ca_file.empty() && !tls) {
+    return absl::InvalidArgumentError(
+        "--client-ca-file needs --tls-cert-file and --tls-private-key-file: client certificates "
+        "are only sent over TLS");
+  }
+  std::chrono::milliseconds reload{0};
+  if (absl::Status parsed =
+          ParseDurationFlag("tls-reload-interval", text.tls_reload_interval, &reload);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (reload < std::chrono::seconds(1) || reload % std::chrono::seconds(1) != reload.zero()) {
+    return absl::InvalidArgumentError(
+        fmt::format("--tls-reload-interval: \"{}\" must be a whole number of seconds, at least 1s",
+                    text.tls_reload_interval));
+  }
+  options.tls_reload_interval = std::chrono::duration_cast<std::chrono::seconds>(reload);
+  const std::optional<unsigned> mode = ParseFileMode(text.listen_socket_mode);
+  if (!mode) {
+    return absl::InvalidArgumentError(
+        fmt::format("--listen-socket-mode: \"{}\" is not an octal file mode such as 0660",
+                    text.listen_socket_mode));
+  }
+  if (text.listen_socket_mode_given && !listen.is_unix()) {
+    return absl::InvalidArgumentError(
+        fmt::format("--listen-socket-mode applies to a unix socket (--listen unix:PATH), not to "
+                    "\"{}\"",
+                    options.listen_address));
+  }
+  options.listen_socket_mode = *mode;
+  if (absl::Status parsed = ParseBool("insecure-allow-plaintext", text.insecure_allow_plaintext,
+                                      &options.insecure_allow_plaintext);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (options.insecure_allow_plaintext && tls) {
+    return absl::InvalidArgumentError(
+        "--insecure-allow-plaintext contradicts --tls-cert-file: the gRPC port serves TLS");
+  }
+  return absl::OkStatus();
+}
+
+// --authentication-*, --anonymous-auth, --authorization-*, --audit-log.
+absl::Status ApplyAccessFlags(const FlagText& text, const ListenAddress& listen, Options& options) {
+  if (absl::Status parsed = ParseBool("authentication-token-webhook", text.token_webhook,
+                                      &options.authentication_token_webhook);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed =
+          ParseDurationFlag("authentication-token-webhook-cache-ttl", text.token_webhook_cache_ttl,
+                            &options.authentication_token_webhook_cache_ttl);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (!text.token_audiences.empty()) {
+    for (absl::string_view audience : absl::StrSplit(text.token_audiences, ',')) {
+      if (audience.empty()) {
+        return absl::InvalidArgumentError(
+            fmt::format("--authentication-token-audiences: \"{}\" has an empty audience",
+                        text.token_audiences));
+      }
+      options.authentication_token_audiences.emplace_back(audience);
+    }
+  }
+  if (text.authorization_mode.empty()) {
+    options.authorization_mode =
+        listen.IsLocal() ? AuthorizationMode::kAlwaysAllow : AuthorizationMode::kWebhook;
+  } else if (text.authorization_mode == "AlwaysAllow") {
+    options.authorization_mode = AuthorizationMode::kAlwaysAllow;
+  } else if (text.authorization_mode == "Webhook") {
+    options.authorization_mode = AuthorizationMode::kWebhook;
+  } else {
+    return absl::InvalidArgumentError(
+        fmt::format("--authorization-mode: \"{}\" is not one of AlwaysAllow, Webhook",
+                    text.authorization_mode));
+  }
+  options.anonymous_auth = options.authorization_mode == AuthorizationMode::kAlwaysAllow;
+  if (!text.anonymous_auth.empty()) {
+    if (absl::Status parsed =
+            ParseBool("anonymous-auth", text.anonymous_auth, &options.anonymous_auth);
+        !parsed.ok()) {
+      return parsed;
+    }
+  }
+  if (absl::Status parsed =
+          ParseDurationFlag("authorization-webhook-cache-authorized-ttl", text.authorized_ttl,
+                            &options.authorization_webhook_cache_authorized_ttl);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed =
+          ParseDurationFlag("authorization-webhook-cache-unauthorized-ttl", text.unauthorized_ttl,
+                            &options.authorization_webhook_cache_unauthorized_ttl);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed = ParseBool("audit-log", text.audit_log, &options.audit_log);
+      !parsed.ok()) {
+    return parsed;
+  }
+  // With no way to authenticate, Webhook authorization would refuse every call.
+  if (options.authorization_mode == AuthorizationMode::kWebhook &&
+      !options.authentication_token_webhook && options.client_ca_file.empty() &&
+      !options.anonymous_auth) {
+    return absl::InvalidArgumentError(
+        "--authorization-mode=Webhook with --authentication-token-webhook=false, no "
+        "--client-ca-file and no --anonymous-auth would refuse every call: enable one of them");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   Options options;
   std::string log_format = "text";
+  FlagText text;
   po::options_description described(
       "informerd: one shared Kubernetes watch per resource, served over gRPC.\n\n"
       "Usage: informerd --config FILE [flags]\n\nFlags");
@@ -36,13 +218,56 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
       ("context", po::value(&options.context)->value_name("NAME"),
        "kubeconfig context (default: its current-context)")
       ("listen", po::value(&options.listen_address)->value_name("HOST:PORT"),
-       "gRPC listen address (default 127.0.0.1:50051; port 0 picks a free port)")
+       "gRPC listen address: HOST:PORT (port 0 picks a free port) or a unix socket, "
+       "unix:PATH or unix:///ABS/PATH (default 127.0.0.1:50051)")
       ("metrics-listen", po::value(&options.metrics_listen_address)->value_name("HOST:PORT"),
        "address for /metrics, /healthz and /readyz (default 0.0.0.0:9090; \"none\" turns it off)")
       ("log-level", po::value(&options.log_level)->value_name("LEVEL"),
        "trace, debug, info, warn or error (default info)")
       ("log-format", po::value(&log_format)->value_name("FORMAT"),
        "text or json (default text)")
+      ("tls-cert-file", po::value(&options.tls_cert_file)->value_name("FILE"),
+       "serve gRPC over TLS with this PEM certificate (chain); needs --tls-private-key-file; "
+       "re-read every --tls-reload-interval")
+      ("tls-private-key-file", po::value(&options.tls_private_key_file)->value_name("FILE"),
+       "the PEM private key of --tls-cert-file")
+      ("client-ca-file", po::value(&options.client_ca_file)->value_name("FILE"),
+       "with TLS: verify client certificates against these PEM CAs (a verified certificate is "
+       "an identity: CN = user, O = groups); clients without one may still use a bearer token")
+      ("tls-reload-interval", po::value(&text.tls_reload_interval)->value_name("DURATION"),
+       "how often the TLS files are re-read for rotated contents (default 60s; whole seconds, "
+       "at least 1s)")
+      ("listen-socket-mode", po::value(&text.listen_socket_mode)->value_name("MODE"),
+       "with --listen unix:PATH: the socket file's permissions, octal (default 0660: the "
+       "daemon's user and group may connect)")
+      ("insecure-allow-plaintext",
+       po::value(&text.insecure_allow_plaintext)->value_name("BOOL")->implicit_value("true"),
+       "allow plaintext gRPC on a TCP address other than loopback (refused otherwise: anyone "
+       "who reaches the port could read the traffic)")
+      ("authentication-token-webhook",
+       po::value(&text.token_webhook)->value_name("BOOL")->implicit_value("true"),
+       "verify bearer tokens with a TokenReview against the apiserver (default true)")
+      ("authentication-token-webhook-cache-ttl",
+       po::value(&text.token_webhook_cache_ttl)->value_name("DURATION"),
+       "how long a token's TokenReview answer is cached (default 2m)")
+      ("authentication-token-audiences", po::value(&text.token_audiences)->value_name("LIST"),
+       "comma-separated audiences a token must have one of (default: the apiserver's)")
+      ("anonymous-auth", po::value(&text.anonymous_auth)->value_name("BOOL")->implicit_value("true"),
+       "calls without credentials are system:anonymous instead of refused UNAUTHENTICATED "
+       "(default: true with --authorization-mode=AlwaysAllow, false with Webhook)")
+      ("authorization-mode", po::value(&text.authorization_mode)->value_name("MODE"),
+       "AlwaysAllow or Webhook (each call authorized by a SubjectAccessReview); default "
+       "Webhook, or AlwaysAllow when --listen is loopback or a unix socket")
+      ("authorization-webhook-cache-authorized-ttl",
+       po::value(&text.authorized_ttl)->value_name("DURATION"),
+       "how long an allowed SubjectAccessReview answer is cached; also how often an open "
+       "Subscribe is re-authorized (default 5m)")
+      ("authorization-webhook-cache-unauthorized-ttl",
+       po::value(&text.unauthorized_ttl)->value_name("DURATION"),
+       "how long a denied SubjectAccessReview answer is cached (default 30s)")
+      ("audit-log", po::value(&text.audit_log)->value_name("BOOL")->implicit_value("true"),
+       "log one line per finished call: caller, method, resource, namespace, decision, status "
+       "(default true)")
       ("version", "print the version and exit")
       ("help", "print this help and exit");
   // clang-format on
@@ -60,10 +285,10 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   }
 
   if (values.count("help")) {
-    std::ostringstream text;
-    text << described;
+    std::ostringstream help;
+    help << described;
     options.action = Options::Action::kPrintHelp;
-    options.help_text = text.str();
+    options.help_text = help.str();
     return options;
   }
   if (values.count("version")) {
@@ -88,9 +313,10 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
     return absl::InvalidArgumentError(
         fmt::format("--log-format: \"{}\" is not one of text, json", log_format));
   }
-  if (!IsHostPort(options.listen_address)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "--listen: \"{}\" is not HOST:PORT (for example 127.0.0.1:50051)", options.listen_address));
+  text.listen_socket_mode_given = values.count("listen-socket-mode") > 0;
+  const absl::StatusOr<ListenAddress> listen = ParseListenAddress(options.listen_address);
+  if (!listen.ok()) {
+    return absl::InvalidArgumentError(fmt::format("--listen: {}", std::string(listen.status().message())));
   }
   if (options.metrics_listen_address == "none") options.metrics_listen_address.clear();
   if (!options.metrics_listen_address.empty() && !IsHostPort(options.metrics_listen_address)) {
@@ -98,6 +324,11 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
         fmt::format("--metrics-listen: \"{}\" is not HOST:PORT or none (for example 0.0.0.0:9090)",
                     options.metrics_listen_address));
   }
+
+  if (absl::Status status = ApplyTransportFlags(text, *listen, options); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = ApplyAccessFlags(text, *listen, options); !status.ok()) return status;
   return options;
 }
 

@@ -2,16 +2,28 @@
 //
 // Called once from cmd/informerd/main.cc before anything starts. Parsing never prints or exits:
 // it returns either the options to run with, a request to print help or the version, or an
-// InvalidArgument status whose message is the one-line error for the user.
+// InvalidArgument status whose message is the one-line error for the user. Flags are checked
+// alone and together (a client CA without TLS, a certificate without its key); files are not
+// read here (the daemon checks them at start-up).
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace informerd::daemon {
 
 enum class LogFormat { kText, kJson };
+
+// --authorization-mode: who decides what a caller may read.
+enum class AuthorizationMode {
+  // Every authenticated (or anonymous, if allowed) caller may read everything informerd caches.
+  kAlwaysAllow,
+  // The apiserver decides each call (a SubjectAccessReview for the caller), as the kubelet does.
+  kWebhook,
+};
 
 struct Options {
   enum class Action { kRun, kPrintHelp, kPrintVersion };
@@ -24,7 +36,8 @@ struct Options {
   std::string kubeconfig_path;
   // Empty: the kubeconfig's current-context.
   std::string context;
-  // host:port for the gRPC server. Loopback by default: safe for a sidecar. Port 0 picks one.
+  // The gRPC server's address: host:port (port 0 picks one) or unix:PATH / unix:///ABS/PATH (see
+  // daemon/listen_address.h). Loopback by default: safe for a sidecar.
   std::string listen_address = "127.0.0.1:50051";
   // host:port for the metrics port (/metrics, /healthz, /readyz); empty when disabled
   // (--metrics-listen none). All interfaces by default: Prometheus and the kubelet's probes
@@ -33,6 +46,43 @@ struct Options {
   // trace, debug, info, warn, error.
   std::string log_level = "info";
   LogFormat log_format = LogFormat::kText;
+
+  // --- Transport (daemon/service/server_credentials.h) ---
+  // Serve TLS with this PEM certificate chain and private key (both or neither); re-read every
+  // tls_reload_interval, so that rotated files are picked up without a restart.
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
+  // With TLS: verify client certificates against these PEM CAs (a client may still connect
+  // without one). Empty: client certificates are not asked for.
+  std::string client_ca_file;
+  // Whole seconds, at least 1 s. Default 60 s.
+  std::chrono::seconds tls_reload_interval{60};
+  // The socket file's permissions when listening on a unix socket. Default 0660: the daemon's
+  // user and group.
+  unsigned listen_socket_mode = 0660;
+  // Allows plaintext on a TCP address that is not loopback (refused at start-up otherwise).
+  bool insecure_allow_plaintext = false;
+
+  // --- Authentication (parsed here; used by the service's access control) ---
+  // Verify bearer tokens with a TokenReview against the apiserver. Default true.
+  bool authentication_token_webhook = true;
+  // How long a token's review is cached. Default 2 minutes.
+  std::chrono::milliseconds authentication_token_webhook_cache_ttl{std::chrono::minutes(2)};
+  // The audiences a token must have one of; empty: the apiserver's own.
+  std::vector<std::string> authentication_token_audiences;
+  // Callers without credentials are system:anonymous instead of refused. Default: true with
+  // AlwaysAllow, false with Webhook.
+  bool anonymous_auth = false;
+
+  // --- Authorization (parsed here; used by the service's access control) ---
+  // Default: Webhook, unless the listen address is loopback or a unix socket (AlwaysAllow).
+  AuthorizationMode authorization_mode = AuthorizationMode::kAlwaysAllow;
+  // How long the apiserver's answers are cached: allowed (also how often a long Subscribe is
+  // re-authorized) default 5 minutes, denied default 30 s. Zero: not cached.
+  std::chrono::milliseconds authorization_webhook_cache_authorized_ttl{std::chrono::minutes(5)};
+  std::chrono::milliseconds authorization_webhook_cache_unauthorized_ttl{std::chrono::seconds(30)};
+  // One info line per finished call on the "audit" logger. Default true.
+  bool audit_log = true;
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv);

@@ -28,6 +28,12 @@ constexpr char kUsage[] =
     "\n"
     "RESOURCE is written as kubectl takes it: pods, po, deployments.apps, apps/v1/deployments.\n"
     "Without -n, list and watch cover all namespaces (-A says so explicitly).\n"
+    "\n"
+    "The connection is TLS when --tls, --cacert, --cert, --insecure-skip-tls-verify or\n"
+    "--tls-server-name is given, when the address is https://HOST[:PORT], or when the kubeconfig\n"
+    "user authenticates with a client certificate; plaintext otherwise. A bearer token is sent\n"
+    "over plaintext only to a loopback address or a unix socket.\n"
+    "\n"
     "Exit status: 0 success (and Ctrl-C during watch), 1 error from informerd or the connection,\n"
     "2 usage error.\n";
 
@@ -93,6 +99,38 @@ const char* OperandUsage(Command command) {
 
 absl::Status UsageError(const std::string& message) {
   return absl::InvalidArgumentError(fmt::format("{} (see informerctl --help)", message));
+}
+
+// Combinations of the connection flags that cannot mean anything.
+absl::Status CheckConnectionFlags(const po::variables_map& values,
+                                  const ConnectionFlags& connection) {
+  for (const char* flag : {"cacert", "cert", "key", "tls-server-name", "token", "token-file",
+                           "kubeconfig", "context"}) {
+    if (values.count(flag) && values[flag].as<std::string>().empty()) {
+      return UsageError(fmt::format("--{} is empty", flag));
+    }
+  }
+  if (Given(values, "token") && Given(values, "token-file")) {
+    return UsageError("--token and --token-file exclude each other");
+  }
+  if (Given(values, "kubeconfig")) {
+    for (const char* flag : {"token", "token-file", "cert", "key"}) {
+      if (Given(values, flag)) {
+        return UsageError(fmt::format(
+            "--kubeconfig and --{} exclude each other: the kubeconfig's user is the identity",
+            flag));
+      }
+    }
+  } else if (Given(values, "context")) {
+    return UsageError("--context needs --kubeconfig");
+  }
+  if (Given(values, "cert") != Given(values, "key")) {
+    return UsageError("--cert and --key go together");
+  }
+  if (Given(values, "cacert") && connection.insecure_skip_tls_verify) {
+    return UsageError("--cacert and --insecure-skip-tls-verify exclude each other");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -164,11 +202,38 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
        "only events after RV (resume); default: current state first, then changes")
       ("bookmarks", po::bool_switch(&invocation.bookmarks),
        "also print BOOKMARK events (a newer RV to resume from)");
+  po::options_description connecting("Connecting and authenticating");
+  ConnectionFlags& connection = invocation.connection;
+  connecting.add_options()
+      ("tls", po::bool_switch(&connection.tls),
+       "use TLS, trusting the system's CAs (--cacert, --cert, --insecure-skip-tls-verify and "
+       "--tls-server-name imply TLS)")
+      ("cacert", po::value(&connection.ca_file)->value_name("FILE"),
+       "PEM CA certificate(s) that sign informerd's certificate")
+      ("cert", po::value(&connection.cert_file)->value_name("FILE"),
+       "PEM client certificate (chain) for mutual TLS; with --key")
+      ("key", po::value(&connection.key_file)->value_name("FILE"),
+       "PEM private key of --cert")
+      ("insecure-skip-tls-verify", po::bool_switch(&connection.insecure_skip_tls_verify),
+       "TLS without checking informerd's certificate: anyone on the path can read and "
+       "change the traffic, and take the token")
+      ("tls-server-name", po::value(&connection.tls_server_name)->value_name("NAME"),
+       "the name informerd's certificate must be valid for, when not the address's host")
+      ("token", po::value(&connection.token)->value_name("TOKEN"),
+       "bearer token sent as \"authorization: Bearer TOKEN\" (visible in ps: prefer "
+       "--token-file)")
+      ("token-file", po::value(&connection.token_file)->value_name("FILE"),
+       "read the bearer token from FILE (surrounding whitespace ignored)")
+      ("kubeconfig", po::value(&connection.kubeconfig)->value_name("FILE"),
+       "authenticate as this kubeconfig's user (token, token file, client certificate or exec "
+       "plugin); its server is not used")
+      ("context", po::value(&connection.context)->value_name("NAME"),
+       "the kubeconfig context whose user to be (default: its current-context)");
   po::options_description hidden;
   hidden.add_options()("words", po::value(&words));
   // clang-format on
   po::options_description all;
-  all.add(global).add(selection).add(watching).add(hidden);
+  all.add(global).add(selection).add(watching).add(connecting).add(hidden);
   po::positional_options_description positionals;
   positionals.add("words", -1);
 
@@ -188,7 +253,7 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
   if (values.count("help")) {
     std::ostringstream text;
     po::options_description visible;
-    visible.add(global).add(selection).add(watching);
+    visible.add(global).add(selection).add(watching).add(connecting);
     text << kUsage << visible;
     invocation.action = Invocation::Action::kPrintHelp;
     invocation.help_text = text.str();
@@ -245,6 +310,7 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
     }
   }
   if (invocation.address.empty()) return UsageError("--address is empty");
+  if (absl::Status status = CheckConnectionFlags(values, connection); !status.ok()) return status;
   return invocation;
 }
 

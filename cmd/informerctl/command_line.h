@@ -21,14 +21,41 @@ enum class Command { kResources, kGet, kList, kWatch };
 
 enum class OutputFormat { kTable, kJson, kName };
 
+// How to reach informerd and who to be to it: the flags as given. Files are named, not read:
+// reading them (and a kubeconfig) is the connection's job (connection.h), at run time.
+struct ConnectionFlags {
+  // --tls: TLS with the system's trusted CAs, even without the flags below.
+  bool tls = false;
+  // --cacert: PEM CA certificates that sign informerd's certificate (instead of the system's).
+  std::string ca_file;
+  // --cert, --key: a PEM client certificate (chain) and its key, for mutual TLS. Both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // --insecure-skip-tls-verify: TLS without checking informerd's certificate at all.
+  bool insecure_skip_tls_verify = false;
+  // --tls-server-name: the name informerd's certificate must carry, when it is not the address's
+  // host (a port-forward to 127.0.0.1 of a certificate made for the Service's DNS name).
+  std::string tls_server_name;
+  // --token, --token-file: a bearer token, sent as "authorization: Bearer <token>" on every call.
+  std::string token;
+  std::string token_file;
+  // --kubeconfig, --context: the credentials of a kubeconfig context's user (its token, token
+  // file, client certificate or exec plugin). Its cluster's server is not used: informerd's
+  // address is --address.
+  std::string kubeconfig;
+  std::string context;
+};
+
 struct Invocation {
   enum class Action { kRun, kPrintHelp };
   Action action = Action::kRun;
   // The text for kPrintHelp.
   std::string help_text;
 
-  // --address, else $INFORMERD_ADDRESS, else kDefaultAddress. Any gRPC target string.
+  // --address, else $INFORMERD_ADDRESS, else kDefaultAddress. Any gRPC target string, or
+  // https://HOST[:PORT] (TLS, port 443 by default).
   std::string address = kDefaultAddress;
+  ConnectionFlags connection;
   // --timeout; nullopt when not given (each command has its default). Zero means none.
   std::optional<std::chrono::milliseconds> timeout;
   OutputFormat output = OutputFormat::kTable;

@@ -7,6 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "cmd/informerctl/connection.h"
 #include "cmd/informerctl/interrupt.h"
 #include "cmd/informerctl/output.h"
 #include "fmt/format.h"
@@ -69,13 +72,24 @@ absl::Status RpcError(const grpc::Status& status, const std::string& hint) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
 }
 
-// A failure that happened before informerd answered: the connection never became ready.
+// A failure that happened before informerd answered: the connection never became ready. A TLS
+// handshake that failed (gRPC's message names the handshake, or the certificate whose name did
+// not match) gets its own hint: the usual causes are the CA and the name.
 std::string ConnectionHint(const grpc::Status& status, grpc::Channel& channel,
-                           const std::string& address) {
+                           const ChannelSettings& settings) {
   const bool connection_failure = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                                   status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
   if (!connection_failure || channel.GetState(false) == GRPC_CHANNEL_READY) return "";
-  return fmt::format("cannot reach informerd at {}; set --address or INFORMERD_ADDRESS", address);
+  const std::string message = absl::AsciiStrToLower(status.error_message());
+  if (settings.tls &&
+      (absl::StrContains(message, "handshake") || absl::StrContains(message, "peer certificate"))) {
+    return fmt::format(
+        "the TLS handshake with informerd at {} failed: is its certificate signed by the CA in "
+        "--cacert and valid for the address's host (or --tls-server-name), and does it serve TLS?",
+        settings.address);
+  }
+  return fmt::format("cannot reach informerd at {}; set --address or INFORMERD_ADDRESS",
+                     settings.address);
 }
 
 void Write(std::FILE* out, const std::string& text) {
@@ -85,32 +99,40 @@ void Write(std::FILE* out, const std::string& text) {
 
 // A channel and a stub for one command.
 struct Connection {
-  explicit Connection(const std::string& address)
-      : channel(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
-        stub(v1::Informer::NewStub(channel)) {}
+  explicit Connection(const ChannelSettings& settings)
+      : settings(settings), channel(OpenChannel(settings)), stub(v1::Informer::NewStub(channel)) {}
+
+  // The call's deadline and credentials.
+  void Prepare(const Invocation& invocation, std::chrono::milliseconds fallback,
+               grpc::ClientContext* context) const {
+    const std::chrono::milliseconds timeout = invocation.timeout.value_or(fallback);
+    if (timeout.count() > 0) context->set_deadline(Clock::now() + timeout);
+    AddCallCredentials(settings, context);
+  }
+
+  std::string Hint(const grpc::Status& status) const {
+    return ConnectionHint(status, *channel, settings);
+  }
+
+  const ChannelSettings& settings;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Informer::Stub> stub;
 };
-
-void SetDeadline(const Invocation& invocation, std::chrono::milliseconds fallback,
-                 grpc::ClientContext* context) {
-  const std::chrono::milliseconds timeout = invocation.timeout.value_or(fallback);
-  if (timeout.count() > 0) context->set_deadline(Clock::now() + timeout);
-}
 
 ObjectView ViewOf(const Invocation& invocation) {
   return ObjectView{invocation.output, invocation.resource, invocation.all_namespaces};
 }
 
-absl::Status Resources(const Invocation& invocation, std::FILE* out, std::FILE* err) {
-  Connection connection(invocation.address);
+absl::Status Resources(const Invocation& invocation, const ChannelSettings& settings,
+                       std::FILE* out, std::FILE* err) {
+  Connection connection(settings);
   grpc::ClientContext context;
-  SetDeadline(invocation, kDefaultTimeout, &context);
+  connection.Prepare(invocation, kDefaultTimeout, &context);
   v1::ListResourcesResponse response;
   const grpc::Status status =
       connection.stub->ListResources(&context, v1::ListResourcesRequest(), &response);
   if (!status.ok()) {
-    return RpcError(status, ConnectionHint(status, *connection.channel, invocation.address));
+    return RpcError(status, connection.Hint(status));
   }
   if (response.resources_size() == 0 && invocation.output != OutputFormat::kJson) {
     Write(err, "No resources found.\n");
@@ -122,10 +144,11 @@ absl::Status Resources(const Invocation& invocation, std::FILE* out, std::FILE* 
   return absl::OkStatus();
 }
 
-absl::Status List(const Invocation& invocation, std::FILE* out, std::FILE* err) {
-  Connection connection(invocation.address);
+absl::Status List(const Invocation& invocation, const ChannelSettings& settings, std::FILE* out,
+                  std::FILE* err) {
+  Connection connection(settings);
   grpc::ClientContext context;
-  SetDeadline(invocation, kDefaultTimeout, &context);
+  connection.Prepare(invocation, kDefaultTimeout, &context);
   v1::ListRequest request;
   request.set_resource(invocation.resource);
   request.set_namespace_(invocation.namespace_name);
@@ -134,7 +157,7 @@ absl::Status List(const Invocation& invocation, std::FILE* out, std::FILE* err) 
   v1::ListResponse response;
   const grpc::Status status = connection.stub->List(&context, request, &response);
   if (!status.ok()) {
-    return RpcError(status, ConnectionHint(status, *connection.channel, invocation.address));
+    return RpcError(status, connection.Hint(status));
   }
   if (response.items_size() == 0 && invocation.output != OutputFormat::kJson) {
     // kubectl's wording, on stderr so that scripts reading stdout see nothing.
@@ -149,10 +172,10 @@ absl::Status List(const Invocation& invocation, std::FILE* out, std::FILE* err) 
   return absl::OkStatus();
 }
 
-absl::Status Get(const Invocation& invocation, std::FILE* out) {
-  Connection connection(invocation.address);
+absl::Status Get(const Invocation& invocation, const ChannelSettings& settings, std::FILE* out) {
+  Connection connection(settings);
   grpc::ClientContext context;
-  SetDeadline(invocation, kDefaultTimeout, &context);
+  connection.Prepare(invocation, kDefaultTimeout, &context);
   v1::GetRequest request;
   request.set_resource(invocation.resource);
   request.set_namespace_(invocation.namespace_name);
@@ -160,7 +183,7 @@ absl::Status Get(const Invocation& invocation, std::FILE* out) {
   v1::GetResponse response;
   const grpc::Status status = connection.stub->Get(&context, request, &response);
   if (!status.ok()) {
-    return RpcError(status, ConnectionHint(status, *connection.channel, invocation.address));
+    return RpcError(status, connection.Hint(status));
   }
   auto text = FormatGet(response, ViewOf(invocation), Clock::now());
   if (!text.ok()) return text.status();
@@ -183,13 +206,13 @@ std::string ResumeHint(const grpc::Status& status, const std::string& resume_fro
   }
 }
 
-absl::Status Watch(const Invocation& invocation, std::FILE* out) {
+absl::Status Watch(const Invocation& invocation, const ChannelSettings& settings, std::FILE* out) {
   grpc::ClientContext context;
   // Before the channel exists, so that gRPC's threads inherit the blocked signals.
   InterruptWatcher interrupt([&context] { context.TryCancel(); });
-  Connection connection(invocation.address);
+  Connection connection(settings);
   // A watch has no deadline unless one is asked for.
-  SetDeadline(invocation, std::chrono::milliseconds(0), &context);
+  connection.Prepare(invocation, std::chrono::milliseconds(0), &context);
   v1::SubscribeRequest request;
   request.set_resource(invocation.resource);
   request.set_namespace_(invocation.namespace_name);
@@ -224,7 +247,7 @@ absl::Status Watch(const Invocation& invocation, std::FILE* out) {
       connection.channel->GetState(false) == GRPC_CHANNEL_READY) {
     return absl::OkStatus();
   }
-  std::string hint = ConnectionHint(status, *connection.channel, invocation.address);
+  std::string hint = connection.Hint(status);
   if (hint.empty()) hint = ResumeHint(status, resume_from);
   return RpcError(status, hint);
 }
@@ -232,15 +255,18 @@ absl::Status Watch(const Invocation& invocation, std::FILE* out) {
 }  // namespace
 
 absl::Status RunCommand(const Invocation& invocation, std::FILE* out, std::FILE* err) {
+  const absl::StatusOr<ChannelSettings> settings = ResolveChannelSettings(
+      invocation.address, invocation.connection, daemon::Environment::FromProcess());
+  if (!settings.ok()) return settings.status();
   switch (invocation.command) {
     case Command::kResources:
-      return Resources(invocation, out, err);
+      return Resources(invocation, *settings, out, err);
     case Command::kGet:
-      return Get(invocation, out);
+      return Get(invocation, *settings, out);
     case Command::kList:
-      return List(invocation, out, err);
+      return List(invocation, *settings, out, err);
     case Command::kWatch:
-      return Watch(invocation, out);
+      return Watch(invocation, *settings, out);
   }
   return absl::InternalError("unknown command");
 }

@@ -1,5 +1,5 @@
 // ApiServerClient (daemon/kube/apiserver_client.h): the public face of the client.
-// Each call starts an operation (daemon/kube/get_exchange.h, daemon/kube/watch_stream.h) that
+// Each call starts an operation (daemon/kube/request_exchange.h, daemon/kube/watch_stream.h) that
 // shares the client's SharedState (daemon/kube/client_shared_state.h) and runs on its strand;
 // these functions only create, post and cancel, on the caller's thread.
 #include "daemon/kube/apiserver_client.h"
@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "daemon/kube/client_shared_state.h"
-#include "daemon/kube/get_exchange.h"
+#include "daemon/kube/request_exchange.h"
 #include "daemon/kube/tls_context.h"
 #include "daemon/kube/watch_stream.h"
 #include "fmt/format.h"
@@ -43,8 +43,23 @@ ApiServerClient::ApiServerClient(std::shared_ptr<SharedState> state) : state_(st
 ApiServerClient::~ApiServerClient() { state_->Close(); }
 
 void ApiServerClient::Get(std::string path_and_query, std::string accept, GetCallback done) {
-  auto exchange = std::make_shared<client_internal::GetExchange>(
-      state_, std::move(path_and_query), std::move(accept), std::move(done));
+  client_internal::RequestSpec spec;
+  spec.path_and_query = std::move(path_and_query);
+  spec.accept = std::move(accept);
+  auto exchange =
+      std::make_shared<client_internal::RequestExchange>(state_, std::move(spec), std::move(done));
+  asio::post(state_->strand(), [exchange] { exchange->Start(); });
+}
+
+void ApiServerClient::Post(std::string path, std::string json_body, PostCallback done) {
+  client_internal::RequestSpec spec;
+  spec.method = boost::beast::http::verb::post;
+  spec.path_and_query = std::move(path);
+  spec.json_body = std::move(json_body);
+  // Reviews only (see the header): repeating one is harmless.
+  spec.replayable = true;
+  auto exchange =
+      std::make_shared<client_internal::RequestExchange>(state_, std::move(spec), std::move(done));
   asio::post(state_->strand(), [exchange] { exchange->Start(); });
 }
 

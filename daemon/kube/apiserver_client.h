@@ -4,7 +4,10 @@
 // are handed over exactly as they arrive. informerd's counterpart of client-go's rest.Interface.
 //
 // It is the daemon's ListWatchClient (daemon/kube/list_watch_client.h: the Get/Watch contracts
-// and the result types), the interface the informers and discovery are written against.
+// and the result types), the interface the informers and discovery are written against, and its
+// ReviewClient (daemon/kube/review_client.h): the POSTs of TokenReviews and SubjectAccessReviews
+// through which daemon/security asks the apiserver who a caller is and what they may read. Those
+// share the GETs' keep-alive pool and credentials.
 //
 // Data flow: built once at start-up from the RestConfig (daemon/kube/auth/rest_config.h); the
 // reflectors LIST with Get() and WATCH with Watch() (feeding core::WatchEventDecoder and
@@ -25,7 +28,7 @@
 //
 // Implementation, one class per file, all private to this target: client_shared_state.h (what
 // the client and its operations share), connection_pool.h, apiserver_connection.h,
-// connection_opener.h, get_exchange.h (one Get()), watch_stream.h (one Watch()),
+// connection_opener.h, request_exchange.h (one Get() or Post()), watch_stream.h (one Watch()),
 // credential_worker.h, request_support.h (helpers both operations use).
 #pragma once
 
@@ -44,6 +47,7 @@
 #include "core/object_record.h"
 #include "daemon/kube/auth/rest_config.h"
 #include "daemon/kube/list_watch_client.h"
+#include "daemon/kube/review_client.h"
 
 namespace informerd::daemon {
 
@@ -67,8 +71,10 @@ struct ApiClientOptions {
   std::string user_agent;
 };
 
-class ApiServerClient final : public ListWatchClient {
+class ApiServerClient final : public ListWatchClient, public ReviewClient {
  public:
+  // The same type in both interfaces.
+  using Strand = ListWatchClient::Strand;
   // Fails (InvalidArgument) when the TLS settings cannot work (unparsable CA, a CA together with
   // insecure-skip-tls-verify). Credential problems surface per request.
   static absl::StatusOr<std::unique_ptr<ApiServerClient>> Create(boost::asio::io_context& io,
@@ -92,7 +98,21 @@ class ApiServerClient final : public ListWatchClient {
   [[nodiscard]] WatchHandle Watch(std::string path_and_query, BytesCallback on_bytes,
                                   EndCallback on_end) override;
 
-  // ListWatchClient: the one strand all of the client's I/O runs on.
+  // ReviewClient. POST server.path_prefix + `path` with `json_body` (Content-Type and Accept
+  // application/json) over the same pool and credentials as Get(); a 2xx answer (the reviews'
+  // 201 Created) is OK with its body; failures as for Get(): a non-2xx answer by the table
+  // (a 403 here means the daemon's own identity may not create reviews: it lacks
+  // system:auth-delegator), a timeout DeadlineExceeded, no answer Unavailable. An error body that
+  // is not a Status is not quoted in the message, as a proxy's error page may echo the request's
+  // token. Retry: like a Get(), a review sent on a reused keep-alive connection that the server
+  // had closed before any byte of the answer came back is sent once more on a new connection.
+  // The server may or may not have seen the first one; for a review that does not matter, since
+  // TokenReview and SubjectAccessReview are reads in POST form (the apiserver evaluates, answers
+  // and stores nothing), so asking twice gives the same answer. Every POST this client makes is a
+  // review; a POST that changes something must not be retried so (RequestSpec::replayable).
+  void Post(std::string path, std::string json_body, PostCallback done) override;
+
+  // ListWatchClient and ReviewClient: the one strand all of the client's I/O runs on.
   Strand strand() const override;
   const RestConfig& config() const;
 

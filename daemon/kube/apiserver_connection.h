@@ -2,8 +2,8 @@
 // the server URL is http, with the read buffer that keeps bytes beyond the current response.
 // Internal to //daemon/kube:apiserver_client.
 //
-// Threads and ownership: owned by the request using it (a GetExchange or a watch stream), by a
-// ConnectionOpener while it connects, or by the idle ConnectionPool between requests; used only
+// Threads and ownership: owned by the request using it (a RequestExchange or a watch stream), by
+// a ConnectionOpener while it connects, or by the idle ConnectionPool between requests; used only
 // on the client's strand, which its sockets and timers are bound to.
 #pragma once
 

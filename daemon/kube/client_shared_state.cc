@@ -41,8 +41,9 @@ ApiServerClient::SharedState::SharedState(asio::io_context& io, RestConfig confi
   if (options_.user_agent.empty()) options_.user_agent = fmt::format("informerd/{}", kVersion);
 }
 
-std::string ApiServerClient::SharedState::Describe(const std::string& path_and_query) const {
-  return fmt::format("GET {}{}", config_.server.ToString(), path_and_query);
+std::string ApiServerClient::SharedState::Describe(const std::string& path_and_query,
+                                                   std::string_view method) const {
+  return fmt::format("{} {}{}", method, config_.server.ToString(), path_and_query);
 }
 
 void ApiServerClient::SharedState::FetchCredentials(

@@ -5,7 +5,7 @@
 // Abortable, the interface those operations implement. Internal to
 // //daemon/kube:apiserver_client.
 //
-// Threads and ownership: shared by the ApiServerClient and every pending GetExchange, watch
+// Threads and ownership: shared by the ApiServerClient and every pending RequestExchange, watch
 // stream and ConnectionOpener, so it lives while any of them does. Its settings are immutable;
 // its mutable state is touched only on the strand, except the closed flag (atomic) and Close(),
 // which the client's destructor calls from any thread. Credentials are fetched on the
@@ -64,8 +64,8 @@ class ApiServerClient::SharedState
   const std::string& verify_name() const { return verify_name_; }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
-  // "GET https://127.0.0.1:6443/api/v1/pods?limit=500".
-  std::string Describe(const std::string& path_and_query) const;
+  // "GET https://127.0.0.1:6443/api/v1/pods?limit=500" ("POST ..." with that method).
+  std::string Describe(const std::string& path_and_query, std::string_view method = "GET") const;
 
   // Current() on the credential thread, the answer on the strand.
   void FetchCredentials(std::function<void(absl::StatusOr<CredentialsPtr>)> done);

@@ -4,6 +4,14 @@
 // services registered here must be thread-safe. Start() binds before returning, so a port
 // conflict is reported at start-up; Shutdown() is called once, from the thread that handles
 // SIGTERM/SIGINT, and ends open streams after a grace period.
+//
+// Unix sockets (unix:PATH, unix:///ABS/PATH): a socket file left at PATH by a process that is
+// gone (nothing accepts connections on it) is removed before binding; a socket something still
+// serves on, and a file that is not a socket, are start-up errors and left alone. The socket is
+// created with `unix_socket_mode` (the process umask is narrowed while binding, so it is never
+// more open than that) and chmod'ed to it; who may connect is then decided by that mode, the
+// file's owner and group (the daemon's user and group), and the directories above it. gRPC
+// removes the socket file when the server shuts down.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -34,6 +42,8 @@ struct GrpcServerOptions {
   // The most frequent client keepalive pings tolerated (a client pinging faster is sent GOAWAY
   // "too_many_pings"). grpc-go's and grpc-java's clients allow 10 s as their minimum.
   std::chrono::milliseconds min_client_ping_interval{std::chrono::seconds(10)};
+  // The permissions of a unix socket's file (ignored for TCP). 0660: the daemon's user and group.
+  unsigned unix_socket_mode = 0660;
   // Service names the health service reports besides "" (for example
   // "informerd.v1.Informer"), all with the same readiness.
   std::vector<std::string> health_service_names;
@@ -45,19 +55,23 @@ struct GrpcServerOptions {
 
 class GrpcServer {
  public:
-  // Binds `listen_address` (host:port; port 0 picks a free one) and serves `services`, which must
-  // outlive the server. Health starts NOT_SERVING for "" and for each service's name (set before
-  // "gRPC listening on ADDRESS" is logged; gRPC's default health service reports "" SERVING for
-  // the instant between the port opening and that): call SetServing once the daemon is ready.
+  // Binds `listen_address` (host:port, port 0 picking a free one; or unix:PATH, see above) with
+  // `credentials` (daemon/service/server_credentials.h decides which) and serves `services`,
+  // which must outlive the server. Health starts NOT_SERVING for "" and for each service's name:
+  // call SetServing once the daemon is ready. (It is set before "gRPC listening on ADDRESS" is
+  // logged; gRPC's default health service reports "" SERVING for the instant between the port
+  // opening and that.)
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
-      const std::string& listen_address, const std::vector<grpc::Service*>& services,
-      std::shared_ptr<spdlog::logger> logger, GrpcServerOptions options = {});
+      const std::string& listen_address, std::shared_ptr<grpc::ServerCredentials> credentials,
+      const std::vector<grpc::Service*>& services, std::shared_ptr<spdlog::logger> logger,
+      GrpcServerOptions options = {});
 
   ~GrpcServer();
   GrpcServer(const GrpcServer&) = delete;
   GrpcServer& operator=(const GrpcServer&) = delete;
 
-  // The address actually bound, with the chosen port.
+  // The address actually bound: host:port with the chosen port, or a unix socket address as
+  // given.
   const std::string& address() const { return address_; }
 
   // Readiness as the grpc.health.v1 service reports it, for "" and every service name. Any

@@ -13,10 +13,17 @@ dict keyed by "namespace/name", and when the stream ends, resume where it stoppe
 
 A snapshot's ADDED events carry each object's own resource version, which is no place to resume
 from; resumable positions start at SYNCED. Stubs are generated from the proto (see README.md).
+
+Security (README "Security model"): with --cacert (or --tls, trusting the system's CAs) the channel
+is TLS; a bearer token (--token, or better --token-file, e.g. a projected ServiceAccount token,
+re-read on every subscription since the kubelet rotates it) goes in the "authorization: Bearer ..."
+metadata of each call, which informerd checks with a TokenReview and authorizes per call. Like
+informerctl, the example sends a token in plaintext only to a unix socket or a loopback address.
 Run it as a program, or import it and call follow() with an `until` condition, as
 test/e2e/python_example_test.py does.
 """
 import argparse
+import ipaddress
 import json
 import os
 import random
@@ -89,9 +96,11 @@ class LocalCache:
 
 
 def follow(stub, resource, namespace="", label_selector="", field_selector="", cache=None,
-           until=lambda cache: False, max_events=None, backoff=None, sleep=time.sleep, log=print):
+           until=lambda cache: False, max_events=None, backoff=None, sleep=time.sleep, log=print,
+           metadata=lambda: ()):
     """Subscribes and applies events to `cache` until `until(cache)` holds or `max_events` have
-    been applied, resuming after every retryable end of the stream. Returns the cache."""
+    been applied, resuming after every retryable end of the stream. `metadata()` gives each
+    subscription's call metadata (see bearer_metadata). Returns the cache."""
     cache = cache if cache is not None else LocalCache()
     backoff = backoff or Backoff()
     applied = 0
@@ -100,7 +109,7 @@ def follow(stub, resource, namespace="", label_selector="", field_selector="", c
             resource=resource, namespace=namespace, label_selector=label_selector,
             field_selector=field_selector, resource_version=cache.resume_from)
         cache.begin_stream()
-        call = stub.Subscribe(request)
+        call = stub.Subscribe(request, metadata=metadata())
         try:
             for event in call:
                 log(cache.apply(event))
@@ -125,6 +134,51 @@ def follow(stub, resource, namespace="", label_selector="", field_selector="", c
             sleep(delay)
 
 
+def is_local(address):
+    """Whether a gRPC target is this machine only: a unix socket or a loopback address."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = address[len("dns:///"):] if address.startswith("dns:///") else address
+    if host.startswith("["):
+        host = host[1:host.find("]")]
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_channel(address, cacert=None, tls=False):
+    """TLS when a CA file is given (or tls: the system's CAs); plaintext otherwise."""
+    if cacert or tls:
+        root_certificates = None
+        if cacert:
+            with open(cacert, "rb") as f:
+                root_certificates = f.read()
+        return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates))
+    return grpc.insecure_channel(address)
+
+
+def bearer_metadata(token=None, token_file=None):
+    """A function giving the call metadata that carries the token. A token file is read each
+    time, so a rotated ServiceAccount token is picked up by the next subscription."""
+    if not token and not token_file:
+        return lambda: ()
+
+    def metadata():
+        value = token
+        if token_file:
+            with open(token_file) as f:
+                value = f.read().strip()
+        if not value:
+            raise ValueError("the bearer token is empty (%s)" % (token_file or "--token"))
+        return (("authorization", "Bearer " + value),)
+    return metadata
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--address", default=os.environ.get("INFORMERD_ADDRESS", "127.0.0.1:50051"))
@@ -132,13 +186,30 @@ def main():
     parser.add_argument("--namespace", default="", help="default: all namespaces")
     parser.add_argument("--selector", default="", help="label selector, kubectl syntax")
     parser.add_argument("--max-events", type=int, default=None, help="stop after N events")
+    parser.add_argument("--cacert", help="PEM CA of informerd's certificate: use TLS")
+    parser.add_argument("--tls", action="store_true", help="use TLS with the system's CAs")
+    credentials = parser.add_mutually_exclusive_group()
+    credentials.add_argument("--token", help="bearer token (visible in ps: prefer --token-file)")
+    credentials.add_argument("--token-file", help="file holding the bearer token, re-read per call")
     args = parser.parse_args()
-    with grpc.insecure_channel(args.address) as channel:
+    tls = bool(args.cacert or args.tls)
+    if (args.token or args.token_file) and not tls and not is_local(args.address):
+        parser.error("refusing to send a bearer token in plaintext to %s: use --cacert or --tls"
+                     % args.address)
+    metadata = bearer_metadata(args.token, args.token_file)
+    try:
+        metadata()  # an unreadable token file is an error now, not at the first call
+        channel = open_channel(args.address, args.cacert, args.tls)
+    except (OSError, ValueError) as error:
+        print("informer_client: %s" % error, file=sys.stderr)
+        return 1
+    with channel:
         stub = informerd_pb2_grpc.InformerStub(channel)
         cache = LocalCache()
         try:
             follow(stub, args.resource, args.namespace, args.selector, cache=cache,
-                   max_events=args.max_events, log=lambda line: print(line, flush=True))
+                   max_events=args.max_events, log=lambda line: print(line, flush=True),
+                   metadata=metadata)
         except KeyboardInterrupt:
             pass
         except grpc.RpcError as error:

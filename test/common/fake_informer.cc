@@ -1,6 +1,8 @@
 // The canned Informer service; see fake_informer.h.
 #include "test/common/fake_informer.h"
 
+#include <grpc/grpc_security_constants.h>
+
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -58,17 +60,35 @@ int FakeInformerService::calls() const {
   return calls_;
 }
 
+std::vector<CallerSeen> FakeInformerService::callers() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return callers_;
+}
+
 bool FakeInformerService::WaitForCancelledStreams(int count, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);
   return changed_.wait_for(lock, timeout, [&] { return cancelled_streams_ >= count; });
 }
 
-std::optional<grpc::Status> FakeInformerService::Begin() {
+std::optional<grpc::Status> FakeInformerService::Begin(const char* method,
+                                                       grpc::ServerContext* context) {
+  CallerSeen caller;
+  caller.method = method;
+  const auto& metadata = context->client_metadata();
+  for (auto [it, end] = metadata.equal_range("authorization"); it != end; ++it) {
+    caller.authorization.emplace_back(it->second.data(), it->second.size());
+  }
+  if (const auto auth = context->auth_context()) {
+    for (const grpc::string_ref& name : auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+      caller.client_common_name.assign(name.data(), name.size());
+    }
+  }
   std::optional<grpc::Status> failure;
   std::chrono::milliseconds delay;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++calls_;
+    callers_.push_back(std::move(caller));
     failure = failure_;
     delay = failure_delay_;
   }
@@ -76,34 +96,34 @@ std::optional<grpc::Status> FakeInformerService::Begin() {
   return failure;
 }
 
-grpc::Status FakeInformerService::ListResources(grpc::ServerContext*,
+grpc::Status FakeInformerService::ListResources(grpc::ServerContext* context,
                                                 const v1::ListResourcesRequest*,
                                                 v1::ListResourcesResponse* response) {
-  if (auto failure = Begin()) return *failure;
+  if (auto failure = Begin("ListResources", context)) return *failure;
   std::lock_guard<std::mutex> lock(mutex_);
   *response = resources_;
   return grpc::Status::OK;
 }
 
-grpc::Status FakeInformerService::List(grpc::ServerContext*, const v1::ListRequest* request,
+grpc::Status FakeInformerService::List(grpc::ServerContext* context, const v1::ListRequest* request,
                                        v1::ListResponse* response) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     list_requests_.push_back(*request);
   }
-  if (auto failure = Begin()) return *failure;
+  if (auto failure = Begin("List", context)) return *failure;
   std::lock_guard<std::mutex> lock(mutex_);
   *response = list_;
   return grpc::Status::OK;
 }
 
-grpc::Status FakeInformerService::Get(grpc::ServerContext*, const v1::GetRequest* request,
+grpc::Status FakeInformerService::Get(grpc::ServerContext* context, const v1::GetRequest* request,
                                       v1::GetResponse* response) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     get_requests_.push_back(*request);
   }
-  if (auto failure = Begin()) return *failure;
+  if (auto failure = Begin("Get", context)) return *failure;
   std::lock_guard<std::mutex> lock(mutex_);
   const auto found = objects_.find({request->namespace_(), request->name()});
   if (found == objects_.end()) {
@@ -122,7 +142,7 @@ grpc::Status FakeInformerService::Subscribe(grpc::ServerContext* context,
     std::lock_guard<std::mutex> lock(mutex_);
     subscribe_requests_.push_back(*request);
   }
-  if (auto failure = Begin()) return *failure;
+  if (auto failure = Begin("Subscribe", context)) return *failure;
   SubscribeScript script;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -141,10 +161,12 @@ grpc::Status FakeInformerService::Subscribe(grpc::ServerContext* context,
   return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
 }
 
-FakeInformer::FakeInformer() {
+FakeInformer::FakeInformer() : FakeInformer(grpc::InsecureServerCredentials()) {}
+
+FakeInformer::FakeInformer(std::shared_ptr<grpc::ServerCredentials> credentials) {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort("127.0.0.1:0", std::move(credentials), &port);
   builder.RegisterService(&service_);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) throw std::runtime_error("FakeInformer: cannot listen on 127.0.0.1:0");

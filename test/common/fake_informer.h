@@ -4,8 +4,10 @@
 // A test creates one FakeInformer (it listens on 127.0.0.1 with a free port), fills in the
 // answers with Set*(), runs the client against address(), and then reads back the requests the
 // fake received. Every answer can instead be any gRPC status, so clients are tested against each
-// code the API documents. gRPC serves the calls on its own threads; every method here is
-// thread-safe. The destructor shuts the server down and cancels streams still open.
+// code the API documents. It can listen with any server credentials (TLS, mutual TLS), and it
+// records who each call came from: its "authorization" metadata and the client certificate's
+// common name. gRPC serves the calls on its own threads; every method here is thread-safe. The
+// destructor shuts the server down and cancels streams still open.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -31,6 +33,15 @@ struct SubscribeScript {
   bool hold_open = false;
 };
 
+// Who made one call, as the server saw it.
+struct CallerSeen {
+  std::string method;  // "ListResources", "List", "Get", "Subscribe"
+  // Every "authorization" metadata value, in order (a well-behaved client sends one).
+  std::vector<std::string> authorization;
+  // The verified client certificate's subject CN ("" without one; only with TLS).
+  std::string client_common_name;
+};
+
 class FakeInformerService final : public v1::Informer::Service {
  public:
   void SetResources(v1::ListResourcesResponse response);
@@ -47,6 +58,7 @@ class FakeInformerService final : public v1::Informer::Service {
   std::vector<v1::SubscribeRequest> subscribe_requests() const;
   // Calls of any kind received so far.
   int calls() const;
+  std::vector<CallerSeen> callers() const;
   // Waits until `count` streams held open have seen their client cancel; false on timeout.
   bool WaitForCancelledStreams(int count, std::chrono::milliseconds timeout);
 
@@ -60,12 +72,13 @@ class FakeInformerService final : public v1::Informer::Service {
                          grpc::ServerWriter<v1::Event>* writer) override;
 
  private:
-  // The scripted failure, if any, after its delay; counts the call.
-  std::optional<grpc::Status> Begin();
+  // Records the caller; the scripted failure, if any, after its delay; counts the call.
+  std::optional<grpc::Status> Begin(const char* method, grpc::ServerContext* context);
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   int calls_ = 0;
+  std::vector<CallerSeen> callers_;
   std::optional<grpc::Status> failure_;
   std::chrono::milliseconds failure_delay_{0};
   v1::ListResourcesResponse resources_;
@@ -80,7 +93,10 @@ class FakeInformerService final : public v1::Informer::Service {
 
 class FakeInformer {
  public:
+  // Plaintext.
   FakeInformer();
+  // With these credentials, e.g. grpc::SslServerCredentials.
+  explicit FakeInformer(std::shared_ptr<grpc::ServerCredentials> credentials);
   ~FakeInformer();
   FakeInformer(const FakeInformer&) = delete;
   FakeInformer& operator=(const FakeInformer&) = delete;

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
+
+#include "fmt/format.h"
 
 namespace informerd::daemon {
 namespace {
@@ -86,7 +89,8 @@ TEST_CASE("an unknown field is an error naming file, line, column and the known 
         "indexes, labelSelector, namespace, resource, stripManagedFields)");
   CHECK(ErrorOf("resource:\n  - resource: pods\n") ==
         "test.yaml:1:1: resource: unknown field (known fields: allowOnDemand, maxObjectBytes, "
-        "onDemandGracePeriod, resources, subscriberQueueCapacity)");
+        "maxOnDemandInformers, onDemandGracePeriod, onDemandResources, resources, "
+        "subscriberQueueCapacity)");
 }
 
 TEST_CASE("each kind of invalid value names the field") {
@@ -155,6 +159,97 @@ TEST_CASE("invalid on-demand settings name the field, line and column") {
         "(units h, m, s, ms), at most 24h");
   CHECK(ErrorOf("onDemandGracePeriod: 5m\nresources:\n  - resource: pods\n") ==
         "test.yaml:1:22: onDemandGracePeriod: has no effect without `allowOnDemand: true`");
+}
+
+TEST_CASE("on-demand informers: any resource and at most 16 by default") {
+  auto config = ParseConfig("allowOnDemand: true\nresources: []\n", "t");
+  REQUIRE(config.ok());
+  CHECK_FALSE(config->on_demand_resources.has_value());
+  CHECK(config->max_on_demand_informers == 16);
+}
+
+TEST_CASE("onDemandResources and maxOnDemandInformers are parsed") {
+  auto config = ParseConfig(
+      "allowOnDemand: true\nmaxOnDemandInformers: 3\n"
+      "onDemandResources: [pods, deployments.apps, \"*.example.com\", \"*.apps\"]\n"
+      "resources: []\n",
+      "t");
+  REQUIRE(config.ok());
+  CHECK(config->max_on_demand_informers == 3);
+  REQUIRE(config->on_demand_resources.has_value());
+  std::vector<std::string> written;
+  for (const ResourcePattern& pattern : *config->on_demand_resources) {
+    written.push_back(pattern.ToString());
+  }
+  CHECK(written == std::vector<std::string>{"pods", "deployments.apps", "*.example.com", "*.apps"});
+  auto all = ParseConfig("allowOnDemand: true\nonDemandResources: ['*']\nresources: []\n", "t");
+  REQUIRE(all.ok());
+  REQUIRE(all->on_demand_resources->size() == 1);
+  CHECK(all->on_demand_resources->front().any_group);
+}
+
+TEST_CASE("a resource pattern names a resource and group exactly, or every resource of a group") {
+  const auto matches = [](const std::string& text, const std::string& group,
+                          const std::string& resource) {
+    absl::StatusOr<ResourcePattern> pattern = ParseResourcePattern(text);
+    REQUIRE(pattern.ok());
+    return pattern->Matches(group, resource);
+  };
+  CHECK(matches("pods", "", "pods"));
+  CHECK_FALSE(matches("pods", "", "services"));
+  CHECK_FALSE(matches("pods", "metrics.k8s.io", "pods"));  // the core group only
+  CHECK(matches("deployments.apps", "apps", "deployments"));
+  CHECK_FALSE(matches("deployments.apps", "", "deployments"));
+  CHECK_FALSE(matches("deployments.apps", "apps", "replicasets"));
+  CHECK(matches("*.example.com", "example.com", "widgets"));
+  CHECK_FALSE(matches("*.example.com", "sub.example.com", "widgets"));  // not subdomains
+  CHECK_FALSE(matches("*.example.com", "", "pods"));
+  CHECK(matches("*.apps", "apps", "statefulsets"));
+  CHECK(matches("*", "", "secrets"));
+  CHECK(matches("*", "example.com", "widgets"));
+  CHECK(matches("widgets.v2.example.com", "v2.example.com", "widgets"));
+}
+
+TEST_CASE("resource patterns that could never match are refused, saying how to write one") {
+  for (const char* bad :
+       {"", "Pods", "po*", "pods.*", "*.*", "*.", ".apps", "pods.", "apps/v1/deployments",
+        "v1/pods", "pods.Apps", "pods..apps", "-pods", "pods .apps"}) {
+    INFO(bad);
+    absl::StatusOr<ResourcePattern> pattern = ParseResourcePattern(bad);
+    REQUIRE_FALSE(pattern.ok());
+    CHECK(pattern.status().message() ==
+          fmt::format("\"{}\" is not a resource pattern: write a resource as kubectl "
+                      "api-resources names it, in lower case, with its group after a dot (pods, "
+                      "deployments.apps), *.GROUP for every resource of a group, or * for every "
+                      "resource",
+                      bad));
+  }
+}
+
+TEST_CASE("invalid onDemandResources and maxOnDemandInformers name the field, line and column") {
+  CHECK(ErrorOf("allowOnDemand: true\nonDemandResources: [pods, Deployments]\nresources: []\n") ==
+        "test.yaml:2:27: onDemandResources[1]: \"Deployments\" is not a resource pattern: write a "
+        "resource as kubectl api-resources names it, in lower case, with its group after a dot "
+        "(pods, deployments.apps), *.GROUP for every resource of a group, or * for every "
+        "resource");
+  CHECK(ErrorOf("allowOnDemand: true\nonDemandResources: pods\nresources: []\n") ==
+        "test.yaml:2:20: onDemandResources: must be a list of resource patterns such as [pods, "
+        "deployments.apps, \"*.example.com\"]");
+  CHECK(ErrorOf("allowOnDemand: true\nonDemandResources: [[pods]]\nresources: []\n") ==
+        "test.yaml:2:21: onDemandResources[0]: must be a string");
+  CHECK(ErrorOf("allowOnDemand: true\nonDemandResources: []\nresources: []\n") ==
+        "test.yaml:2:20: onDemandResources: is empty, which would refuse every on-demand "
+        "informer: leave it out to allow any resource, or set allowOnDemand: false");
+  CHECK(ErrorOf("onDemandResources: [pods]\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:20: onDemandResources: has no effect without `allowOnDemand: true`");
+  for (const char* bad : {"0", "-1", "10001", "many", "[3]"}) {
+    INFO(bad);
+    CHECK(ErrorOf(std::string("allowOnDemand: true\nmaxOnDemandInformers: ") + bad +
+                  "\nresources: []\n") ==
+          "test.yaml:2:23: maxOnDemandInformers: must be a number of informers from 1 to 10000");
+  }
+  CHECK(ErrorOf("maxOnDemandInformers: 4\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:23: maxOnDemandInformers: has no effect without `allowOnDemand: true`");
 }
 
 TEST_CASE("the same resource, namespace and selectors twice is an error") {

@@ -87,14 +87,233 @@ TEST_CASE("bad flags give one-line errors naming the flag") {
   CHECK(ErrorOf({"--config", "c", "--log-format", "xml"}) ==
         "--log-format: \"xml\" is not one of text, json");
   CHECK(ErrorOf({"--config", "c", "--listen", "50051"}) ==
-        "--listen: \"50051\" is not HOST:PORT (for example 127.0.0.1:50051)");
+        "--listen: \"50051\" is not HOST:PORT or unix:PATH (for example 127.0.0.1:50051 or "
+        "unix:///run/informerd/grpc.sock)");
   CHECK(ErrorOf({"--config", "c", "--listen", "h:99999"}) ==
-        "--listen: \"h:99999\" is not HOST:PORT (for example 127.0.0.1:50051)");
+        "--listen: \"h:99999\" is not HOST:PORT or unix:PATH (for example 127.0.0.1:50051 or "
+        "unix:///run/informerd/grpc.sock)");
   CHECK(ErrorOf({"--config", "c", "--listen", "h:"}) ==
-        "--listen: \"h:\" is not HOST:PORT (for example 127.0.0.1:50051)");
+        "--listen: \"h:\" is not HOST:PORT or unix:PATH (for example 127.0.0.1:50051 or "
+        "unix:///run/informerd/grpc.sock)");
   CHECK(ErrorOf({"--config", "c", "stray"}) ==
         "too many positional options have been specified on the command line (see informerd "
         "--help)");
+}
+
+TEST_CASE("security flags: defaults on the loopback default address") {
+  auto options = Parse({"--config", "c"});
+  REQUIRE(options.ok());
+  CHECK(options->tls_cert_file.empty());
+  CHECK(options->tls_private_key_file.empty());
+  CHECK(options->client_ca_file.empty());
+  CHECK(options->tls_reload_interval == std::chrono::seconds(60));
+  CHECK(options->listen_socket_mode == 0660);
+  CHECK_FALSE(options->insecure_allow_plaintext);
+  CHECK(options->authentication_token_webhook);
+  CHECK(options->authentication_token_webhook_cache_ttl == std::chrono::minutes(2));
+  CHECK(options->authentication_token_audiences.empty());
+  // Loopback: AlwaysAllow, and with it anonymous calls.
+  CHECK(options->authorization_mode == AuthorizationMode::kAlwaysAllow);
+  CHECK(options->anonymous_auth);
+  CHECK(options->authorization_webhook_cache_authorized_ttl == std::chrono::minutes(5));
+  CHECK(options->authorization_webhook_cache_unauthorized_ttl == std::chrono::seconds(30));
+  CHECK(options->audit_log);
+}
+
+TEST_CASE("--authorization-mode defaults to Webhook unless --listen is loopback or a unix socket") {
+  struct Case {
+    std::string listen;
+    AuthorizationMode mode;
+  };
+  const std::vector<Case> cases = {
+      {"127.0.0.1:1", AuthorizationMode::kAlwaysAllow},
+      {"127.8.9.10:1", AuthorizationMode::kAlwaysAllow},
+      {"[::1]:1", AuthorizationMode::kAlwaysAllow},
+      {"[::ffff:127.0.0.1]:1", AuthorizationMode::kAlwaysAllow},
+      {"localhost:1", AuthorizationMode::kAlwaysAllow},
+      {"LocalHost:1", AuthorizationMode::kAlwaysAllow},
+      {"unix:///run/informerd.sock", AuthorizationMode::kAlwaysAllow},
+      {"unix:relative.sock", AuthorizationMode::kAlwaysAllow},
+      {"0.0.0.0:1", AuthorizationMode::kWebhook},
+      {"[::]:1", AuthorizationMode::kWebhook},
+      {"10.0.0.1:1", AuthorizationMode::kWebhook},
+      {"128.0.0.1:1", AuthorizationMode::kWebhook},
+      {"[::2]:1", AuthorizationMode::kWebhook},
+      {"[::ffff:10.0.0.1]:1", AuthorizationMode::kWebhook},
+      {"informerd.example:1", AuthorizationMode::kWebhook},
+      {"localhost.example:1", AuthorizationMode::kWebhook},
+  };
+  for (const Case& c : cases) {
+    INFO(c.listen);
+    auto options = Parse({"--config", "c", "--listen", c.listen});
+    REQUIRE(options.ok());
+    CHECK(options->authorization_mode == c.mode);
+    // --anonymous-auth follows the mode unless given.
+    CHECK(options->anonymous_auth == (c.mode == AuthorizationMode::kAlwaysAllow));
+  }
+  auto options =
+      Parse({"--config", "c", "--listen", "0.0.0.0:1", "--authorization-mode", "AlwaysAllow"});
+  REQUIRE(options.ok());
+  CHECK(options->authorization_mode == AuthorizationMode::kAlwaysAllow);
+  CHECK(options->anonymous_auth);
+  options = Parse({"--config", "c", "--authorization-mode=Webhook"});
+  REQUIRE(options.ok());
+  CHECK(options->authorization_mode == AuthorizationMode::kWebhook);
+  CHECK_FALSE(options->anonymous_auth);
+  options = Parse({"--config", "c", "--authorization-mode=Webhook", "--anonymous-auth"});
+  REQUIRE(options.ok());
+  CHECK(options->anonymous_auth);
+  options = Parse({"--config", "c", "--anonymous-auth=false"});
+  REQUIRE(options.ok());
+  CHECK(options->authorization_mode == AuthorizationMode::kAlwaysAllow);
+  CHECK_FALSE(options->anonymous_auth);
+}
+
+TEST_CASE("--listen takes unix sockets: unix:PATH and unix:///ABSOLUTE/PATH") {
+  auto options = Parse(
+      {"--config", "c", "--listen", "unix:///run/i/grpc.sock", "--listen-socket-mode", "0600"});
+  REQUIRE(options.ok());
+  CHECK(options->listen_address == "unix:///run/i/grpc.sock");
+  CHECK(options->listen_socket_mode == 0600);
+  options = Parse({"--config", "c", "--listen=unix:grpc.sock", "--listen-socket-mode=666"});
+  REQUIRE(options.ok());
+  CHECK(options->listen_socket_mode == 0666);
+  CHECK(ErrorOf({"--config", "c", "--listen", "unix:"}) ==
+        "--listen: \"unix:\" has no socket path");
+  CHECK(ErrorOf({"--config", "c", "--listen", "unix://run/x.sock"}) ==
+        "--listen: \"unix://run/x.sock\": the unix:// form needs an absolute path "
+        "(unix:///run/x.sock), or write unix:run/x.sock");
+  CHECK(ErrorOf({"--config", "c", "--listen", "unix-abstract:informerd"}) ==
+        "--listen: \"unix-abstract:informerd\": abstract unix sockets are not supported (they "
+        "have no file permissions, so any process could connect); use unix:PATH");
+  const std::string long_path = "unix:/" + std::string(107, 'a');
+  CHECK(ErrorOf({"--config", "c", "--listen", long_path}) ==
+        "--listen: \"" + long_path +
+            "\": the socket path is 108 bytes, longer than the 107 a unix socket path may have");
+  CHECK(Parse({"--config", "c", "--listen", "unix:/" + std::string(106, 'a')}).ok());
+  CHECK(ErrorOf({"--config", "c", "--listen-socket-mode", "0600"}) ==
+        "--listen-socket-mode applies to a unix socket (--listen unix:PATH), not to "
+        "\"127.0.0.1:50051\"");
+  for (const char* bad : {"0669", "1777", "rw", "", "07777", "0o660"}) {
+    INFO(bad);
+    CHECK(ErrorOf({"--config", "c", "--listen", "unix:/s", "--listen-socket-mode", bad}) ==
+          std::string("--listen-socket-mode: \"") + bad +
+              "\" is not an octal file mode such as 0660");
+  }
+}
+
+TEST_CASE("TLS flags: certificate and key together; a client CA only with them") {
+  auto options = Parse({"--config", "c", "--listen", "0.0.0.0:1", "--tls-cert-file", "/t/c.pem",
+                        "--tls-private-key-file=/t/k.pem", "--client-ca-file", "/t/ca.pem",
+                        "--tls-reload-interval", "1m30s"});
+  REQUIRE(options.ok());
+  CHECK(options->tls_cert_file == "/t/c.pem");
+  CHECK(options->tls_private_key_file == "/t/k.pem");
+  CHECK(options->client_ca_file == "/t/ca.pem");
+  CHECK(options->tls_reload_interval == std::chrono::seconds(90));
+  CHECK(ErrorOf({"--config", "c", "--tls-cert-file", "/c"}) ==
+        "--tls-cert-file needs --tls-private-key-file (the certificate's private key)");
+  CHECK(ErrorOf({"--config", "c", "--tls-private-key-file", "/k"}) ==
+        "--tls-private-key-file needs --tls-cert-file (the certificate it is the key of)");
+  CHECK(ErrorOf({"--config", "c", "--client-ca-file", "/ca"}) ==
+        "--client-ca-file needs --tls-cert-file and --tls-private-key-file: client certificates "
+        "are only sent over TLS");
+  CHECK(ErrorOf({"--config", "c", "--tls-cert-file", "/c", "--tls-private-key-file", "/k",
+                 "--insecure-allow-plaintext"}) ==
+        "--insecure-allow-plaintext contradicts --tls-cert-file: the gRPC port serves TLS");
+  for (const char* bad : {"500ms", "1500ms", "0s"}) {
+    INFO(bad);
+    CHECK(ErrorOf({"--config", "c", "--tls-reload-interval", bad}) ==
+          std::string("--tls-reload-interval: \"") + bad +
+              "\" must be a whole number of seconds, at least 1s");
+  }
+  CHECK(ErrorOf({"--config", "c", "--tls-reload-interval", "60"}) ==
+        "--tls-reload-interval: \"60\" is not a duration such as 30s, 5m or 1h30m (units h, m, "
+        "s, ms), at most 24h");
+  CHECK(ErrorOf({"--config", "c", "--tls-reload-interval", "25h"}) ==
+        "--tls-reload-interval: \"25h\" is not a duration such as 30s, 5m or 1h30m (units h, m, "
+        "s, ms), at most 24h");
+}
+
+TEST_CASE("boolean flags: bare means true; =true and =false; anything else is an error") {
+  auto options = Parse({"--config", "c", "--insecure-allow-plaintext", "--audit-log=false",
+                        "--authentication-token-webhook=false", "--anonymous-auth=true"});
+  REQUIRE(options.ok());
+  CHECK(options->insecure_allow_plaintext);
+  CHECK_FALSE(options->audit_log);
+  CHECK_FALSE(options->authentication_token_webhook);
+  CHECK(options->anonymous_auth);
+  options = Parse({"--config", "c", "--insecure-allow-plaintext=false", "--audit-log",
+                   "--authentication-token-webhook"});
+  REQUIRE(options.ok());
+  CHECK_FALSE(options->insecure_allow_plaintext);
+  CHECK(options->audit_log);
+  CHECK(options->authentication_token_webhook);
+  // A bare boolean flag does not swallow the next argument.
+  options = Parse({"--config", "c", "--insecure-allow-plaintext", "--listen", "0.0.0.0:1"});
+  REQUIRE(options.ok());
+  CHECK(options->insecure_allow_plaintext);
+  CHECK(options->listen_address == "0.0.0.0:1");
+  for (const char* flag : {"insecure-allow-plaintext", "audit-log", "authentication-token-webhook",
+                           "anonymous-auth"}) {
+    INFO(flag);
+    CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=yes"}) ==
+          std::string("--") + flag + ": \"yes\" is not true or false");
+  }
+}
+
+TEST_CASE("authentication and authorization flags: values and errors") {
+  auto options =
+      Parse({"--config", "c", "--authentication-token-webhook-cache-ttl", "30s",
+             "--authentication-token-audiences", "informerd,https://kubernetes",
+             "--authorization-mode", "Webhook", "--authorization-webhook-cache-authorized-ttl=1m",
+             "--authorization-webhook-cache-unauthorized-ttl=0s", "--audit-log=false"});
+  REQUIRE(options.ok());
+  CHECK(options->authentication_token_webhook_cache_ttl == std::chrono::seconds(30));
+  CHECK(options->authentication_token_audiences ==
+        std::vector<std::string>{"informerd", "https://kubernetes"});
+  CHECK(options->authorization_mode == AuthorizationMode::kWebhook);
+  CHECK(options->authorization_webhook_cache_authorized_ttl == std::chrono::minutes(1));
+  CHECK(options->authorization_webhook_cache_unauthorized_ttl == std::chrono::seconds(0));
+  CHECK_FALSE(options->audit_log);
+
+  CHECK(ErrorOf({"--config", "c", "--authorization-mode", "webhook"}) ==
+        "--authorization-mode: \"webhook\" is not one of AlwaysAllow, Webhook");
+  CHECK(ErrorOf({"--config", "c", "--authentication-token-audiences", "a,,b"}) ==
+        "--authentication-token-audiences: \"a,,b\" has an empty audience");
+  for (const char* flag :
+       {"authentication-token-webhook-cache-ttl", "authorization-webhook-cache-authorized-ttl",
+        "authorization-webhook-cache-unauthorized-ttl"}) {
+    INFO(flag);
+    CHECK(
+        ErrorOf({"--config", "c", std::string("--") + flag + "=5"}) ==
+        std::string("--") + flag +
+            ": \"5\" is not a duration such as 30s, 5m or 1h30m (units h, m, s, ms), at most 24h");
+  }
+  // Webhook with no way to authenticate anyone refuses every call: a configuration error.
+  CHECK(ErrorOf({"--config", "c", "--authorization-mode=Webhook",
+                 "--authentication-token-webhook=false"}) ==
+        "--authorization-mode=Webhook with --authentication-token-webhook=false, no "
+        "--client-ca-file and no --anonymous-auth would refuse every call: enable one of them");
+  CHECK(Parse({"--config", "c", "--authorization-mode=Webhook",
+               "--authentication-token-webhook=false", "--tls-cert-file=/c",
+               "--tls-private-key-file=/k", "--client-ca-file=/ca"})
+            .ok());
+}
+
+TEST_CASE("--help describes the security flags") {
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* flag :
+       {"--tls-cert-file FILE", "--tls-private-key-file FILE", "--client-ca-file FILE",
+        "--tls-reload-interval DURATION", "--listen-socket-mode MODE", "--insecure-allow-plaintext",
+        "--authentication-token-webhook", "--authentication-token-webhook-cache-ttl DURATION",
+        "--authentication-token-audiences LIST", "--anonymous-auth", "--authorization-mode MODE",
+        "--authorization-webhook-cache-authorized-ttl DURATION",
+        "--authorization-webhook-cache-unauthorized-ttl DURATION", "--audit-log"}) {
+    INFO(flag);
+    CHECK(help->help_text.find(flag) != std::string::npos);
+  }
 }
 
 }  // namespace

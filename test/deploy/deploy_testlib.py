@@ -24,6 +24,7 @@ RENDERINGS = [
     ("default", [], "informerd", "informerd"),
     ("namespaced", [EXAMPLES + "/namespaced.yaml"], "informerd-team-a", "team-a"),
     ("crd", [EXAMPLES + "/crd.yaml"], "informerd-crd", "informerd"),
+    ("mtls", [EXAMPLES + "/mtls.yaml"], "informerd-mtls", "informerd"),
 ]
 
 
@@ -112,6 +113,27 @@ class Cluster:
         return path
 
 
+README = "README.md"
+
+
+def quick_start_certificate(directory, release, namespace):
+    """Runs the README's self-signed certificate commands (the sh block after the
+    `quick-start-tls` marker) in `directory` for `release` and `namespace`, without the kubectl
+    line; returns the paths of (tls.crt, tls.key)."""
+    with open(README) as f:
+        text = f.read()
+    marker = text.index("<!-- quick-start-tls:")
+    block = text[text.index("```sh\n", marker) + len("```sh\n"):]
+    block = block[:block.index("```")]
+    lines = block.split("\n")
+    assert lines[0] == "RELEASE=informerd NAMESPACE=informerd", lines[0]
+    lines[0] = "RELEASE=%s NAMESPACE=%s" % (release, namespace)
+    script = "\n".join(l for l in lines if not l.startswith("kubectl "))
+    assert "kubectl" not in script and "openssl req" in script, script
+    subprocess.run(["bash", "-euc", script], cwd=directory, check=True, capture_output=True)
+    return os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")
+
+
 def check(condition, message):
     if not condition:
         raise AssertionError(message)
@@ -169,9 +191,10 @@ class Daemon:
             raise AssertionError("informerd ignored SIGTERM for 20s; log:\n" + self.log())
 
 
-def health_stub(address, out_dir):
-    """A grpc.health.v1 stub for `address`, generated from Debian's grpc-proto (as
-    test/e2e/python_health_check_test.py does); returns (stub, health_pb2)."""
+def health_stub(address, out_dir, ca_file=None):
+    """A grpc.health.v1 stub for `address` (over TLS trusting `ca_file` when given), generated
+    from Debian's grpc-proto (as test/e2e/python_health_check_test.py does); returns
+    (stub, health_pb2)."""
     import grpc
     if not os.path.exists(os.path.join(out_dir, "healthstubs")):
         subprocess.run(["/usr/bin/protoc", "-Ihealthstubs=/usr/share/grpc-proto/grpc/health",
@@ -181,4 +204,9 @@ def health_stub(address, out_dir):
     if out_dir not in sys.path:
         sys.path.insert(0, out_dir)
     from healthstubs.v1 import health_pb2, health_pb2_grpc
-    return health_pb2_grpc.HealthStub(grpc.insecure_channel(address)), health_pb2
+    if ca_file:
+        with open(ca_file, "rb") as f:
+            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(f.read()))
+    else:
+        channel = grpc.insecure_channel(address)
+    return health_pb2_grpc.HealthStub(channel), health_pb2

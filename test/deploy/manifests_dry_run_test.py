@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Every deployment manifest is accepted by a real kube-apiserver (1.20, test/cluster):
 `kubectl apply --dry-run=server` of the sidecar manifests and of the Helm chart rendered for each
-documented values file, with kubectl's schema validation (unknown fields are errors) and the
+documented values file (each with its NetworkPolicy and system:auth-delegator binding), with kubectl's schema validation (unknown fields are errors) and the
 server's own validation and defaulting. The server's answer must keep every field we sent: an
 apiserver silently drops fields it does not know (a newer API, a feature gate that is off)."""
 import glob
@@ -85,8 +85,12 @@ def main():
             with open(path, "w") as f:
                 f.write(text)
             sent = dry_run(cluster, path, "chart (%s values)" % name)
-            lib.check({"ServiceAccount", "ConfigMap", "Service", "Deployment"} <=
-                      {o["kind"] for o in sent}, "chart (%s): kinds %s" % (name, [o["kind"] for o in sent]))
+            lib.check({"ServiceAccount", "ConfigMap", "Service", "Deployment", "NetworkPolicy",
+                       "ClusterRoleBinding"} <= {o["kind"] for o in sent},
+                      "chart (%s): kinds %s" % (name, [o["kind"] for o in sent]))
+            lib.check(any(o["kind"] == "ClusterRoleBinding" and
+                          o["roleRef"]["name"] == "system:auth-delegator" for o in sent),
+                      "chart (%s): no system:auth-delegator binding" % name)
 
         # The checks above can fail: a typo'd field is refused by kubectl's schema validation,
         # and an invalid object by the server.

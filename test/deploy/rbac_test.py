@@ -2,10 +2,13 @@
 """The chart's RBAC is sufficient and minimal, proven against a real kube-apiserver (test/cluster):
 for each documented values file (and for the sidecar manifests) the ServiceAccount, RBAC and
 ConfigMap are applied for real, and the real informerd binary runs as that ServiceAccount (a
-TokenRequest token) with the ConfigMap's configuration and the Deployment's arguments: it must
-sync every configured resource with exact object counts and turn gRPC health SERVING; the ServiceAccount may get/list/watch exactly what is configured, in the
-configured scope, and nothing else (writes, secrets, other namespaces are refused); and informerd
-given a resource outside the RBAC (secrets) is refused by the apiserver and stays unready."""
+TokenRequest token) with the ConfigMap's configuration and the Deployment's arguments (the TLS
+files made by the README's self-signed quick-start commands): it must sync every configured
+resource with exact object counts and turn gRPC health SERVING (over TLS); the ServiceAccount may
+get/list/watch exactly what is configured, in the configured scope, and nothing else (writes,
+secrets, other namespaces are refused); the chart's may create TokenReviews and
+SubjectAccessReviews (system:auth-delegator), the sidecar's may not; and informerd given a
+resource outside the RBAC (secrets) is refused by the apiserver and stays unready."""
 import glob
 import os
 import re
@@ -26,9 +29,12 @@ EXPECTED_COUNTS = {
     "default": {"pods": 3, "deployments.apps": 2, "nodes": 1},
     "namespaced": {"pods": 1, "configmaps": 1, "deployments.apps": 1},
     "crd": {"widgets.example.informerd.io": 2, "jobs.batch": 1, "services": 1},
+    "mtls": {"pods": 3},
     # The sidecar's own ConfigMap is the one configmap in "default".
     "sidecar": {"pods": 1, "configmaps": 1},
 }
+
+REVIEWS = ("tokenreviews.authentication.k8s.io", "subjectaccessreviews.authorization.k8s.io")
 
 CRD = """
 apiVersion: apiextensions.k8s.io/v1
@@ -110,8 +116,9 @@ def can_i(cluster, kubeconfig, verb, resource, namespace):
     return answer == "yes"
 
 
-def check_permissions(cluster, kubeconfig, informers, label):
-    """get/list/watch on each informer's resource in its scope; no writes; nothing beyond."""
+def check_permissions(cluster, kubeconfig, informers, label, delegator):
+    """get/list/watch on each informer's resource in its scope; no writes; nothing beyond; and
+    the reviews of informerd's callers exactly when `delegator`."""
     first = informers[0]
     # The RBAC authorizer learns of new bindings through a watch: wait for the grant.
     deadline = time.monotonic() + 15
@@ -136,31 +143,55 @@ def check_permissions(cluster, kubeconfig, informers, label):
                            ("create", "pods"), ("list", "events")):
         lib.check(not can_i(cluster, kubeconfig, verb, resource, None),
                   "%s: may %s %s, which no informer needs" % (label, verb, resource))
+    for resource in REVIEWS:
+        lib.check(can_i(cluster, kubeconfig, "create", resource, None) == delegator,
+                  "%s: may%s create %s; system:auth-delegator is%s expected" % (
+                      label, "" if not delegator else " not", resource,
+                      "" if delegator else " not"))
+        lib.check(not can_i(cluster, kubeconfig, "list", resource, None),
+                  "%s: may list %s" % (label, resource))
     # And a real request, not only the authorizer's opinion.
     result = cluster.kubectl("get", "secrets", "--all-namespaces", kubeconfig=kubeconfig, check=False)
     lib.check(result.returncode != 0 and "forbidden" in result.stderr.lower(),
               "%s: listing secrets as the ServiceAccount did not fail as Forbidden: %s%s" % (
                   label, result.stdout, result.stderr))
-    print("ok   %-11s permissions: get/list/watch on %d informer(s) in scope; writes, secrets and "
-          "other scopes forbidden" % (label, len(informers)))
+    print("ok   %-11s permissions: get/list/watch on %d informer(s) in scope; %s; writes, secrets "
+          "and other scopes forbidden" % (label, len(informers), "token and access reviews" if
+                                          delegator else "no reviews"))
 
 
-def daemon_args(deployment, config_path, kubeconfig):
-    """The Deployment's informerd arguments, run here: local paths, loopback ports."""
+def daemon_args(deployment, config_path, kubeconfig, tls_files):
+    """The Deployment's informerd arguments, run here: local paths, loopback ports; the TLS
+    certificate and key (also as the client CA) from `tls_files`."""
     container = next(c for c in deployment["spec"]["template"]["spec"]["containers"]
                      if c["name"] == "informerd")
     args, metrics_port = [], None
+    certificate, key = tls_files
     for arg in container["args"]:
         flag, _, value = arg.partition("=")
         if flag == "--config":
             value = config_path
         elif flag == "--listen":
             value = "127.0.0.1:0"
+        elif flag == "--listen-socket-mode":
+            continue  # for a unix socket; here it is a loopback port
         elif flag == "--metrics-listen":
             metrics_port = lib.free_port()
             value = "127.0.0.1:%d" % metrics_port
+        elif flag in ("--tls-cert-file", "--client-ca-file"):
+            value = certificate
+        elif flag == "--tls-private-key-file":
+            value = key
         args.append("%s=%s" % (flag, value))
     return args + ["--kubeconfig=" + kubeconfig], metrics_port
+
+
+def ca_of(args):
+    """The CA that verifies the daemon's certificate (it is self-signed), if it serves TLS."""
+    for arg in args:
+        if arg.startswith("--tls-cert-file="):
+            return arg.partition("=")[2]
+    return None
 
 
 def synced_counts(log):
@@ -171,7 +202,7 @@ def synced_counts(log):
 def wait_serving(daemon, stubs_dir, timeout):
     match = re.search(r"gRPC listening on ([^\s\"]+)", daemon.log())
     lib.check(match, "no gRPC address in the log:\n" + daemon.log())
-    stub, health_pb2 = lib.health_stub(match.group(1), stubs_dir)
+    stub, health_pb2 = lib.health_stub(match.group(1), stubs_dir, ca_of(daemon.args))
     deadline, status = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
@@ -238,9 +269,18 @@ def run_manifests(cluster, work, name, objects, stubs):
 
     token = cluster.service_account_token(namespace, account)
     kubeconfig = cluster.token_kubeconfig(os.path.join(work, "%s.kubeconfig" % name), token)
-    check_permissions(cluster, kubeconfig, informers, name)
+    delegator = any(o["kind"] == "ClusterRoleBinding" and
+                    o["roleRef"]["name"] == "system:auth-delegator" for o in objects)
+    check_permissions(cluster, kubeconfig, informers, name, delegator=name != "sidecar")
+    lib.check(delegator == (name != "sidecar"), "%s: system:auth-delegator binding: %s" % (
+        name, delegator))
 
-    args, metrics_port = daemon_args(deployment, config_path, kubeconfig)
+    tls_dir = os.path.join(work, "%s-tls" % name)
+    os.makedirs(tls_dir)
+    service = next((o for o in objects if o["kind"] == "Service"), None)
+    tls_files = lib.quick_start_certificate(
+        tls_dir, service["metadata"]["name"] if service else account, namespace)
+    args, metrics_port = daemon_args(deployment, config_path, kubeconfig, tls_files)
     started = time.monotonic()
     daemon = lib.Daemon(BINARY, args)
     try:
@@ -261,9 +301,10 @@ def run_manifests(cluster, work, name, objects, stubs):
         status = daemon.stop()
     lib.check(status == 0, "%s: informerd exited %s after SIGTERM; log:\n%s" % (
         name, status, daemon.log()))
-    print("ok   %-11s informerd as %s:%s synced %s in %.1fs, health SERVING%s" % (
+    print("ok   %-11s informerd as %s:%s synced %s in %.1fs, health SERVING%s%s" % (
         name, namespace, account, ", ".join("%s=%d" % kv for kv in sorted(counts.items())),
-        time.monotonic() - started, ", /healthz and /readyz 200"))
+        time.monotonic() - started, " over TLS" if ca_of(args) else "",
+        ", /healthz and /readyz 200"))
     return config_text, args
 
 
@@ -319,7 +360,9 @@ def main():
     # Every flag the chart and the sidecar pass must be one informerd knows.
     help_text = lib.subprocess.run([BINARY, "--help"], capture_output=True, text=True).stdout
     for flag in ("--config", "--listen", "--metrics-listen", "--log-level", "--log-format",
-                 "--kubeconfig"):
+                 "--kubeconfig", "--listen-socket-mode", "--tls-cert-file",
+                 "--tls-private-key-file", "--tls-reload-interval", "--client-ca-file",
+                 "--authorization-mode", "--authentication-token-audiences"):
         lib.check(flag in help_text, "informerd --help does not list %s:\n%s" % (flag, help_text))
     cluster = lib.Cluster()
     try:

@@ -7,9 +7,16 @@ on the same stubs that plays a script of streams: each Subscribe call takes the 
 its events and ends with its status. The client is driven in-process through follow() for exact,
 sleep-free checks (its backoff's sleep is recorded, not slept), and once as the program a user
 runs. The daemon's real Informer service is tested elsewhere; this pins down the example.
+
+Security: the program over TLS (a self-signed certificate made with `openssl req -x509`, as the
+README's quick start makes one) sends its token as "authorization: Bearer ..." on every call and
+fails against a CA that did not sign the server's certificate; and it follows pods from the real
+informerd binary serving TLS (over the project's fake apiserver), the way a user runs it.
 """
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +29,8 @@ import grpc
 PROTO_ROOT = "proto"
 PROTO = "informerd/v1/informerd.proto"
 EXAMPLE_DIR = "examples/python"
+INFORMERD = "cmd/informerd/informerd"
+FAKE_APISERVER = "test/fakeapi/fakeapi_server"
 
 
 def generate_stubs(out_dir):
@@ -205,6 +214,146 @@ def test_the_program(pb2, pb2_grpc, client, stubs_dir):
           == ("pods", "default", "app=web"), "request: %r" % request)
 
 
+def self_signed(work, name, sans):
+    """A self-signed EC certificate and key (their own CA), as the README's quick start makes."""
+    key, crt = os.path.join(work, name + ".key"), os.path.join(work, name + ".crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=" + name,
+                    "-addext", "subjectAltName=" + sans, "-keyout", key, "-out", crt],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+def run_example(stubs_dir, *args, seconds=60):
+    """Runs the program; (exit status, stdout, stderr), the status None if it still ran after
+    `seconds` (then it is killed): it retries UNAVAILABLE, a failed handshake included, forever."""
+    env = dict(os.environ, PYTHONPATH=stubs_dir)
+    process = subprocess.Popen(
+        ["/usr/bin/python3", os.path.join(EXAMPLE_DIR, "informer_client.py")] + list(args),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = process.communicate(timeout=seconds)
+        return process.returncode, out, err
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        return None, out, err
+
+
+class RecordingInformer(ScriptedInformer):
+    """Also records each Subscribe's "authorization" metadata values."""
+
+    def __init__(self, pb2, streams):
+        super().__init__(pb2, streams)
+        self.authorization = []
+
+    def Subscribe(self, request, context):
+        with self.lock:
+            self.authorization.append(
+                [v for k, v in context.invocation_metadata() if k == "authorization"])
+        yield from super().Subscribe(request, context)
+
+
+def test_the_program_over_tls_with_a_token(pb2, pb2_grpc, client, stubs_dir):
+    E = pb2.Event
+    work = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+    crt, key = self_signed(work, "informerd", "DNS:localhost,IP:127.0.0.1")
+    other_ca, _ = self_signed(work, "other", "DNS:other.example")
+    token_file = os.path.join(work, "token")
+    with open(token_file, "w") as f:
+        f.write("eyJhbGciOiJSUzI1NiJ9.payload.signature\n")  # as a projected token file is
+    streams = [([pod(pb2, E.ADDED, "5", "web-1"), marker(pb2, E.SYNCED, "10")],
+                (grpc.StatusCode.UNAVAILABLE, "restarting")),
+               ([pod(pb2, E.MODIFIED, "11", "web-1")], None)]
+    fake = RecordingInformer(pb2, streams)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    pb2_grpc.add_InformerServicer_to_server(fake, server)
+    with open(crt, "rb") as c, open(key, "rb") as k:
+        credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    try:
+        address = "127.0.0.1:%d" % port
+        code, out, err = run_example(stubs_dir, "--address", address, "--cacert", crt,
+                                     "--token-file", token_file, "--resource", "pods",
+                                     "--max-events", "3")
+        check(code == 0, "exit %r; stderr:\n%s" % (code, err))
+        check(out.endswith("MODIFIED default/web-1 (resource version 11)\n"
+                           "1 objects: default/web-1\n"), "stdout:\n%s" % out)
+        # Both subscriptions (the first, and the resumption) carry the token, exactly.
+        expected = ["Bearer eyJhbGciOiJSUzI1NiJ9.payload.signature"]
+        check(fake.authorization == [expected, expected], "metadata: %r" % fake.authorization)
+
+        calls = len(fake.requests)
+        code, out, err = run_example(stubs_dir, "--address", address, "--cacert", other_ca,
+                                     "--token", "t", "--resource", "pods", seconds=3)
+        check(code is None and re.search(r"^UNAVAILABLE: .*handshake.*; resuming", out, re.M | re.I),
+              "a CA that did not sign the certificate: exit %r\n%s%s" % (code, out, err))
+        check(len(fake.requests) == calls, "a call got through with the wrong CA")
+    finally:
+        server.stop(None)
+
+    code, out, err = run_example(stubs_dir, "--address", "192.0.2.1:50051", "--token", "t",
+                                 "--resource", "pods")
+    check(code == 2 and "refusing to send a bearer token in plaintext to 192.0.2.1:50051" in err,
+          "plaintext token: %r %s" % (code, err))
+    code, out, err = run_example(stubs_dir, "--address", "127.0.0.1:1", "--token-file",
+                                 os.path.join(work, "missing"), "--resource", "pods")
+    check(code == 1 and "No such file or directory" in err, "missing token file: %r %s" % (code, err))
+
+
+def test_the_program_against_informerd_over_tls(pb2, pb2_grpc, client, stubs_dir):
+    """The real daemon serving TLS on loopback, over the project's fake apiserver's pods."""
+    work = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+    crt, key = self_signed(work, "informerd", "DNS:localhost,IP:127.0.0.1")
+    fake = subprocess.Popen([FAKE_APISERVER, "--objects", "4", "--object-bytes", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    daemon = None
+    try:
+        apiserver_port = int(fake.stdout.readline())
+        kubeconfig = os.path.join(work, "kubeconfig")
+        with open(kubeconfig, "w") as out:
+            out.write("apiVersion: v1\nkind: Config\n"
+                      "clusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:%d\n"
+                      "users:\n- name: tester\n  user:\n    token: t\n"
+                      "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n"
+                      "current-context: fake\n" % apiserver_port)
+        config = os.path.join(work, "informerd.yaml")
+        with open(config, "w") as out:
+            out.write("resources:\n  - resource: pods\n")
+        daemon = subprocess.Popen(
+            [INFORMERD, "--config", config, "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0",
+             "--metrics-listen", "none", "--tls-cert-file", crt, "--tls-private-key-file", key],
+            stderr=subprocess.PIPE, text=True)
+        lines, address = [], None
+        for line in daemon.stderr:
+            lines.append(line)
+            match = re.search(r"gRPC listening on (\S+)", line)
+            if match:
+                address = match.group(1)
+                break
+        check(address, "informerd did not report its address:\n" + "".join(lines))
+        threading.Thread(target=lambda: [lines.append(l) for l in daemon.stderr],
+                         daemon=True).start()
+        # The snapshot may not be ready at once: the example retries UNAVAILABLE by itself.
+        code, out, err = run_example(stubs_dir, "--address", address, "--cacert", crt,
+                                     "--resource", "pods", "--max-events", "5")
+        check(code == 0, "exit %r; stderr:\n%s\ninformerd:\n%s" % (code, err, "".join(lines)))
+        check(re.search(r"^SYNCED 4 objects at resource version \d+$", out, re.M) and
+              re.search(r"^4 objects: \S+ \S+ \S+ \S+$", out, re.M), "stdout:\n%s" % out)
+        # Plaintext to the TLS port never gets an answer.
+        code, out, err = run_example(stubs_dir, "--address", address, "--resource", "pods",
+                                     seconds=3)
+        check(code is None and re.search(r"^UNAVAILABLE: ", out, re.M),
+              "plaintext to a TLS port: exit %r\n%s%s" % (code, out, err))
+    finally:
+        if daemon is not None:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=15)
+        fake.terminate()
+        fake.wait(timeout=15)
+
+
 def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as stubs_dir:
@@ -217,6 +366,8 @@ def main():
             test_state_before_the_first_sync_is_complete_after_it,
             test_errors_in_the_request_are_raised_not_retried,
             lambda *args: test_the_program(*args, stubs_dir),
+            lambda *args: test_the_program_over_tls_with_a_token(*args, stubs_dir),
+            lambda *args: test_the_program_against_informerd_over_tls(*args, stubs_dir),
         ]
         for case in cases:
             try:

@@ -10,6 +10,7 @@
 #include "test/fakeapi/fake_discovery.h"
 #include "test/fakeapi/json_writer.h"
 #include "test/fakeapi/k8s_status.h"
+#include "test/fakeapi/review_api.h"
 #include "test/fakeapi/selectors.h"
 
 namespace informerd::fakeapi {
@@ -193,14 +194,20 @@ std::optional<ContinuePosition> DecodeContinueToken(const std::string& token) {
 }
 
 ApiHandler::ApiHandler(ResourceCatalog& catalog, FakeStore& store, FaultScript& faults,
-                       RequestLog& log, ServerSettings& settings)
-    : catalog_(catalog), store_(store), faults_(faults), log_(log), settings_(settings) {}
+                       RequestLog& log, ServerSettings& settings, ReviewTable& reviews)
+    : catalog_(catalog),
+      store_(store),
+      faults_(faults),
+      log_(log),
+      settings_(settings),
+      reviews_(reviews) {}
 
 Reply ApiHandler::Handle(const HttpRequest& request) {
   RequestRecord record;
   record.method = request.method;
   record.target = request.target;
   record.headers = request.headers;
+  record.body = request.body;
   auto target = ParseTarget(request.target);
   Reply reply = [&]() -> Reply {
     if (!target.ok()) return StatusReply(BadRequestStatus(std::string(target.status().message())));
@@ -220,9 +227,21 @@ Reply ApiHandler::Route(const HttpRequest& request, const RequestTarget& target)
     }
   }
   if (!AcceptsJson(HeaderValue(request, "Accept"))) return StatusReply(NotAcceptableStatus());
+  if (settings_.review_apis() &&
+      (target.path == kTokenReviewPath || target.path == kSubjectAccessReviewPath)) {
+    // Reviews can only be created.
+    if (request.method != "POST") return StatusReply(MethodNotAllowedStatus(request.method));
+    return ServeReview(request, target.path);
+  }
+  const std::vector<std::string> segments = SplitPath(target.path);
+  // A group nobody serves has no route whatever the method (the review groups when the review
+  // APIs are off among them).
+  if (segments.size() >= 2 && segments[0] == "apis" &&
+      !ServesGroup(DiscoverableTypes(), segments[1])) {
+    return PageNotFoundReply();
+  }
   if (request.method != "GET") return StatusReply(MethodNotAllowedStatus(request.method));
 
-  const std::vector<std::string> segments = SplitPath(target.path);
   if (segments.empty()) return StatusReply(PathNotFoundStatus());
   if (segments.size() == 1 && segments[0] == "version") {
     return JsonReply(VersionJson(settings_.git_version()));
@@ -230,9 +249,6 @@ Reply ApiHandler::Route(const HttpRequest& request, const RequestTarget& target)
   const bool core = segments[0] == "api";
   const bool named = segments[0] == "apis";
   if (!core && !named) return StatusReply(PathNotFoundStatus());
-  if (named && segments.size() >= 2 && !ServesGroup(catalog_.All(), segments[1])) {
-    return PageNotFoundReply();
-  }
   // Discovery: /api, /api/v1, /apis, /apis/G, /apis/G/V.
   if ((core && segments.size() <= 2) || (named && segments.size() <= 3)) {
     return ServeDiscovery(segments);
@@ -274,12 +290,36 @@ Reply ApiHandler::Route(const HttpRequest& request, const RequestTarget& target)
   return ServeResource(path, target);
 }
 
+std::vector<ResourceType> ApiHandler::DiscoverableTypes() const {
+  std::vector<ResourceType> types = catalog_.All();
+  if (settings_.review_apis()) {
+    for (ResourceType& type : ReviewResourceTypes()) types.push_back(std::move(type));
+  }
+  return types;
+}
+
+Reply ApiHandler::ServeReview(const HttpRequest& request, const std::string& path) {
+  const bool token_review = path == kTokenReviewPath;
+  std::chrono::milliseconds delay{0};
+  if (std::optional<Fault> fault =
+          faults_.Take(token_review ? kTokenReviewsKey : kSubjectAccessReviewsKey, Verb::kCreate)) {
+    if (auto reply = WholeResponseFault(*fault, Verb::kCreate)) return std::move(*reply);
+    if (fault->kind == FaultKind::kMalformedJson) return MalformedReviewReply(path);
+    if (fault->kind == FaultKind::kDelay) delay = fault->delay;
+  }
+  const std::string content_type = HeaderValue(request, "Content-Type");
+  SimpleReply reply = token_review ? ServeTokenReview(reviews_, content_type, request.body)
+                                   : ServeSubjectAccessReview(reviews_, content_type, request.body);
+  reply.delay = delay;
+  return reply;
+}
+
 Reply ApiHandler::ServeDiscovery(const std::vector<std::string>& segments) {
   if (auto fault = faults_.Take("*", Verb::kDiscovery)) {
     if (auto reply = WholeResponseFault(*fault, Verb::kDiscovery)) return std::move(*reply);
     if (fault->kind == FaultKind::kMalformedJson) return JsonReply("{\"kind\":\"APIResourceList\",");
   }
-  const std::vector<ResourceType> types = catalog_.All();
+  const std::vector<ResourceType> types = DiscoverableTypes();
   if (segments[0] == "api") {
     if (segments.size() == 1) return JsonReply(ApiVersionsJson(settings_.server_address()));
     if (auto list = ResourceListJson(types, "", segments[1])) return JsonReply(std::move(*list));
@@ -311,6 +351,8 @@ Reply ApiHandler::ServeResource(const ResourcePath& path, const RequestTarget& t
     verb = Verb::kList;
   }
   std::optional<Fault> fault = faults_.Take(path.type.Key(), verb);
+  // A delay is a review fault; anywhere else it is used up and means nothing.
+  if (fault && fault->kind == FaultKind::kDelay) fault.reset();
   if (fault) {
     if (auto reply = WholeResponseFault(*fault, verb)) return std::move(*reply);
   }

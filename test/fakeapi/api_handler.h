@@ -3,11 +3,12 @@
 // resourceVersion rules, selectors) and the start of a WATCH.
 //
 // The chain for every request: record it; check the bearer token (401); check Accept (406);
-// route the path (discovery or a resource; a group no resource belongs to gets Go's plain-text
-// "404 page not found", as the apiserver's mux answers it); take a scripted fault for the
-// resource and verb; then serve. It knows nothing of sockets: a Reply says what to write, and
-// the connection (fake_http_session.cc) writes it. Called on the I/O thread; the objects it
-// refers to are owned by FakeApiServer and are thread-safe.
+// route the path (the review POSTs when the review APIs are on, see review_api.h; discovery or a
+// resource; a group no resource belongs to gets Go's plain-text "404 page not found", as the
+// apiserver's mux answers it); take a scripted fault for the resource and verb; then serve. It
+// knows nothing of sockets: a Reply says what to write, and the connection (fake_http_session.cc)
+// writes it. Called on the I/O thread; the objects it refers to are owned by FakeApiServer and are
+// thread-safe.
 #pragma once
 
 #include <chrono>
@@ -25,6 +26,7 @@
 #include "test/fakeapi/list_options.h"
 #include "test/fakeapi/request_log.h"
 #include "test/fakeapi/resource_catalog.h"
+#include "test/fakeapi/review_table.h"
 #include "test/fakeapi/server_settings.h"
 #include "test/fakeapi/watch_feed.h"
 
@@ -34,6 +36,7 @@ struct HttpRequest {
   std::string method;
   std::string target;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
 };
 
 // A complete response with a small body (errors, discovery, malformed payloads).
@@ -41,6 +44,9 @@ struct SimpleReply {
   int status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // Extra, such as Retry-After.
+  // Sent this long after the request was read (the delay fault); other connections are served
+  // meanwhile.
+  std::chrono::milliseconds delay{0};
 };
 
 // 200 with a body gathered from shared object bytes (LIST pages, GET). With `truncate_at` set,
@@ -75,7 +81,7 @@ using Reply = std::variant<SimpleReply, BodyReply, WatchReply, StallReply, DropR
 class ApiHandler {
  public:
   ApiHandler(ResourceCatalog& catalog, FakeStore& store, FaultScript& faults, RequestLog& log,
-             ServerSettings& settings);
+             ServerSettings& settings, ReviewTable& reviews);
 
   Reply Handle(const HttpRequest& request);
 
@@ -88,6 +94,9 @@ class ApiHandler {
   };
 
   Reply Route(const HttpRequest& request, const RequestTarget& target);
+  // The registered resources, and the review APIs when they are on: what discovery lists.
+  std::vector<ResourceType> DiscoverableTypes() const;
+  Reply ServeReview(const HttpRequest& request, const std::string& path);
   Reply ServeDiscovery(const std::vector<std::string>& segments);
   Reply ServeResource(const ResourcePath& path, const RequestTarget& target);
   Reply ServeGet(const ResourcePath& path, const std::optional<Fault>& fault);
@@ -100,6 +109,7 @@ class ApiHandler {
   FaultScript& faults_;
   RequestLog& log_;
   ServerSettings& settings_;
+  ReviewTable& reviews_;
 };
 
 // Continue tokens as the apiserver's etcd3 storage writes them: base64url (no padding) of

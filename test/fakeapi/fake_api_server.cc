@@ -29,6 +29,7 @@ using tcp = net::ip::tcp;
 struct FakeApiServer::Runtime {
   ResourceCatalog catalog;
   ServerSettings settings;
+  ReviewTable reviews;
   FaultScript faults;
   RequestLog log;
   std::unique_ptr<FakeStore> store;
@@ -66,7 +67,9 @@ absl::Status FakeApiServer::Start(const ServerOptions& options) {
   rt.settings.set_watch_list_support(options.watch_list);
   rt.settings.set_rv0_ignores_limit(options.rv0_ignores_limit);
   rt.settings.set_git_version(options.git_version);
-  rt.handler = std::make_unique<ApiHandler>(rt.catalog, *rt.store, rt.faults, rt.log, rt.settings);
+  rt.settings.set_review_apis(options.review_apis);
+  rt.handler = std::make_unique<ApiHandler>(rt.catalog, *rt.store, rt.faults, rt.log, rt.settings,
+                                            rt.reviews);
 
   if (options.tls) {
     const bool from_files = !options.tls_cert_file.empty() || !options.tls_key_file.empty() ||
@@ -332,6 +335,10 @@ void FakeApiServer::EndWatches(const std::string& resource) {
 }
 
 void FakeApiServer::DropAllConnections() { runtime_->registry.ShutdownAll(); }
+
+void FakeApiServer::SetReviewApis(bool on) { runtime_->settings.set_review_apis(on); }
+
+ReviewTable& FakeApiServer::reviews() { return runtime_->reviews; }
 
 std::vector<RequestRecord> FakeApiServer::Requests() const { return runtime_->log.Snapshot(); }
 

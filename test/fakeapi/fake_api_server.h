@@ -5,7 +5,9 @@
 //
 // It speaks the Kubernetes wire protocol over plain HTTP or TLS on 127.0.0.1 (a port picked at
 // Start): discovery, GET, LIST with pagination and resourceVersion rules, WATCH with bookmarks,
-// timeoutSeconds and WatchList, from an in-memory store with an etcd-like global revision. The
+// timeoutSeconds and WatchList, from an in-memory store with an etcd-like global revision; and,
+// when asked (review_apis), the TokenReview and SubjectAccessReview POSTs of delegated
+// authentication and authorization, answered from a table the test fills (review_table.h). The
 // test scripts the store (Upsert/Delete/Compact) and queues faults per resource and verb, then
 // inspects the request log and the number of open watches.
 //
@@ -30,6 +32,7 @@
 #include "test/fakeapi/list_options.h"
 #include "test/fakeapi/request_log.h"
 #include "test/fakeapi/resource_catalog.h"
+#include "test/fakeapi/review_table.h"
 #include "test/fakeapi/synthetic_objects.h"
 
 namespace informerd::fakeapi {
@@ -58,6 +61,10 @@ struct ServerOptions {
   bool rv0_ignores_limit = true;
   // What /version reports.
   std::string git_version = "v1.29.0";
+  // Serve POST tokenreviews (authentication.k8s.io/v1) and subjectaccessreviews
+  // (authorization.k8s.io/v1), and list them in discovery (see review_api.h). Off by default:
+  // discovery then lists the registered resources only.
+  bool review_apis = false;
 };
 
 // What load mode generates.
@@ -137,6 +144,14 @@ class FakeApiServer {
   void EndWatches(const std::string& resource);
   // Closes every client connection abruptly (TCP close), as a crashing apiserver would.
   void DropAllConnections();
+
+  // ---- Review APIs (ServerOptions::review_apis; switchable at run time). The answers come from
+  // reviews(): tokens → identities, access rules → decisions (default: unauthenticated, denied).
+  // Faults: InjectFault(kTokenReviewsKey or kSubjectAccessReviewsKey from review_api.h,
+  // Verb::kCreate, ...): Fault::Delay, HttpError (a 5xx), MalformedJson (a garbage 201 body),
+  // Stall, DropConnection. Each review is in Requests() (method POST, with its body).
+  void SetReviewApis(bool on);
+  ReviewTable& reviews();
 
   // ---- Observation.
   std::vector<RequestRecord> Requests() const;

@@ -33,7 +33,7 @@ constexpr std::size_t kMaxQueuedRequests = 8;
 // One watch write carries at most this much, so a backlog is sent as several chunks.
 constexpr std::size_t kMaxBatchEvents = 1024;
 constexpr std::size_t kMaxBatchBytes = 4 << 20;
-// The fake accepts small requests only (it serves GETs).
+// The fake accepts small requests only (GETs, and reviews' POSTs).
 constexpr std::uint64_t kMaxRequestBodyBytes = 1 << 20;
 
 std::string ToString(beast::string_view view) { return std::string(view.data(), view.size()); }
@@ -62,7 +62,8 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       : stream_(std::forward<StreamArgs>(stream_args)...),
         context_(context),
         bookmark_timer_(stream_.get_executor()),
-        timeout_timer_(stream_.get_executor()) {}
+        timeout_timer_(stream_.get_executor()),
+        delay_timer_(stream_.get_executor()) {}
 
   void Run() {
     net::dispatch(stream_.get_executor(),
@@ -133,6 +134,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     for (const auto& field : request) {
       api_request.headers.emplace_back(ToString(field.name_string()), ToString(field.value()));
     }
+    api_request.body = std::move(request.body());
     Reply reply = context_.handler.Handle(api_request);
     std::visit([this](auto& r) { Serve(std::move(r)); }, reply);
     DoRead();
@@ -155,6 +157,18 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
   // ---- Small responses.
 
   void Serve(SimpleReply reply) {
+    if (reply.delay.count() > 0) {
+      // Held back on this connection only; the timer is cancelled if the connection closes.
+      const std::chrono::milliseconds delay = reply.delay;
+      reply.delay = std::chrono::milliseconds(0);
+      delay_timer_.expires_after(delay);
+      delay_timer_.async_wait([self = this->shared_from_this(),
+                               reply = std::move(reply)](beast::error_code ec) mutable {
+        if (ec || self->closed_) return;
+        self->Serve(std::move(reply));
+      });
+      return;
+    }
     auto response = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(reply.status), version_);
     SetCommonHeaders(*response);
@@ -467,6 +481,9 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       case FaultKind::kHttpError:
       case FaultKind::kDropConnection:
         return Close();
+      case FaultKind::kDelay:
+        // Not a watch fault (the handler drops it before a watch starts).
+        return Pump();
     }
   }
 
@@ -477,6 +494,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     closed_ = true;
     bookmark_timer_.cancel();
     timeout_timer_.cancel();
+    delay_timer_.cancel();
     watch_.reset();
     beast::error_code ec;
     auto& socket = beast::get_lowest_layer(stream_).socket();
@@ -488,6 +506,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
   SessionContext context_;
   net::steady_timer bookmark_timer_;
   net::steady_timer timeout_timer_;
+  net::steady_timer delay_timer_;  // A delayed SimpleReply.
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<http::request<http::string_body>> queue_;

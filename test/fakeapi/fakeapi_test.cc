@@ -29,6 +29,7 @@
 
 #include "fmt/format.h"
 #include "test/fakeapi/fake_api_server.h"
+#include "test/fakeapi/review_api.h"
 #include "test/fakeapi/tls_material.h"
 #include "test/common/subprocess.h"
 
@@ -98,6 +99,22 @@ class RawClient {
                   timeout);
     TakeHeader(r);
     r.body = parser_->chunked() ? received_ : parser_->get().body();
+    return r;
+  }
+
+  // A POST of `body` (Content-Type application/json unless `headers` set one), answered
+  // completely.
+  Response Post(const std::string& target, const std::string& body, const Headers& headers = {},
+                milliseconds timeout = kTimeout) {
+    Response r = Send(target, headers, timeout, http::verb::post, &body);
+    if (r.error) return r;
+    r.error = Run(
+        [&](auto done) {
+          WithStream([&](auto& s) { http::async_read(s, buffer_, *parser_, done); });
+        },
+        timeout);
+    TakeHeader(r);
+    r.body = parser_->get().body();
     return r;
   }
 
@@ -183,7 +200,8 @@ class RawClient {
     }
   }
 
-  Response Send(const std::string& target, const Headers& headers, milliseconds timeout) {
+  Response Send(const std::string& target, const Headers& headers, milliseconds timeout,
+                http::verb method = http::verb::get, const std::string* body = nullptr) {
     parser_.emplace();
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     received_.clear();
@@ -199,10 +217,15 @@ class RawClient {
     };
     parser_->on_chunk_body(on_chunk_);
     parser_->on_chunk_header(on_chunk_header_);
-    request_ = http::request<http::empty_body>(http::verb::get, target, 11);
+    request_ = http::request<http::string_body>(method, target, 11);
     request_.set(http::field::host, "127.0.0.1");
     request_.set(http::field::user_agent, "fakeapi-test/1.0");
+    if (body) {
+      request_.set(http::field::content_type, "application/json");
+      request_.body() = *body;
+    }
     for (const auto& [k, v] : headers) request_.set(k, v);
+    if (body) request_.prepare_payload();
     Response r;
     r.error = Run([&](auto done) { WithStream([&](auto& s) { http::async_write(s, request_, done); }); },
                   timeout);
@@ -215,7 +238,7 @@ class RawClient {
   std::unique_ptr<ssl::context> tls_context_;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
   beast::flat_buffer buffer_;
-  http::request<http::empty_body> request_;
+  http::request<http::string_body> request_;
   std::optional<http::response_parser<http::string_body>> parser_;
   std::function<std::size_t(std::uint64_t, beast::string_view, beast::error_code&)> on_chunk_;
   std::function<void(std::uint64_t, beast::string_view, beast::error_code&)> on_chunk_header_;
@@ -1268,6 +1291,388 @@ TEST_CASE("the request log records method, target and headers of interest") {
   CHECK(server->WaitForRequests([](const RequestRecord& r) { return r.status == 406; }, 1, kTimeout));
   server->ClearRequests();
   CHECK(server->Requests().empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// Review APIs: TokenReview and SubjectAccessReview, answered from the test's table.
+
+ServerOptions WithReviews() {
+  ServerOptions options;
+  options.review_apis = true;
+  return options;
+}
+
+std::string TokenReviewBody(const std::string& token,
+                            const std::vector<std::string>& audiences = {}) {
+  std::string body =
+      R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":")" + token +
+      "\"";
+  if (!audiences.empty()) {
+    body += R"(,"audiences":[)";
+    for (std::size_t i = 0; i < audiences.size(); ++i)
+      body += (i ? ",\"" : "\"") + audiences[i] + "\"";
+    body += "]";
+  }
+  return body + "}}";
+}
+
+std::string AccessReviewBody(const std::string& user, const std::string& verb,
+                             const std::string& resource, const std::string& ns = "",
+                             const std::string& group = "", const std::string& name = "",
+                             const std::string& groups = "") {
+  std::string attributes = fmt::format(R"("verb":"{}","resource":"{}")", verb, resource);
+  if (!ns.empty()) attributes += fmt::format(R"(,"namespace":"{}")", ns);
+  if (!group.empty()) attributes += fmt::format(R"(,"group":"{}")", group);
+  if (!name.empty()) attributes += fmt::format(R"(,"name":"{}")", name);
+  std::string spec = fmt::format(R"("resourceAttributes":{{{}}})", attributes);
+  if (!user.empty()) spec += fmt::format(R"(,"user":"{}")", user);
+  if (!groups.empty()) spec += fmt::format(R"(,"groups":[{}])", groups);
+  return fmt::format(
+      R"({{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{{{}}}}})",
+      spec);
+}
+
+std::vector<std::string> StrArray(const rapidjson::Value& v, const char* key) {
+  std::vector<std::string> out;
+  REQUIRE(v.HasMember(key));
+  for (const auto& item : v[key].GetArray()) out.emplace_back(item.GetString());
+  return out;
+}
+
+// The status of a 201 review answer.
+rapidjson::Document Review(RawClient& client, const std::string& path, const std::string& body) {
+  Response r = client.Post(path, body);
+  INFO(r.body);
+  REQUIRE(r.status == 201);
+  CHECK(r.Header("Content-Type") == "application/json");
+  return Parse(r.body);
+}
+
+TEST_CASE("review APIs are off by default: not served, not in discovery") {
+  auto server = StartServer();
+  auto client = Connect(*server);
+  Response token = client->Post(kTokenReviewPath, TokenReviewBody("t"));
+  CHECK(token.status == 404);
+  CHECK(token.body == "404 page not found\n");
+  CHECK(client->Post(kSubjectAccessReviewPath, AccessReviewBody("alice", "list", "pods")).status ==
+        404);
+  auto groups = Parse(client->Get("/apis").body);
+  std::vector<std::string> names;
+  for (const auto& g : groups["groups"].GetArray()) names.push_back(Str(g, "name"));
+  CHECK(names == std::vector<std::string>{"apps"});
+}
+
+TEST_CASE("review APIs: discovery lists tokenreviews and subjectaccessreviews, create only") {
+  auto server = StartServer(WithReviews());
+  auto client = Connect(*server);
+  auto groups = Parse(client->Get("/apis").body);
+  std::vector<std::string> names;
+  for (const auto& g : groups["groups"].GetArray()) names.push_back(Str(g, "name"));
+  CHECK(names == std::vector<std::string>{"apps", "authentication.k8s.io", "authorization.k8s.io"});
+  CHECK(Str(Parse(client->Get("/apis/authentication.k8s.io").body)["preferredVersion"],
+            "groupVersion") == "authentication.k8s.io/v1");
+
+  struct Expected {
+    std::string group_version;
+    std::string plural;
+    std::string kind;
+  };
+  for (const Expected& e :
+       {Expected{"authentication.k8s.io/v1", "tokenreviews", "TokenReview"},
+        Expected{"authorization.k8s.io/v1", "subjectaccessreviews", "SubjectAccessReview"}}) {
+    INFO(e.group_version);
+    Response list = client->Get("/apis/" + e.group_version);
+    REQUIRE(list.status == 200);
+    auto doc = Parse(list.body);
+    CHECK(Str(doc, "groupVersion") == e.group_version);
+    REQUIRE(doc["resources"].Size() == 1);
+    const auto& r = doc["resources"][0];
+    CHECK(Str(r, "name") == e.plural);
+    CHECK(Str(r, "kind") == e.kind);
+    CHECK_FALSE(r["namespaced"].GetBool());
+    CHECK(StrArray(r, "verbs") == std::vector<std::string>{"create"});
+  }
+  // Reviews are created, never read.
+  CHECK(client->Get(kTokenReviewPath).status == 405);
+
+  // Switched off at run time: gone from discovery and from the routes.
+  server->SetReviewApis(false);
+  CHECK(client->Get("/apis/authentication.k8s.io/v1").status == 404);
+  CHECK(client->Post(kTokenReviewPath, TokenReviewBody("t")).status == 404);
+}
+
+TEST_CASE("TokenReview: a known token is its user; audiences as the apiserver checks them") {
+  auto server = StartServer(WithReviews());
+  TokenIdentity reader;
+  reader.username = "system:serviceaccount:team-a:reader";
+  reader.uid = "0f891e8c";
+  reader.groups = {"system:serviceaccounts", "system:serviceaccounts:team-a",
+                   "system:authenticated"};
+  reader.extra = {{"authentication.kubernetes.io/pod-name", {"web-1"}}};
+  reader.audiences = {"informerd", "other"};
+  server->reviews().AddToken("sa-token", reader);
+  TokenIdentity alice;
+  alice.username = "alice";
+  alice.groups = {"system:authenticated"};
+  server->reviews().AddToken("alice-token", alice);
+  auto client = Connect(*server);
+
+  SECTION("authenticated for the audiences asked that the token has") {
+    auto review =
+        Review(*client, kTokenReviewPath, TokenReviewBody("sa-token", {"informerd", "third"}));
+    CHECK(Str(review, "kind") == "TokenReview");
+    CHECK(Str(review, "apiVersion") == "authentication.k8s.io/v1");
+    // The spec comes back as sent, token included, as from the apiserver.
+    CHECK(Str(review["spec"], "token") == "sa-token");
+    const auto& status = review["status"];
+    CHECK(status["authenticated"].GetBool());
+    CHECK(Str(status["user"], "username") == "system:serviceaccount:team-a:reader");
+    CHECK(Str(status["user"], "uid") == "0f891e8c");
+    CHECK(StrArray(status["user"], "groups") == reader.groups);
+    CHECK(StrArray(status["user"]["extra"], "authentication.kubernetes.io/pod-name") ==
+          std::vector<std::string>{"web-1"});
+    CHECK(StrArray(status, "audiences") == std::vector<std::string>{"informerd"});
+    CHECK_FALSE(status.HasMember("error"));
+  }
+  SECTION("a review without audiences means the apiserver's own") {
+    auto review = Review(*client, kTokenReviewPath, TokenReviewBody("alice-token"));
+    CHECK(review["status"]["authenticated"].GetBool());
+    CHECK(StrArray(review["status"], "audiences") == std::vector<std::string>{kApiServerAudience});
+    // A token issued for other audiences is not the apiserver's.
+    auto sa = Review(*client, kTokenReviewPath, TokenReviewBody("sa-token"));
+    CHECK_FALSE(sa["status"].HasMember("authenticated"));
+    CHECK(
+        Str(sa["status"], "error") ==
+        R"([invalid bearer token, token audiences ["informerd" "other"] is invalid for the target audiences ["https://kubernetes.default.svc"]])");
+  }
+  SECTION("the wrong audience is not authenticated, in the apiserver's words") {
+    auto review = Review(*client, kTokenReviewPath, TokenReviewBody("sa-token", {"third"}));
+    const auto& status = review["status"];
+    CHECK_FALSE(status.HasMember("authenticated"));
+    CHECK(status["user"].ObjectEmpty());
+    CHECK(
+        Str(status, "error") ==
+        R"([invalid bearer token, token audiences ["informerd" "other"] is invalid for the target audiences ["third"]])");
+    // A static token has no audiences of its own: for any other it is just not a valid token.
+    auto agnostic =
+        Review(*client, kTokenReviewPath, TokenReviewBody("alice-token", {"informerd"}));
+    CHECK_FALSE(agnostic["status"].HasMember("authenticated"));
+    CHECK(Str(agnostic["status"], "error") == "invalid bearer token");
+  }
+  SECTION("an unknown token, and a removed one, are invalid bearer tokens") {
+    auto unknown = Review(*client, kTokenReviewPath, TokenReviewBody("nope"));
+    CHECK(Str(unknown["status"], "error") == "invalid bearer token");
+    CHECK(unknown["status"]["user"].ObjectEmpty());
+    server->reviews().RemoveToken("alice-token");
+    auto removed = Review(*client, kTokenReviewPath, TokenReviewBody("alice-token"));
+    CHECK(Str(removed["status"], "error") == "invalid bearer token");
+  }
+  // Each review is in the request log, with its body.
+  std::vector<RequestRecord> log = server->Requests();
+  REQUIRE_FALSE(log.empty());
+  for (const RequestRecord& r : log) {
+    CHECK(r.method == "POST");
+    CHECK(r.path == kTokenReviewPath);
+    CHECK(r.status == 201);
+    CHECK(r.body.find("\"kind\":\"TokenReview\"") != std::string::npos);
+    CHECK(r.Header("Content-Type") == "application/json");
+  }
+}
+
+TEST_CASE("TokenReview: what the apiserver refuses before reviewing") {
+  auto server = StartServer(WithReviews());
+  auto client = Connect(*server);
+  Response yaml =
+      client->Post(kTokenReviewPath, TokenReviewBody("t"), {{"Content-Type", "text/plain"}});
+  CHECK(yaml.status == 415);
+  CHECK(Str(Parse(yaml.body), "reason") == "UnsupportedMediaType");
+  Response garbage = client->Post(kTokenReviewPath, "garbage");
+  CHECK(garbage.status == 400);
+  CHECK(Str(Parse(garbage.body), "message").find("couldn't get version/kind; json parse error") !=
+        std::string::npos);
+  Response wrong_kind = client->Post(kTokenReviewPath, AccessReviewBody("alice", "list", "pods"));
+  CHECK(wrong_kind.status == 400);
+  CHECK(Str(Parse(wrong_kind.body), "message")
+            .find("the object provided is unrecognized (must be of type TokenReview)") !=
+        std::string::npos);
+  Response no_token =
+      client->Post(kTokenReviewPath,
+                   R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{}})");
+  CHECK(no_token.status == 400);
+  CHECK(Str(Parse(no_token.body), "message") ==
+        "token is required for TokenReview in authentication");
+  // A charset parameter is fine.
+  CHECK(client
+            ->Post(kTokenReviewPath, TokenReviewBody("t"),
+                   {{"Content-Type", "application/json; charset=utf-8"}})
+            .status == 201);
+}
+
+TEST_CASE("SubjectAccessReview: the first matching rule decides; no rule is a plain denial") {
+  auto server = StartServer(WithReviews());
+  ReviewTable& table = server->reviews();
+  AccessRule alice_pods_a;
+  alice_pods_a.user = "alice";
+  alice_pods_a.resource = "pods";
+  alice_pods_a.namespace_name = "team-a";
+  table.Allow(alice_pods_a, "RBAC: allowed by RoleBinding \"pods/team-a\"");
+  AccessRule alice_secrets;
+  alice_secrets.user = "alice";
+  alice_secrets.resource = "secrets";
+  table.Deny(alice_secrets, "no secrets");
+  AccessRule alice_anything;
+  alice_anything.user = "alice";
+  table.Allow(alice_anything);  // After the denial: secrets stay denied.
+  AccessRule devs_deployments;
+  devs_deployments.user = "group:devs";
+  devs_deployments.verb = "list";
+  devs_deployments.group = "apps";
+  devs_deployments.resource = "deployments";
+  devs_deployments.namespace_name = "";  // Cluster-wide only.
+  table.Allow(devs_deployments);
+  auto client = Connect(*server);
+
+  auto decide = [&](const std::string& body) {
+    auto review = Review(*client, kSubjectAccessReviewPath, body);
+    CHECK(Str(review, "kind") == "SubjectAccessReview");
+    CHECK(Str(review, "apiVersion") == "authorization.k8s.io/v1");
+    CHECK(review["spec"].HasMember("resourceAttributes"));  // Echoed.
+    return review;
+  };
+
+  auto allowed = decide(AccessReviewBody("alice", "list", "pods", "team-a"));
+  CHECK(allowed["status"]["allowed"].GetBool());
+  CHECK(Str(allowed["status"], "reason") == "RBAC: allowed by RoleBinding \"pods/team-a\"");
+  auto secrets = decide(AccessReviewBody("alice", "get", "secrets", "team-a", "", "s1"));
+  CHECK_FALSE(secrets["status"]["allowed"].GetBool());
+  CHECK_FALSE(secrets["status"].HasMember("denied"));
+  CHECK(Str(secrets["status"], "reason") == "no secrets");
+  CHECK(decide(AccessReviewBody("alice", "watch", "configmaps", "team-b"))["status"]["allowed"]
+            .GetBool());
+
+  // Bob: no rule. RBAC's plain denial: allowed false and nothing else.
+  auto bob = decide(AccessReviewBody("bob", "list", "pods", "team-a"));
+  CHECK_FALSE(bob["status"]["allowed"].GetBool());
+  CHECK(bob["status"].MemberCount() == 1);
+
+  // Group subjects; "" matches only the cluster scope.
+  CHECK(decide(AccessReviewBody("carol", "list", "deployments", "", "apps", "",
+                                R"("devs")"))["status"]["allowed"]
+            .GetBool());
+  CHECK_FALSE(decide(AccessReviewBody("carol", "list", "deployments", "team-a", "apps", "",
+                                      R"("devs")"))["status"]["allowed"]
+                  .GetBool());
+  CHECK_FALSE(
+      decide(AccessReviewBody("carol", "list", "deployments", "", "apps"))["status"]["allowed"]
+          .GetBool());
+
+  // An explicit denial with an evaluation error, as a webhook authorizer answers.
+  AccessRule bob_all;
+  bob_all.user = "bob";
+  AccessAnswer webhook;
+  webhook.denied = true;
+  webhook.reason = "denied by policy";
+  webhook.evaluation_error = "policy \"x\" could not be evaluated";
+  table.SetAccess(bob_all, webhook);
+  auto explicit_denial = decide(AccessReviewBody("bob", "list", "pods", "team-a"));
+  CHECK_FALSE(explicit_denial["status"]["allowed"].GetBool());
+  CHECK(explicit_denial["status"]["denied"].GetBool());
+  CHECK(Str(explicit_denial["status"], "reason") == "denied by policy");
+  CHECK(Str(explicit_denial["status"], "evaluationError") == "policy \"x\" could not be evaluated");
+
+  // Revoked at run time: the next review says so.
+  REQUIRE(table.RemoveAccess(alice_pods_a));
+  CHECK_FALSE(table.RemoveAccess(alice_pods_a));
+  auto revoked = decide(AccessReviewBody("alice", "list", "pods", "team-a"));
+  CHECK(revoked["status"]["allowed"].GetBool());  // alice_anything still allows, without reason.
+  CHECK_FALSE(revoked["status"].HasMember("reason"));
+  table.ClearAccess();
+  CHECK_FALSE(
+      decide(AccessReviewBody("alice", "list", "pods", "team-a"))["status"]["allowed"].GetBool());
+
+  std::size_t reviews = 0;
+  for (const RequestRecord& r : server->Requests())
+    reviews += r.path == kSubjectAccessReviewPath ? 1 : 0;
+  CHECK(reviews == 10);
+}
+
+TEST_CASE("SubjectAccessReview: 422 without a user or group, or without attributes") {
+  auto server = StartServer(WithReviews());
+  auto client = Connect(*server);
+  Response nobody = client->Post(kSubjectAccessReviewPath, AccessReviewBody("", "list", "pods"));
+  CHECK(nobody.status == 422);
+  auto status = Parse(nobody.body);
+  CHECK(Str(status, "reason") == "Invalid");
+  CHECK(Str(status, "message").find("at least one of user or group must be specified") !=
+        std::string::npos);
+  Response nothing = client->Post(
+      kSubjectAccessReviewPath,
+      R"({"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice"}})");
+  CHECK(nothing.status == 422);
+  CHECK(Str(Parse(nothing.body), "message")
+            .find("exactly one of nonResourceAttributes or resourceAttributes must be specified") !=
+        std::string::npos);
+}
+
+TEST_CASE("review faults: a 5xx, a garbage body, a delay, a stall; queued per review") {
+  auto server = StartServer(WithReviews());
+  TokenIdentity alice;
+  alice.username = "alice";
+  server->reviews().AddToken("alice-token", alice);
+  auto client = Connect(*server);
+
+  server->InjectFault(kTokenReviewsKey, Verb::kCreate, Fault::ServiceUnavailable(3));
+  server->InjectFault(kTokenReviewsKey, Verb::kCreate, Fault::HttpError(500, "InternalError"));
+  server->InjectFault(kTokenReviewsKey, Verb::kCreate, Fault::MalformedJson());
+  CHECK(server->PendingFaults(kTokenReviewsKey, Verb::kCreate) == 3);
+  CHECK(server->PendingFaults(kSubjectAccessReviewsKey, Verb::kCreate) == 0);
+  // Access reviews are not affected by token review faults.
+  CHECK(client->Post(kSubjectAccessReviewPath, AccessReviewBody("alice", "list", "pods")).status ==
+        201);
+
+  Response unavailable = client->Post(kTokenReviewPath, TokenReviewBody("alice-token"));
+  CHECK(unavailable.status == 503);
+  CHECK(unavailable.Header("Retry-After") == "3");
+  CHECK(client->Post(kTokenReviewPath, TokenReviewBody("alice-token")).status == 500);
+  Response garbage = client->Post(kTokenReviewPath, TokenReviewBody("alice-token"));
+  CHECK(garbage.status == 201);
+  CHECK_FALSE(ParsesAsJson(garbage.body));
+  // Used up: the next one is answered.
+  CHECK(Review(*client, kTokenReviewPath, TokenReviewBody("alice-token"))["status"]["authenticated"]
+            .GetBool());
+
+  // A delay holds back this answer only; another connection is served meanwhile.
+  server->InjectFault(kSubjectAccessReviewsKey, Verb::kCreate, Fault::Delay(milliseconds(700)));
+  auto other = Connect(*server);
+  const auto begin = std::chrono::steady_clock::now();
+  Response delayed_response;
+  std::chrono::steady_clock::duration delayed_took{};
+  std::thread delayed([&] {
+    delayed_response =
+        client->Post(kSubjectAccessReviewPath, AccessReviewBody("alice", "list", "pods"));
+    delayed_took = std::chrono::steady_clock::now() - begin;
+  });
+  REQUIRE(server->WaitForRequests(
+      [](const RequestRecord& r) { return r.path == kSubjectAccessReviewPath; }, 2, kTimeout));
+  CHECK(other->Post(kSubjectAccessReviewPath, AccessReviewBody("alice", "list", "pods")).status ==
+        201);
+  CHECK(std::chrono::steady_clock::now() - begin < milliseconds(700));
+  delayed.join();
+  CHECK(delayed_response.status == 201);
+  CHECK(delayed_took >= milliseconds(700));
+
+  // A stall: headers, then nothing; the client's own timeout ends it.
+  server->InjectFault(kSubjectAccessReviewsKey, Verb::kCreate, Fault::Stall());
+  Response stalled = other->Post(kSubjectAccessReviewPath,
+                                 AccessReviewBody("alice", "list", "pods"), {}, milliseconds(300));
+  CHECK(stalled.error == beast::error::timeout);
+  // A dropped connection answers nothing.
+  server->InjectFault(kSubjectAccessReviewsKey, Verb::kCreate, Fault::DropConnection());
+  auto third = Connect(*server);
+  Response dropped =
+      third->Post(kSubjectAccessReviewPath, AccessReviewBody("alice", "list", "pods"));
+  CHECK(dropped.status == 0);
+  CHECK(dropped.error);
 }
 
 TEST_CASE("the load binary prints its port first on stdout, serves N objects and a stream of events") {

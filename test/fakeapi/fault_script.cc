@@ -14,6 +14,8 @@ const char* VerbName(Verb verb) {
       return "watch";
     case Verb::kDiscovery:
       return "discovery";
+    case Verb::kCreate:
+      return "create";
   }
   return "?";
 }
@@ -41,6 +43,13 @@ Fault Fault::ServiceUnavailable(int retry_after_seconds) {
 
 Fault Fault::Expired() {
   return HttpError(410, "Expired", "too old resource version (scripted)");
+}
+
+Fault Fault::Delay(std::chrono::milliseconds delay) {
+  Fault f;
+  f.kind = FaultKind::kDelay;
+  f.delay = delay;
+  return f;
 }
 
 Fault Fault::DropConnection() {

@@ -8,6 +8,7 @@
 // from their thread, connection handlers take them on the I/O thread.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <map>
@@ -18,7 +19,8 @@
 
 namespace informerd::fakeapi {
 
-enum class Verb { kList, kListContinue, kGet, kWatch, kDiscovery };
+// kCreate: the POST of a TokenReview or SubjectAccessReview (review_api.h names their keys).
+enum class Verb { kList, kListContinue, kGet, kWatch, kDiscovery, kCreate };
 const char* VerbName(Verb verb);
 
 enum class FaultKind {
@@ -30,7 +32,8 @@ enum class FaultKind {
   // Any verb: the response headers are sent, then nothing, until the client goes away.
   kStall,
   // LIST/GET: a 200 response whose body is not valid JSON. WATCH: one line that is not valid
-  // JSON, in a well-formed chunk, after which the stream goes on.
+  // JSON, in a well-formed chunk, after which the stream goes on. CREATE (reviews): a 201 whose
+  // body is not valid JSON.
   kMalformedJson,
   // LIST/GET/WATCH: an object of `object_bytes` (64 MiB by default) in the response or stream.
   kHugeObject,
@@ -43,6 +46,9 @@ enum class FaultKind {
   kCloseMidJson,
   // WATCH: the stream ends cleanly (last chunk) with no events: a "very short watch".
   kEndWatch,
+  // CREATE (reviews): the usual answer, sent after `delay` (other requests on other connections
+  // are served meanwhile).
+  kDelay,
 };
 
 struct Fault {
@@ -55,6 +61,7 @@ struct Fault {
   // response headers). kStall then stops sending, bookmarks included.
   std::size_t after_events = 0;
   std::size_t object_bytes = std::size_t{64} << 20;
+  std::chrono::milliseconds delay{0};
 
   static Fault HttpError(int code, std::string reason, std::string message = "",
                          int retry_after_seconds = 0);
@@ -71,6 +78,7 @@ struct Fault {
   static Fault CloseMidChunk(std::size_t after_events = 0);
   static Fault CloseMidJson(std::size_t after_events = 0);
   static Fault EndWatch(std::size_t after_events = 0);
+  static Fault Delay(std::chrono::milliseconds delay);
 };
 
 class FaultScript {

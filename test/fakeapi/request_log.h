@@ -25,6 +25,7 @@ struct RequestRecord {
   std::string path;    // Decoded path.
   std::map<std::string, std::string> query;  // Decoded parameters.
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // A POST's body (a review), as sent.
   int status = 0;  // The HTTP status answered (200 for a watch stream, 0 if none was sent).
 
   // Case-insensitive header lookup; "" when absent.

@@ -72,4 +72,14 @@ std::string ServerSettings::git_version() const {
   return git_version_;
 }
 
+void ServerSettings::set_review_apis(bool on) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  review_apis_ = on;
+}
+
+bool ServerSettings::review_apis() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return review_apis_;
+}
+
 }  // namespace informerd::fakeapi

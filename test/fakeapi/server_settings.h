@@ -44,6 +44,10 @@ class ServerSettings {
   void set_git_version(std::string version);
   std::string git_version() const;
 
+  // Whether the review APIs (review_api.h) are served and listed by discovery.
+  void set_review_apis(bool on);
+  bool review_apis() const;
+
  private:
   mutable std::mutex mutex_;
   std::optional<std::string> token_;
@@ -53,6 +57,7 @@ class ServerSettings {
   bool rv0_ignores_limit_ = true;
   std::string server_address_;
   std::string git_version_ = "v1.29.0";
+  bool review_apis_ = false;
 };
 
 }  // namespace informerd::fakeapi

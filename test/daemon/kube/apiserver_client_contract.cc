@@ -17,9 +17,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/access_review.h"
 #include "core/api_resources.h"
 #include "core/list_decoder.h"
 #include "core/object_scanner.h"
+#include "core/user_info.h"
 #include "core/watch_event_decoder.h"
 #include "daemon/kube/apiserver_client.h"
 #include "daemon/kube/discovery.h"
@@ -886,6 +888,117 @@ TEST_CASE("discovery documents parse, and names resolve to the same resources",
   CHECK(po->kind == "Pod");
   CHECK(po->namespaced);
   CHECK(Resolve(discovery, "widgets").status().code() == absl::StatusCode::kNotFound);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reviews: what daemon/security asks the apiserver.
+
+constexpr char kTokenReviews[] = "/apis/authentication.k8s.io/v1/tokenreviews";
+constexpr char kAccessReviews[] = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+
+HttpResult PostNow(ApiServerClient& client, const std::string& path, const std::string& body) {
+  Awaited<HttpResult> result;
+  client.Post(path, body, result.Callback());
+  std::optional<HttpResult> got = result.Wait(kContractWait);
+  REQUIRE(got.has_value());
+  return *std::move(got);
+}
+
+core::TokenReviewResult TokenReviewOk(ApiServerClient& client, const std::string& token,
+                                      const std::vector<std::string>& audiences) {
+  HttpResult result = PostNow(client, kTokenReviews, core::BuildTokenReview(token, audiences));
+  INFO(result.status.ToString());
+  REQUIRE(result.status.ok());
+  CHECK(result.http_status == 201);
+  absl::StatusOr<core::TokenReviewResult> review = core::ParseTokenReview(result.body);
+  INFO(review.status().ToString());
+  REQUIRE(review.ok());
+  return *std::move(review);
+}
+
+core::AccessReviewResult AccessReviewOk(ApiServerClient& client, const core::UserInfo& user,
+                                        const core::ResourceAttributes& attributes) {
+  HttpResult result =
+      PostNow(client, kAccessReviews, core::BuildSubjectAccessReview(user, attributes));
+  INFO(result.status.ToString());
+  REQUIRE(result.status.ok());
+  CHECK(result.http_status == 201);
+  absl::StatusOr<core::AccessReviewResult> review = core::ParseSubjectAccessReview(result.body);
+  INFO(review.status().ToString());
+  REQUIRE(review.ok());
+  return *std::move(review);
+}
+
+TEST_CASE("a TokenReview authenticates the server's own tokens, for its own audience only",
+          "[contract][review]") {
+  ContractBackend& backend = Backend();
+  Client client(backend);
+
+  const core::TokenReviewResult alice = TokenReviewOk(*client, backend.reader_token(), {});
+  CHECK(alice.authenticated);
+  CHECK(alice.user.name == "alice");
+  CHECK(alice.user.uid == "uid-alice");
+  CHECK(alice.user.groups == std::vector<std::string>{"system:authenticated"});
+  CHECK(alice.user.extra.empty());
+  CHECK(alice.audiences == std::vector<std::string>{"https://kubernetes.default.svc"});
+  CHECK(alice.error.empty());
+
+  const core::TokenReviewResult unknown = TokenReviewOk(*client, "not-a-token", {});
+  CHECK_FALSE(unknown.authenticated);
+  CHECK(unknown.user == core::UserInfo{});
+  CHECK(unknown.error == "invalid bearer token");
+
+  // A static token has no audience of its own: asked for another, it is not valid.
+  const core::TokenReviewResult other =
+      TokenReviewOk(*client, backend.reader_token(), {"informerd"});
+  CHECK_FALSE(other.authenticated);
+  CHECK(other.error == "invalid bearer token");
+}
+
+TEST_CASE("a SubjectAccessReview gives RBAC's decisions: a reader's grant, and nothing for bob",
+          "[contract][review]") {
+  ContractBackend& backend = Backend();
+  Client client(backend);
+  core::UserInfo alice;
+  alice.name = "alice";
+  alice.uid = "uid-alice";
+  alice.groups = {core::kAuthenticatedGroup};
+  core::UserInfo bob = alice;
+  bob.name = "bob";
+  bob.uid = "uid-bob";
+
+  const core::AccessReviewResult list_pods =
+      AccessReviewOk(*client, alice, {"list", "", "pods", "team-b", ""});
+  CHECK(list_pods.allowed);
+  CHECK_FALSE(list_pods.denied);
+  INFO(list_pods.reason);
+  CHECK(StartsWith(list_pods.reason,
+                   "RBAC: allowed by ClusterRoleBinding "
+                   "\"informerd-test-reader-alice\""));
+  CHECK(AccessReviewOk(*client, alice, {"watch", "", "configmaps", "", ""}).allowed);
+  CHECK(AccessReviewOk(*client, alice, {"get", "", "pods", "team-a", "web-1"}).allowed);
+
+  // RBAC denies by saying nothing: no reason, no explicit denial.
+  const core::AccessReviewResult secrets =
+      AccessReviewOk(*client, alice, {"list", "", "secrets", "", ""});
+  CHECK_FALSE(secrets.allowed);
+  CHECK_FALSE(secrets.denied);
+  CHECK(secrets.reason.empty());
+  CHECK(secrets.evaluation_error.empty());
+  CHECK_FALSE(AccessReviewOk(*client, bob, {"list", "", "pods", "team-b", ""}).allowed);
+  CHECK_FALSE(AccessReviewOk(*client, core::AnonymousUser(), {"list", "", "pods", "", ""}).allowed);
+}
+
+TEST_CASE("a SubjectAccessReview for nobody (no user, no group) is 422 Invalid",
+          "[contract][review]") {
+  ContractBackend& backend = Backend();
+  Client client(backend);
+  HttpResult result =
+      PostNow(*client, kAccessReviews,
+              core::BuildSubjectAccessReview(core::UserInfo{}, {"list", "", "pods", "", ""}));
+  CHECK(result.http_status == 422);
+  CHECK(result.status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(Contains(Message(result.status), "at least one of user or group must be specified"));
 }
 
 // ---------------------------------------------------------------------------------------------

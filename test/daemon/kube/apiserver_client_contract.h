@@ -4,7 +4,8 @@
 // 1.20 with etcd (apiserver_client_contract_cluster_test.cc). The cases are the behaviours both
 // can show on demand and the product relies on: LIST pagination and resourceVersion rules, GET
 // and 404s, WATCH order, bookmarks and timeoutSeconds, 410 after a compaction, selectors, 401,
-// a too-large resourceVersion, WatchList on a server without it, discovery. A case that passes
+// a too-large resourceVersion, WatchList on a server without it, discovery, and the TokenReview
+// and SubjectAccessReview POSTs of delegated authentication and authorization. A case that passes
 // on one backend and fails on the other shows where the fake differs from the real thing.
 //
 // Faults only the fake can produce (cut connections, garbage, scripted answers) and what only
@@ -52,8 +53,12 @@ class ContractBackend {
   // kubeconfig would give them.
   virtual daemon::RestConfig Config(std::shared_ptr<daemon::CredentialSource> credentials,
                                     const std::string& identity) const = 0;
-  // A bearer token the server accepts for everything the cases do.
+  // A bearer token the server accepts for everything the cases do (creating reviews included).
   virtual std::string valid_token() const = 0;
+  // The token of a reader, for the review cases: an audience-agnostic token (a static token
+  // file's) of user "alice" (uid "uid-alice", group system:authenticated), whom RBAC lets get,
+  // list and watch pods and configmaps anywhere but not secrets. User "bob" may read nothing.
+  virtual std::string reader_token() const = 0;
 
   // Makes `ns` exist; the real apiserver refuses objects in a namespace that does not.
   virtual absl::Status CreateNamespace(const std::string& ns) = 0;

@@ -42,6 +42,7 @@ class ClusterBackend final : public ContractBackend {
   }
 
   std::string valid_token() const override { return cluster_->token(Identity::kAdminToken); }
+  std::string reader_token() const override { return cluster_->token(Identity::kAliceToken); }
 
   absl::Status CreateNamespace(const std::string& ns) override {
     return Kubectl({"create", "namespace", ns}).status();

@@ -1,7 +1,8 @@
 // The apiserver client's contract suite (apiserver_client_contract.h) against the fake apiserver
 // (test/fakeapi), set up like the real cluster of apiserver_client_contract_cluster_test: TLS, a
-// bearer token required on every request, Kubernetes 1.20's answer to WatchList (422), and the
-// resources the cases and discovery need.
+// bearer token required on every request, Kubernetes 1.20's answer to WatchList (422), the
+// resources the cases and discovery need, and review answers for test/cluster's users (alice's
+// static token and RBAC grant, bob with nothing).
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@ namespace informerd::test {
 namespace {
 
 constexpr char kToken[] = "contract-token";
+constexpr char kReaderToken[] = "alice-static-token";
 
 fakeapi::ResourceType Events() {
   fakeapi::ResourceType t;
@@ -46,9 +48,11 @@ class FakeBackend final : public ContractBackend {
     options.resources.push_back(CustomResourceDefinitions());
     options.watch_list = fakeapi::WatchListSupport::kRejectedLikeOldServer;
     options.git_version = "v1.20.2";
+    options.review_apis = true;
     absl::Status started = fake_.Start(options);
     if (!started.ok()) return started;
     fake_.RequireToken(kToken);
+    SetUpReviews();
     return absl::OkStatus();
   }
 
@@ -60,6 +64,7 @@ class FakeBackend final : public ContractBackend {
   }
 
   std::string valid_token() const override { return kToken; }
+  std::string reader_token() const override { return kReaderToken; }
 
   absl::Status CreateNamespace(const std::string& ns) override {
     return fake_.Upsert("namespaces", "", ns).status();
@@ -103,6 +108,29 @@ class FakeBackend final : public ContractBackend {
   }
 
  private:
+  // test/cluster's alice: a static token; RBAC's ClusterRole informerd-test-reader (reads, not
+  // secrets) bound to her by informerd-test-reader-alice.
+  void SetUpReviews() {
+    fakeapi::TokenIdentity alice;
+    alice.username = "alice";
+    alice.uid = "uid-alice";
+    alice.groups = {"system:authenticated"};
+    fake_.reviews().AddToken(kReaderToken, alice);
+    fakeapi::AccessRule secrets;
+    secrets.user = "alice";
+    secrets.resource = "secrets";
+    fake_.reviews().Deny(secrets);
+    for (const char* verb : {"get", "list", "watch"}) {
+      fakeapi::AccessRule read;
+      read.user = "alice";
+      read.verb = verb;
+      fake_.reviews().Allow(
+          read,
+          "RBAC: allowed by ClusterRoleBinding \"informerd-test-reader-alice\" of "
+          "ClusterRole \"informerd-test-reader\" to User \"alice\"");
+    }
+  }
+
   absl::StatusOr<std::string> Put(ObjectKind kind, const std::string& ns, const std::string& name) {
     fakeapi::ObjectSpec spec;
     spec.labels = labels_.at(std::make_tuple(kind, ns, name));

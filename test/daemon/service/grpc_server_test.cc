@@ -93,7 +93,8 @@ TEST_CASE("GrpcServer: NOT_SERVING when the address is announced, then as SetSer
   auto logger = std::make_shared<spdlog::logger>("grpc", sink);
   GrpcServerOptions options;
   options.health_service_names = {kServiceName};
-  auto server = GrpcServer::Start("127.0.0.1:0", {}, logger, options);
+  auto server =
+      GrpcServer::Start("127.0.0.1:0", grpc::InsecureServerCredentials(), {}, logger, options);
   REQUIRE(server.ok());
 
   // gRPC's default health service starts "" as SERVING; by the announcement it is not.

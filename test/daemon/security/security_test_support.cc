@@ -1,0 +1,179 @@
+#include "test/daemon/security/security_test_support.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <catch2/catch.hpp>
+#include <utility>
+
+namespace informerd::test {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void String(Writer& writer, const std::string& text) {
+  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+void Strings(Writer& writer, const std::vector<std::string>& texts) {
+  writer.StartArray();
+  for (const std::string& text : texts) String(writer, text);
+  writer.EndArray();
+}
+
+}  // namespace
+
+FakeReviewClient::FakeReviewClient(boost::asio::io_context& io)
+    : strand_(boost::asio::make_strand(io)), work_(boost::asio::make_work_guard(io)) {}
+
+void FakeReviewClient::Post(std::string path, std::string json_body, PostCallback done) {
+  requests_.push_back(Request{std::move(path), std::move(json_body), std::move(done), false});
+}
+
+std::size_t FakeReviewClient::unanswered() const {
+  std::size_t count = 0;
+  for (const Request& request : requests_) count += request.answered ? 0 : 1;
+  return count;
+}
+
+void FakeReviewClient::Answer(std::size_t index, daemon::HttpResult result) {
+  REQUIRE(index < requests_.size());
+  Request& request = requests_[index];
+  REQUIRE_FALSE(request.answered);
+  request.answered = true;
+  boost::asio::post(
+      strand_, [done = std::move(request.done), result = std::move(result)]() { done(result); });
+}
+
+daemon::HttpResult Created(std::string body) {
+  daemon::HttpResult result;
+  result.http_status = 201;
+  result.body = std::move(body);
+  return result;
+}
+
+std::string TokenReviewAuthenticated(const ReviewedUser& user,
+                                     const std::vector<std::string>& audiences,
+                                     const std::string& token) {
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  writer.StartObject();
+  writer.Key("kind");
+  writer.String("TokenReview");
+  writer.Key("apiVersion");
+  writer.String("authentication.k8s.io/v1");
+  writer.Key("metadata");
+  writer.StartObject();
+  writer.Key("creationTimestamp");
+  writer.Null();
+  writer.EndObject();
+  writer.Key("spec");
+  writer.StartObject();
+  writer.Key("token");
+  String(writer, token);
+  writer.EndObject();
+  writer.Key("status");
+  writer.StartObject();
+  writer.Key("authenticated");
+  writer.Bool(true);
+  writer.Key("user");
+  writer.StartObject();
+  writer.Key("username");
+  String(writer, user.username);
+  if (!user.uid.empty()) {
+    writer.Key("uid");
+    String(writer, user.uid);
+  }
+  writer.Key("groups");
+  Strings(writer, user.groups);
+  if (!user.extra.empty()) {
+    writer.Key("extra");
+    writer.StartObject();
+    for (const auto& [key, values] : user.extra) {
+      String(writer, key);
+      Strings(writer, values);
+    }
+    writer.EndObject();
+  }
+  writer.EndObject();
+  writer.Key("audiences");
+  Strings(writer, audiences);
+  writer.EndObject();
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string TokenReviewUnauthenticated(const std::string& error, const std::string& token) {
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  writer.StartObject();
+  writer.Key("kind");
+  writer.String("TokenReview");
+  writer.Key("apiVersion");
+  writer.String("authentication.k8s.io/v1");
+  writer.Key("metadata");
+  writer.StartObject();
+  writer.Key("creationTimestamp");
+  writer.Null();
+  writer.EndObject();
+  writer.Key("spec");
+  writer.StartObject();
+  writer.Key("token");
+  String(writer, token);
+  writer.EndObject();
+  writer.Key("status");
+  writer.StartObject();
+  writer.Key("user");
+  writer.StartObject();
+  writer.EndObject();
+  if (!error.empty()) {
+    writer.Key("error");
+    String(writer, error);
+  }
+  writer.EndObject();
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string SubjectAccessReviewAnswer(bool allowed, const std::string& reason) {
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  writer.StartObject();
+  writer.Key("kind");
+  writer.String("SubjectAccessReview");
+  writer.Key("apiVersion");
+  writer.String("authorization.k8s.io/v1");
+  writer.Key("metadata");
+  writer.StartObject();
+  writer.Key("creationTimestamp");
+  writer.Null();
+  writer.EndObject();
+  writer.Key("spec");
+  writer.StartObject();
+  writer.EndObject();
+  writer.Key("status");
+  writer.StartObject();
+  writer.Key("allowed");
+  writer.Bool(allowed);
+  if (!reason.empty()) {
+    writer.Key("reason");
+    String(writer, reason);
+  }
+  writer.EndObject();
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::shared_ptr<spdlog::logger> StringLogger(std::ostringstream& out, const std::string& name) {
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(out);
+  sink->set_formatter(std::make_unique<spdlog::pattern_formatter>("[%l] [%n] %v"));
+  auto logger = std::make_shared<spdlog::logger>(name, std::move(sink));
+  logger->set_level(spdlog::level::trace);
+  return logger;
+}
+
+}  // namespace informerd::test

@@ -1,0 +1,77 @@
+// Test support for daemon/security's in-process tests.
+//
+// FakeReviewClient: a daemon::ReviewClient whose answers the test gives, one POST at a time, for
+// the in-process tests of daemon/security. No sockets and no threads: every POST is recorded and
+// held until the test answers it; the answer is posted to a strand of the test's io_context and
+// reaches the caller when the test runs it (io.poll()), never inside Post() or Answer().
+// Single-threaded. Also: the answer bodies the apiserver sends (kube-apiserver 1.20's shapes),
+// and a logger whose lines the test reads.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "daemon/kube/review_client.h"
+
+namespace informerd::test {
+
+class FakeReviewClient final : public daemon::ReviewClient {
+ public:
+  struct Request {
+    std::string path;
+    std::string body;
+    PostCallback done;
+    bool answered = false;
+  };
+
+  explicit FakeReviewClient(boost::asio::io_context& io);
+
+  void Post(std::string path, std::string json_body, PostCallback done) override;
+  Strand strand() const override { return strand_; }
+
+  // Every POST, oldest first.
+  const std::vector<Request>& requests() const { return requests_; }
+  std::size_t unanswered() const;
+  // Answers POST `index` (once). The callback runs when the test next runs the io_context.
+  void Answer(std::size_t index, daemon::HttpResult result);
+  // Answers the newest POST.
+  void AnswerLast(daemon::HttpResult result) { Answer(requests_.size() - 1, std::move(result)); }
+
+ private:
+  Strand strand_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::vector<Request> requests_;
+};
+
+// A 201 Created answer with `body`, as the apiserver answers a review.
+daemon::HttpResult Created(std::string body);
+
+struct ReviewedUser {
+  std::string username;
+  std::string uid;
+  std::vector<std::string> groups;
+  std::map<std::string, std::vector<std::string>> extra;
+};
+
+// A TokenReview answer: authenticated as `user`, valid for `audiences`. The apiserver echoes the
+// token reviewed in spec.token: `token`.
+std::string TokenReviewAuthenticated(const ReviewedUser& user,
+                                     const std::vector<std::string>& audiences,
+                                     const std::string& token = "");
+// A TokenReview answer: not authenticated, with status.error `error` (omitted when empty).
+std::string TokenReviewUnauthenticated(const std::string& error, const std::string& token = "");
+// A SubjectAccessReview answer.
+std::string SubjectAccessReviewAnswer(bool allowed, const std::string& reason);
+
+// A logger named `name` writing every line, from trace up, as "[level] [name] message" into `out`.
+std::shared_ptr<spdlog::logger> StringLogger(std::ostringstream& out,
+                                             const std::string& name = "test");
+
+}  // namespace informerd::test
