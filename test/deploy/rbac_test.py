@@ -216,7 +216,7 @@ def health_status(daemon, stubs_dir):
     """The gRPC health of service "" now, by name: SERVING, NOT_SERVING, ..."""
     match = re.search(r"gRPC listening on ([^\s\"]+)", daemon.log())
     lib.check(match, "no gRPC address in the log:\n" + daemon.log())
-    stub, health_pb2 = lib.health_stub(match.group(1), stubs_dir)
+    stub, health_pb2 = lib.health_stub(match.group(1), stubs_dir, ca_of(daemon.args))
     status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
     return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
 
