@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -194,6 +195,25 @@ TEST_CASE("Authorize alone: the re-check of a running stream; nothing to check i
   CHECK(*result ==
         absl::PermissionDeniedError("user \"alice\" cannot watch pods in namespace \"team-a\""));
   CHECK(f.access.recheck_interval() == std::chrono::seconds(7));
+}
+
+TEST_CASE("answers arriving on several threads at once: judged once, when the last is in") {
+  for (int round = 0; round < 200; ++round) {
+    Fixture f;
+    std::vector<core::ResourceAttributes> needed;
+    for (int i = 0; i < 4; ++i)
+      needed.push_back({"list", "", "pods", "ns-" + std::to_string(i), ""});
+    const Outcome& outcome = f.Check(needed);
+    REQUIRE(f.authorizer.checks.size() == 4);
+    std::vector<std::thread> answerers;
+    for (std::size_t i = 0; i < 4; ++i) {
+      answerers.emplace_back([&f, i] { f.authorizer.Answer(i, i == 2 ? Deny() : Allow()); });
+    }
+    for (std::thread& answerer : answerers) answerer.join();
+    REQUIRE(outcome.calls == 1);
+    CHECK(outcome.result.status() ==
+          absl::PermissionDeniedError("user \"alice\" cannot list pods in namespace \"ns-2\""));
+  }
 }
 
 TEST_CASE("the audit line") {
