@@ -20,11 +20,16 @@
 namespace informerd::daemon {
 namespace {
 
-// Answers with `result`, inline.
+// Answers with `result`, inline, or when the test says if `hold` is set.
 class ScriptedAuthenticator final : public Authenticator {
  public:
-  void Authenticate(const CallCredentials&, Callback done) override { done(result); }
+  void Authenticate(const CallCredentials&, Callback done) override {
+    if (hold) return held.push_back(std::move(done));
+    done(result);
+  }
   absl::StatusOr<core::UserInfo> result = absl::UnauthenticatedError("no credentials");
+  bool hold = false;
+  std::vector<Callback> held;
 };
 
 // Holds every check until the test answers it (or answers inline when `inline_answer` is set).
@@ -214,6 +219,27 @@ TEST_CASE("answers arriving on several threads at once: judged once, when the la
     CHECK(outcome.result.status() ==
           absl::PermissionDeniedError("user \"alice\" cannot list pods in namespace \"ns-2\""));
   }
+}
+
+TEST_CASE("a Check answered after the AccessControl is gone still completes") {
+  ScriptedAuthenticator authenticator;
+  authenticator.hold = true;
+  ScriptedAuthorizer authorizer;
+  authorizer.inline_answer = Allow();
+  Outcome outcome;
+  {
+    AccessControl access(authenticator, authorizer, nullptr);
+    access.Check(CallCredentials{}, ListAndWatchPods("team-a"),
+                 [&outcome](absl::StatusOr<core::UserInfo> r) {
+                   ++outcome.calls;
+                   outcome.result = std::move(r);
+                 });
+  }
+  REQUIRE(authenticator.held.size() == 1);
+  authenticator.held[0](Alice());
+  REQUIRE(outcome.calls == 1);
+  REQUIRE(outcome.result.ok());
+  CHECK(*outcome.result == Alice());
 }
 
 TEST_CASE("the audit line") {
