@@ -26,9 +26,10 @@
 #include "core/object_record.h"
 #include "core/reflector.h"
 #include "core/watch_event_decoder.h"
-#include "daemon/kube/discovery.h"
-#include "daemon/service/informer_service.h"
 #include "daemon/informers/resource_registry.h"
+#include "daemon/kube/discovery.h"
+#include "daemon/security/access_control.h"
+#include "daemon/service/informer_service.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
 namespace informerd::daemon::testing {
@@ -74,6 +75,11 @@ core::WatchEvent Bookmark(uint64_t resource_version);
 // Feeds a complete list: BeginList, ListItems, EndList at `resource_version`.
 void Sync(core::Cache& cache, const std::vector<ObjectSpec>& objects, uint64_t resource_version);
 
+// An access control that lets every call without credentials through, as system:anonymous, to
+// read anything (AlwaysAllow; a bearer token is refused), writing no audit lines: for the tests
+// of everything but access. Process-wide, never destroyed.
+AccessControl& AllowEveryone();
+
 // Resolves names from a table; unknown names are NOT_FOUND and "ambiguous" is INVALID_ARGUMENT,
 // as discovery answers. Inline by default (done runs inside Resolve); deferred, callbacks wait
 // until Release() runs them on another thread.
@@ -107,6 +113,8 @@ struct EncodeCall {
 
 struct HarnessOptions {
   InformerServiceOptions service;
+  // Who may do what; null: AllowEveryone(). Must outlive the harness.
+  AccessControl* access_control = nullptr;
   // Raise gRPC's 4 MiB receive limit, for requests larger than it.
   int max_receive_message_bytes = 0;
 };
