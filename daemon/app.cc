@@ -9,6 +9,7 @@
 #include "daemon/kube/auth/client_config.h"
 #include "daemon/kube/auth/environment.h"
 #include "daemon/listen_address.h"
+#include "daemon/security/always_allow_authorizer.h"
 #include "daemon/service/server_credentials.h"
 #include "daemon/version.h"
 #include "informerd/v1/informerd.grpc.pb.h"
@@ -78,13 +79,17 @@ absl::Status Daemon::Build(const Options& options) {
   auto client = ApiServerClient::Create(io_, *std::move(rest_config));
   if (!client.ok()) return client.status();
   client_ = *std::move(client);
+  BuildAccessControl(options);
   discovery_ = std::make_unique<Discovery>(*client_, clock_);
 
   resolver_ = std::make_unique<DiscoveryResourceResolver>(*discovery_);
   InformerServiceOptions service_options;
   service_options.logger = logging_.For("service");
   service_options.subscriber_queue_capacity = config_.subscriber_queue_capacity;
-  service_ = std::make_unique<InformerService>(*resolver_, registry_, service_options);
+  service_options.on_demand_resources = config_.on_demand_resources;
+  service_options.max_on_demand_informers = config_.max_on_demand_informers;
+  service_ =
+      std::make_unique<InformerService>(*resolver_, registry_, *access_control_, service_options);
 
   SharedInformerFactoryOptions informer_options = InformerFactoryOptions(config_);
   informer_options.registry = &registry_;
@@ -98,8 +103,32 @@ absl::Status Daemon::Build(const Options& options) {
     return daemon::CheckReadiness(*informers_);
   };
   status_sources_.metrics = [this] {
-    return RenderPrometheus(
-        CollectMetrics(*informers_, status_sources_.readiness(), &grpc_requests_));
+    MetricsSnapshot snapshot =
+        CollectMetrics(*informers_, status_sources_.readiness(), &grpc_requests_);
+    if (token_reviews_) {
+      const TokenReviewStats stats = token_reviews_->stats();
+      TokenReviewMetrics& tokens = snapshot.token_reviews.emplace();
+      tokens.authenticated = stats.authenticated;
+      tokens.rejected = stats.rejected;
+      tokens.errors = stats.errors;
+      tokens.cache_hits = stats.cache_hits;
+      tokens.shared = stats.shared;
+      tokens.refused_unreviewed = stats.refused_without_review;
+      tokens.cache_entries = stats.cache_entries;
+    }
+    if (access_reviews_) {
+      const AuthorizerStats stats = access_reviews_->stats();
+      AccessReviewMetrics& access = snapshot.access_reviews.emplace();
+      access.allowed = stats.allowed;
+      access.denied = stats.denied;
+      access.errors = stats.errors;
+      access.cache_hits = stats.cache_hits;
+      access.shared = stats.shared;
+      access.cache_entries = stats.cache_entries;
+      access.latency_seconds_sum = std::chrono::duration<double>(stats.review_latency_sum).count();
+      access.latency_count = stats.review_latency_count;
+    }
+    return RenderPrometheus(snapshot);
   };
   if (!options.metrics_listen_address.empty()) {
     auto started = HttpServer::Start(
@@ -122,6 +151,51 @@ absl::Status Daemon::Build(const Options& options) {
   server_ = *std::move(server);
 
   return absl::OkStatus();
+}
+
+void Daemon::BuildAccessControl(const Options& options) {
+  // A bearer token is reviewed whenever --authentication-token-webhook is on, whatever the
+  // authorization mode: even with AlwaysAllow (loopback, the sidecar's socket) a call with a
+  // token that is not valid is refused rather than served as anonymous, and the audit line names
+  // who called.
+  if (options.authentication_token_webhook) {
+    TokenReviewAuthenticatorOptions token_options;
+    token_options.audiences = options.authentication_token_audiences;
+    token_options.authenticated_ttl = options.authentication_token_webhook_cache_ttl;
+    token_reviews_ = std::make_unique<TokenReviewAuthenticator>(
+        *client_, clock_, std::move(token_options), logging_.For("authentication"));
+  }
+  authenticator_ =
+      std::make_unique<RequestAuthenticator>(token_reviews_.get(), options.anonymous_auth);
+  if (options.authorization_mode == AuthorizationMode::kWebhook) {
+    SubjectAccessReviewAuthorizerOptions authorizer_options;
+    authorizer_options.allowed_ttl = options.authorization_webhook_cache_authorized_ttl;
+    authorizer_options.denied_ttl = options.authorization_webhook_cache_unauthorized_ttl;
+    auto reviews = std::make_unique<SubjectAccessReviewAuthorizer>(
+        *client_, clock_, authorizer_options, logging_.For("authorization"));
+    access_reviews_ = reviews.get();
+    authorizer_ = std::move(reviews);
+  } else {
+    authorizer_ = std::make_unique<AlwaysAllowAuthorizer>();
+  }
+  std::shared_ptr<spdlog::logger> audit;
+  if (options.audit_log) {
+    audit = logging_.For("audit");
+    // The audit trail is switched by --audit-log alone: a quieter --log-level keeps it.
+    if (audit->level() > spdlog::level::info) audit->set_level(spdlog::level::info);
+  }
+  access_control_ =
+      std::make_unique<AccessControl>(*authenticator_, *authorizer_, std::move(audit));
+  logger_->info(
+      "access control: bearer tokens {}, client certificates {}, anonymous calls {}, "
+      "authorization {}, audit log {}",
+      options.authentication_token_webhook ? "reviewed by the apiserver (TokenReview)" : "refused",
+      options.client_ca_file.empty() ? "not asked for" : "verified against --client-ca-file",
+      options.anonymous_auth ? "allowed (system:anonymous)" : "refused",
+      options.authorization_mode == AuthorizationMode::kWebhook
+          ? "by the apiserver (SubjectAccessReview)"
+          : "AlwaysAllow (every caller may read everything)",
+      options.audit_log ? "on" : "off");
 }
 
 Daemon::~Daemon() {

@@ -36,6 +36,11 @@
 #include "daemon/kube/discovery.h"
 #include "daemon/logging.h"
 #include "daemon/options.h"
+#include "daemon/security/access_control.h"
+#include "daemon/security/authorizer.h"
+#include "daemon/security/request_authenticator.h"
+#include "daemon/security/subject_access_review_authorizer.h"
+#include "daemon/security/token_review_authenticator.h"
 #include "daemon/service/grpc_server.h"
 #include "daemon/service/informer_service.h"
 
@@ -63,6 +68,8 @@ class Daemon {
  private:
   explicit Daemon(const Options& options);
   absl::Status Build(const Options& options);
+  // The authenticator, authorizer and access control from the flags (client_ must exist).
+  void BuildAccessControl(const Options& options);
   // On the I/O thread.
   void OnSignal(int signal_number);
   void BeginShutdown();
@@ -79,6 +86,16 @@ class Daemon {
   Config config_;
   boost::asio::io_context io_;
   std::unique_ptr<ApiServerClient> client_;
+  // Who is calling and what they may read, decided by the apiserver through client_ (TokenReview,
+  // SubjectAccessReview): what the gRPC service asks before it reads anything for a call.
+  // Null with --authentication-token-webhook=false.
+  std::unique_ptr<TokenReviewAuthenticator> token_reviews_;
+  std::unique_ptr<RequestAuthenticator> authenticator_;
+  // SubjectAccessReviewAuthorizer (--authorization-mode=Webhook; also access_reviews_, for its
+  // metrics) or AlwaysAllowAuthorizer.
+  std::unique_ptr<Authorizer> authorizer_;
+  const SubjectAccessReviewAuthorizer* access_reviews_ = nullptr;
+  std::unique_ptr<AccessControl> access_control_;
   std::unique_ptr<Discovery> discovery_;
   // What the gRPC service serves: every informer is added as it starts.
   ResourceRegistry registry_;

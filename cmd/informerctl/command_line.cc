@@ -18,7 +18,8 @@ constexpr char kUsage[] =
     "Usage: informerctl [flags] COMMAND [args]\n"
     "\n"
     "Commands:\n"
-    "  resources                      the resources informerd serves, with their state\n"
+    "  resources [-n NS]              the resources informerd serves that you may list\n"
+    "                                 (cluster-wide, or in namespace NS), with their state\n"
     "  get RESOURCE NAME [-n NS]      one object (-n for namespaced resources)\n"
     "  list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL]\n"
     "                                 the cached objects that match\n"
@@ -41,7 +42,6 @@ constexpr char kUsage[] =
 bool FlagApplies(Command command, const std::string& flag) {
   switch (command) {
     case Command::kResources:
-      return false;
     case Command::kGet:
       return flag == "namespace";
     case Command::kList:

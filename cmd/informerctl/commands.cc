@@ -128,9 +128,12 @@ absl::Status Resources(const Invocation& invocation, const ChannelSettings& sett
   Connection connection(settings);
   grpc::ClientContext context;
   connection.Prepare(invocation, kDefaultTimeout, &context);
+  v1::ListResourcesRequest request;
+  // -n: the resources the caller may list in that namespace (informerd shows a caller only what
+  // it may list, cluster-wide by default).
+  if (!invocation.all_namespaces) request.set_namespace_(invocation.namespace_name);
   v1::ListResourcesResponse response;
-  const grpc::Status status =
-      connection.stub->ListResources(&context, v1::ListResourcesRequest(), &response);
+  const grpc::Status status = connection.stub->ListResources(&context, request, &response);
   if (!status.ok()) {
     return RpcError(status, connection.Hint(status));
   }

@@ -38,6 +38,15 @@ std::string FormatEndpoint(const tcp::endpoint& endpoint) {
                          : fmt::format("{}:{}", address.to_string(), endpoint.port());
 }
 
+// Whether the peer is this host: 127.0.0.0/8, ::1, or an IPv4-mapped loopback address (a dual-stack
+// listener on [::] sees IPv4 clients as ::ffff:127.0.0.1).
+bool IsLoopback(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback();
+  }
+  return address.is_loopback();
+}
+
 }  // namespace
 
 class HttpServer::Impl {
@@ -154,8 +163,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       answer.status = 405;
       answer.body = "only GET and HEAD\n";
     } else {
-      answer = server_.Handle(
-          HttpRequest{std::string(request.method_string()), std::string(request.target())});
+      HttpRequest asked{std::string(request.method_string()), std::string(request.target())};
+      beast::error_code peer_error;
+      const tcp::endpoint peer = stream_.socket().remote_endpoint(peer_error);
+      asked.from_loopback = !peer_error && IsLoopback(peer.address());
+      answer = server_.Handle(asked);
     }
     const auto status = static_cast<http::status>(answer.status);
     if (head) {

@@ -1,6 +1,6 @@
 // HttpServer: a small HTTP/1.1 server (Boost.Beast) for the metrics port: /metrics, /healthz and
-// /readyz (daemon/admin/status_endpoints.*). Keep-alive, GET and HEAD only, small requests; anything
-// else gets a 4xx and the server carries on.
+// /readyz (daemon/admin/status_endpoints.*). Keep-alive, GET and HEAD only, small requests;
+// anything else gets a 4xx and the server carries on.
 //
 // Modelled on Boost.Beast's example/http/server/async: one session object per connection
 // (enable_shared_from_this), reading a request, asking the handler, writing the response, and
@@ -30,6 +30,8 @@ namespace informerd::daemon {
 struct HttpRequest {
   std::string method;  // "GET" or "HEAD": other methods are answered 405 before the handler
   std::string target;  // "/metrics?x=y", as sent
+  // The client connected from this host (a loopback address): it may be told more than others.
+  bool from_loopback = false;
 };
 
 struct HttpResponse {

@@ -54,6 +54,15 @@ class Exposition {
     out_ += std::to_string(value);
     out_ += '\n';
   }
+  void SampleDouble(std::string_view name, std::string_view labels, double value) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += fmt::format(" {}\n", value);
+  }
   std::string Take() { return std::move(out_); }
 
  private:
@@ -198,6 +207,49 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   for (const GrpcRequestCount& request : snapshot.grpc_requests) {
     out.Sample("informerd_grpc_requests_total",
                Join(Label("method", request.method), Label("code", request.code)), request.count);
+  }
+
+  if (const std::optional<TokenReviewMetrics>& tokens = snapshot.token_reviews) {
+    out.Family("informerd_token_reviews_total", "counter",
+               "TokenReviews of bearer tokens answered by the apiserver or failed, by result: "
+               "authenticated, rejected, error (the call was UNAVAILABLE).");
+    out.Sample("informerd_token_reviews_total", Label("result", "authenticated"),
+               tokens->authenticated);
+    out.Sample("informerd_token_reviews_total", Label("result", "rejected"), tokens->rejected);
+    out.Sample("informerd_token_reviews_total", Label("result", "error"), tokens->errors);
+    out.Family("informerd_token_review_cache_hits_total", "counter",
+               "Bearer tokens answered from the review cache.");
+    out.Sample("informerd_token_review_cache_hits_total", "", tokens->cache_hits);
+    out.Family("informerd_token_reviews_shared_total", "counter",
+               "Calls that waited for a TokenReview of the same token another call had started.");
+    out.Sample("informerd_token_reviews_shared_total", "", tokens->shared);
+    out.Family("informerd_bearer_tokens_refused_total", "counter",
+               "Bearer tokens refused without a review (empty, or longer than 16 KiB).");
+    out.Sample("informerd_bearer_tokens_refused_total", "", tokens->refused_unreviewed);
+    out.Family("informerd_token_review_cache_entries", "gauge",
+               "Token reviews cached (by the token's SHA-256).");
+    out.Sample("informerd_token_review_cache_entries", "", tokens->cache_entries);
+  }
+  if (const std::optional<AccessReviewMetrics>& access = snapshot.access_reviews) {
+    out.Family("informerd_access_reviews_total", "counter",
+               "SubjectAccessReviews answered by the apiserver or failed, by result: allowed, "
+               "denied, error (the call was UNAVAILABLE).");
+    out.Sample("informerd_access_reviews_total", Label("result", "allowed"), access->allowed);
+    out.Sample("informerd_access_reviews_total", Label("result", "denied"), access->denied);
+    out.Sample("informerd_access_reviews_total", Label("result", "error"), access->errors);
+    out.Family("informerd_access_review_cache_hits_total", "counter",
+               "Access checks answered from the decision cache.");
+    out.Sample("informerd_access_review_cache_hits_total", "", access->cache_hits);
+    out.Family("informerd_access_reviews_shared_total", "counter",
+               "Access checks that waited for the same SubjectAccessReview another had started.");
+    out.Sample("informerd_access_reviews_shared_total", "", access->shared);
+    out.Family("informerd_access_review_cache_entries", "gauge", "Access decisions cached.");
+    out.Sample("informerd_access_review_cache_entries", "", access->cache_entries);
+    out.Family("informerd_access_review_duration_seconds", "summary",
+               "Time from posting a SubjectAccessReview to its answer or failure.");
+    out.SampleDouble("informerd_access_review_duration_seconds_sum", "",
+                     access->latency_seconds_sum);
+    out.Sample("informerd_access_review_duration_seconds_count", "", access->latency_count);
   }
 
   if (snapshot.process) {

@@ -81,12 +81,42 @@ struct ProcessMetrics {
   uint64_t virtual_memory_bytes = 0;
 };
 
+// Bearer tokens reviewed by the apiserver (--authentication-token-webhook): the
+// TokenReviewAuthenticator's counters.
+struct TokenReviewMetrics {
+  uint64_t authenticated = 0;  // reviews answered: authenticated
+  uint64_t rejected = 0;       // reviews answered: not (or not for an accepted audience)
+  uint64_t errors = 0;         // reviews that failed: the calls were UNAVAILABLE
+  uint64_t cache_hits = 0;
+  uint64_t shared = 0;              // calls that waited for a review another call had started
+  uint64_t refused_unreviewed = 0;  // empty or too long: refused without a review
+  uint64_t cache_entries = 0;
+};
+
+// Access decisions asked of the apiserver (--authorization-mode=Webhook): the
+// SubjectAccessReviewAuthorizer's counters.
+struct AccessReviewMetrics {
+  uint64_t allowed = 0;  // reviews answered: allowed
+  uint64_t denied = 0;   // reviews answered: not allowed
+  uint64_t errors = 0;   // reviews that failed: the calls were UNAVAILABLE
+  uint64_t cache_hits = 0;
+  uint64_t shared = 0;
+  uint64_t cache_entries = 0;
+  // Time from posting a review to its answer, over every finished review.
+  double latency_seconds_sum = 0;
+  uint64_t latency_count = 0;
+};
+
 struct MetricsSnapshot {
   std::string version;  // informerd_build_info{version}
   bool ready = false;   // as /readyz and gRPC health report it
   std::size_t resources_pending = 0;
   std::vector<ResourceMetrics> resources;
   std::vector<GrpcRequestCount> grpc_requests;
+  // Present when the daemon reviews tokens / asks for access decisions; the families are left
+  // out otherwise.
+  std::optional<TokenReviewMetrics> token_reviews;
+  std::optional<AccessReviewMetrics> access_reviews;
   // nullopt when /proc/self/statm could not be read: the process series are left out.
   std::optional<ProcessMetrics> process;
 };

@@ -111,6 +111,9 @@ HttpResponse ServeStatusRequest(const StatusSources& sources, const HttpRequest&
     const Readiness readiness = sources.readiness();
     if (readiness.ready) {
       response.body = "ok\n";
+    } else if (!request.from_loopback) {
+      response.status = 503;
+      response.body = "failed\n";
     } else {
       response.status = 503;
       response.body = "not ready:\n";

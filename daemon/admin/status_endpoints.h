@@ -1,6 +1,6 @@
 // StatusEndpoints: what the metrics port serves. /metrics is the Prometheus exposition of the
-// running informers (daemon/admin/metrics.*), /healthz says the process is alive, /readyz says whether
-// every configured resource has synced, listing what has not when it has not.
+// running informers (daemon/admin/metrics.*), /healthz says the process is alive, /readyz says
+// whether every configured resource has synced, listing what has not when it has not.
 //
 // Readiness has one source: SharedInformerFactory::AllSynced(), which the daemon also polls to set
 // the gRPC health service (daemon/app.cc), so /readyz and gRPC health agree; while the daemon
@@ -46,7 +46,10 @@ struct StatusSources {
   std::function<Readiness()> readiness;
 };
 
-// GET /metrics, /healthz, /readyz (query strings ignored); 404 for anything else.
+// GET /metrics, /healthz, /readyz (query strings ignored); 404 for anything else. /readyz lists
+// what is not ready only to a client on this host (HttpRequest::from_loopback): the reasons can
+// name the apiserver's address, the kubeconfig's path or an exec plugin's error output, which
+// are nobody else's business. Others get a bare "ok" or "failed", with the same status code.
 HttpResponse ServeStatusRequest(const StatusSources& sources, const HttpRequest& request);
 
 }  // namespace informerd::daemon

@@ -64,6 +64,20 @@ struct PendingChecks {
   AccessControl::AuthorizeCallback done;
 };
 
+// Every check of `needed` asked at once; `done` when the last answer is in.
+void AuthorizeAll(Authorizer& authorizer, const core::UserInfo& user,
+                  std::vector<core::ResourceAttributes> needed,
+                  AccessControl::AuthorizeCallback done) {
+  if (needed.empty()) return done(absl::OkStatus());
+  auto pending = std::make_shared<PendingChecks>(user, std::move(needed), std::move(done));
+  for (std::size_t i = 0; i < pending->needed.size(); ++i) {
+    authorizer.Authorize(pending->user, pending->needed[i],
+                         [pending, i](absl::StatusOr<AccessDecision> answer) {
+                           pending->Answer(i, std::move(answer));
+                         });
+  }
+}
+
 }  // namespace
 
 const char* AuditDecisionName(AuditDecision decision) {
@@ -111,29 +125,23 @@ void AccessControl::Authenticate(const CallCredentials& credentials, Authenticat
 void AccessControl::Authorize(const core::UserInfo& user,
                               std::vector<core::ResourceAttributes> needed,
                               AuthorizeCallback done) {
-  if (needed.empty()) return done(absl::OkStatus());
-  auto pending = std::make_shared<PendingChecks>(user, std::move(needed), std::move(done));
-  for (std::size_t i = 0; i < pending->needed.size(); ++i) {
-    authorizer_.Authorize(pending->user, pending->needed[i],
-                          [pending, i](absl::StatusOr<AccessDecision> answer) {
-                            pending->Answer(i, std::move(answer));
-                          });
-  }
+  AuthorizeAll(authorizer_, user, std::move(needed), std::move(done));
 }
 
 void AccessControl::Check(const CallCredentials& credentials,
                           std::vector<core::ResourceAttributes> needed, CheckCallback done) {
-  authenticator_.Authenticate(
-      credentials, [this, needed = std::move(needed),
-                    done = std::move(done)](absl::StatusOr<core::UserInfo> user) mutable {
-        if (!user.ok()) return done(user.status());
-        core::UserInfo who = *user;
-        Authorize(who, std::move(needed),
-                  [user = *std::move(user), done = std::move(done)](absl::Status access) mutable {
-                    if (!access.ok()) return done(access);
-                    done(std::move(user));
-                  });
-      });
+  // The authorizer, not this object, is what the answer needs: it may come after this is gone.
+  authenticator_.Authenticate(credentials, [authorizer = &authorizer_, needed = std::move(needed),
+                                            done = std::move(done)](
+                                               absl::StatusOr<core::UserInfo> user) mutable {
+    if (!user.ok()) return done(user.status());
+    core::UserInfo who = *user;
+    AuthorizeAll(*authorizer, who, std::move(needed),
+                 [user = *std::move(user), done = std::move(done)](absl::Status access) mutable {
+                   if (!access.ok()) return done(access);
+                   done(std::move(user));
+                 });
+  });
 }
 
 void AccessControl::Audit(const AuditRecord& record) const {

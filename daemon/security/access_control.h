@@ -16,7 +16,8 @@
 //
 // Threads: every member may be called from any thread; callbacks run exactly once, inline when
 // every answer is known at once, else on the thread of the last answer (the review client's
-// strand). The authenticator and authorizer must outlive this object.
+// strand). The authenticator and authorizer must outlive this object and every answer still to
+// come from them (the daemon declares them before the service and destroys them after it).
 #pragma once
 
 #include <spdlog/logger.h>

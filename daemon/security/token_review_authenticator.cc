@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -17,11 +18,15 @@
 namespace informerd::daemon {
 namespace {
 
-// The token's SHA-256, 32 raw bytes: the cache key.
-std::string Sha256(std::string_view token) {
+// The token's SHA-256, 32 raw bytes: the cache key; nullopt if OpenSSL failed (then there is no
+// key, and no answer may be cached or shared: every token would have the same one).
+std::optional<std::string> Sha256(std::string_view token) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  EVP_Digest(token.data(), token.size(), digest, &length, EVP_sha256(), nullptr);
+  if (EVP_Digest(token.data(), token.size(), digest, &length, EVP_sha256(), nullptr) != 1 ||
+      length != 32) {
+    return std::nullopt;
+  }
   return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
@@ -63,7 +68,10 @@ absl::StatusOr<core::UserInfo> Outcome(const Review& review) {
 
 }  // namespace
 
-std::string TokenHashPrefix(std::string_view token) { return HexPrefix(Sha256(token)); }
+std::string TokenHashPrefix(std::string_view token) {
+  const std::optional<std::string> digest = Sha256(token);
+  return digest ? HexPrefix(*digest) : "sha256:?";
+}
 
 class TokenReviewAuthenticator::State : public std::enable_shared_from_this<State> {
  public:
@@ -85,7 +93,11 @@ class TokenReviewAuthenticator::State : public std::enable_shared_from_this<Stat
                         : fmt::format("the bearer token is longer than {} bytes (it has {})",
                                       kMaxBearerTokenBytes, token.size())));
     }
-    std::string key = Sha256(token);
+    std::optional<std::string> digest = Sha256(token);
+    if (!digest) {
+      return done(absl::UnavailableError("cannot verify the bearer token: SHA-256 failed"));
+    }
+    std::string key = *std::move(digest);
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (std::optional<Review> cached = cache_.Get(key)) {

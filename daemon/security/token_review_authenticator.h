@@ -16,7 +16,8 @@
 //   Unauthenticated without a review for an empty token or one over kMaxBearerTokenBytes;
 //   Unavailable "cannot verify the bearer token: the TokenReview failed: <why>" — no answer, a
 //   non-2xx answer (5xx, 403 when informerd's ServiceAccount may not create TokenReviews), the
-//   client's request timeout, an answer that is not a TokenReview. Never a user.
+//   client's request timeout, an answer that is not a TokenReview (or, should OpenSSL fail to
+//   hash the token, "cannot verify the bearer token: SHA-256 failed"). Never a user.
 // Messages never contain the token; logs name a token by the first 8 hex digits of its SHA-256
 // at most (TokenHashPrefix).
 //

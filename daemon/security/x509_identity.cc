@@ -28,8 +28,7 @@ struct X509Free {
 // The entry's value as UTF-8, or nullopt when OpenSSL cannot convert it.
 std::optional<std::string> EntryUtf8(const X509_NAME_ENTRY* entry) {
   unsigned char* utf8 = nullptr;
-  const int length =
-      ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(const_cast<X509_NAME_ENTRY*>(entry)));
+  const int length = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
   if (length < 0) return std::nullopt;
   std::string value(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(length));
   OPENSSL_free(utf8);

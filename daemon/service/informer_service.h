@@ -1,31 +1,54 @@
 // InformerService: the informerd.v1.Informer RPCs (proto/informerd/v1/informerd.proto, whose
-// comments are the contract this class keeps), served from the caches alone: no RPC ever reaches
-// the apiserver.
+// comments are the contract this class keeps), served from the caches alone: no RPC ever reads
+// objects from the apiserver.
 //
-// Data flow: client → gRPC → here: the request's resource name is resolved (ResourceResolver),
-// the ResourceRegistry picks the informer whose core::Cache answers for the request's namespace,
-// the selectors are parsed (core::LabelSelector, core::FieldSelector), and then
+// Access: informerd must never widen what a caller may read, so every call is admitted before
+// anything is read for it, in this order (Admit):
+//   1. authentication: the call's credentials (call_credentials.h) → a user, or UNAUTHENTICATED
+//      (UNAVAILABLE when the TokenReview could not be made), before the request's resource name
+//      is even resolved;
+//   2. resolution of the resource name (ResourceResolver);
+//   3. authorization of what the request reads, as the apiserver would authorize the same read
+//      (AccessControl: a SubjectAccessReview, or AlwaysAllow): Subscribe needs `list` and
+//      `watch`, List `list`, Get `get` on the name, on the resolved group and resource in the
+//      request's namespace ("": cluster-wide, for all-namespaces requests and cluster-scoped
+//      resources) → PERMISSION_DENIED naming what was checked, or UNAVAILABLE;
+//   4. the registry entry and the selectors (FindTarget); for a resource only an on-demand
+//      informer can serve, its start is checked too (AcquireOnDemand).
+// ListResources shows only the entries the caller may `list` (cluster-wide, or in the request's
+// namespace). An open Subscribe is authorized again every AccessControl::recheck_interval() and
+// ended with PERMISSION_DENIED (nothing more written) once its permission is gone. Every finished
+// call writes one audit line (AccessControl::Audit) with the decision and the final status code.
+//
+// Data flow: client → gRPC → here: admission as above, then the ResourceRegistry's entry whose
+// core::Cache answers for the request's namespace, and
 //   Subscribe      opens a core::Subscription on the cache and streams what it delivers, each
 //                  event encoded once and its bytes shared by every subscriber (event_encoder.h);
 //   List, Get      read the cache once it is synced, waiting for the initial sync until the
 //                  call's deadline;
-//   ListResources  describes every registry entry from its cache's Stats and informer status.
+//   ListResources  describes the registry entries the caller may see, from each cache's Stats
+//                  and informer status.
 // A resource no entry answers for is NOT_FOUND, unless on-demand informers are on (the
 // registry has an OnDemandSource): then Subscribe, List and Get alike start one (or share the
 // one running) and hold its lease until the call ends; it stops a grace period after the last.
+// Starting one needs the caller to be allowed to list and watch the resource cluster-wide, the
+// resource to be in on_demand_resources, and fewer than max_on_demand_informers running.
 //
 // Threads: gRPC's callback API, never a thread per call. Each Subscribe is a ServerWriteReactor
 // with at most one write in flight, as the callback API requires: a reactor may not start a
 // write before the previous one's OnWriteDone, and gRPC calls OnDone once, last, after which
-// nothing may touch the reactor, so OnDone deletes it. The next write is started by whichever
-// comes first of OnWriteDone and the subscription's on_ready, which arrives on the cache's
-// (reflector's) thread; see SubscribeStream in subscribe_stream.cc. Resolution continues on the
-// resolver's thread. List and Get that wait for a sync look again on one TimerThread shared by
-// all of them, and finish from there (unary_calls.cc). Every handler returns at once.
+// gRPC never touches the reactor. The next write is started by whichever comes first of
+// OnWriteDone and the subscription's on_ready, which arrives on the cache's (reflector's)
+// thread; see SubscribeStream in subscribe_stream.cc. Admission continues on the threads that
+// answer it: the review client's strand (reviews), the resolver's thread. List and Get that wait
+// for a sync look again on one TimerThread shared by all of them, and finish from there
+// (unary_calls.cc); the same thread schedules the Subscribe re-authorizations. Every handler
+// returns at once.
 //
 // Ownership: the daemon owns the service beside the gRPC server (which must be shut down before
-// the service is destroyed, as for any service) and lends it the resolver and the registry, which
-// must outlive it. Status codes cross into gRPC only here: everything below is absl::Status.
+// the service is destroyed, as for any service) and lends it the resolver, the registry and the
+// access control, which must outlive it (the access control also outlives every review it
+// started). Status codes cross into gRPC only here: everything below is absl::Status.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -36,16 +59,22 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include "core/defaults.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/cache.h"
 #include "core/cache_event.h"
+#include "core/defaults.h"
 #include "core/field_selector.h"
 #include "core/label_selector.h"
+#include "core/user_info.h"
+#include "daemon/config.h"
 #include "daemon/informers/resource_registry.h"
+#include "daemon/security/access_control.h"
 #include "daemon/service/timer_thread.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -72,14 +101,19 @@ struct InformerServiceOptions {
   core::CacheEvent::Encoder encoder;
   // Stream ends (debug) and subscribers that fell behind (warn). Optional.
   std::shared_ptr<spdlog::logger> logger;
+  // On-demand informers (when the registry has an OnDemandSource): the resources one may be
+  // started for (config onDemandResources; nullopt: any), and how many may run at once (config
+  // maxOnDemandInformers). A running one is joined whatever these say.
+  std::optional<std::vector<ResourcePattern>> on_demand_resources;
+  std::size_t max_on_demand_informers = kDefaultMaxOnDemandInformers;
 };
 
 class InformerService final
     : public v1::Informer::WithRawCallbackMethod_Subscribe<v1::Informer::CallbackService> {
  public:
-  // `resolver` and `registry` must outlive the service.
+  // `resolver`, `registry` and `access` must outlive the service.
   InformerService(ResourceResolver& resolver, const ResourceRegistry& registry,
-                  InformerServiceOptions options = {});
+                  AccessControl& access, InformerServiceOptions options = {});
   ~InformerService() override;
   InformerService(const InformerService&) = delete;
   InformerService& operator=(const InformerService&) = delete;
@@ -113,25 +147,65 @@ class InformerService final
     std::shared_ptr<const void> lease;
     core::LabelSelector label_selector;
     core::FieldSelector field_selector;
+    // No entry answers and on-demand informers are on: `served` is empty until AcquireOnDemand.
+    bool on_demand = false;
+  };
+  // What a call asks to read, for Admit.
+  struct Ask {
+    std::string method;  // "Subscribe", "List", "Get": the audit line's
+    std::string resource;
+    std::string namespace_name;
+    std::string name;                // Get: the object
+    bool name_required = false;      // Get: an empty name is INVALID_ARGUMENT
+    std::vector<std::string> verbs;  // what the read needs: {"list", "watch"}, {"list"}, {"get"}
+    std::string label_selector;
+    std::string field_selector;
+  };
+  // An admitted call: who, and what it reads.
+  struct Admitted {
+    core::UserInfo user;
+    // The checks it passed (a Subscribe's are made again every recheck_interval()).
+    std::vector<core::ResourceAttributes> checked;
+    ReadTarget target;
+  };
+  using AdmitCallback = std::function<void(absl::StatusOr<Admitted>)>;
+  // The resource a request names: discovery's answer, or, when discovery no longer knows the
+  // name, a configured entry whose resource is gone (`gone`, which answers UNAVAILABLE).
+  struct NamedResource {
+    core::ResolvedResource resource;
+    std::shared_ptr<const ServedResource> gone;
   };
   using Clock = TimerThread::Clock;
 
   // UNAVAILABLE, "informerd is shutting down": what every call gets after Shutdown.
   static absl::Status ShuttingDown();
 
-  // Resolution result → registry entry → selectors → namespace check, in that order; then, when
-  // no entry answers and on-demand informers are on, the on-demand entry (started if need be).
-  // A name discovery no longer knows that names a configured entry whose resource is gone
-  // finds that entry (its placeholder answers UNAVAILABLE).
-  absl::StatusOr<ReadTarget> FindTarget(const absl::StatusOr<core::ResolvedResource>& resolved,
-                                        const std::string& name, const std::string& namespace_name,
+  // Authenticates `credentials`, resolves and authorizes `ask`, finds its target (starting an
+  // on-demand informer if need be): the steps in the order the top of this file gives. Calls
+  // `done` exactly once, on whichever thread answered last. `audit` belongs to the call: filled
+  // in (user, peer, method, resource as resolved, namespace, decision) as the steps go, not read
+  // by anyone else until `done` runs; its `code` is the caller's to set.
+  void Admit(const CallCredentials& credentials, Ask ask, AuditRecord* audit, AdmitCallback done);
+  absl::StatusOr<NamedResource> NameResource(const absl::StatusOr<core::ResolvedResource>& resolved,
+                                             const std::string& name) const;
+  // Registry entry → selectors → namespace check, in that order; `on_demand` when no entry
+  // answers and on-demand informers are on. Selectors that on-demand caches cannot answer are
+  // refused here, before an informer is started for nothing.
+  absl::StatusOr<ReadTarget> FindTarget(const NamedResource& named,
+                                        const std::string& namespace_name,
                                         const std::string& label_selector,
                                         const std::string& field_selector) const;
-  // Subscribe's work after resolution: the subscription, or why there is none.
+  // The on-demand entry for `resource`, with a lease: the running informer's, or a new one's
+  // when `resource` matches on_demand_resources (else PERMISSION_DENIED), `user` may list and
+  // watch it cluster-wide (checked unless `checked`; else PERMISSION_DENIED saying so, or
+  // UNAVAILABLE) and fewer than max_on_demand_informers run (else RESOURCE_EXHAUSTED naming
+  // the cap). Starts are serialized (on_demand_mu_), so the cap holds however many race.
+  void AcquireOnDemand(const core::UserInfo& user, const core::ResolvedResource& resource,
+                       bool checked, std::function<void(absl::StatusOr<ServedLease>)> done);
+  // Subscribe's work after admission: the subscription, or why there is none.
   absl::StatusOr<std::shared_ptr<core::Subscription>> OpenSubscription(
-      const absl::StatusOr<core::ResolvedResource>& resolved, const v1::SubscribeRequest& request,
-      std::function<void()> on_ready, std::string& description,
-      std::shared_ptr<const void>& lease) const;
+      ReadTarget& target, const v1::SubscribeRequest& request, std::function<void()> on_ready,
+      std::string& description) const;
   // When a waiting List or Get gives up.
   Clock::time_point SyncDeadline(const grpc::CallbackServerContext& context) const;
   // Calls `attempt` once `served`'s cache reports synced; `attempt` reads, finishes `call` and
@@ -143,9 +217,12 @@ class InformerService final
 
   ResourceResolver& resolver_;
   const ResourceRegistry& registry_;
+  AccessControl& access_;
   const InformerServiceOptions options_;
   const core::CacheEvent::Encoder encoder_;
   std::atomic<bool> shutting_down_{false};
+  // Serializes on-demand starts: the look at what runs and the lease taken on it.
+  std::mutex on_demand_mu_;
   // Last: its destructor stops the thread before anything its tasks use goes away.
   TimerThread timer_;
 };

@@ -1,27 +1,33 @@
 // Subscribe: the server-streaming RPC. SubscribeStream is one call's reactor (gRPC's callback
-// API); InformerService::Subscribe creates it and OpenSubscription turns the resolved request
-// into a core::Subscription.
+// API); InformerService::Subscribe creates it, InformerService::Admit admits the call, and
+// OpenSubscription turns the admitted request into a core::Subscription. An admitted stream is
+// authorized again every AccessControl::recheck_interval() (Recheck, on the service's
+// TimerThread) and ended when the answer is no longer "allowed".
 //
-// Threads: Start runs on the gRPC thread that delivered the call; OnResolved (and so
-// OpenSubscription) on the resolver's thread, or on that same gRPC thread when the resolution
-// answers at once; OnWriteDone, OnCancel and OnDone on gRPC's threads; Pump on any of these and
-// on the cache's (reflector's) thread, through the subscription's on_ready. The state machine in
-// the class comment says how they share the stream.
+// Threads: Start runs on the gRPC thread that delivered the call; OnAdmitted (and so
+// OpenSubscription) on the thread of admission's last answer (the review client's strand, the
+// resolver's thread), or on that same gRPC thread when every step answers at once; OnWriteDone,
+// OnCancel and OnDone on gRPC's threads; Pump on any of these and on the cache's (reflector's)
+// thread, through the subscription's on_ready; Recheck on the TimerThread and OnRechecked where
+// the review answers. The state machine in the class comment says how they share the stream.
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/subscription.h"
+#include "daemon/service/call_credentials.h"
 #include "daemon/service/event_encoder.h"
 #include "daemon/service/informer_service.h"
+#include "fmt/format.h"
 
 namespace informerd::daemon {
 
 // One Subscribe stream. The state machine, all under mu_:
-//   starting   resolving and subscribing (starting_): until OnResolved's last Pump no thread
-//              finishes the stream, since that could delete it while OnResolved still runs;
+//   starting   admitting and subscribing (starting_): until OnAdmitted's last Pump no thread
+//              finishes the stream, since that could end it while OnAdmitted still runs;
 //              before subscription_ is set, OnCancel only records itself.
 //   streaming  Pump() pops the next Delivery and starts its write, unless a write is in flight
 //              (write_in_flight_) or the stream is finished. Pump runs from OnWriteDone (the
@@ -31,23 +37,39 @@ namespace informerd::daemon {
 //              calls on_ready, and the pop and the emptiness check happen under mu_, so an item
 //              that arrives meanwhile is either popped or followed by an on_ready that waits for
 //              mu_ and then pops it. Never two writes at once, no lost wake-up.
-//   finished   FinalStatus() arrived once the queue was drained (or the start failed): Finish
-//              was called, exactly once (finished_).
+//   revoked    a re-authorization said no (revoked_): from that decision on nothing is popped
+//              (the subscription is closed, its queue dropped); once the write in flight, if
+//              any, completes, Pump finishes the stream with revoked_.
+//   finished   FinalStatus() arrived once the queue was drained, or the start failed, or the
+//              stream was revoked: Finish was called, exactly once (finished_).
 // OnCancel and a failed write Close the subscription, whose FinalStatus is then CANCELLED, and
 // Pump finishes the stream (after the write in flight completes, if there is one). OnDone, after
 // Finish, Closes the subscription again (a no-op unless it had ended by itself), which also waits
-// for an on_ready call in progress, and then deletes the stream: no on_ready can follow.
-// Subscription::Close is never called with mu_ held: it waits for on_ready, which takes mu_.
-class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+// for an on_ready call in progress, writes the audit line and lets go of the stream's reference
+// to itself: no on_ready can follow. Subscription::Close is never called with mu_ held: it waits
+// for on_ready, which takes mu_.
+//
+// Lifetime: the stream owns itself (self_) from Start to OnDone. Re-authorization tasks and
+// their review callbacks hold it weakly and may keep it alive past OnDone for a moment; they
+// then find it finished and touch neither gRPC nor the service (which may be gone by then).
+class InformerService::SubscribeStream final
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
+      public std::enable_shared_from_this<SubscribeStream> {
  public:
-  explicit SubscribeStream(InformerService& service) : service_(service) {}
+  explicit SubscribeStream(InformerService& service)
+      : service_(service), access_(service.access_) {}
 
-  void Start(const grpc::ByteBuffer& raw_request) {
+  // `self` is this stream: held until OnDone.
+  void Start(std::shared_ptr<SubscribeStream> self, const CallCredentials& credentials,
+             const grpc::ByteBuffer& raw_request) {
     {
-      // Publishes the constructed stream to the threads that lock mu_ later (OnCancel, the
-      // resolver's): gRPC hands the reactor over inside libgrpc, where ThreadSanitizer cannot
+      // Also publishes the constructed stream to the threads that lock mu_ later (OnCancel, the
+      // admission's): gRPC hands the reactor over inside libgrpc, where ThreadSanitizer cannot
       // see it.
       std::lock_guard<std::mutex> lock(mu_);
+      self_ = std::move(self);
+      audit_.method = "Subscribe";
+      audit_.peer = credentials.peer;
     }
     // A copy of a ByteBuffer shares its slices; Deserialize consumes the copy, not the request.
     grpc::ByteBuffer copy(raw_request);
@@ -56,9 +78,16 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
           "the request is not a valid informerd.v1.SubscribeRequest message"));
     }
     if (service_.shutting_down_.load()) return FinishEarly(ShuttingDown());
-    service_.resolver_.Resolve(
-        request_.resource(),
-        [this](absl::StatusOr<core::ResolvedResource> resolved) { OnResolved(resolved); });
+    Ask ask;
+    ask.method = "Subscribe";
+    ask.resource = request_.resource();
+    ask.namespace_name = request_.namespace_();
+    ask.verbs = {"list", "watch"};
+    ask.label_selector = request_.label_selector();
+    ask.field_selector = request_.field_selector();
+    // Nothing after this call: admission may finish the stream before it returns.
+    service_.Admit(credentials, std::move(ask), &audit_,
+                   [this](absl::StatusOr<Admitted> admitted) { OnAdmitted(std::move(admitted)); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -81,7 +110,7 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
       cancelled_ = true;
       subscription = subscription_;
     }
-    // Still starting: OnResolved sees cancelled_ and finishes.
+    // Still starting: OnAdmitted sees cancelled_ and finishes.
     if (!subscription) return;
     subscription->Close();
     Pump();
@@ -90,29 +119,43 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
   void OnDone() override {
     std::shared_ptr<core::Subscription> subscription;
     absl::Status final_status;
+    AuditRecord audit;
+    std::shared_ptr<const void> lease;
+    std::shared_ptr<SubscribeStream> self;  // last: may destroy the stream when it goes
     {
       std::lock_guard<std::mutex> lock(mu_);
       subscription = std::move(subscription_);
       final_status = final_status_;
+      audit_.code = final_status.code();
+      audit = audit_;
+      lease = std::move(lease_);
+      self = std::move(self_);
     }
     if (subscription) subscription->Close();
     if (service_.options_.logger) {
       service_.options_.logger->debug("Subscribe to {} ended: {}", description_,
                                       final_status.ToString());
     }
-    delete this;
+    access_.Audit(audit);
   }
 
  private:
-  void OnResolved(const absl::StatusOr<core::ResolvedResource>& resolved) {
+  void OnAdmitted(absl::StatusOr<Admitted> admitted) {
     bool cancelled = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       cancelled = cancelled_;
     }
     if (cancelled) return FinishEarly(absl::CancelledError("the call was cancelled"));
+    if (!admitted.ok()) return FinishEarly(admitted.status());
+    user_ = std::move(admitted->user);
+    checked_ = std::move(admitted->checked);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      lease_ = admitted->target.lease;
+    }
     absl::StatusOr<std::shared_ptr<core::Subscription>> subscription = service_.OpenSubscription(
-        resolved, request_, [this] { Pump(); }, description_, lease_);
+        admitted->target, request_, [this] { Pump(); }, description_);
     if (!subscription.ok()) return FinishEarly(subscription.status());
     // Before any write (none can start while subscription_ is null): tells the client that the
     // subscription exists, even when nothing is delivered for a while.
@@ -121,22 +164,76 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
       std::lock_guard<std::mutex> lock(mu_);
       subscription_ = *subscription;
       cancelled = cancelled_;
+      ScheduleRecheckLocked();
     }
     // Cancelled while subscribing: OnCancel saw no subscription to close.
     if (cancelled) (*subscription)->Close();
-    // Ends the starting state: until now no other thread could finish the stream (and so
-    // delete it) under this function; from inside this call on, any may.
+    // Ends the starting state: until now no other thread could finish the stream under this
+    // function; from inside this call on, any may.
     Pump(/*ending_start=*/true);
   }
 
-  void FinishEarly(const absl::Status& status) {
+  // With mu_ held, on a stream not finished (so the service exists: the server waits for this
+  // stream's OnDone before the service may go): authorize again after recheck_interval().
+  void ScheduleRecheckLocked() {
+    const std::chrono::milliseconds interval = access_.recheck_interval();
+    if (interval <= std::chrono::milliseconds::zero()) return;  // decisions never change
+    service_.timer_.RunAt(Clock::now() + interval, [weak = weak_from_this()] {
+      if (std::shared_ptr<SubscribeStream> self = weak.lock()) self->Recheck();
+    });
+  }
+
+  // On the TimerThread.
+  void Recheck() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      finished_ = true;
-      final_status_ = status;
+      if (finished_ || revoked_) return;
     }
-    Finish(ToGrpcStatus(status));
+    // user_ and checked_ were written before subscription_ was set (under mu_), never after.
+    access_.Authorize(user_, checked_, [weak = weak_from_this()](absl::Status access) {
+      if (std::shared_ptr<SubscribeStream> self = weak.lock()) self->OnRechecked(access);
+    });
   }
+
+  void OnRechecked(const absl::Status& access) {
+    if (access.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!finished_ && !revoked_) ScheduleRecheckLocked();
+      return;
+    }
+    const absl::Status ending =
+        access.code() == absl::StatusCode::kPermissionDenied
+            ? absl::PermissionDeniedError(fmt::format("the stream's permission was revoked: {}",
+                                                      std::string(access.message())))
+            : absl::Status(access.code(),
+                           fmt::format("the stream could not be authorized again: {}",
+                                       std::string(access.message())));
+    std::shared_ptr<core::Subscription> subscription;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_ || revoked_) return;
+      revoked_ = ending;
+      audit_.decision = AuditDecisionFor(access);
+      subscription = subscription_;
+    }
+    // Nothing more is queued for the stream, and what was queued is dropped: no event reaches
+    // the client after this decision (a write already in flight completes).
+    if (subscription) subscription->Close();
+    Pump();
+  }
+
+  void FinishEarly(const absl::Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_ = true;
+    final_status_ = status;
+    FinishLocked(status);
+  }
+
+  // With mu_ held, once finished_ is set: Finish. Under mu_ so that Finish's own writes (a stream
+  // finished before gRPC has bound its reactor keeps the status in the reactor) are ordered
+  // before OnDone, which takes mu_, for ThreadSanitizer. gRPC never runs OnDone inside Finish
+  // for this reactor (it is not inlineable), so this cannot deadlock.
+  void FinishLocked(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
 
   void Pump(bool ending_start = false) {
     std::optional<core::Delivery> next;
@@ -145,17 +242,25 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
       std::lock_guard<std::mutex> lock(mu_);
       if (ending_start) starting_ = false;
       if (finished_ || write_in_flight_ || !subscription_) return;
-      next = subscription_->TryPop();
-      if (next) {
-        write_in_flight_ = true;
-      } else {
-        final_status = subscription_->FinalStatus();
-        if (!final_status) return;  // wait for on_ready
-        // OnResolved still runs on another thread and will Pump once more: finishing now could
-        // delete the stream under it.
+      if (revoked_) {
+        // OnAdmitted still runs on another thread and will Pump once more.
         if (starting_) return;
         finished_ = true;
-        final_status_ = *final_status;
+        final_status_ = *revoked_;
+        final_status = *revoked_;
+      } else {
+        next = subscription_->TryPop();
+        if (next) {
+          write_in_flight_ = true;
+        } else {
+          final_status = subscription_->FinalStatus();
+          if (!final_status) return;  // wait for on_ready
+          // OnAdmitted still runs on another thread and will Pump once more: finishing now could
+          // end the stream under it.
+          if (starting_) return;
+          finished_ = true;
+          final_status_ = *final_status;
+        }
       }
     }
     if (final_status) {
@@ -164,7 +269,8 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
         service_.options_.logger->warn("Subscribe to {}: {}", description_,
                                        std::string(final_status->message()));
       }
-      Finish(ToGrpcStatus(*final_status));
+      std::lock_guard<std::mutex> lock(mu_);
+      FinishLocked(*final_status);
       return;
     }
     // Encoding (once per event and delivered type, whoever comes first) happens outside mu_, so
@@ -180,51 +286,57 @@ class InformerService::SubscribeStream final : public grpc::ServerWriteReactor<g
   }
 
   InformerService& service_;
+  AccessControl& access_;
   v1::SubscribeRequest request_;  // written by Start, read until subscribed
   std::string description_;       // the served entry, for logs; written before subscribing
-  // An on-demand entry's lease, held until the stream is deleted; written before subscribing.
-  std::shared_ptr<const void> lease_;
+  // Who subscribed and what they were allowed: written once admitted, before subscription_.
+  core::UserInfo user_;
+  std::vector<core::ResourceAttributes> checked_;
 
   std::mutex mu_;
   // Guarded by mu_.
+  std::shared_ptr<SubscribeStream> self_;
+  // An on-demand entry's lease, held until OnDone.
+  std::shared_ptr<const void> lease_;
   std::shared_ptr<core::Subscription> subscription_;
   bool write_in_flight_ = false;
   bool finished_ = false;
   bool cancelled_ = false;
-  // Until OnResolved's last Pump: the stream may start writes but not finish.
+  // Until OnAdmitted's last Pump: the stream may start writes but not finish.
   bool starting_ = true;
+  // Why a re-authorization ended the stream (PERMISSION_DENIED, or UNAVAILABLE when it could
+  // not be made).
+  std::optional<absl::Status> revoked_;
   absl::Status final_status_;
+  // The audit line: filled in by admission (before OnAdmitted takes mu_), then under mu_.
+  AuditRecord audit_;
   grpc::ByteBuffer buffer_;  // the message being written; see Pump
 };
 
 absl::StatusOr<std::shared_ptr<core::Subscription>> InformerService::OpenSubscription(
-    const absl::StatusOr<core::ResolvedResource>& resolved, const v1::SubscribeRequest& request,
-    std::function<void()> on_ready, std::string& description,
-    std::shared_ptr<const void>& lease) const {
-  absl::StatusOr<ReadTarget> target =
-      FindTarget(resolved, request.resource(), request.namespace_(), request.label_selector(),
-                 request.field_selector());
-  if (!target.ok()) return target.status();
-  description = target->served->Describe();
-  lease = std::move(target->lease);
+    ReadTarget& target, const v1::SubscribeRequest& request, std::function<void()> on_ready,
+    std::string& description) const {
+  description = target.served->Describe();
   core::SubscribeOptions subscribe;
   subscribe.namespace_name = request.namespace_();
-  subscribe.label_selector = std::move(target->label_selector);
-  subscribe.field_selector = std::move(target->field_selector);
+  subscribe.label_selector = std::move(target.label_selector);
+  subscribe.field_selector = std::move(target.field_selector);
   subscribe.resource_version = request.resource_version();
   subscribe.allow_bookmarks = request.allow_bookmarks();
   subscribe.queue_capacity = options_.subscriber_queue_capacity;
   subscribe.on_ready = std::move(on_ready);
   // INVALID_ARGUMENT (a non-numeric resource version), OUT_OF_RANGE (older than the window) and
   // UNAVAILABLE (shut down) pass through with the cache's message.
-  return target->served->cache->Subscribe(std::move(subscribe));
+  return target.served->cache->Subscribe(std::move(subscribe));
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InformerService::Subscribe(
-    grpc::CallbackServerContext* /*context*/, const grpc::ByteBuffer* request) {
-  auto* stream = new SubscribeStream(*this);
-  stream->Start(*request);
-  return stream;
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  auto stream = std::make_shared<SubscribeStream>(*this);
+  SubscribeStream* reactor = stream.get();
+  // gRPC calls OnDone, which releases the stream, only after this returns the reactor.
+  reactor->Start(std::move(stream), ReadCallCredentials(*context), *request);
+  return reactor;
 }
 
 }  // namespace informerd::daemon

@@ -78,6 +78,18 @@ TEST_CASE("get takes a resource and a name; a namespace is optional") {
   CHECK(invocation->output == OutputFormat::kName);
 }
 
+TEST_CASE("resources takes a namespace: what the caller may list there") {
+  auto invocation = Parse({"resources", "-n", "team-a"});
+  REQUIRE(invocation.ok());
+  CHECK(invocation->command == Command::kResources);
+  CHECK(invocation->namespace_name == "team-a");
+  CHECK_FALSE(invocation->all_namespaces);
+  auto cluster_wide = Parse({"resources"});
+  REQUIRE(cluster_wide.ok());
+  CHECK(cluster_wide->all_namespaces);
+  CHECK_FALSE(Parse({"resources", "-l", "a=b"}).ok());
+}
+
 TEST_CASE("help wins over everything else") {
   auto invocation = Parse({"list", "--help"});
   REQUIRE(invocation.ok());

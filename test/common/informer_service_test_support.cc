@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "core/object_scanner.h"
+#include "daemon/security/always_allow_authorizer.h"
+#include "daemon/security/request_authenticator.h"
 #include "daemon/service/event_encoder.h"
 #include "fmt/format.h"
 #include "test/common/wait_until.h"
@@ -177,6 +179,14 @@ void FakeResolver::Release() {
 
 // ---- Harness -------------------------------------------------------------------------------
 
+AccessControl& AllowEveryone() {
+  static AlwaysAllowAuthorizer* const authorizer = new AlwaysAllowAuthorizer;
+  static RequestAuthenticator* const authenticator =
+      new RequestAuthenticator(nullptr, /*allow_anonymous=*/true);
+  static AccessControl* const access = new AccessControl(*authenticator, *authorizer, nullptr);
+  return *access;
+}
+
 Harness::Harness(HarnessOptions options) {
   InformerServiceOptions service_options = std::move(options.service);
   if (!service_options.encoder) {
@@ -188,8 +198,9 @@ Harness::Harness(HarnessOptions options) {
       return EncodeEvent(event, delivered);
     };
   }
+  AccessControl& access = options.access_control ? *options.access_control : AllowEveryone();
   service = std::make_unique<InformerService>(
-      resolver, options.registry ? *options.registry : registry, std::move(service_options));
+      resolver, options.registry ? *options.registry : registry, access, std::move(service_options));
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   if (options.max_receive_message_bytes > 0) {

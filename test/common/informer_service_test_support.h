@@ -28,6 +28,7 @@
 #include "core/watch_event_decoder.h"
 #include "daemon/informers/resource_registry.h"
 #include "daemon/kube/discovery.h"
+#include "daemon/security/access_control.h"
 #include "daemon/service/informer_service.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -81,6 +82,11 @@ core::WatchEvent Bookmark(uint64_t resource_version);
 // scanned with the cache's own extra field paths.
 void Sync(core::Cache& cache, const std::vector<ObjectSpec>& objects, uint64_t resource_version);
 
+// An access control that lets every call without credentials through, as system:anonymous, to
+// read anything (AlwaysAllow; a bearer token is refused), writing no audit lines: for the tests
+// of everything but access. Process-wide, never destroyed.
+AccessControl& AllowEveryone();
+
 // Resolves names from a table; unknown names are NOT_FOUND and "ambiguous" is INVALID_ARGUMENT,
 // as discovery answers. Inline by default (done runs inside Resolve); deferred, callbacks wait
 // until Release() runs them on another thread.
@@ -117,6 +123,8 @@ struct HarnessOptions {
   // Serve this registry instead of the harness's own (for a SharedInformerFactory's, say); it
   // must outlive the harness. AddCache still adds to the harness's own.
   const ResourceRegistry* registry = nullptr;
+  // Who may do what; null: AllowEveryone(). Must outlive the harness.
+  AccessControl* access_control = nullptr;
   // Raise gRPC's 4 MiB receive limit, for requests larger than it.
   int max_receive_message_bytes = 0;
 };

@@ -1,11 +1,18 @@
-// Specification of the metrics port: daemon/admin/http_server.* serving daemon/admin/status_endpoints.*'s
-// pages over real sockets (a Beast client), with readiness and metrics from fakes.
+// Specification of the metrics port: daemon/admin/http_server.* serving
+// daemon/admin/status_endpoints.*'s pages over real sockets (a Beast client), with readiness and
+// metrics from fakes.
 #include "daemon/admin/http_server.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon/admin/status_endpoints.h"
@@ -22,9 +29,9 @@ std::shared_ptr<spdlog::logger> NullLogger() {
   return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
 }
 
-// A server on a free loopback port whose readiness the test sets.
+// A server on a free port of `listen_host` (loopback by default) whose readiness the test sets.
 struct Harness {
-  explicit Harness(HttpServerOptions options = {}) {
+  explicit Harness(HttpServerOptions options = {}, const std::string& listen_host = "127.0.0.1") {
     sources.metrics = [] { return std::string("informerd_up 1\n"); };
     sources.readiness = [this] {
       Readiness readiness;
@@ -34,7 +41,7 @@ struct Harness {
       return readiness;
     };
     auto started = HttpServer::Start(
-        "127.0.0.1:0",
+        listen_host + ":0",
         [this](const HttpRequest& request) { return ServeStatusRequest(sources, request); },
         NullLogger(), options);
     REQUIRE(started.ok());
@@ -77,6 +84,89 @@ TEST_CASE("/healthz is 200 while the process runs; /readyz is 503 with reasons, 
   REQUIRE(ready.ok());
   CHECK(ready->status == 200);
   CHECK(ready->body == "ok\n");
+}
+
+// This host's first IPv4 address that is not loopback, if it has one.
+std::optional<std::string> NonLoopbackAddress() {
+  ifaddrs* addresses = nullptr;
+  if (getifaddrs(&addresses) != 0) return std::nullopt;
+  std::optional<std::string> found;
+  for (ifaddrs* entry = addresses; entry != nullptr && !found; entry = entry->ifa_next) {
+    if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET) continue;
+    if ((entry->ifa_flags & IFF_LOOPBACK) != 0 || (entry->ifa_flags & IFF_UP) == 0) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    const auto* address = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr);
+    if (inet_ntop(AF_INET, &address->sin_addr, text, sizeof text) != nullptr) found = text;
+  }
+  freeifaddrs(addresses);
+  return found;
+}
+
+std::string Port(const std::string& address) { return address.substr(address.rfind(':') + 1); }
+
+TEST_CASE("/readyz: the reasons only to a client on this host; others get a bare answer") {
+  const std::optional<std::string> own_address = NonLoopbackAddress();
+  if (!own_address) {
+    WARN("no non-loopback IPv4 address on this host: only the handler is checked");
+  }
+  Harness h({}, "0.0.0.0");
+  const std::string port = Port(h.server->address());
+
+  auto local = HttpGet("127.0.0.1:" + port, "/readyz");
+  REQUIRE(local.ok());
+  CHECK(local->status == 503);
+  CHECK(local->body == "not ready:\n  pods (all namespaces): the initial list has not completed\n");
+  if (own_address) {
+    auto remote = HttpGet(*own_address + ":" + port, "/readyz");
+    REQUIRE(remote.ok());
+    CHECK(remote->status == 503);
+    CHECK(remote->body == "failed\n");
+    h.ready = true;
+    auto ready = HttpGet(*own_address + ":" + port, "/readyz");
+    REQUIRE(ready.ok());
+    CHECK(ready->status == 200);
+    CHECK(ready->body == "ok\n");
+    h.ready = false;
+  }
+
+  // The handler alone, for hosts without another address.
+  HttpRequest request{"GET", "/readyz"};
+  request.from_loopback = false;
+  HttpResponse bare = ServeStatusRequest(h.sources, request);
+  CHECK(bare.status == 503);
+  CHECK(bare.body == "failed\n");
+  request.from_loopback = true;
+  HttpResponse detailed = ServeStatusRequest(h.sources, request);
+  CHECK(detailed.status == 503);
+  CHECK(detailed.body ==
+        "not ready:\n  pods (all namespaces): the initial list has not completed\n");
+}
+
+TEST_CASE("/readyz: an IPv4 client of a dual-stack listener on [::] is on this host too") {
+  HttpServerOptions options;
+  auto started = HttpServer::Start(
+      "[::]:0",
+      [](const HttpRequest& request) {
+        HttpResponse response;
+        response.body = request.from_loopback ? "loopback\n" : "other\n";
+        return response;
+      },
+      NullLogger(), options);
+  if (!started.ok()) {
+    WARN("no IPv6 here: " << started.status().ToString());
+    return;
+  }
+  const std::string port = Port((*started)->address());
+  auto mapped = HttpGet("127.0.0.1:" + port, "/readyz");
+  REQUIRE(mapped.ok());
+  CHECK(mapped->body == "loopback\n");
+  auto v6 = HttpGet("[::1]:" + port, "/readyz");
+  if (v6.ok()) CHECK(v6->body == "loopback\n");
+  if (const std::optional<std::string> own_address = NonLoopbackAddress()) {
+    auto remote = HttpGet(*own_address + ":" + port, "/readyz");
+    REQUIRE(remote.ok());
+    CHECK(remote->body == "other\n");
+  }
 }
 
 TEST_CASE("unknown paths are 404, other methods 405, HEAD has headers only") {

@@ -295,6 +295,84 @@ TEST_CASE("the exposition of a known set of values, exactly") {
   CHECK(RenderPrometheus(KnownSnapshot()) == expected);
 }
 
+TEST_CASE("token and access reviews: their families only when the daemon makes reviews") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  const std::string without = RenderPrometheus(snapshot);
+  CHECK(without.find("informerd_token_review") == std::string::npos);
+  CHECK(without.find("informerd_access_review") == std::string::npos);
+
+  TokenReviewMetrics tokens;
+  tokens.authenticated = 5;
+  tokens.rejected = 2;
+  tokens.errors = 1;
+  tokens.cache_hits = 40;
+  tokens.shared = 3;
+  tokens.refused_unreviewed = 4;
+  tokens.cache_entries = 7;
+  snapshot.token_reviews = tokens;
+  AccessReviewMetrics access;
+  access.allowed = 11;
+  access.denied = 6;
+  access.errors = 2;
+  access.cache_hits = 90;
+  access.shared = 1;
+  access.cache_entries = 17;
+  access.latency_seconds_sum = 0.25;
+  access.latency_count = 19;
+  snapshot.access_reviews = access;
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_token_reviews_total TokenReviews of bearer tokens answered by the "
+      "apiserver or failed, by result: authenticated, rejected, error (the call was "
+      "UNAVAILABLE).\n"
+      "# TYPE informerd_token_reviews_total counter\n"
+      "informerd_token_reviews_total{result=\"authenticated\"} 5\n"
+      "informerd_token_reviews_total{result=\"rejected\"} 2\n"
+      "informerd_token_reviews_total{result=\"error\"} 1\n"
+      "# HELP informerd_token_review_cache_hits_total Bearer tokens answered from the review "
+      "cache.\n"
+      "# TYPE informerd_token_review_cache_hits_total counter\n"
+      "informerd_token_review_cache_hits_total 40\n"
+      "# HELP informerd_token_reviews_shared_total Calls that waited for a TokenReview of the same "
+      "token another call had started.\n"
+      "# TYPE informerd_token_reviews_shared_total counter\n"
+      "informerd_token_reviews_shared_total 3\n"
+      "# HELP informerd_bearer_tokens_refused_total Bearer tokens refused without a review (empty, "
+      "or longer than 16 KiB).\n"
+      "# TYPE informerd_bearer_tokens_refused_total counter\n"
+      "informerd_bearer_tokens_refused_total 4\n"
+      "# HELP informerd_token_review_cache_entries Token reviews cached (by the token's "
+      "SHA-256).\n"
+      "# TYPE informerd_token_review_cache_entries gauge\n"
+      "informerd_token_review_cache_entries 7\n"
+      "# HELP informerd_access_reviews_total SubjectAccessReviews answered by the apiserver or "
+      "failed, by result: allowed, denied, error (the call was UNAVAILABLE).\n"
+      "# TYPE informerd_access_reviews_total counter\n"
+      "informerd_access_reviews_total{result=\"allowed\"} 11\n"
+      "informerd_access_reviews_total{result=\"denied\"} 6\n"
+      "informerd_access_reviews_total{result=\"error\"} 2\n"
+      "# HELP informerd_access_review_cache_hits_total Access checks answered from the decision "
+      "cache.\n"
+      "# TYPE informerd_access_review_cache_hits_total counter\n"
+      "informerd_access_review_cache_hits_total 90\n"
+      "# HELP informerd_access_reviews_shared_total Access checks that waited for the same "
+      "SubjectAccessReview another had started.\n"
+      "# TYPE informerd_access_reviews_shared_total counter\n"
+      "informerd_access_reviews_shared_total 1\n"
+      "# HELP informerd_access_review_cache_entries Access decisions cached.\n"
+      "# TYPE informerd_access_review_cache_entries gauge\n"
+      "informerd_access_review_cache_entries 17\n"
+      "# HELP informerd_access_review_duration_seconds Time from posting a SubjectAccessReview to "
+      "its answer or failure.\n"
+      "# TYPE informerd_access_review_duration_seconds summary\n"
+      "informerd_access_review_duration_seconds_sum 0.25\n"
+      "informerd_access_review_duration_seconds_count 19\n";
+  const std::size_t start = text.find("# HELP informerd_token_reviews_total");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start) == expected);
+}
+
 TEST_CASE("with no informers, every family still has its HELP and TYPE, and no samples") {
   MetricsSnapshot snapshot;
   snapshot.version = "v";

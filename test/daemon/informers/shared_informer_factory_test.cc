@@ -85,7 +85,8 @@ class Daemon {
     resolver_ = std::make_unique<DiscoveryResourceResolver>(*discovery_);
     InformerServiceOptions service_options;
     service_options.max_sync_wait = seconds(10);
-    service_ = std::make_unique<InformerService>(*resolver_, registry_, service_options);
+    service_ = std::make_unique<InformerService>(*resolver_, registry_, testing::AllowEveryone(),
+                                                 service_options);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

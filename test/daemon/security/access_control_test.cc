@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -19,11 +20,16 @@
 namespace informerd::daemon {
 namespace {
 
-// Answers with `result`, inline.
+// Answers with `result`, inline, or when the test says if `hold` is set.
 class ScriptedAuthenticator final : public Authenticator {
  public:
-  void Authenticate(const CallCredentials&, Callback done) override { done(result); }
+  void Authenticate(const CallCredentials&, Callback done) override {
+    if (hold) return held.push_back(std::move(done));
+    done(result);
+  }
   absl::StatusOr<core::UserInfo> result = absl::UnauthenticatedError("no credentials");
+  bool hold = false;
+  std::vector<Callback> held;
 };
 
 // Holds every check until the test answers it (or answers inline when `inline_answer` is set).
@@ -194,6 +200,46 @@ TEST_CASE("Authorize alone: the re-check of a running stream; nothing to check i
   CHECK(*result ==
         absl::PermissionDeniedError("user \"alice\" cannot watch pods in namespace \"team-a\""));
   CHECK(f.access.recheck_interval() == std::chrono::seconds(7));
+}
+
+TEST_CASE("answers arriving on several threads at once: judged once, when the last is in") {
+  for (int round = 0; round < 200; ++round) {
+    Fixture f;
+    std::vector<core::ResourceAttributes> needed;
+    for (int i = 0; i < 4; ++i)
+      needed.push_back({"list", "", "pods", "ns-" + std::to_string(i), ""});
+    const Outcome& outcome = f.Check(needed);
+    REQUIRE(f.authorizer.checks.size() == 4);
+    std::vector<std::thread> answerers;
+    for (std::size_t i = 0; i < 4; ++i) {
+      answerers.emplace_back([&f, i] { f.authorizer.Answer(i, i == 2 ? Deny() : Allow()); });
+    }
+    for (std::thread& answerer : answerers) answerer.join();
+    REQUIRE(outcome.calls == 1);
+    CHECK(outcome.result.status() ==
+          absl::PermissionDeniedError("user \"alice\" cannot list pods in namespace \"ns-2\""));
+  }
+}
+
+TEST_CASE("a Check answered after the AccessControl is gone still completes") {
+  ScriptedAuthenticator authenticator;
+  authenticator.hold = true;
+  ScriptedAuthorizer authorizer;
+  authorizer.inline_answer = Allow();
+  Outcome outcome;
+  {
+    AccessControl access(authenticator, authorizer, nullptr);
+    access.Check(CallCredentials{}, ListAndWatchPods("team-a"),
+                 [&outcome](absl::StatusOr<core::UserInfo> r) {
+                   ++outcome.calls;
+                   outcome.result = std::move(r);
+                 });
+  }
+  REQUIRE(authenticator.held.size() == 1);
+  authenticator.held[0](Alice());
+  REQUIRE(outcome.calls == 1);
+  REQUIRE(outcome.result.ok());
+  CHECK(*outcome.result == Alice());
 }
 
 TEST_CASE("the audit line") {

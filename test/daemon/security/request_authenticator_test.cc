@@ -195,6 +195,22 @@ TEST_CASE("without a token, a verified client certificate is the caller") {
   CHECK(f.client.requests().empty());
 }
 
+TEST_CASE("a verified client certificate that names no user is refused, never anonymous") {
+  Fixture f(true, /*allow_anonymous=*/true);
+  CallCredentials credentials;
+  credentials.certificate_error =
+      "the client certificate names no user: its subject has no Common Name (CN)";
+  const Outcome& outcome = f.Authenticate(credentials);
+  CHECK(outcome.calls == 1);
+  CHECK(outcome.result.status() ==
+        absl::UnauthenticatedError(
+            "the client certificate names no user: its subject has no Common Name (CN)"));
+  // A token on the same call still decides.
+  credentials.authorization = "Bearer secret";
+  f.Authenticate(credentials);
+  CHECK(f.client.requests().size() == 1);
+}
+
 TEST_CASE("without credentials: anonymous when allowed, else refused") {
   SECTION("allowed") {
     Fixture f(true, /*allow_anonymous=*/true);

@@ -31,6 +31,7 @@ FakeReviewClient::FakeReviewClient(boost::asio::io_context& io)
     : strand_(boost::asio::make_strand(io)), work_(boost::asio::make_work_guard(io)) {}
 
 void FakeReviewClient::Post(std::string path, std::string json_body, PostCallback done) {
+  std::lock_guard<std::mutex> lock(mu_);
   requests_.push_back(Request{std::move(path), std::move(json_body), std::move(done), false});
 }
 
@@ -47,6 +48,21 @@ void FakeReviewClient::Answer(std::size_t index, daemon::HttpResult result) {
   request.answered = true;
   boost::asio::post(
       strand_, [done = std::move(request.done), result = std::move(result)]() { done(result); });
+}
+
+std::size_t FakeReviewClient::AnswerPending(
+    const std::function<daemon::HttpResult(const Request&)>& answer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::size_t answered = 0;
+  for (Request& request : requests_) {
+    if (request.answered) continue;
+    request.answered = true;
+    ++answered;
+    daemon::HttpResult result = answer(request);
+    boost::asio::post(
+        strand_, [done = std::move(request.done), result = std::move(result)]() { done(result); });
+  }
+  return answered;
 }
 
 daemon::HttpResult Created(std::string body) {

@@ -4,16 +4,19 @@
 // the in-process tests of daemon/security. No sockets and no threads: every POST is recorded and
 // held until the test answers it; the answer is posted to a strand of the test's io_context and
 // reaches the caller when the test runs it (io.poll()), never inside Post() or Answer().
-// Single-threaded. Also: the answer bodies the apiserver sends (kube-apiserver 1.20's shapes),
-// and a logger whose lines the test reads.
+// Single-threaded, except Post() and AnswerPending(), which may race each other (for tests that
+// call the code under test from several threads). Also: the answer bodies the apiserver sends
+// (kube-apiserver 1.20's shapes), and a logger whose lines the test reads.
 #pragma once
 
 #include <spdlog/logger.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,9 +46,12 @@ class FakeReviewClient final : public daemon::ReviewClient {
   void Answer(std::size_t index, daemon::HttpResult result);
   // Answers the newest POST.
   void AnswerLast(daemon::HttpResult result) { Answer(requests_.size() - 1, std::move(result)); }
+  // Answers every POST not answered yet with answer(request); how many.
+  std::size_t AnswerPending(const std::function<daemon::HttpResult(const Request&)>& answer);
 
  private:
   Strand strand_;
+  mutable std::mutex mu_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<Request> requests_;
 };

@@ -6,6 +6,7 @@
 
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/user_info.h"
@@ -375,6 +377,48 @@ TEST_CASE("AlwaysAllow allows at once and never re-checks") {
   REQUIRE(outcome.result.ok());
   CHECK(outcome.result->allowed);
   CHECK(authorizer.recheck_interval() == milliseconds(0));
+}
+
+TEST_CASE(
+    "checks from several threads while reviews are answered on another: every caller is "
+    "answered once, and each question is reviewed once") {
+  Fixture f;
+  std::atomic<int> answered{0};
+  std::atomic<int> allowed{0};
+  constexpr int kThreads = 4;
+  constexpr int kCallsPerThread = 250;
+  // Namespaces ns-0 ... ns-9: even ones allowed.
+  std::thread reviewer([&] {
+    while (answered < kThreads * kCallsPerThread) {
+      f.client.AnswerPending([](const test::FakeReviewClient::Request& request) {
+        rapidjson::Document body;
+        body.Parse(request.body.c_str());
+        const std::string ns = body["spec"]["resourceAttributes"]["namespace"].GetString();
+        return (ns.back() - '0') % 2 == 0 ? Allowed() : Denied();
+      });
+      f.io.poll();
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> callers;
+  for (int t = 0; t < kThreads; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < kCallsPerThread; ++i) {
+        f.authorizer.Authorize(Alice(), ListPods("ns-" + std::to_string(i % 10)),
+                               [&](absl::StatusOr<AccessDecision> decision) {
+                                 if (decision.ok() && decision->allowed) ++allowed;
+                                 ++answered;
+                               });
+      }
+    });
+  }
+  for (std::thread& caller : callers) caller.join();
+  reviewer.join();
+  CHECK(answered == kThreads * kCallsPerThread);
+  CHECK(allowed == kThreads * kCallsPerThread / 2);
+  const AuthorizerStats stats = f.authorizer.stats();
+  CHECK(stats.reviews == 10);
+  CHECK(stats.reviews + stats.shared + stats.cache_hits == kThreads * kCallsPerThread);
 }
 
 }  // namespace

@@ -413,7 +413,7 @@ TEST_CASE(
   served.cache = cache;
   REQUIRE(registry.Add(std::move(served)).ok());
   testing::Sync(*cache, {{"default", "a", 5}}, 10);
-  InformerService service(resolver, registry);
+  InformerService service(resolver, registry, testing::AllowEveryone());
   auto server =
       StartServer("127.0.0.1:0", Credentials("0.0.0.0:0", files.Options(seconds(1))), {&service});
   const std::string target = server->address();
