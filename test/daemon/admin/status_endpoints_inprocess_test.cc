@@ -81,8 +81,9 @@ class Scraped : public test::InProcessFactory {
     CHECK(response.content_type == kPrometheusContentType);
     return response.body;
   }
+  // As a client on this host asks: from loopback, so the reasons are listed.
   HttpResponse Readyz() const {
-    return ServeStatusRequest(sources_, HttpRequest{"GET", "/readyz"});
+    return ServeStatusRequest(sources_, HttpRequest{"GET", "/readyz", /*from_loopback=*/true});
   }
 
  private:
