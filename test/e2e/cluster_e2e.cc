@@ -206,13 +206,16 @@ std::string ApiserverMetrics(const TestCluster& cluster) {
 // ---- The daemon ---------------------------------------------------------------------------
 
 std::unique_ptr<Daemon> Daemon::Start(const TestCluster& cluster, const std::string& config_yaml,
-                                      Identity identity) {
+                                      Identity identity,
+                                      const std::vector<std::string>& extra_args) {
   static std::atomic<int> counter{0};
   const std::string config_path = TempPath(fmt::format("informerd-{}.yaml", counter++));
   std::ofstream(config_path) << config_yaml;
-  absl::StatusOr<Subprocess> process = Subprocess::Start(
-      {kInformerd, "--config", config_path, "--kubeconfig", cluster.kubeconfig(identity),
-       "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
+  std::vector<std::string> argv = {
+      kInformerd, "--config",    config_path,        "--kubeconfig", cluster.kubeconfig(identity),
+      "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  absl::StatusOr<Subprocess> process = Subprocess::Start(argv);
   INFO(process.status().ToString());
   REQUIRE(process.ok());
   absl::StatusOr<std::string> line = process->WaitForLine(kListeningMarker, seconds(30));

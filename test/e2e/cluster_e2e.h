@@ -88,13 +88,14 @@ std::string ApiserverMetrics(const TestCluster& cluster);
 // ---- The daemon ---------------------------------------------------------------------------
 
 // informerd started with --config (a file written from `config_yaml`), --kubeconfig of
-// `identity`, and --listen 127.0.0.1:0. Its stderr is drained continuously by a background
-// thread (a daemon blocked on a full pipe would stall every informer) and kept for WaitForLog.
-// The destructor kills it.
+// `identity`, --listen 127.0.0.1:0, then `extra_args` (TLS, access control). Its stderr is drained
+// continuously by a background thread (a daemon blocked on a full pipe would stall every informer)
+// and kept for WaitForLog. The destructor kills it.
 class Daemon {
  public:
   static std::unique_ptr<Daemon> Start(const TestCluster& cluster, const std::string& config_yaml,
-                                       Identity identity = Identity::kAdminToken);
+                                       Identity identity = Identity::kAdminToken,
+                                       const std::vector<std::string>& extra_args = {});
   ~Daemon();
 
   const std::string& address() const { return address_; }
