@@ -1,14 +1,11 @@
 #include "daemon/security/subject_access_review_authorizer.h"
 
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "core/access_review.h"
-#include "core/expiring_cache.h"
+#include "daemon/security/review_cache.h"
 
 namespace informerd::daemon {
 namespace {
@@ -47,75 +44,54 @@ class SubjectAccessReviewAuthorizer::State : public std::enable_shared_from_this
   State(ReviewClient& client, const core::Clock& clock,
         SubjectAccessReviewAuthorizerOptions options, std::shared_ptr<spdlog::logger> logger)
       : client_(client),
-        clock_(clock),
         options_(options),
         logger_(std::move(logger)),
-        cache_(clock, options.max_cache_entries) {}
+        reviews_(clock, ReviewCacheOptions{options.allowed_ttl, options.denied_ttl,
+                                           options.max_cache_entries}) {}
 
   void Authorize(const core::UserInfo& user, const core::ResourceAttributes& attributes,
                  Callback done) {
     std::string key = CacheKey(user, attributes);
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (std::optional<AccessDecision> cached = cache_.Get(key)) {
-        ++stats_.cache_hits;
-        lock.unlock();
-        return done(*std::move(cached));
-      }
-      auto [waiting, first] = in_flight_.try_emplace(key);
-      waiting->second.push_back(std::move(done));
-      if (!first) {
-        ++stats_.shared;
-        return;
-      }
-      ++stats_.reviews;
-    }
+    if (reviews_.Await(key, std::move(done)) != Reviews::Lookup::kReview) return;
     client_.Post(kSubjectAccessReviewPath, core::BuildSubjectAccessReview(user, attributes),
-                 [self = shared_from_this(), key, started = clock_.Now(),
-                  what = core::DescribeDenial(user, attributes)](HttpResult result) {
-                   self->OnReview(key, started, what, std::move(result));
-                 });
+                 [self = shared_from_this(), key, what = core::DescribeDenial(user, attributes)](
+                     HttpResult result) { self->OnReview(key, what, std::move(result)); });
   }
 
   std::chrono::milliseconds allowed_ttl() const { return options_.allowed_ttl; }
 
   AuthorizerStats stats() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    AuthorizerStats stats = stats_;
-    stats.cache_entries = cache_.size();
+    const ReviewCacheStats reviews = reviews_.stats();
+    AuthorizerStats stats;
+    stats.cache_hits = reviews.cache_hits;
+    stats.reviews = reviews.reviews;
+    stats.shared = reviews.shared;
+    stats.allowed = reviews.positive;
+    stats.denied = reviews.negative;
+    stats.errors = reviews.failed;
+    stats.review_latency_sum = reviews.review_latency_sum;
+    stats.review_latency_count = reviews.review_latency_count;
+    stats.cache_entries = reviews.cache_entries;
     return stats;
   }
 
  private:
+  // Decisions by CacheKey.
+  using Reviews = ReviewCache<std::string, absl::StatusOr<AccessDecision>>;
+
   // `what`: the check, as a denial names it, for the log.
-  void OnReview(const std::string& key, core::Clock::TimePoint started, const std::string& what,
-                HttpResult result) {
-    absl::StatusOr<AccessDecision> decision = Judge(result);
-    std::vector<Callback> waiters;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.review_latency_sum += clock_.Now() - started;
-      ++stats_.review_latency_count;
-      if (!decision.ok()) {
-        ++stats_.errors;
-      } else if (decision->allowed) {
-        ++stats_.allowed;
-        cache_.Put(key, *decision, options_.allowed_ttl);
-      } else {
-        ++stats_.denied;
-        cache_.Put(key, *decision, options_.denied_ttl);
-      }
-      auto found = in_flight_.find(key);
-      waiters = std::move(found->second);
-      in_flight_.erase(found);
-    }
+  void OnReview(const std::string& key, const std::string& what, HttpResult result) {
+    const absl::StatusOr<AccessDecision> decision = Judge(result);
     if (!decision.ok()) {
       logger_->warn("{}: {}", what, std::string(decision.status().message()));
     } else {
       logger_->debug("{}: {}{}", what, decision->allowed ? "allowed" : "denied",
                      decision->reason.empty() ? "" : " (" + decision->reason + ")");
     }
-    for (Callback& waiter : waiters) waiter(decision);
+    const ReviewVerdict verdict = !decision.ok()      ? ReviewVerdict::kFailed
+                                  : decision->allowed ? ReviewVerdict::kPositive
+                                                      : ReviewVerdict::kNegative;
+    reviews_.Finish(key, verdict, decision);
   }
 
   absl::StatusOr<AccessDecision> Judge(const HttpResult& result) const {
@@ -135,14 +111,9 @@ class SubjectAccessReviewAuthorizer::State : public std::enable_shared_from_this
   }
 
   ReviewClient& client_;
-  const core::Clock& clock_;
   const SubjectAccessReviewAuthorizerOptions options_;
   const std::shared_ptr<spdlog::logger> logger_;
-  mutable std::mutex mu_;
-  core::ExpiringCache<std::string, AccessDecision> cache_;
-  // Callers waiting for the review of a question, by its key.
-  std::unordered_map<std::string, std::vector<Callback>> in_flight_;
-  AuthorizerStats stats_;
+  Reviews reviews_;
 };
 
 SubjectAccessReviewAuthorizer::SubjectAccessReviewAuthorizer(

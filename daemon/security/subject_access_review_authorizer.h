@@ -5,9 +5,10 @@
 //
 // Decisions are cached by user and attributes: allowed for `allowed_ttl` (5 min), denied for
 // `denied_ttl` (30 s), in a bounded LRU (max_cache_entries). A review that failed is not cached.
-// Concurrent identical checks share one review. recheck_interval() is allowed_ttl (the default
-// 5 min when allowed decisions are not cached): a stream re-authorized that often sees a revoked
-// permission once the cached decision it relied on has expired.
+// Concurrent identical checks share one review (the cache, the sharing and the counters:
+// review_cache.h). recheck_interval() is allowed_ttl (the default 5 min when allowed decisions
+// are not cached): a stream re-authorized that often sees a revoked permission once the cached
+// decision it relied on has expired.
 //
 // Outcomes: the decision (allowed or not, with the apiserver's status.reason), or Unavailable
 // "cannot authorize the call: the SubjectAccessReview failed: <why>" — no answer, a non-2xx

@@ -3,15 +3,14 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <mutex>
+#include <atomic>
 #include <optional>
-#include <unordered_map>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "core/access_review.h"
-#include "core/expiring_cache.h"
 #include "daemon/security/authenticated_group.h"
+#include "daemon/security/review_cache.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 
@@ -54,17 +53,13 @@ std::string WithoutToken(std::string text, std::string_view token) {
 
 constexpr char kRejected[] = "the bearer token was rejected by the apiserver";
 
-// What a review decided (failures are not cached).
-struct Review {
-  bool authenticated = false;
-  core::UserInfo user;  // when authenticated
-  std::string message;  // the Unauthenticated message, when not
-};
+using Outcome = absl::StatusOr<core::UserInfo>;
 
-absl::StatusOr<core::UserInfo> Outcome(const Review& review) {
-  if (review.authenticated) return review.user;
-  return absl::UnauthenticatedError(review.message);
-}
+// What a review said: the user (kPositive), Unauthenticated (kNegative) or Unavailable (kFailed).
+struct Judgement {
+  ReviewVerdict verdict;
+  Outcome outcome;
+};
 
 }  // namespace
 
@@ -80,14 +75,12 @@ class TokenReviewAuthenticator::State : public std::enable_shared_from_this<Stat
       : client_(client),
         options_(std::move(options)),
         logger_(std::move(logger)),
-        cache_(clock, options_.max_cache_entries) {}
+        reviews_(clock, ReviewCacheOptions{options_.authenticated_ttl, options_.unauthenticated_ttl,
+                                           options_.max_cache_entries}) {}
 
   void Authenticate(std::string_view token, Callback done) {
     if (token.empty() || token.size() > kMaxBearerTokenBytes) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++stats_.refused_without_review;
-      }
+      ++refused_without_review_;
       return done(absl::UnauthenticatedError(
           token.empty() ? std::string("the bearer token is empty")
                         : fmt::format("the bearer token is longer than {} bytes (it has {})",
@@ -98,21 +91,7 @@ class TokenReviewAuthenticator::State : public std::enable_shared_from_this<Stat
       return done(absl::UnavailableError("cannot verify the bearer token: SHA-256 failed"));
     }
     std::string key = *std::move(digest);
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (std::optional<Review> cached = cache_.Get(key)) {
-        ++stats_.cache_hits;
-        lock.unlock();
-        return done(Outcome(*cached));
-      }
-      auto [waiting, first] = in_flight_.try_emplace(key);
-      waiting->second.push_back(std::move(done));
-      if (!first) {
-        ++stats_.shared;
-        return;
-      }
-      ++stats_.reviews;
-    }
+    if (reviews_.Await(key, std::move(done)) != Reviews::Lookup::kReview) return;
     logger_->debug("reviewing bearer token {}", HexPrefix(key));
     client_.Post(kTokenReviewPath, core::BuildTokenReview(token, options_.audiences),
                  [self = shared_from_this(), key, token = std::string(token)](HttpResult result) {
@@ -121,73 +100,72 @@ class TokenReviewAuthenticator::State : public std::enable_shared_from_this<Stat
   }
 
   TokenReviewStats stats() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    TokenReviewStats stats = stats_;
-    stats.cache_entries = cache_.size();
+    const ReviewCacheStats reviews = reviews_.stats();
+    TokenReviewStats stats;
+    stats.cache_hits = reviews.cache_hits;
+    stats.reviews = reviews.reviews;
+    stats.shared = reviews.shared;
+    stats.authenticated = reviews.positive;
+    stats.rejected = reviews.negative;
+    stats.errors = reviews.failed;
+    stats.refused_without_review = refused_without_review_;
+    stats.cache_entries = reviews.cache_entries;
     return stats;
   }
 
  private:
+  // Answers are cached by the token's SHA-256; a rejection is its Unauthenticated status.
+  using Reviews = ReviewCache<std::string, Outcome>;
+
   void OnReview(const std::string& key, const std::string& token, HttpResult result) {
-    absl::StatusOr<Review> review = Judge(token, result);
-    std::vector<Callback> waiters;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!review.ok()) {
-        ++stats_.errors;
-      } else if (review->authenticated) {
-        ++stats_.authenticated;
-        cache_.Put(key, *review, options_.authenticated_ttl);
-      } else {
-        ++stats_.rejected;
-        cache_.Put(key, *review, options_.unauthenticated_ttl);
-      }
-      auto found = in_flight_.find(key);
-      waiters = std::move(found->second);
-      in_flight_.erase(found);
+    const Judgement judged = Judge(token, result);
+    switch (judged.verdict) {
+      case ReviewVerdict::kPositive:
+        logger_->debug("bearer token {}: user \"{}\"", HexPrefix(key), judged.outcome->name);
+        break;
+      case ReviewVerdict::kNegative:
+        logger_->debug("bearer token {}: {}", HexPrefix(key),
+                       std::string(judged.outcome.status().message()));
+        break;
+      case ReviewVerdict::kFailed:
+        logger_->warn("bearer token {}: {}", HexPrefix(key),
+                      std::string(judged.outcome.status().message()));
+        break;
     }
-    if (!review.ok()) {
-      logger_->warn("bearer token {}: {}", HexPrefix(key), std::string(review.status().message()));
-    } else if (review->authenticated) {
-      logger_->debug("bearer token {}: user \"{}\"", HexPrefix(key), review->user.name);
-    } else {
-      logger_->debug("bearer token {}: {}", HexPrefix(key), review->message);
-    }
-    const absl::StatusOr<core::UserInfo> outcome =
-        review.ok() ? Outcome(*review) : absl::StatusOr<core::UserInfo>(review.status());
-    for (Callback& waiter : waiters) waiter(outcome);
+    reviews_.Finish(key, judged.verdict, judged.outcome);
   }
 
-  absl::StatusOr<Review> Judge(const std::string& token, const HttpResult& result) const {
+  Judgement Judge(const std::string& token, const HttpResult& result) const {
     constexpr char kFailed[] = "cannot verify the bearer token: the TokenReview failed: ";
     if (!result.status.ok()) {
-      return absl::UnavailableError(kFailed +
-                                    WithoutToken(std::string(result.status.message()), token));
+      return {ReviewVerdict::kFailed,
+              absl::UnavailableError(kFailed +
+                                     WithoutToken(std::string(result.status.message()), token))};
     }
     absl::StatusOr<core::TokenReviewResult> parsed = core::ParseTokenReview(result.body);
     if (!parsed.ok()) {
-      return absl::UnavailableError(kFailed +
-                                    WithoutToken(std::string(parsed.status().message()), token));
+      return {ReviewVerdict::kFailed,
+              absl::UnavailableError(kFailed +
+                                     WithoutToken(std::string(parsed.status().message()), token))};
     }
-    Review review;
     if (!parsed->authenticated) {
-      review.message = kRejected;
-      if (!parsed->error.empty()) review.message += ": " + WithoutToken(parsed->error, token);
-      return review;
+      std::string message = kRejected;
+      if (!parsed->error.empty()) message += ": " + WithoutToken(parsed->error, token);
+      return {ReviewVerdict::kNegative, absl::UnauthenticatedError(message)};
     }
     if (!options_.audiences.empty() &&
         std::none_of(parsed->audiences.begin(), parsed->audiences.end(), [&](const auto& a) {
           return std::find(options_.audiences.begin(), options_.audiences.end(), a) !=
                  options_.audiences.end();
         })) {
-      review.message = fmt::format("{}: the token is not valid for any of the audiences {}",
-                                   kRejected, fmt::join(Quoted(options_.audiences), ", "));
-      return review;
+      return {ReviewVerdict::kNegative,
+              absl::UnauthenticatedError(
+                  fmt::format("{}: the token is not valid for any of the audiences {}", kRejected,
+                              fmt::join(Quoted(options_.audiences), ", ")))};
     }
-    review.authenticated = true;
-    review.user = std::move(parsed->user);
-    AddAuthenticatedGroup(review.user);
-    return review;
+    core::UserInfo user = std::move(parsed->user);
+    AddAuthenticatedGroup(user);
+    return {ReviewVerdict::kPositive, std::move(user)};
   }
 
   static std::vector<std::string> Quoted(const std::vector<std::string>& values) {
@@ -199,11 +177,8 @@ class TokenReviewAuthenticator::State : public std::enable_shared_from_this<Stat
   ReviewClient& client_;
   const TokenReviewAuthenticatorOptions options_;
   const std::shared_ptr<spdlog::logger> logger_;
-  mutable std::mutex mu_;
-  core::ExpiringCache<std::string, Review> cache_;
-  // Callers waiting for the review of a token, by its hash.
-  std::unordered_map<std::string, std::vector<Callback>> in_flight_;
-  TokenReviewStats stats_;
+  Reviews reviews_;
+  std::atomic<std::uint64_t> refused_without_review_{0};
 };
 
 TokenReviewAuthenticator::TokenReviewAuthenticator(ReviewClient& client, const core::Clock& clock,

@@ -6,7 +6,8 @@
 // key): an authenticated token for `authenticated_ttl` (2 min, as the kubelet's webhook cache),
 // a rejected one for `unauthenticated_ttl` (10 s), in a bounded LRU (max_cache_entries), so that
 // a client sending a stream of distinct invalid tokens costs a fixed amount of memory. A review
-// that failed is not cached. Concurrent calls with the same uncached token share one review.
+// that failed is not cached. Concurrent calls with the same uncached token share one review (the
+// cache, the sharing and the counters: review_cache.h).
 //
 // Outcomes:
 //   the user (the apiserver's name, uid, groups and extra, plus system:authenticated as the

@@ -21,17 +21,8 @@
 namespace informerd::daemon {
 namespace {
 
-struct Outcome {
-  int calls = 0;
-  absl::StatusOr<core::UserInfo> result = absl::UnknownError("not called");
-};
-
-Authenticator::Callback Record(Outcome& outcome) {
-  return [&outcome](absl::StatusOr<core::UserInfo> result) {
-    ++outcome.calls;
-    outcome.result = std::move(result);
-  };
-}
+using Outcome = test::Outcome<absl::StatusOr<core::UserInfo>>;
+using test::Record;
 
 core::UserInfo CertificateUser() {
   core::UserInfo user;

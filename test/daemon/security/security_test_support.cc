@@ -5,9 +5,11 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <catch2/catch.hpp>
+#include <thread>
 #include <utility>
 
 namespace informerd::test {
@@ -23,6 +25,31 @@ void Strings(Writer& writer, const std::vector<std::string>& texts) {
   writer.StartArray();
   for (const std::string& text : texts) String(writer, text);
   writer.EndArray();
+}
+
+// Opens the answer object and writes kind, apiVersion and metadata as the apiserver does; the
+// caller writes spec and status and closes it.
+void StartReview(Writer& writer, const char* kind, const char* api_version) {
+  writer.StartObject();
+  writer.Key("kind");
+  writer.String(kind);
+  writer.Key("apiVersion");
+  writer.String(api_version);
+  writer.Key("metadata");
+  writer.StartObject();
+  writer.Key("creationTimestamp");
+  writer.Null();
+  writer.EndObject();
+}
+
+// A TokenReview answer up to its status, with spec.token as the apiserver echoes it.
+void StartTokenReview(Writer& writer, const std::string& token) {
+  StartReview(writer, "TokenReview", "authentication.k8s.io/v1");
+  writer.Key("spec");
+  writer.StartObject();
+  writer.Key("token");
+  String(writer, token);
+  writer.EndObject();
 }
 
 }  // namespace
@@ -65,6 +92,36 @@ std::size_t FakeReviewClient::AnswerPending(
   return answered;
 }
 
+ConcurrentCalls CallFromThreads(
+    FakeReviewClient& client, boost::asio::io_context& io, int threads, int calls_per_thread,
+    const std::function<daemon::HttpResult(const FakeReviewClient::Request&)>& answer,
+    const std::function<void(int i, std::function<void(bool positive)> done)>& call) {
+  std::atomic<int> answered{0};
+  std::atomic<int> positive{0};
+  const int total = threads * calls_per_thread;
+  std::thread reviewer([&] {
+    while (answered < total) {
+      client.AnswerPending(answer);
+      io.poll();
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> callers;
+  for (int t = 0; t < threads; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < calls_per_thread; ++i) {
+        call(i, [&](bool is_positive) {
+          if (is_positive) ++positive;
+          ++answered;
+        });
+      }
+    });
+  }
+  for (std::thread& caller : callers) caller.join();
+  reviewer.join();
+  return ConcurrentCalls{answered, positive};
+}
+
 daemon::HttpResult Created(std::string body) {
   daemon::HttpResult result;
   result.http_status = 201;
@@ -77,21 +134,7 @@ std::string TokenReviewAuthenticated(const ReviewedUser& user,
                                      const std::string& token) {
   rapidjson::StringBuffer buffer;
   Writer writer(buffer);
-  writer.StartObject();
-  writer.Key("kind");
-  writer.String("TokenReview");
-  writer.Key("apiVersion");
-  writer.String("authentication.k8s.io/v1");
-  writer.Key("metadata");
-  writer.StartObject();
-  writer.Key("creationTimestamp");
-  writer.Null();
-  writer.EndObject();
-  writer.Key("spec");
-  writer.StartObject();
-  writer.Key("token");
-  String(writer, token);
-  writer.EndObject();
+  StartTokenReview(writer, token);
   writer.Key("status");
   writer.StartObject();
   writer.Key("authenticated");
@@ -126,21 +169,7 @@ std::string TokenReviewAuthenticated(const ReviewedUser& user,
 std::string TokenReviewUnauthenticated(const std::string& error, const std::string& token) {
   rapidjson::StringBuffer buffer;
   Writer writer(buffer);
-  writer.StartObject();
-  writer.Key("kind");
-  writer.String("TokenReview");
-  writer.Key("apiVersion");
-  writer.String("authentication.k8s.io/v1");
-  writer.Key("metadata");
-  writer.StartObject();
-  writer.Key("creationTimestamp");
-  writer.Null();
-  writer.EndObject();
-  writer.Key("spec");
-  writer.StartObject();
-  writer.Key("token");
-  String(writer, token);
-  writer.EndObject();
+  StartTokenReview(writer, token);
   writer.Key("status");
   writer.StartObject();
   writer.Key("user");
@@ -158,16 +187,7 @@ std::string TokenReviewUnauthenticated(const std::string& error, const std::stri
 std::string SubjectAccessReviewAnswer(bool allowed, const std::string& reason) {
   rapidjson::StringBuffer buffer;
   Writer writer(buffer);
-  writer.StartObject();
-  writer.Key("kind");
-  writer.String("SubjectAccessReview");
-  writer.Key("apiVersion");
-  writer.String("authorization.k8s.io/v1");
-  writer.Key("metadata");
-  writer.StartObject();
-  writer.Key("creationTimestamp");
-  writer.Null();
-  writer.EndObject();
+  StartReview(writer, "SubjectAccessReview", "authorization.k8s.io/v1");
   writer.Key("spec");
   writer.StartObject();
   writer.EndObject();

@@ -1,5 +1,7 @@
 // Test support for daemon/security's in-process tests.
 //
+// Outcome and Record: what an asynchronous callback was called with, and how often.
+//
 // FakeReviewClient: a daemon::ReviewClient whose answers the test gives, one POST at a time, for
 // the in-process tests of daemon/security. No sockets and no threads: every POST is recorded and
 // held until the test answers it; the answer is posted to a strand of the test's io_context and
@@ -13,17 +15,37 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "daemon/kube/review_client.h"
 
 namespace informerd::test {
+
+// The last result a callback made by Record was called with (`result`, Unknown "not called"
+// until then) and how many times it was called. `Result`: an absl::StatusOr. An Outcome must
+// outlive its callback: keep it as long as a review that may still answer.
+template <typename Result>
+struct Outcome {
+  int calls = 0;
+  Result result = absl::UnknownError("not called");
+};
+
+template <typename Result>
+std::function<void(Result)> Record(Outcome<Result>& outcome) {
+  return [&outcome](Result result) {
+    ++outcome.calls;
+    outcome.result = std::move(result);
+  };
+}
 
 class FakeReviewClient final : public daemon::ReviewClient {
  public:
@@ -55,6 +77,19 @@ class FakeReviewClient final : public daemon::ReviewClient {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<Request> requests_;
 };
+
+// Runs `threads` threads that each call `call(i, done)` for i in [0, calls_per_thread), while
+// another thread answers every pending POST of `client` with answer(request) and runs `io`,
+// until every call's `done` has run. `done(positive)`: the code under test answered, positively
+// or not. Returns how many `done`s ran and how many of them were positive.
+struct ConcurrentCalls {
+  int answered = 0;
+  int positive = 0;
+};
+ConcurrentCalls CallFromThreads(
+    FakeReviewClient& client, boost::asio::io_context& io, int threads, int calls_per_thread,
+    const std::function<daemon::HttpResult(const FakeReviewClient::Request&)>& answer,
+    const std::function<void(int i, std::function<void(bool positive)> done)>& call);
 
 // A 201 Created answer with `body`, as the apiserver answers a review.
 daemon::HttpResult Created(std::string body);

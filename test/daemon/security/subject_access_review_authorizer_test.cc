@@ -6,7 +6,6 @@
 
 #include <rapidjson/document.h>
 
-#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -14,7 +13,6 @@
 #include <functional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/user_info.h"
@@ -30,17 +28,8 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-struct Outcome {
-  int calls = 0;
-  absl::StatusOr<AccessDecision> result = absl::UnknownError("not called");
-};
-
-Authorizer::Callback Record(Outcome& outcome) {
-  return [&outcome](absl::StatusOr<AccessDecision> result) {
-    ++outcome.calls;
-    outcome.result = std::move(result);
-  };
-}
+using Outcome = test::Outcome<absl::StatusOr<AccessDecision>>;
+using test::Record;
 
 core::UserInfo Alice() {
   core::UserInfo user;
@@ -383,39 +372,25 @@ TEST_CASE(
     "checks from several threads while reviews are answered on another: every caller is "
     "answered once, and each question is reviewed once") {
   Fixture f;
-  std::atomic<int> answered{0};
-  std::atomic<int> allowed{0};
   constexpr int kThreads = 4;
   constexpr int kCallsPerThread = 250;
   // Namespaces ns-0 ... ns-9: even ones allowed.
-  std::thread reviewer([&] {
-    while (answered < kThreads * kCallsPerThread) {
-      f.client.AnswerPending([](const test::FakeReviewClient::Request& request) {
+  const test::ConcurrentCalls calls = test::CallFromThreads(
+      f.client, f.io, kThreads, kCallsPerThread,
+      [](const test::FakeReviewClient::Request& request) {
         rapidjson::Document body;
         body.Parse(request.body.c_str());
         const std::string ns = body["spec"]["resourceAttributes"]["namespace"].GetString();
         return (ns.back() - '0') % 2 == 0 ? Allowed() : Denied();
-      });
-      f.io.poll();
-      std::this_thread::yield();
-    }
-  });
-  std::vector<std::thread> callers;
-  for (int t = 0; t < kThreads; ++t) {
-    callers.emplace_back([&] {
-      for (int i = 0; i < kCallsPerThread; ++i) {
+      },
+      [&](int i, std::function<void(bool)> done) {
         f.authorizer.Authorize(Alice(), ListPods("ns-" + std::to_string(i % 10)),
-                               [&](absl::StatusOr<AccessDecision> decision) {
-                                 if (decision.ok() && decision->allowed) ++allowed;
-                                 ++answered;
+                               [done](absl::StatusOr<AccessDecision> decision) {
+                                 done(decision.ok() && decision->allowed);
                                });
-      }
-    });
-  }
-  for (std::thread& caller : callers) caller.join();
-  reviewer.join();
-  CHECK(answered == kThreads * kCallsPerThread);
-  CHECK(allowed == kThreads * kCallsPerThread / 2);
+      });
+  CHECK(calls.answered == kThreads * kCallsPerThread);
+  CHECK(calls.positive == kThreads * kCallsPerThread / 2);
   const AuthorizerStats stats = f.authorizer.stats();
   CHECK(stats.reviews == 10);
   CHECK(stats.reviews + stats.shared + stats.cache_hits == kThreads * kCallsPerThread);

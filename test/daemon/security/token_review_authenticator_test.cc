@@ -6,15 +6,14 @@
 
 #include <rapidjson/document.h>
 
-#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/user_info.h"
@@ -29,17 +28,8 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-struct Outcome {
-  int calls = 0;
-  absl::StatusOr<core::UserInfo> result = absl::UnknownError("not called");
-};
-
-TokenReviewAuthenticator::Callback Record(Outcome& outcome) {
-  return [&outcome](absl::StatusOr<core::UserInfo> result) {
-    ++outcome.calls;
-    outcome.result = std::move(result);
-  };
-}
+using Outcome = test::Outcome<absl::StatusOr<core::UserInfo>>;
+using test::Record;
 
 TokenReviewAuthenticatorOptions WithAudiences(std::vector<std::string> audiences) {
   TokenReviewAuthenticatorOptions options;
@@ -395,39 +385,23 @@ TEST_CASE(
     "calls from several threads while reviews are answered on another: every caller is "
     "answered once, and each token is reviewed once") {
   Fixture f;
-  std::atomic<int> answered{0};
-  std::atomic<int> authenticated{0};
   constexpr int kThreads = 4;
   constexpr int kCallsPerThread = 250;
   // Even tokens are valid, odd ones not.
-  std::thread reviewer([&] {
-    while (answered < kThreads * kCallsPerThread) {
-      f.client.AnswerPending([](const test::FakeReviewClient::Request& request) {
+  const test::ConcurrentCalls calls = test::CallFromThreads(
+      f.client, f.io, kThreads, kCallsPerThread,
+      [](const test::FakeReviewClient::Request& request) {
         rapidjson::Document body;
         body.Parse(request.body.c_str());
         const std::string token = body["spec"]["token"].GetString();
         return (token.back() - '0') % 2 == 0 ? AuthenticatedAlice() : Rejected();
-      });
-      f.io.poll();
-      std::this_thread::yield();
-    }
-  });
-  std::vector<std::thread> callers;
-  for (int t = 0; t < kThreads; ++t) {
-    callers.emplace_back([&] {
-      for (int i = 0; i < kCallsPerThread; ++i) {
+      },
+      [&](int i, std::function<void(bool)> done) {
         f.tokens.Authenticate("token-" + std::to_string(i % 10),
-                              [&](absl::StatusOr<core::UserInfo> user) {
-                                if (user.ok()) ++authenticated;
-                                ++answered;
-                              });
-      }
-    });
-  }
-  for (std::thread& caller : callers) caller.join();
-  reviewer.join();
-  CHECK(answered == kThreads * kCallsPerThread);
-  CHECK(authenticated == kThreads * kCallsPerThread / 2);
+                              [done](absl::StatusOr<core::UserInfo> user) { done(user.ok()); });
+      });
+  CHECK(calls.answered == kThreads * kCallsPerThread);
+  CHECK(calls.positive == kThreads * kCallsPerThread / 2);
   const TokenReviewStats stats = f.tokens.stats();
   CHECK(stats.reviews == 10);
   CHECK(stats.reviews + stats.shared + stats.cache_hits == kThreads * kCallsPerThread);
