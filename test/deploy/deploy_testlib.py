@@ -85,11 +85,13 @@ class Cluster:
         if self.kubectl("get", "namespace", name, check=False).returncode != 0:
             self.kubectl("create", "namespace", name)
 
-    def service_account_token(self, namespace, name):
+    def service_account_token(self, namespace, name, audiences=None):
         """A token for the ServiceAccount, from the TokenRequest API (POST .../token), which
-        `kubectl create token` uses too; any kubectl can send it with `create --raw`."""
+        `kubectl create token` uses too; any kubectl can send it with `create --raw`. Its
+        audiences: `audiences`, or the apiserver's own (test/cluster/cluster.sh's
+        --api-audiences)."""
         request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                   "spec": {"audiences": ["https://kubernetes.default.svc"],
+                   "spec": {"audiences": audiences or ["https://kubernetes.default.svc"],
                             "expirationSeconds": 3600}}
         path = os.path.join(self.dir, "token-request.json")
         with open(path, "w") as f:
