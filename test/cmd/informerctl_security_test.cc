@@ -1,8 +1,9 @@
 // End-to-end: informerctl's connection flags, the real binary against an in-process fake Informer
 // service that serves TLS and records who each call came from (its "authorization" metadata and
-// the client certificate's CN). Certificates are made by the test (test_pki.h): informerd's CA
-// signs the server certificate (SANs localhost, 127.0.0.1, ::1), a second CA signs client
-// certificates, and the fake verifies those (mutual TLS, a client without one still connects).
+// the client certificate's CN). Certificates are made by the test (test/common/test_pki.h):
+// informerd's CA signs the server certificate (SANs localhost, 127.0.0.1, ::1), a second CA signs
+// client certificates, and the fake verifies those (mutual TLS, a client without one still
+// connects).
 // Files the flags name are written to a fresh directory per case.
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -14,7 +15,7 @@
 #include "test/common/fake_informer.h"
 #include "test/common/run_subprocess.h"
 #include "test/common/temp_dir.h"
-#include "test/daemon/service/test_pki.h"
+#include "test/common/test_pki.h"
 
 namespace informerd::test {
 namespace {

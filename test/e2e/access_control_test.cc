@@ -19,7 +19,7 @@
 #include "test/common/http_client.h"
 #include "test/common/run_subprocess.h"
 #include "test/common/subprocess.h"
-#include "test/daemon/service/test_pki.h"
+#include "test/common/test_pki.h"
 #include "test/fakeapi/fake_api_server.h"
 
 namespace informerd::test {

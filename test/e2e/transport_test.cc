@@ -18,7 +18,7 @@
 
 #include "informerd/v1/informerd.grpc.pb.h"
 #include "test/common/subprocess.h"
-#include "test/daemon/service/test_pki.h"
+#include "test/common/test_pki.h"
 
 namespace informerd::test {
 namespace {

@@ -1,7 +1,7 @@
 // TlsMaterial: the certificates the fake apiserver serves HTTPS with: a self-signed CA and a
-// server certificate it signed (SAN: localhost, 127.0.0.1, ::1), generated at start with
-// OpenSSL's C API, or read from PEM files. Clients verify the server with `ca_pem`, as they do
-// a cluster's `certificate-authority-data`.
+// server certificate it signed (SAN: localhost, 127.0.0.1, ::1), made at start by the tests' PKI
+// (test/common/test_pki.h), or read from PEM files. Clients verify the server with `ca_pem`, as
+// they do a cluster's `certificate-authority-data`.
 //
 // Produced once by FakeApiServer::Start (or the load binary) on the calling thread; immutable.
 #pragma once
@@ -19,7 +19,7 @@ struct TlsMaterial {
 };
 
 // An EC P-256 CA ("informerd-fakeapi-ca") and a server certificate for localhost, valid for a
-// day.
+// day; Internal if OpenSSL fails.
 absl::StatusOr<TlsMaterial> GenerateTlsMaterial();
 
 // Reads the three PEM files; errors name the file.

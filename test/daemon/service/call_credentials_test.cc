@@ -21,7 +21,7 @@
 #include "informerd/v1/informerd.grpc.pb.h"
 #include "spdlog/sinks/null_sink.h"
 #include "test/common/temp_dir.h"
-#include "test/daemon/service/test_pki.h"
+#include "test/common/test_pki.h"
 
 namespace informerd::daemon {
 namespace {

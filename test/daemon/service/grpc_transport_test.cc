@@ -31,8 +31,8 @@
 #include "spdlog/sinks/ostream_sink.h"
 #include "test/common/informer_service_test_support.h"
 #include "test/common/temp_dir.h"
+#include "test/common/test_pki.h"
 #include "test/common/wait_until.h"
-#include "test/daemon/service/test_pki.h"
 
 namespace informerd::daemon {
 namespace {

@@ -1,4 +1,4 @@
-#include "test/daemon/service/test_pki.h"
+#include "test/common/test_pki.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
