@@ -1,5 +1,6 @@
 #include "core/user_info.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace informerd::core {
@@ -51,6 +52,14 @@ UserInfo AnonymousUser() {
   user.name = kAnonymousUser;
   user.groups = {kUnauthenticatedGroup};
   return user;
+}
+
+void AddAuthenticatedGroup(UserInfo& user) {
+  if (user.name == kAnonymousUser) return;
+  const bool has_either = std::any_of(user.groups.begin(), user.groups.end(), [](const auto& g) {
+    return g == kAuthenticatedGroup || g == kUnauthenticatedGroup;
+  });
+  if (!has_either) user.groups.push_back(kAuthenticatedGroup);
 }
 
 std::string QualifiedResource(const ResourceAttributes& attributes) {

@@ -31,6 +31,13 @@ struct UserInfo {
 // credentials when anonymous requests are allowed.
 UserInfo AnonymousUser();
 
+// Adds system:authenticated (last) as kube-apiserver adds it to every authenticated user
+// (k8s.io/apiserver's AuthenticatedGroupAdder, which also wraps the delegated authenticators of
+// aggregated servers): to every user except system:anonymous, unless the user already is in
+// system:authenticated or in system:unauthenticated. RBAC bindings to system:authenticated
+// therefore mean here what they mean to the apiserver.
+void AddAuthenticatedGroup(UserInfo& user);
+
 // One check: may `user` `verb` the resource (group, resource) in `namespace_name` ("" for
 // cluster-wide or a cluster-scoped resource), optionally only the object `name`?
 struct ResourceAttributes {

@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "core/access_review.h"
-#include "daemon/security/authenticated_group.h"
+#include "core/user_info.h"
 #include "daemon/security/review_cache.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
@@ -164,7 +164,7 @@ class TokenReviewAuthenticator::State : public std::enable_shared_from_this<Stat
                               fmt::join(Quoted(options_.audiences), ", ")))};
     }
     core::UserInfo user = std::move(parsed->user);
-    AddAuthenticatedGroup(user);
+    core::AddAuthenticatedGroup(user);
     return {ReviewVerdict::kPositive, std::move(user)};
   }
 

@@ -11,7 +11,7 @@
 //
 // Outcomes:
 //   the user (the apiserver's name, uid, groups and extra, plus system:authenticated as the
-//   apiserver adds it, authenticated_group.h);
+//   apiserver adds it, core::AddAuthenticatedGroup);
 //   Unauthenticated "the bearer token was rejected by the apiserver[: <its status.error>]" —
 //   the review said unauthenticated, or none of the token's audiences is one of `audiences`;
 //   Unauthenticated without a review for an empty token or one over kMaxBearerTokenBytes;

@@ -13,7 +13,6 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "daemon/security/authenticated_group.h"
 
 namespace informerd::daemon {
 namespace {
@@ -70,7 +69,7 @@ absl::StatusOr<core::UserInfo> UserFromCertificatePem(std::string_view pem) {
     return absl::UnauthenticatedError(
         "the client certificate names no user: its subject has no Common Name (CN)");
   }
-  AddAuthenticatedGroup(user);
+  core::AddAuthenticatedGroup(user);
   return user;
 }
 

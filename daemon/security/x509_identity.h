@@ -1,6 +1,7 @@
 // The identity a verified client certificate carries, mapped as kube-apiserver maps one
 // (--client-ca-file): the subject's Common Name is the user name and each Organization a group,
-// plus system:authenticated (authenticated_group.h). No uid and no extra: x509 carries neither.
+// plus system:authenticated (core::AddAuthenticatedGroup). No uid and no extra: x509 carries
+// neither.
 //
 // The certificate has already been verified by the TLS handshake against --client-ca-file (gRPC
 // hands over only verified peers); this reads the subject and checks nothing else. Pure function

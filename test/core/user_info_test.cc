@@ -1,6 +1,6 @@
-// Specification of core/user_info.*: the anonymous user as the apiserver maps it, kubectl's
-// qualified resource names, and the denial message, in the apiserver's words, with names quoted
-// as Go's %q quotes them.
+// Specification of core/user_info.*: the anonymous user as the apiserver maps it,
+// system:authenticated added as the apiserver adds it, kubectl's qualified resource names, and the
+// denial message, in the apiserver's words, with names quoted as Go's %q quotes them.
 #include "core/user_info.h"
 
 #include <catch2/catch.hpp>
@@ -36,6 +36,43 @@ TEST_CASE("the anonymous user is system:anonymous in system:unauthenticated, not
   CHECK(anonymous.extra.empty());
   // Never in the authenticated group.
   for (const std::string& group : anonymous.groups) CHECK(group != kAuthenticatedGroup);
+}
+
+TEST_CASE("an authenticated user is put in system:authenticated, after its own groups") {
+  UserInfo user;
+  user.name = "alice";
+  user.groups = {"team-a", "system:masters"};
+  AddAuthenticatedGroup(user);
+  CHECK(user.groups == std::vector<std::string>{"team-a", "system:masters", kAuthenticatedGroup});
+
+  UserInfo no_groups;
+  no_groups.name = "system:serviceaccount:team-a:app";
+  AddAuthenticatedGroup(no_groups);
+  CHECK(no_groups.groups == std::vector<std::string>{kAuthenticatedGroup});
+}
+
+TEST_CASE(
+    "system:authenticated is not added twice, nor to a user in system:unauthenticated, nor to "
+    "system:anonymous") {
+  UserInfo already;
+  already.name = "alice";
+  already.groups = {kAuthenticatedGroup, "team-a"};
+  AddAuthenticatedGroup(already);
+  CHECK(already.groups == std::vector<std::string>{kAuthenticatedGroup, "team-a"});
+
+  UserInfo unauthenticated;
+  unauthenticated.name = "bob";
+  unauthenticated.groups = {"team-b", kUnauthenticatedGroup};
+  AddAuthenticatedGroup(unauthenticated);
+  CHECK(unauthenticated.groups == std::vector<std::string>{"team-b", kUnauthenticatedGroup});
+
+  UserInfo anonymous = AnonymousUser();
+  AddAuthenticatedGroup(anonymous);
+  CHECK(anonymous == AnonymousUser());
+  UserInfo anonymous_without_groups;
+  anonymous_without_groups.name = kAnonymousUser;
+  AddAuthenticatedGroup(anonymous_without_groups);
+  CHECK(anonymous_without_groups.groups.empty());
 }
 
 TEST_CASE("the qualified resource is the plural alone in the core group, plural.group elsewhere") {
