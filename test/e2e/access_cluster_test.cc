@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "test/daemon/service/test_pki.h"
+#include "test/common/test_pki.h"
 #include "test/e2e/cluster_e2e.h"
 
 namespace informerd::test::e2e {
