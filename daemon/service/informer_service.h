@@ -24,6 +24,8 @@
 // core::Cache answers for the request's namespace, and
 //   Subscribe      opens a core::Subscription on the cache and streams what it delivers, each
 //                  event encoded once and its bytes shared by every subscriber (event_encoder.h);
+//                  a stream still waiting for its resource's sync after subscribe_sync_wait, or
+//                  for a future resource version after future_version_wait, ends UNAVAILABLE;
 //   List, Get      read the cache once it holds one complete state (synced, and no relist
 //                  changing it) at least as new as the request's min_resource_version,
 //                  waiting for that until the call's deadline;
@@ -43,8 +45,8 @@
 // thread; see SubscribeStream in subscribe_stream.cc. Admission continues on the threads that
 // answer it: the review client's strand (reviews), the resolver's thread. List and Get that wait
 // for a sync look again on one TimerThread shared by all of them, and finish from there
-// (unary_calls.cc); the same thread schedules the Subscribe re-authorizations. Every handler
-// returns at once.
+// (unary_calls.cc); the same thread schedules the Subscribe re-authorizations and bounded
+// waits. Every handler returns at once.
 //
 // Ownership: the daemon owns the service beside the gRPC server (which must be shut down before
 // the service is destroyed, as for any service) and lends it the resolver, the registry and the
@@ -93,6 +95,15 @@ struct InformerServiceOptions {
   // resource that never syncs must not hold such calls forever); also the longest any List or
   // Get waits for its min_resource_version, deadline or not.
   std::chrono::milliseconds max_sync_wait{std::chrono::seconds(30)};
+  // How long a Subscribe without a resource version waits for its resource's sync (its SYNCED
+  // event) before it ends with UNAVAILABLE saying why the resource has not synced (the upstream
+  // error, such as a 403): a resource that never syncs must not hold a stream silently forever.
+  // A stream that got SYNCED is never ended by this. Zero: wait as long as it takes.
+  std::chrono::milliseconds subscribe_sync_wait{std::chrono::seconds(30)};
+  // How long a Subscribe from a resource version the cache has not reached waits for it before
+  // it ends with UNAVAILABLE, "too large resource version ..." (nothing having been sent), as
+  // the apiserver's watch cache does after 3 s. Zero: wait as long as it takes.
+  std::chrono::milliseconds future_version_wait{std::chrono::seconds(3)};
   // A waiting List or Get gives up this long before the call's deadline (at most a quarter of the
   // time it had), so that the client reads UNAVAILABLE and why, not DEADLINE_EXCEEDED.
   std::chrono::milliseconds deadline_margin{200};
