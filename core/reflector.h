@@ -209,6 +209,11 @@ struct ReflectorStatus {
   uint64_t watch_restarts = 0;
   // Failures since the last success (a complete list, a watch that delivered events or lasted).
   uint32_t consecutive_failures = 0;
+  // While some object is being skipped for being larger than maxObjectBytes, the latest skip, for
+  // people: "skipping ns/big: a watch event of 70000 bytes, larger than the 65536-byte limit on
+  // one object (maxObjectBytes)"; else empty. Not a failure: the resource stays synced. The
+  // driver, which decodes, fills it in (the reflector never sees such objects).
+  std::string skipped_object;
 
   // The failure that is current (consecutive_failures > 0), or OK: what explains a sync that
   // does not come (a 403, a TLS error, a 404 for a deleted CRD).
