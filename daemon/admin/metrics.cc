@@ -162,6 +162,10 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   PerResource(out, snapshot, labels, "informerd_upstream_list_objects_total", "counter",
               "Objects received in LIST pages.",
               [](const ResourceMetrics& r) { return r.list_objects_received; });
+  PerResource(out, snapshot, labels, "informerd_objects_too_large_total", "counter",
+              "Objects skipped (LIST items and watch events) because they were larger than "
+              "maxObjectBytes.",
+              [](const ResourceMetrics& r) { return r.objects_too_large; });
   out.Family("informerd_upstream_errors_total", "counter",
              "Failed LIST and WATCH requests and watch ERROR events, by Kubernetes code "
              "(\"transport\": no HTTP response, or a broken or undecodable body).");

@@ -67,6 +67,7 @@ struct ResourceMetrics {
   // Upstream (core::UpstreamMetrics).
   std::array<uint64_t, core::kWatchEventTypeCount> events_received{};
   uint64_t list_objects_received = 0;
+  uint64_t objects_too_large = 0;  // skipped: larger than maxObjectBytes
   std::map<int, uint64_t> upstream_errors;  // code (0: no HTTP response) → failures
 };
 

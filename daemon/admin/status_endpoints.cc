@@ -74,6 +74,7 @@ std::optional<ResourceMetrics> CollectResourceMetrics(const RunningInformer& run
   metrics.watch_restarts = status.watch_restarts;
   metrics.events_received = upstream.events();
   metrics.list_objects_received = upstream.list_objects();
+  metrics.objects_too_large = upstream.objects_too_large();
   metrics.upstream_errors = upstream.errors();
   return metrics;
 }

@@ -40,6 +40,7 @@ MetricsSnapshot KnownSnapshot() {
   deployments.watch_restarts = 3;
   deployments.events_received = {5, 6, 1, 2, 1};
   deployments.list_objects_received = 3;
+  deployments.objects_too_large = 2;
   deployments.upstream_errors = {{0, 2}, {410, 1}};
   snapshot.resources.push_back(deployments);
 
@@ -188,6 +189,15 @@ TEST_CASE("the exposition of a known set of values, exactly") {
       d +
       "} 3\n"
       "informerd_upstream_list_objects_total{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_objects_too_large_total Objects skipped (LIST items and watch events) "
+      "because they were larger than maxObjectBytes.\n"
+      "# TYPE informerd_objects_too_large_total counter\n"
+      "informerd_objects_too_large_total{" +
+      d +
+      "} 2\n"
+      "informerd_objects_too_large_total{" +
       p +
       "} 0\n"
       "# HELP informerd_upstream_errors_total Failed LIST and WATCH requests and watch ERROR "
