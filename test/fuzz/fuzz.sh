@@ -34,7 +34,7 @@ core_json=(core/record_strings.cc core/labels.cc core/object_record.cc core/obje
 sources_of() {
   case "$1" in
     watch_event_decoder) echo "${core_json[*]} core/watch_event_decoder.cc" ;;
-    list_decoder) echo "${core_json[*]} core/list_decoder.cc" ;;
+    list_decoder) echo "${core_json[*]} core/list_decoder.cc core/watch_event_decoder.cc" ;;
     object_scanner) echo "${core_json[*]}" ;;
     label_selector) echo core/record_strings.cc core/labels.cc core/label_selector.cc ;;
     field_selector) echo core/field_selector.cc ;;
