@@ -143,10 +143,10 @@ TEST_CASE("List and Get during a relist that changed the cache wait for it to co
       got = Get(*f.harness.stub, "web-1", "", milliseconds(10000));
       ++answered;
     });
-    REQUIRE(f.Waiting(4));
+    CHECK(f.Waiting(4));
     // Another page, then the end: still nothing answered until the list is complete.
     f.cache->ListItems({testing::Object({"default", "web-2", 25})}, "30");
-    REQUIRE(f.Waiting(4));
+    CHECK(f.Waiting(4));
     CHECK(answered.load() == 0);
     f.cache->EndList("30");
     list_client.join();
@@ -196,9 +196,9 @@ TEST_CASE("min_resource_version: a read waits until the cache has reached it", "
       outcome = List(*f.harness.stub, "15", milliseconds(10000));
       answered = true;
     });
-    REQUIRE(f.Waiting());
+    CHECK(f.Waiting());
     f.cache->ApplyWatchEvent(testing::Added({"default", "web-2", 12}));
-    REQUIRE(f.Waiting());
+    CHECK(f.Waiting());
     CHECK_FALSE(answered.load());
     f.cache->ApplyWatchEvent(testing::Added({"default", "web-3", 16}));
     client.join();
@@ -212,7 +212,7 @@ TEST_CASE("min_resource_version: a read waits until the cache has reached it", "
     CHECK(Get(*f.harness.stub, "new").status.error_code() == grpc::StatusCode::NOT_FOUND);
     GetOutcome outcome;
     std::thread client([&] { outcome = Get(*f.harness.stub, "new", "17", milliseconds(10000)); });
-    REQUIRE(f.Waiting());
+    CHECK(f.Waiting());
     f.cache->ApplyWatchEvent(testing::Added({"default", "new", 17}));
     client.join();
     REQUIRE(outcome.status.ok());
@@ -222,7 +222,7 @@ TEST_CASE("min_resource_version: a read waits until the cache has reached it", "
   SECTION("a bookmark reaching it is enough") {
     ListOutcome outcome;
     std::thread client([&] { outcome = List(*f.harness.stub, "20", milliseconds(10000)); });
-    REQUIRE(f.Waiting());
+    CHECK(f.Waiting());
     f.cache->ApplyWatchEvent(testing::Bookmark(25));
     client.join();
     REQUIRE(outcome.status.ok());
