@@ -147,8 +147,15 @@ void Informer::Stop() {
 }
 
 core::ReflectorStatus Informer::status() const {
-  std::lock_guard<std::mutex> lock(status_mu_);
-  return status_;
+  core::ReflectorStatus status;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status = status_;
+  }
+  // Published at the informer's last step, which may be long ago (a watch that keeps failing
+  // steps once per backoff, an open quiet one not at all): its freshness is as of now.
+  status.RefreshFreshness(clock_.Now(), options_.reflector.max_staleness);
+  return status;
 }
 
 void Informer::Publish() {
@@ -393,6 +400,7 @@ void Informer::OpenWatch(const core::WatchParams& params) {
   decoder_options.start_resource_version = params.resource_version;
   watch_decoder_.emplace(std::move(decoder_options));
   watch_events_received_ = false;
+  watch_opened_ = false;
   watch_ = client_.Watch(
       WatchPath(options_, params),
       [self = shared_from_this(), generation](std::string_view bytes) {
@@ -405,6 +413,15 @@ void Informer::OpenWatch(const core::WatchParams& params) {
 
 void Informer::OnWatchBytes(uint64_t generation, std::string_view bytes) {
   if (stopped_ || generation != generation_ || !watch_decoder_) return;
+  if (!watch_opened_) {
+    // The first piece of a 200 stream (an empty one when its headers arrive): the watch is open.
+    watch_opened_ = true;
+    core::ReflectorAction action = reflector_.OnWatchStarted();
+    const bool idle = std::holds_alternative<core::IdleAction>(action);
+    Execute(std::move(action));
+    if (!idle) return;
+  }
+  if (bytes.empty()) return;
   std::vector<core::WatchEvent> events;
   const absl::Status decoded = watch_decoder_->Feed(bytes, events);
   if (!events.empty()) {

@@ -90,7 +90,8 @@ class Informer : public std::enable_shared_from_this<Informer> {
   // Closes the watch, cancels timers; the cache keeps its objects. Any thread; idempotent.
   void Stop();
 
-  // A copy of the reflector's status as of its last step. Any thread.
+  // A copy of the reflector's status as of its last step, its freshness (staleness, and stale
+  // past ReflectorOptions::max_staleness) as of now by the informer's clock. Any thread.
   core::ReflectorStatus status() const;
 
   const InformerOptions& options() const { return options_; }
@@ -144,7 +145,8 @@ class Informer : public std::enable_shared_from_this<Informer> {
   ListWatchClient& client_;
   const InformerOptions options_;
   const std::shared_ptr<core::Cache> cache_;
-  // Times the lists for the log (progress every kListProgressInterval, the sync's duration).
+  // Times the lists for the log (progress every kListProgressInterval, the sync's duration), and
+  // dates status()'s freshness (on any thread).
   const core::Clock& clock_;
   std::shared_ptr<spdlog::logger> logger_;
   std::unique_ptr<core::RandomSource> own_random_;  // when options_.random is not given
@@ -159,6 +161,8 @@ class Informer : public std::enable_shared_from_this<Informer> {
   std::optional<core::WatchEventDecoder> watch_decoder_;
   WatchHandle watch_;
   bool watch_events_received_ = false;
+  // The watch in progress has told the reflector it is open (OnWatchStarted).
+  bool watch_opened_ = false;
   core::Clock::TimePoint list_started_;
   std::size_t listed_objects_ = 0;
   core::Clock::TimePoint list_progress_logged_;
