@@ -63,6 +63,9 @@ struct ResourceMetrics {
   // The reflector (ReflectorStatus).
   std::array<uint64_t, core::kRelistReasonCount> relists{};
   uint64_t watch_restarts = 0;
+  // How stale the cached data may be (ReflectorStatus::staleness): 0 while the watch is open;
+  // nullopt while not synced.
+  std::optional<double> staleness_seconds;
 
   // Upstream (core::UpstreamMetrics).
   std::array<uint64_t, core::kWatchEventTypeCount> events_received{};

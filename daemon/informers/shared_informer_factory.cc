@@ -192,6 +192,9 @@ ServedResource SharedInformerFactory::GonePlaceholder(const RunningInformer& run
   status.state = core::ReflectorState::kGone;
   status.resource_gone = true;
   status.synced = false;
+  status.watch_open = false;
+  status.staleness.reset();  // not synced: no staleness
+  status.stale.clear();
   served.status = [status] { return status; };
   return served;
 }
@@ -556,6 +559,15 @@ bool SharedInformerFactory::AllSynced() const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const Slot& slot : slots_) {
     if (!slot.running || !slot.running->cache->Stats().synced) return false;
+  }
+  return true;
+}
+
+bool SharedInformerFactory::AllReady() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Slot& slot : slots_) {
+    if (!slot.running || !slot.running->cache->Stats().synced) return false;
+    if (!slot.running->informer->status().stale.empty()) return false;
   }
   return true;
 }

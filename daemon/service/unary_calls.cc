@@ -10,6 +10,7 @@
 // which finishes it. OnCancel and OnDone run on gRPC's threads.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -109,8 +110,13 @@ void Describe(const ServedResource& served, const std::string& requested_namespa
     info->set_subscriber_count(static_cast<int64_t>(stats.subscriber_count));
   }
   info->set_on_demand(served.on_demand);
+  if (upstream.staleness) {
+    info->set_staleness_seconds(std::chrono::duration<double>(*upstream.staleness).count());
+  }
   if (upstream.resource_gone) {
     info->set_condition("resource no longer served by the apiserver");
+  } else if (!upstream.stale.empty()) {
+    info->set_condition(upstream.stale);  // it names the upstream error
   } else if (const absl::Status error = upstream.current_error(); !error.ok()) {
     info->set_condition(std::string(error.message()));
   }

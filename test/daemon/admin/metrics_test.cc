@@ -29,6 +29,7 @@ MetricsSnapshot KnownSnapshot() {
   deployments.objects = 3;
   deployments.object_bytes = 1234;
   deployments.resource_version = 42;
+  deployments.staleness_seconds = 312.5;
   deployments.events_applied = 5;
   deployments.events_delivered = 7;
   deployments.subscribers = 2;
@@ -64,8 +65,8 @@ TEST_CASE("the exposition of a known set of values, exactly") {
       "# HELP informerd_build_info Always 1; the version label is informerd's.\n"
       "# TYPE informerd_build_info gauge\n"
       "informerd_build_info{version=\"0.1.0\"} 1\n"
-      "# HELP informerd_ready 1 when every configured resource has synced (as /readyz and gRPC "
-      "health say).\n"
+      "# HELP informerd_ready 1 when every configured resource has synced and is not staler than "
+      "maxStaleness (as /readyz and gRPC health say).\n"
       "# TYPE informerd_ready gauge\n"
       "informerd_ready 0\n"
       "# HELP informerd_resources_pending Configured resources not running yet (unknown to the "
@@ -104,6 +105,13 @@ TEST_CASE("the exposition of a known set of values, exactly") {
       "informerd_resource_version{" +
       d +
       "} 42\n"
+      "# HELP informerd_resource_staleness_seconds How stale the cached data may be: 0 while the "
+      "watch is open, else the time since the apiserver last confirmed it (a list's end, an event "
+      "or bookmark, the end of a watch that worked). Absent before the first sync.\n"
+      "# TYPE informerd_resource_staleness_seconds gauge\n"
+      "informerd_resource_staleness_seconds{" +
+      d +
+      "} 312.5\n"
       "# HELP informerd_relists_total Lists started (the initial one included), by reason.\n"
       "# TYPE informerd_relists_total counter\n"
       "informerd_relists_total{" +
