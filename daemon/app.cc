@@ -88,6 +88,8 @@ absl::Status Daemon::Build(const Options& options) {
   service_options.subscriber_queue_capacity = config_.subscriber_queue_capacity;
   service_options.on_demand_resources = config_.on_demand_resources;
   service_options.max_on_demand_informers = config_.max_on_demand_informers;
+  service_options.subscribe_sync_wait = options.subscribe_sync_wait;
+  service_options.future_version_wait = options.subscribe_future_version_wait;
   service_ =
       std::make_unique<InformerService>(*resolver_, registry_, *access_control_, service_options);
 
