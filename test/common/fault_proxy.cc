@@ -27,7 +27,8 @@ class FaultProxy::Connection : public std::enable_shared_from_this<FaultProxy::C
         id_(id),
         client_(std::move(client)),
         upstream_(client_.get_executor()),
-        idle_timer_(client_.get_executor()) {}
+        idle_timer_(client_.get_executor()),
+        pace_timer_(client_.get_executor()) {}
 
   void Start() {
     auto self = shared_from_this();
@@ -76,6 +77,7 @@ class FaultProxy::Connection : public std::enable_shared_from_this<FaultProxy::C
     upstream_.shutdown(tcp::socket::shutdown_both, ignored);
     upstream_.close(ignored);
     idle_timer_.cancel();
+    pace_timer_.cancel();
     proxy_.Forget(id_);
   }
 
@@ -112,14 +114,25 @@ class FaultProxy::Connection : public std::enable_shared_from_this<FaultProxy::C
               *self->budget_ -= n;
             }
           }
-          self->CountForwarded(n, /*to_client=*/true);
-          asio::async_write(self->client_, asio::buffer(self->to_client_.data(), n),
-                            [self, cut](const error_code& ec, std::size_t) {
-                              if (cut) return self->Close(CloseReason::kCutMidStream);
-                              if (ec || self->closed_) return self->Close(CloseReason::kEnded);
-                              self->ReadFromUpstream();
-                            });
+          const std::size_t rate = self->proxy_.downstream_rate_;
+          if (rate == 0) return self->ForwardToClient(n, cut);
+          self->pace_timer_.expires_after(std::chrono::microseconds(n * 1'000'000 / rate));
+          self->pace_timer_.async_wait([self, n, cut](const error_code&) {
+            if (self->closed_) return;
+            self->ForwardToClient(n, cut);
+          });
         });
+  }
+
+  void ForwardToClient(std::size_t n, bool cut) {
+    CountForwarded(n, /*to_client=*/true);
+    auto self = shared_from_this();
+    asio::async_write(client_, asio::buffer(to_client_.data(), n),
+                      [self, cut](const error_code& ec, std::size_t) {
+                        if (cut) return self->Close(CloseReason::kCutMidStream);
+                        if (ec || self->closed_) return self->Close(CloseReason::kEnded);
+                        self->ReadFromUpstream();
+                      });
   }
 
   // Counted as the bytes are handed to the other side's socket (before the client can have read
@@ -134,6 +147,7 @@ class FaultProxy::Connection : public std::enable_shared_from_this<FaultProxy::C
   tcp::socket client_;
   tcp::socket upstream_;
   asio::steady_timer idle_timer_;
+  asio::steady_timer pace_timer_;
   bool closed_ = false;
   // Armed: bytes from upstream still to forward before the cut.
   std::optional<std::size_t> budget_;
@@ -235,6 +249,13 @@ int FaultProxy::CutAll() {
 void FaultProxy::SetRefusing(bool refusing) {
   RunOnIoThread([&] {
     refusing_ = refusing;
+    return 0;
+  });
+}
+
+void FaultProxy::SetDownstreamRate(std::size_t bytes_per_second) {
+  RunOnIoThread([&] {
+    downstream_rate_ = bytes_per_second;
     return 0;
   });
 }

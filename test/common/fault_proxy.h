@@ -67,6 +67,10 @@ class FaultProxy {
   // that is down. Open connections are not affected (CutAll them too for a full outage).
   void SetRefusing(bool refusing);
 
+  // Paces what comes from upstream to at most `bytes_per_second` per connection (0: as fast as
+  // it comes), so that a long response (a LIST of many objects) takes a while to arrive.
+  void SetDownstreamRate(std::size_t bytes_per_second);
+
   Counts counts() const;
 
  private:
@@ -87,6 +91,7 @@ class FaultProxy {
   std::map<std::uint64_t, std::shared_ptr<Connection>> connections_;
   std::uint64_t next_id_ = 0;
   bool refusing_ = false;
+  std::size_t downstream_rate_ = 0;
   std::mt19937_64 random_;
   mutable std::mutex mu_;
   Counts counts_;  // guarded by mu_

@@ -1,7 +1,7 @@
 // FaultProxy against an in-process upstream: bytes pass unchanged both ways; an armed connection
 // forwards exactly its random budget of the upstream's bytes (a prefix, cut inside a read) and
-// then ends; an armed idle one ends at its limit; refusing closes new connections before any
-// byte and stops when told; CutAll ends every connection.
+// then ends; an armed idle one ends at its limit; a rate paces what comes from upstream; refusing
+// closes new connections before any byte and stops when told; CutAll ends every connection.
 #include "test/common/fault_proxy.h"
 
 #include <atomic>
@@ -186,6 +186,23 @@ TEST_CASE("FaultProxy cut points differ: the budget is random") {
   // Not at 1 KiB boundaries (the upstream's writes) every time: cuts land inside reads.
   CHECK(
       (after_arming[0] % 1024 != 0 || after_arming[1] % 1024 != 0 || after_arming[2] % 1024 != 0));
+}
+
+TEST_CASE("FaultProxy paces what comes from upstream when given a rate") {
+  Upstream upstream(Upstream::Mode::kStream);  // about 200 KiB/s
+  FaultProxy proxy(upstream.port());
+  proxy.SetDownstreamRate(20 << 10);
+  Client client(proxy.port());
+  const auto started = std::chrono::steady_clock::now();
+  const std::string bytes = client.ReadAtLeast(12 << 10);
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(IsPatternPrefix(bytes));
+  // 12 KiB at 20 KiB/s: 0.6 s (less the first read, which may be small).
+  CHECK(took >= milliseconds(400));
+  proxy.SetDownstreamRate(0);
+  const auto unpaced = std::chrono::steady_clock::now();
+  client.ReadAtLeast(40 << 10);
+  CHECK(std::chrono::steady_clock::now() - unpaced < milliseconds(1500));
 }
 
 TEST_CASE("FaultProxy closes an armed connection that stays idle") {
