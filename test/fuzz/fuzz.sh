@@ -16,6 +16,8 @@
 #       corpus in WORKDIR/corpus/TARGET (seeded from test/fuzz/corpus/TARGET), crash inputs in
 #       WORKDIR/artifacts/TARGET/, the log in WORKDIR/TARGET.log, and ends with one line
 #       "TARGET: N s, N execs (N/s), cov N, ft N, corpus N, crashes N" taken from the log.
+#       libFuzzer stops at the first crash; `-fork=1 -ignore_crashes=1` goes on past crashes,
+#       keeping each input (fork mode counts coverage differently: compare like with like).
 #   test/fuzz/fuzz.sh targets
 #       Lists the targets.
 #
@@ -201,5 +203,5 @@ case "${1:-}" in
   smoke) [ $# -ge 3 ] || die "usage: fuzz.sh smoke BINDIR SECONDS [CORPUS_ROOT]"; smoke "$2" "$3" "${4:-}" ;;
   run) [ $# -ge 4 ] || die "usage: fuzz.sh run TARGET SECONDS WORKDIR [libFuzzer flags]"; shift; run "$@" ;;
   targets) printf '%s\n' "${targets[@]}" ;;
-  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
