@@ -203,5 +203,5 @@ case "${1:-}" in
   smoke) [ $# -ge 3 ] || die "usage: fuzz.sh smoke BINDIR SECONDS [CORPUS_ROOT]"; smoke "$2" "$3" "${4:-}" ;;
   run) [ $# -ge 4 ] || die "usage: fuzz.sh run TARGET SECONDS WORKDIR [libFuzzer flags]"; shift; run "$@" ;;
   targets) printf '%s\n' "${targets[@]}" ;;
-  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
