@@ -114,7 +114,9 @@ summary() {
 
 fuzz_flags() {
   local target=$1
-  local flags=(-rss_limit_mb=2048 -timeout=10 -print_final_stats=1)
+  # A unit that runs for a minute is a hang; shorter limits fail on a busy machine (a starved
+  # process once took over 10 s of wall time for a unit that runs in milliseconds).
+  local flags=(-rss_limit_mb=2048 -timeout=60 -print_final_stats=1)
   [ -f "$script_dir/dict/$target.dict" ] && flags+=("-dict=$script_dir/dict/$target.dict")
   printf '%s\n' "${flags[@]}"
 }
