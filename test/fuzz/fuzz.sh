@@ -15,7 +15,8 @@
 #       The long campaign for one target: builds into WORKDIR/bin if needed, keeps a growing
 #       corpus in WORKDIR/corpus/TARGET (seeded from test/fuzz/corpus/TARGET), crash inputs in
 #       WORKDIR/artifacts/TARGET/, the log in WORKDIR/TARGET.log, and ends with one line
-#       "TARGET: N s, N execs (N/s), cov N, ft N, corpus N, crashes N" taken from the log.
+#       "TARGET: N s, N execs (N/s), cov N, ft N, corpus N, crashes N" taken from the log
+#       (crashes: crash, leak, timeout and out-of-memory inputs).
 #       libFuzzer stops at the first crash; `-fork=1 -ignore_crashes=1` goes on past crashes,
 #       keeping each input (fork mode counts coverage differently: compare like with like).
 #   test/fuzz/fuzz.sh targets
@@ -106,7 +107,9 @@ summary() {
   cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
   ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
   local crashes
-  crashes=$(find "$artifacts" -type f 2>/dev/null | wc -l)
+  # Crashes, leaks, timeouts and out-of-memory inputs; not slow-unit-* (only reported).
+  crashes=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+    -o -name 'oom-*' \) 2>/dev/null | wc -l)
   printf '%s: %s s, %s execs (%s/s), cov %s, ft %s, corpus %s, crashes %s\n' "$target" \
     "$seconds" "${execs:-0}" "$(( ${execs:-0} / (seconds > 0 ? seconds : 1) ))" "${cov:-?}" \
     "${ft:-?}" "$(find "$corpus" -type f | wc -l)" "$crashes"
@@ -205,5 +208,5 @@ case "${1:-}" in
   smoke) [ $# -ge 3 ] || die "usage: fuzz.sh smoke BINDIR SECONDS [CORPUS_ROOT]"; smoke "$2" "$3" "${4:-}" ;;
   run) [ $# -ge 4 ] || die "usage: fuzz.sh run TARGET SECONDS WORKDIR [libFuzzer flags]"; shift; run "$@" ;;
   targets) printf '%s\n' "${targets[@]}" ;;
-  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
