@@ -316,8 +316,30 @@ void Cache::EndList(const std::string& resource_version) {
     } else if (relist_dirty_ || !window_.valid()) {
       window_.Reset(version, /*start_exclusive=*/relist_delivered_);
       window_reset_.reset();
+    } else if (version > version_) {
+      // Nothing changed, so the window's events are still exactly what happened up to the
+      // cache's version; between it and the list's, the cache knows nothing (AddGap).
+      window_.AddGap(version_, version);
     }
-    // else: nothing changed, so the window's events are still exactly what happened.
+    if (list_version.ok() && !relist_dirty_ && version > version_) {
+      // A subscriber waiting for a version between the two holds a state the cache never had
+      // (an object created and deleted there) and the list cannot tell it what changed.
+      bool pruned = false;
+      for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+        if (subscription->min_version_ <= version_ || subscription->min_version_ >= version) {
+          continue;
+        }
+        if (subscription->End(absl::OutOfRangeError(fmt::format(
+                "resource version {} is ahead of the cache, which relisted from the apiserver "
+                "from {} to {} and cannot tell what changed in between; subscribe again without "
+                "a resource version",
+                subscription->min_version_, version_, version)))) {
+          wakeups.emplace_back(subscription, true);
+        }
+        pruned = true;
+      }
+      if (pruned) Prune();
+    }
     if (list_version.ok()) version_ = version;
     resource_version_ = resource_version;
     relist_dirty_ = false;

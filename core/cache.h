@@ -57,7 +57,10 @@
 //    rest: then the list's version itself is refused, and resuming needs a later event or
 //    bookmark. A subscriber still waiting for a future version when differences start is ended
 //    with OUT_OF_RANGE. A relist that finds no difference keeps the window as it was: nothing
-//    changed that it would have to replay.
+//    changed that it would have to replay. But if its version L is above the cache's V, the
+//    cache knows nothing of what happened between them (an object created and deleted there):
+//    resuming from a version strictly between V and L is refused, and a subscriber waiting for
+//    such a version is ended with OUT_OF_RANGE (both hold a state the cache never had).
 //  * A live ADDED/MODIFIED whose UID differs from the cached object's (the watch reported the
 //    re-creation but not the deletion) is delivered as DELETED then ADDED. The deletion had a
 //    version of its own, between the previous event and this one: the DELETED carries this

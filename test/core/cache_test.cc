@@ -414,6 +414,34 @@ TEST_CASE("a relist that finds no difference keeps the window") {
   CHECK(h.cache->Stats().resource_version == "30");
 }
 
+TEST_CASE("after a relist that finds no difference, versions between the two are refused") {
+  // The cache is at 11; upstream an object was created at 12 and deleted at 20, and the watch
+  // broke before delivering either. The relist at 30 finds nothing to change, but a client that
+  // saw 12 (from a replica that was ahead) holds an object the cache never had.
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 11)));
+  auto waiting = h.Subscribe(Options("12"));
+  auto waiting_for_list = h.Subscribe(Options("30"));
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 11)}, 30);
+  CHECK(Drain(*waiting).empty());
+  REQUIRE(waiting->FinalStatus().has_value());
+  CHECK(waiting->FinalStatus()->code() == absl::StatusCode::kOutOfRange);
+  CHECK_THAT(std::string(waiting->FinalStatus()->message()),
+             Catch::Contains("resource version 12 is ahead of the cache, which relisted from "
+                             "the apiserver from 11 to 30"));
+  CHECK_FALSE(waiting_for_list->FinalStatus().has_value());
+  CHECK(h.SubscribeError(Options("12")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.SubscribeError(Options("29")) == absl::StatusCode::kOutOfRange);
+  // Either end stays exact: 11 is the cache's own state before the relist, 30 the list's.
+  auto from_11 = h.Subscribe(Options("11"));
+  auto from_30 = h.Subscribe(Options("30"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 31)));
+  CHECK(Drain(*from_11) == std::vector<Received>{Change(kAdded, "ns/c", "31")});
+  CHECK(Drain(*from_30) == std::vector<Received>{Change(kAdded, "ns/c", "31")});
+  CHECK(Drain(*waiting_for_list) == std::vector<Received>{Change(kAdded, "ns/c", "31")});
+}
+
 TEST_CASE("resuming is refused while a relist is changing the cache") {
   Harness h;
   h.List({Pod("ns", "a", 3)}, 10);
