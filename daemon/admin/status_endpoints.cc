@@ -33,7 +33,7 @@ Readiness CheckReadiness(const SharedInformerFactory& informers) {
   for (const RunningInformer& running : informers.Entries()) {
     if (running.on_demand) continue;  // not part of readiness
     const core::CacheStats stats = running.cache->Stats();
-    if (stats.synced) {
+    if (running.informer->status().synced) {
       // Synced, but not confirmed for longer than maxStaleness: the reason names the upstream
       // error (a 403 on every rewatch, an apiserver that does not answer).
       if (std::string stale = running.informer->status().stale; !stale.empty()) {

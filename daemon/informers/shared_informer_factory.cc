@@ -566,8 +566,11 @@ bool SharedInformerFactory::AllSynced() const {
 bool SharedInformerFactory::AllReady() const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const Slot& slot : slots_) {
-    if (!slot.running || !slot.running->cache->Stats().synced) return false;
-    if (!slot.running->informer->status().stale.empty()) return false;
+    if (!slot.running) return false;
+    // The reflector's synced, not the cache's: a relist in progress makes reads wait for its
+    // end, but leaves the resource ready (every replica relists after the same compaction).
+    const core::ReflectorStatus status = slot.running->informer->status();
+    if (!status.synced || !status.stale.empty()) return false;
   }
   return true;
 }

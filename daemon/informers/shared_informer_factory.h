@@ -123,9 +123,11 @@ class SharedInformerFactory : public OnDemandSource,
   std::vector<std::string> Pending() const;
   // Every configured entry runs and its cache has synced. On-demand informers do not count.
   bool AllSynced() const;
-  // The daemon is ready: AllSynced, and no configured entry's data is staler than
+  // The daemon is ready: every configured entry runs, has completed a list (and has not been
+  // marked unsynced since: a resource gone), and no configured entry's data is staler than
   // ReflectorOptions::max_staleness (config maxStaleness; Informer::status()'s `stale` says why
-  // one is). What /readyz and gRPC health report.
+  // one is). A relist in progress does not make it unready (List and Get wait for its end; the
+  // staleness bound covers one that does not end). What /readyz and gRPC health report.
   bool AllReady() const;
 
  private:

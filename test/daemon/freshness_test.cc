@@ -255,6 +255,51 @@ TEST_CASE("freshness: an open watch with nothing to say keeps the data fresh, by
   CHECK(d.upstream.factory_->AllReady());
 }
 
+TEST_CASE(
+    "readiness: a relist in progress (410 Gone) keeps the daemon ready while List/Get wait; "
+    "ListResources says the cache is not synced, and why") {
+  Daemon d(Parse("resources:\n  - resource: pods\n"));
+  d.SyncAndWatch();
+  REQUIRE(d.upstream.factory_->AllReady());
+  // etcd was compacted past the watch's version: the apiserver ends it with 410, and the
+  // informer relists. Its first page already differs from the cache (a changed, at 15).
+  d.upstream.client_.LastWatch().Push(WatchEventLine(
+      "ERROR",
+      R"json({"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old )json"
+      R"json(resource version: 10 (12)","reason":"Expired","code":410})json"));
+  d.upstream.Run();
+  d.upstream.client_.ScriptGet("/api/v1/pods",
+                               HttpOk(PodListJson("20", "page2", {PodJson("a", "15")})));
+  for (int i = 0; i < 10 && d.upstream.client_.RequestLines(0).back().find("continue=page2") ==
+                                std::string::npos;
+       ++i) {
+    const std::vector<test::FakeTimers::Armed> armed = d.upstream.timers_.armed();
+    if (armed.empty()) {
+      d.upstream.Run();
+      continue;
+    }
+    d.upstream.Advance(
+        std::chrono::duration_cast<milliseconds>(armed[0].deadline - d.upstream.clock_.Now()));
+  }
+  REQUIRE_THAT(d.upstream.client_.RequestLines(0).back(), Catch::Contains("continue=page2"));
+  v1::ResourceInfo info = d.PodsInfo();
+  CHECK_FALSE(info.synced());
+  // The condition names why it relists.
+  CHECK(info.condition() ==
+        "watch: watch ERROR event 410 Expired: too old resource version: 10 (12)");
+  // Ready all along: the relist is the cache bringing itself up to date, not a failure.
+  CHECK(d.upstream.factory_->AllReady());
+  CHECK(d.Readyz().status == 200);
+  CHECK(Value(d.Metrics(), "informerd_ready") == "1");
+
+  d.upstream.client_.ScriptGet("/api/v1/pods", HttpOk(PodListJson("20", "", {PodJson("b", "9")})));
+  d.upstream.Run();
+  info = d.PodsInfo();
+  CHECK(info.synced());
+  CHECK(info.resource_version() == "20");
+  CHECK(d.upstream.factory_->AllReady());
+}
+
 TEST_CASE("freshness: before the first sync there is no staleness series, and no stale reason") {
   Daemon d(Parse("resources:\n  - resource: pods\n"));
   d.upstream.factory_->Start();
