@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "core/resource_version.h"
+#include "daemon/informers/resource_registry.h"
 #include "daemon/version.h"
 #include "fmt/format.h"
 
@@ -41,12 +42,10 @@ Readiness CheckReadiness(const SharedInformerFactory& informers) {
       }
       continue;
     }
-    std::string reason = stats.unsynced_reason.empty() ? "not synced" : stats.unsynced_reason;
     // The upstream error explains a sync that does not come (403: RBAC; TLS; 404: no CRD).
-    if (const absl::Status error = running.informer->status().current_error(); !error.ok()) {
-      reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
-    }
-    readiness.not_ready.push_back(fmt::format("{}: {}", DescribeEntry(running), reason));
+    readiness.not_ready.push_back(
+        fmt::format("{}: {}", DescribeEntry(running),
+                    ServedResource::NotSyncedReason(stats, running.informer->status())));
   }
   return readiness;
 }

@@ -44,17 +44,10 @@ std::string FormatWait(std::chrono::milliseconds wait) {
 // reason, and the upstream's last error while it keeps failing (a 403 explains a sync that never
 // comes), as List and Get say it.
 absl::Status NotSyncedWithin(const ServedResource& served, std::chrono::milliseconds wait) {
-  const core::CacheStats stats = served.cache->Stats();
-  const core::ReflectorStatus upstream = served.status ? served.status() : core::ReflectorStatus();
-  std::string reason =
-      stats.unsynced_reason.empty() ? "the cache is not synced" : stats.unsynced_reason;
-  if (upstream.resource_gone) {
-    reason = "the resource is no longer served by the apiserver";
-  } else if (const absl::Status error = upstream.current_error(); !error.ok()) {
-    reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
-  }
-  return absl::UnavailableError(fmt::format("{} has not synced within {}: {}; retry",
-                                            served.Describe(), FormatWait(wait), reason));
+  return absl::UnavailableError(fmt::format(
+      "{} has not synced within {}: {}; retry", served.Describe(), FormatWait(wait),
+      ServedResource::NotSyncedReason(served.cache->Stats(),
+                                      served.status ? served.status() : core::ReflectorStatus())));
 }
 
 }  // namespace

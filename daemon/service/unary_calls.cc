@@ -48,12 +48,8 @@ bool Reached(const std::string& resource_version, uint64_t min_version) {
 // while it keeps failing (a 403 explains a sync that never comes).
 std::string UnsyncedReason(const ServedResource& served, const core::CacheStats& stats,
                            const core::ReflectorStatus& upstream) {
-  std::string reason =
-      stats.unsynced_reason.empty() ? "the cache is not synced" : stats.unsynced_reason;
-  if (const absl::Status error = upstream.current_error(); !error.ok()) {
-    reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
-  }
-  return fmt::format("{} has not synced yet: {}", served.Describe(), reason);
+  return fmt::format("{} has not synced yet: {}", served.Describe(),
+                     ServedResource::NotSyncedReason(stats, upstream));
 }
 
 // UNAVAILABLE's message when the cache has not reached a request's min_resource_version in time:
