@@ -91,7 +91,13 @@ std::string Findings::Describe(const Ev& ev) const {
 
 std::string Findings::Describe(const State& state) const {
   std::vector<std::string> parts;
-  for (const auto& [key, obj] : state) parts.push_back(Describe(key, obj));
+  for (const auto& [key, obj] : state) {
+    if (parts.size() == 10) {
+      parts.push_back(fmt::format("and {} more", state.size() - 10));
+      break;
+    }
+    parts.push_back(Describe(key, obj));
+  }
   return fmt::format("{}", fmt::join(parts, "; "));
 }
 

@@ -123,6 +123,7 @@ class Findings {
   // "ns/name uid=U rv=5 app=1"; "A ns/name ... at 7"; "S rv=9".
   std::string Describe(uint32_t key, const Obj& obj) const;
   std::string Describe(const Ev& ev) const;
+  // The first 10 objects, then how many more.
   std::string Describe(const State& state) const;
   // What `got` lacks (or has differently) and what it has that `want` does not.
   std::string DescribeDifference(const State& got, const State& want) const;

@@ -74,6 +74,8 @@ struct Shared {
   Names names;
   Findings findings;
   std::atomic<bool> final_phase{false};
+  // Events the reference subscriber has received (the slow one's measure of time).
+  std::atomic<uint64_t> reference_events{0};
   const Clock::time_point start = Clock::now();
   std::mutex progress_mu;
 
@@ -645,6 +647,10 @@ class Subscriber {
     std::lock_guard<std::mutex> lock(mu_);
     return stop_;
   }
+  bool Kicked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return kicked_;
+  }
   // Sleeps `duration`, or less if kicked; false if stopped.
   bool Sleep(milliseconds duration) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -657,7 +663,7 @@ class Subscriber {
   }
 
   void Loop() {
-    next_pause_ = Clock::now() + shared_.options->slow_period / 3;
+    next_pause_ = Clock::now() + seconds(5);
     while (true) {
       const grpc::Status status = OneStream();
       bool away = false;
@@ -726,7 +732,12 @@ class Subscriber {
     while (reader->Read(&event)) {
       if (role_ == Role::kSlow && !shared_.final_phase.load() && Clock::now() >= next_pause_) {
         // Stops reading: the daemon's queue for it grows until it is ended.
-        Sleep(shared_.options->slow_pause);
+        const uint64_t from = shared_.reference_events.load();
+        const Clock::time_point give_up = Clock::now() + shared_.options->slow_pause;
+        while (shared_.reference_events.load() - from <
+                   static_cast<uint64_t>(shared_.options->slow_pause_events) &&
+               Clock::now() < give_up && Sleep(milliseconds(100)) && !Kicked()) {
+        }
         next_pause_ = Clock::now() + shared_.options->slow_period;
       }
       std::optional<Ev> parsed = Parse(event);
@@ -737,7 +748,11 @@ class Subscriber {
                                       event.resource_version(), event.object().substr(0, 200)));
         continue;
       }
+      const bool live = history_.holds();
       history_.Receive(*parsed);
+      if (role_ == Role::kReference && live && parsed->type != 'B') {
+        ++shared_.reference_events;
+      }
     }
     const grpc::Status status = reader->Finish();
     std::lock_guard<std::mutex> lock(mu_);
@@ -1260,6 +1275,8 @@ ChaosReport RunChaos(const ChaosOptions& options) {
   expected[last_write->first] = last_write->second;
   report.final_write_version = std::to_string(last_write->second.rv);
   report.final_objects = expected.size();
+  // One bound for all of the end: informerd reaching the last write, then every subscriber.
+  const auto settle_deadline = Clock::now() + options.settle_timeout;
   shared.Progress(fmt::format("writers stopped; kubectl's list at {}, last write at {}",
                               report.kubectl_version, report.final_write_version));
   {
@@ -1270,7 +1287,7 @@ ChaosReport RunChaos(const ChaosOptions& options) {
     request.set_min_resource_version(report.final_write_version);
     v1::ListResponse response;
     grpc::Status status;
-    const auto deadline = Clock::now() + options.settle_timeout;
+    const auto deadline = settle_deadline;
     do {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + seconds(20));
@@ -1307,7 +1324,7 @@ ChaosReport RunChaos(const ChaosOptions& options) {
   for (auto& subscriber : subscribers) subscriber->Kick();
   for (auto& subscriber : subscribers) {
     const State want = Filtered(expected, subscriber->filter());
-    const auto deadline = Clock::now() + options.settle_timeout;
+    const auto deadline = settle_deadline;
     while (!(subscriber->Connected() && subscriber->state() == want) && Clock::now() < deadline) {
       std::this_thread::sleep_for(milliseconds(100));
     }

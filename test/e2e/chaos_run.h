@@ -74,7 +74,7 @@ struct ChaosOptions {
   // Objects created before informerd starts, in a namespace of their own, and never changed:
   // with more than a LIST page (informerd asks for 500), a relist takes two pages, so that Lists
   // can arrive while it has changed the cache and not finished.
-  int ballast_objects = 600;
+  int ballast_objects = 900;
   // The proxy paces what it forwards to informerd to this many bytes a second per connection
   // (0: unpaced), so that a relist's pages take a while.
   std::size_t proxy_bytes_per_second = 256 << 10;
@@ -92,9 +92,12 @@ struct ChaosOptions {
   std::chrono::milliseconds away_min{200}, away_max{8000};
   // Chance that a churner comes back as a new client (a fresh snapshot) rather than resuming.
   double fresh_join_probability = 0.15;
-  // The slow subscriber stops reading for slow_pause every slow_period.
-  std::chrono::milliseconds slow_pause{25000};
-  std::chrono::milliseconds slow_period{35000};
+  // The slow subscriber stops reading (the first time 5 s after it started, then every
+  // slow_period) until the reference subscriber has received slow_pause_events more events (far
+  // more than its queue capacity and its HTTP/2 window hold) or slow_pause has passed.
+  int slow_pause_events = 150;
+  std::chrono::milliseconds slow_pause{60000};
+  std::chrono::milliseconds slow_period{30000};
   // informerd's subscriberQueueCapacity.
   int queue_capacity = 32;
   std::uint64_t seed = 1;
