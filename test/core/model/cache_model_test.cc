@@ -529,9 +529,10 @@ class Simulation {
 
   // A relist took the cache from `cache_version` past versions it never saw: replica clients
   // come from around there. When it found no difference (a short-lived object missed), counts
-  // what the run exercised of it.
+  // what the run exercised of it. Not the initial list: the cache had no version before it (and
+  // "0" is not a version to resume from but a request for a snapshot).
   void RecordSpan(uint64_t cache_version, bool quiet) {
-    if (list_version_ <= cache_version + 1) return;
+    if (cache_version == 0 || list_version_ <= cache_version + 1) return;
     relist_spans_.push_back({cache_version, list_version_});
     if (relist_spans_.size() > 8) relist_spans_.pop_front();
     if (!quiet) return;
