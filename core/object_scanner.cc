@@ -12,7 +12,11 @@
 #include "fmt/format.h"
 
 namespace informerd::core {
+
 namespace {
+
+// The longest UTF-8 sequence's continuation bytes: 3.
+constexpr std::size_t kUtf8Padding = 3;
 
 // Every decoder in core/ parses through ParseDocument(), so all accept exactly the same JSON.
 // - Insitu: RapidJSON decodes strings in place in scratch_ instead of copying each one to a
@@ -270,7 +274,11 @@ absl::StatusOr<ObjectRecord> ObjectScanner::Scan(std::string_view json) {
 absl::Status ObjectScanner::ParseDocument(std::string_view document, DocumentEnvelope& envelope) {
   document_ = document;
   error_.clear();
-  scratch_.assign(document.data(), document.size());  // NUL-terminated, as the stream needs
+  // NUL-terminated, as the stream needs, and then padded: validating UTF-8, RapidJSON reads a
+  // multi-byte sequence's continuation bytes without stopping at the NUL, so a document that
+  // ends inside one (a truncated event, garbage) would have it read past the terminator.
+  scratch_.assign(document.data(), document.size());
+  scratch_.append(kUtf8Padding, '\0');
   rapidjson::InsituStringStream stream(scratch_.data());
   ScannerSax sax(*this, envelope, stream);
   if (IsAscii(document)) {

@@ -359,6 +359,22 @@ TEST_CASE("rejects malformed JSON, naming the byte offset and RapidJSON's reason
   }
 }
 
+TEST_CASE(
+    "a document that ends inside a multi-byte UTF-8 sequence is refused, read within bounds") {
+  // RapidJSON's validation reads a sequence's continuation bytes without stopping at the end of
+  // the buffer (a truncated watch event ends so). A fresh scanner each time, so that no earlier
+  // document's larger buffer hides a read past this one's end (the ASan configuration sees it).
+  for (const std::string input :
+       {"{\"a\":\"\xF0", "{\"a\":\"x\xE6", "{\"metadata\":{\"name\":\"\xF4\x8F", "{\"a\":\"\xC3"}) {
+    INFO(input);
+    ObjectScanner scanner(ScanOptions{});
+    auto record = scanner.Scan(input);
+    REQUIRE_FALSE(record.ok());
+    CHECK(record.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(Message(record.status()), Catch::Contains("Invalid encoding in string."));
+  }
+}
+
 TEST_CASE("rejects a document that is not one JSON object") {
   ObjectScanner scanner(ScanOptions{});
   for (const std::string input : {"[]", "\"pod\"", "42", "null", "true"}) {
