@@ -168,6 +168,7 @@ void Cache::EmitBookmark(const std::string& resource_version, uint64_t version, 
 void Cache::MarkRelistDirty(Wakeups& wakeups) {
   if (relist_dirty_) return;
   relist_dirty_ = true;
+  relist_dirty_since_ = resource_version_;
   // Waiting to restart after a reset: what was sent before this relist's differences bounds
   // where the relist may restart the window (EndList).
   if (window_reset_) reset_high_before_relist_ = HighestVersionSent();
@@ -315,11 +316,34 @@ void Cache::EndList(const std::string& resource_version) {
     } else if (relist_dirty_ || !window_.valid()) {
       window_.Reset(version, /*start_exclusive=*/relist_delivered_);
       window_reset_.reset();
+    } else if (version > version_) {
+      // Nothing changed, so the window's events are still exactly what happened up to the
+      // cache's version; between it and the list's, the cache knows nothing (AddGap).
+      window_.AddGap(version_, version);
     }
-    // else: nothing changed, so the window's events are still exactly what happened.
+    if (list_version.ok() && !relist_dirty_ && version > version_) {
+      // A subscriber waiting for a version between the two holds a state the cache never had
+      // (an object created and deleted there) and the list cannot tell it what changed.
+      bool pruned = false;
+      for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+        if (subscription->min_version_ <= version_ || subscription->min_version_ >= version) {
+          continue;
+        }
+        if (subscription->End(absl::OutOfRangeError(fmt::format(
+                "resource version {} is ahead of the cache, which relisted from the apiserver "
+                "from {} to {} and cannot tell what changed in between; subscribe again without "
+                "a resource version",
+                subscription->min_version_, version_, version)))) {
+          wakeups.emplace_back(subscription, true);
+        }
+        pruned = true;
+      }
+      if (pruned) Prune();
+    }
     if (list_version.ok()) version_ = version;
     resource_version_ = resource_version;
     relist_dirty_ = false;
+    relist_dirty_since_.clear();
     relist_delivered_ = false;
     reset_high_before_relist_ = 0;
     synced_ = true;
@@ -495,7 +519,7 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
         std::move(options.on_ready), std::move(objects));
     subscription->min_version_ = min_version;
     if (snapshot) {
-      if (synced_ && !relist_dirty_) {
+      if (Complete()) {
         subscription->Push(
             Delivery{EventType::kSynced, std::make_shared<const CacheEvent>(
                                              EventType::kSynced, resource_version_, version_)},
@@ -537,7 +561,8 @@ absl::StatusOr<ListResult> Cache::List(std::string namespace_name, LabelSelector
   std::shared_lock<std::shared_mutex> lock(mu_);
   result.items = store_.List(*filter);
   result.resource_version = resource_version_;
-  result.synced = synced_;
+  result.synced = Complete();
+  result.unsynced_reason = IncompleteReason();
   return result;
 }
 
@@ -546,8 +571,18 @@ GetResult Cache::Get(std::string_view namespace_name, std::string_view name) con
   std::shared_lock<std::shared_mutex> lock(mu_);
   result.object = store_.Get(namespace_name, name);
   result.resource_version = resource_version_;
-  result.synced = synced_;
+  result.synced = Complete();
+  result.unsynced_reason = IncompleteReason();
   return result;
+}
+
+std::string Cache::IncompleteReason() const {
+  if (!synced_) return unsynced_reason_;
+  if (relist_dirty_) {
+    return fmt::format("a relist is replacing the cached objects (since resource version {})",
+                       relist_dirty_since_);
+  }
+  return "";
 }
 
 CacheStats Cache::Stats() const {
@@ -556,9 +591,9 @@ CacheStats Cache::Stats() const {
   stats.object_count = store_.size();
   stats.subscriber_count = subscriptions_.size();
   stats.resource_version = resource_version_;
-  stats.synced = synced_;
-  stats.unsynced_reason = unsynced_reason_;
-  stats.relisting = relisting_;
+  stats.synced = Complete();
+  stats.unsynced_reason = IncompleteReason();
+  stats.relisting = relisting_ || relist_dirty_;
   if (shut_down_) stats.shut_down = shutdown_status_;
   stats.events_applied = events_applied_;
   stats.subscribers_fell_behind = fell_behind_;

@@ -57,7 +57,10 @@
 //    rest: then the list's version itself is refused, and resuming needs a later event or
 //    bookmark. A subscriber still waiting for a future version when differences start is ended
 //    with OUT_OF_RANGE. A relist that finds no difference keeps the window as it was: nothing
-//    changed that it would have to replay.
+//    changed that it would have to replay. But if its version L is above the cache's V, the
+//    cache knows nothing of what happened between them (an object created and deleted there):
+//    resuming from a version strictly between V and L is refused, and a subscriber waiting for
+//    such a version is ended with OUT_OF_RANGE (both hold a state the cache never had).
 //  * A live ADDED/MODIFIED whose UID differs from the cached object's (the watch reported the
 //    re-creation but not the deletion) is delivered as DELETED then ADDED. The deletion had a
 //    version of its own, between the previous event and this one: the DELETED carries this
@@ -69,6 +72,16 @@
 //    reported (CacheOptions::on_window_reset), and refusals say what happened.
 //  * MarkUnsynced keeps objects and subscribers; List/Get report synced=false (the RPC layer
 //    answers UNAVAILABLE); new snapshot subscribers get SYNCED after the next EndList.
+//  * Reads during a relist. The store is never held twice, so from the first difference a relist
+//    applies until the EndList that completes a relist it is a mix of two states: objects newer
+//    than the version the cache reports, objects already deleted upstream. Readers must not see
+//    it: List, Get and Stats report synced=false with the reason "a relist is replacing the
+//    cached objects (since resource version X)", X being the version of the last complete
+//    state, and the RPC layer waits (as the apiserver's cacher makes readers wait while it is not
+//    ready) until the list's EndList. An aborted relist keeps what it applied, so the store
+//    stays mixed and reads stay refused until a later EndList. A relist that has applied no
+//    difference yet leaves the store as it was: reads go on being served that state. Before the
+//    first sync, and after MarkUnsynced, the reason is theirs.
 //
 // The window after a reset. Resuming from V is sound only if whoever holds V has received every
 // change up to V, and the window holds every change after V. A change the window cannot order
@@ -170,14 +183,21 @@ struct ListResult {
   std::vector<std::shared_ptr<const ObjectRecord>> items;
   // The cache's resource version at the moment of the read.
   std::string resource_version;
+  // The items are one complete state, the one at resource_version: false before the first sync,
+  // after MarkUnsynced, and while a relist is replacing the cached objects ("Reads during a
+  // relist" above). Not synced, the items must not be served.
   bool synced = false;
+  // Why not synced (CacheStats::unsynced_reason); empty when synced.
+  std::string unsynced_reason;
 };
 
 struct GetResult {
   // nullptr when no such object is cached.
   std::shared_ptr<const ObjectRecord> object;
   std::string resource_version;
+  // As for ListResult.
   bool synced = false;
+  std::string unsynced_reason;
 };
 
 // For ListResources and metrics.
@@ -186,10 +206,14 @@ struct CacheStats {
   std::size_t subscriber_count = 0;
   // Empty before the first sync.
   std::string resource_version;
+  // As ListResult::synced: the cache holds one complete state (so it is false while a relist is
+  // replacing the cached objects).
   bool synced = false;
-  // Why the cache is not synced (MarkUnsynced's reason, or that the initial list has not
-  // completed); empty when synced.
+  // Why the cache is not synced (MarkUnsynced's reason, that the initial list has not completed,
+  // or that a relist is replacing the cached objects since a version); empty when synced.
   std::string unsynced_reason;
+  // A list is in progress (between BeginList and EndList/AbortList), or an aborted one left the
+  // store changed and no list has completed since.
   bool relisting = false;
   // After Shutdown: the status it was given (readers must not serve this cache any more).
   std::optional<absl::Status> shut_down;
@@ -270,6 +294,10 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
                   std::shared_ptr<const ObjectRecord> prev, bool from_relist, Wakeups& wakeups);
   void EmitBookmark(const std::string& resource_version, uint64_t version, Wakeups& wakeups);
   void MarkRelistDirty(Wakeups& wakeups);
+  // The store holds one complete state: synced, and no relist has changed it since its last
+  // EndList. Otherwise, why not.
+  bool Complete() const { return synced_ && !relist_dirty_; }
+  std::string IncompleteReason() const;
   // Window resets other than a relist's ("The window after a reset" above).
   using WindowResets = std::vector<WindowReset>;
   // The window cannot order a change: resets it, saying `what` happened. Counted, and added to
@@ -314,6 +342,9 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   // A relist has changed the store since the last EndList (survives AbortList: the changes
   // stay).
   bool relist_dirty_ = false;
+  // With relist_dirty_: the cache's resource version when the relist first changed the store,
+  // the version of the last complete state (for the reason readers are given).
+  std::string relist_dirty_since_;
   // ... and some of those changes reached a subscriber.
   bool relist_delivered_ = false;
   bool shut_down_ = false;

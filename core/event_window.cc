@@ -30,12 +30,19 @@ void EventWindow::Reset(uint64_t start, bool start_exclusive, std::string why) {
   start_ = start;
   start_exclusive_ = start_exclusive;
   why_ = std::move(why);
+  gaps_.clear();
 }
 
 void EventWindow::Invalidate(std::string why) {
   events_.clear();
   valid_ = false;
   why_ = std::move(why);
+  gaps_.clear();
+}
+
+void EventWindow::AddGap(uint64_t low, uint64_t high) {
+  if (!valid_ || high <= low + 1) return;
+  gaps_.emplace_back(low, high);
 }
 
 void EventWindow::DropFront() {
@@ -44,6 +51,9 @@ void EventWindow::DropFront() {
   start_exclusive_ = false;
   why_.clear();  // the start is now where events expired, not where the window was reset
   events_.pop_front();
+  gaps_.erase(std::remove_if(gaps_.begin(), gaps_.end(),
+                             [&](const auto& gap) { return gap.second <= start_; }),
+              gaps_.end());
 }
 
 void EventWindow::Append(std::shared_ptr<const CacheEvent> event, Clock::TimePoint now) {
@@ -70,6 +80,15 @@ absl::Status EventWindow::ForEachAfter(
         "too old resource version: {} (oldest available: {}{}{}{}); subscribe again without a "
         "resource version",
         after, start_exclusive_ ? "after " : "", start_, why_.empty() ? "" : "; ", why_));
+  }
+  for (const auto& [low, high] : gaps_) {
+    if (after > low && after < high) {
+      return absl::OutOfRangeError(fmt::format(
+          "too old resource version: {} (the cache went from {} to {} by relisting from the "
+          "apiserver and cannot replay what happened in between); subscribe again without a "
+          "resource version",
+          after, low, high));
+    }
   }
   const auto first = std::upper_bound(
       events_.begin(), events_.end(), after,

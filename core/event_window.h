@@ -28,6 +28,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/cache_event.h"
@@ -62,6 +64,12 @@ class EventWindow {
   // message until then ("too old resource version: X (<why>); ...").
   void Invalidate(std::string why);
   bool valid() const { return valid_; }
+  // Marks the versions strictly between `low` and `high` as unservable while the window keeps
+  // its events: the cache went from `low` to `high` by a relist that found no difference, so it
+  // knows nothing of what happened in between (an object created and deleted there). Whoever
+  // holds such a version holds a state the cache never had; resuming from `low` or earlier, or
+  // from `high` or later, stays exact. Ignored while invalid or when nothing lies between.
+  void AddGap(uint64_t low, uint64_t high);
 
   // Appends an event newer than (or as new as) the last one. Events are dropped from the front
   // to respect max_events and max_age (measured from `now`). Ignored while invalid.
@@ -70,8 +78,8 @@ class EventWindow {
   void Expire(Clock::TimePoint now);
 
   // Calls `visit` for each event with version() > `after`, oldest first. OutOfRange when the
-  // window no longer reaches back to `after` (or is invalid); the message says what is
-  // available. Call Expire first to apply the age limit.
+  // window no longer reaches back to `after` (or is invalid), or `after` lies in a gap; the
+  // message says what is available. Call Expire first to apply the age limit.
   absl::Status ForEachAfter(
       uint64_t after,
       const std::function<void(const std::shared_ptr<const CacheEvent>&)>& visit) const;
@@ -90,6 +98,8 @@ class EventWindow {
   std::size_t max_events_;
   std::chrono::steady_clock::duration max_age_;
   std::deque<Item> events_;
+  // (low, high) ranges from AddGap, oldest first; a gap leaves once the start reaches its high.
+  std::vector<std::pair<uint64_t, uint64_t>> gaps_;
   bool valid_ = false;
   uint64_t start_ = 0;
   bool start_exclusive_ = false;

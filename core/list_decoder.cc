@@ -10,12 +10,32 @@
 namespace informerd::core {
 namespace {
 
-// Follows {"metadata":{...},"items":[...], ...}; the scanner takes each item. Members it does not
-// know (kind, apiVersion, ...) are skipped, as Go's encoding/json would.
+// Appends `"key":"value"` to `out`, `value` escaped as encoding/json would (quote, backslash and
+// control characters; other bytes as they are).
+void AppendMember(std::string& out, std::string_view key, std::string_view value) {
+  if (!out.empty()) out.push_back(',');
+  out.push_back('"');
+  out.append(key.data(), key.size());
+  out.append("\":\"");
+  for (const char c : value) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+// Follows {"kind":..,"apiVersion":..,"metadata":{...},"items":[...], ...}; the scanner takes each
+// item. Members it does not know are skipped, as Go's encoding/json would.
 class PageEnvelope : public DocumentEnvelope {
  public:
-  PageEnvelope(ListPage& page, std::size_t max_item_bytes)
-      : page_(page), max_item_bytes_(max_item_bytes) {}
+  PageEnvelope(ListPage& page, std::size_t max_item_bytes, const ItemType& item_type)
+      : page_(page), max_item_bytes_(max_item_bytes), item_type_(item_type) {}
 
   bool StartObject(ObjectStart& start) override {
     switch (where_) {
@@ -74,7 +94,7 @@ class PageEnvelope : public DocumentEnvelope {
         if (member_ != Member::kOther) return Fail(WrongType("an array"));
         return Skip(Where::kMetadata);
       case Where::kItems:
-        return Fail(fmt::format("items[{}] is an array, not an object", page_.items.size()));
+        return Fail(fmt::format("items[{}] is an array, not an object", item_index_));
       case Where::kSkip:
         ++skip_depth_;
         return true;
@@ -95,10 +115,11 @@ class PageEnvelope : public DocumentEnvelope {
   }
   bool Key(std::string_view key) override {
     if (where_ == Where::kRoot) {
-      member_ = key == "metadata" ? Member::kMetadata
-                : key == "items"  ? Member::kItems
-                : key == "kind"   ? Member::kKind
-                                  : Member::kOther;
+      member_ = key == "metadata"     ? Member::kMetadata
+                : key == "items"      ? Member::kItems
+                : key == "kind"       ? Member::kKind
+                : key == "apiVersion" ? Member::kApiVersion
+                                      : Member::kOther;
     } else if (where_ == Where::kMetadata) {
       member_ = key == "resourceVersion"      ? Member::kResourceVersion
                 : key == "continue"           ? Member::kContinue
@@ -126,12 +147,14 @@ class PageEnvelope : public DocumentEnvelope {
         }
         if (member_ == Member::kKind && kind == JsonScalar::kString) {
           kind_.assign(text.data(), text.size());
+        } else if (member_ == Member::kApiVersion && kind == JsonScalar::kString) {
+          api_version_.assign(text.data(), text.size());
         }
         return true;
       case Where::kMetadata:
         return MetadataScalar(kind, text);
       case Where::kItems:
-        return Fail(fmt::format("items[{}] is {}, not an object", page_.items.size(), what));
+        return Fail(fmt::format("items[{}] is {}, not an object", item_index_, what));
       case Where::kSkip:
       case Where::kDone:
         return true;
@@ -140,30 +163,46 @@ class PageEnvelope : public DocumentEnvelope {
   }
   bool ObjectScanned(ObjectScanner& scanner) override {
     in_item_ = false;
+    ++item_index_;
     // Checked before the record copies the item's JSON out of the page.
     if (const std::size_t size = scanner.object_bytes(); size > max_item_bytes_) {
-      oversized_ = true;
       const ObjectRecord& item = scanner.fields();
-      std::string name = "with no name";
-      if (!item.name.empty()) {
-        name = item.namespace_name.empty()
-                   ? item.name.str()
-                   : fmt::format("{}/{}", item.namespace_name.str(), item.name.str());
-      }
-      return Fail(
-          fmt::format("items[{}] ({}) is {} bytes, larger than the {}-byte limit on one object",
-                      page_.items.size(), name, size, max_item_bytes_));
+      SkippedObject skipped;
+      skipped.namespace_name = item.namespace_name.str();
+      skipped.name = item.name.str();
+      skipped.uid = item.uid.str();
+      skipped.resource_version = item.resource_version.str();
+      skipped.bytes = size;
+      skipped.limit = max_item_bytes_;
+      page_.skipped.push_back(std::move(skipped));
+      return true;
     }
-    page_.items.push_back(scanner.TakeRecord());
+    const ScanSideFields& side = scanner.side_fields();
+    members_.clear();
+    if (!side.has_kind) {
+      // "PodList" → "Pod", as client-go's UnstructuredList does for its items.
+      std::string_view kind = kind_;
+      if (kind.size() > 4 && kind.substr(kind.size() - 4) == "List") {
+        kind.remove_suffix(4);
+      } else {
+        kind = item_type_.kind;
+      }
+      if (!kind.empty()) AppendMember(members_, "kind", kind);
+    }
+    if (!side.has_api_version) {
+      const std::string& api_version = api_version_.empty() ? item_type_.api_version : api_version_;
+      if (!api_version.empty()) AppendMember(members_, "apiVersion", api_version);
+    }
+    page_.items.push_back(scanner.TakeRecord(members_));
     return true;
   }
 
   bool has_items() const { return has_items_; }
-  // An item was being scanned when the parse stopped: errors are about items[page.items.size()].
+  // An item was being scanned when the parse stopped: errors are about items[item_index()].
   bool in_item() const { return in_item_; }
+  // Items scanned so far, skipped ones included.
+  std::size_t item_index() const { return item_index_; }
   const std::string& kind() const { return kind_; }
-  // The parse stopped at an item over the size limit.
-  bool oversized() const { return oversized_; }
 
  private:
   enum class Where { kBeforeRoot, kRoot, kMetadata, kItems, kSkip, kDone };
@@ -172,6 +211,7 @@ class PageEnvelope : public DocumentEnvelope {
     kMetadata,
     kItems,
     kKind,
+    kApiVersion,
     kResourceVersion,
     kContinue,
     kRemainingItemCount
@@ -214,33 +254,35 @@ class PageEnvelope : public DocumentEnvelope {
 
   ListPage& page_;
   const std::size_t max_item_bytes_;
+  const ItemType& item_type_;
   Where where_ = Where::kBeforeRoot;
   Member member_ = Member::kOther;
   Where skip_back_ = Where::kRoot;
   int skip_depth_ = 0;
   bool in_item_ = false;
   bool has_items_ = false;
-  bool oversized_ = false;
+  std::size_t item_index_ = 0;
+  // The list's own "kind" and "apiVersion", once seen.
   std::string kind_;
+  std::string api_version_;
+  // The members inserted into the current item.
+  std::string members_;
 };
 
 }  // namespace
 
-ListDecoder::ListDecoder(ScanOptions options, std::size_t max_item_bytes)
+ListDecoder::ListDecoder(ScanOptions options, std::size_t max_item_bytes, ItemType item_type)
     : scanner_(std::move(options), std::numeric_limits<std::size_t>::max()),
-      max_item_bytes_(max_item_bytes) {}
+      max_item_bytes_(max_item_bytes),
+      item_type_(std::move(item_type)) {}
 
 absl::StatusOr<ListPage> ListDecoder::Decode(std::string_view body) {
   ListPage page;
-  PageEnvelope envelope(page, max_item_bytes_);
+  PageEnvelope envelope(page, max_item_bytes_, item_type_);
   if (absl::Status status = scanner_.ParseDocument(body, envelope); !status.ok()) {
-    if (envelope.oversized()) {
-      return absl::ResourceExhaustedError(
-          fmt::format("list page: {}", std::string(status.message())));
-    }
     if (envelope.in_item()) {
-      return absl::InvalidArgumentError(fmt::format("list page: items[{}]: {}", page.items.size(),
-                                                    std::string(status.message())));
+      return absl::InvalidArgumentError(fmt::format(
+          "list page: items[{}]: {}", envelope.item_index(), std::string(status.message())));
     }
     return absl::InvalidArgumentError(fmt::format("list page: {}", std::string(status.message())));
   }

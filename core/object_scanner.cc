@@ -12,7 +12,11 @@
 #include "fmt/format.h"
 
 namespace informerd::core {
+
 namespace {
+
+// The longest UTF-8 sequence's continuation bytes: 3.
+constexpr std::size_t kUtf8Padding = 3;
 
 // Every decoder in core/ parses through ParseDocument(), so all accept exactly the same JSON.
 // - Insitu: RapidJSON decodes strings in place in scratch_ instead of copying each one to a
@@ -184,6 +188,12 @@ class ScannerSax {
   std::string error_;
 };
 
+std::string SkippedObject::Describe() const {
+  if (name.empty()) return "an object with no name";
+  if (namespace_name.empty()) return name;
+  return fmt::format("{}/{}", namespace_name, name);
+}
+
 ObjectScanner::ObjectScanner(ScanOptions options, std::size_t keep_buffer_bytes)
     : options_(std::move(options)),
       keep_buffer_bytes_(keep_buffer_bytes),
@@ -201,6 +211,7 @@ ObjectScanner::ObjectScanner(ScanOptions options, std::size_t keep_buffer_bytes)
   const uint32_t annotations = AddNode(metadata, "annotations", Slot::kNone);
   AddNode(annotations, "k8s.io/initial-events-end", Slot::kInitialEventsEnd);
   AddNode(0, "kind", Slot::kKind);
+  AddNode(0, "apiVersion", Slot::kApiVersion);
   AddNode(0, "code", Slot::kStatusCode);
   AddNode(0, "status", Slot::kStatusStatus);
   AddNode(0, "reason", Slot::kStatusReason);
@@ -263,7 +274,11 @@ absl::StatusOr<ObjectRecord> ObjectScanner::Scan(std::string_view json) {
 absl::Status ObjectScanner::ParseDocument(std::string_view document, DocumentEnvelope& envelope) {
   document_ = document;
   error_.clear();
-  scratch_.assign(document.data(), document.size());  // NUL-terminated, as the stream needs
+  // NUL-terminated, as the stream needs, and then padded: validating UTF-8, RapidJSON reads a
+  // multi-byte sequence's continuation bytes without stopping at the NUL, so a document that
+  // ends inside one (a truncated event, garbage) would have it read past the terminator.
+  scratch_.assign(document.data(), document.size());
+  scratch_.append(kUtf8Padding, '\0');
   rapidjson::InsituStringStream stream(scratch_.data());
   ScannerSax sax(*this, envelope, stream);
   if (IsAscii(document)) {
@@ -300,6 +315,7 @@ void ObjectScanner::Begin() {
   cutting_ = false;
   begin_ = 0;
   end_ = 0;
+  root_members_ = 0;
   done_ = false;
   error_.clear();
   side_ = ScanSideFields{};
@@ -371,6 +387,8 @@ bool ObjectScanner::ApplyScalar(const PathNode& node, const char* text, std::siz
       break;
     case Slot::kKind:
       if (is_string) side_.kind.assign(text, length);
+      break;
+    case Slot::kApiVersion:
       break;
     case Slot::kStatusCode:
       if (!is_string) {
@@ -470,6 +488,7 @@ bool ObjectScanner::StartObject(std::size_t at) { return StartContainer(false, a
 bool ObjectScanner::StartArray(std::size_t at) { return StartContainer(true, at); }
 
 bool ObjectScanner::EndObject(std::size_t end) {
+  if (frames_.size() == 1) root_members_ = frames_.back().keys;
   frames_.pop_back();
   if (frames_.empty()) {
     end_ = end;
@@ -491,9 +510,21 @@ bool ObjectScanner::Key(const char* str, std::size_t length, std::size_t at) {
   if (frame.labels) label_key_ = MakeRef(str, length, true, at);
   if (frame.node >= 0) {
     pending_ = FindChild(frame.node, str, length);
-    if (pending_ >= 0 && plan_[pending_].slot == Slot::kManagedFields) {
-      cutting_ = true;
-      cut_ = Cut{at, 0, frame.keys == frame.cut_members};
+    if (pending_ >= 0) {
+      switch (plan_[pending_].slot) {
+        case Slot::kManagedFields:
+          cutting_ = true;
+          cut_ = Cut{at, 0, frame.keys == frame.cut_members};
+          break;
+        case Slot::kKind:
+          side_.has_kind = true;
+          break;
+        case Slot::kApiVersion:
+          side_.has_api_version = true;
+          break;
+        default:
+          break;
+      }
     }
   } else {
     pending_ = -1;
@@ -550,11 +581,13 @@ bool ObjectScanner::Null(std::size_t at) {
   return true;
 }
 
-ObjectRecord ObjectScanner::TakeRecord() {
+ObjectRecord ObjectScanner::TakeRecord() { return TakeRecord(std::string_view()); }
+
+ObjectRecord ObjectScanner::TakeRecord(std::string_view members) {
   const std::string_view document = document_;
   segments_.clear();
   std::string_view json;
-  if (cuts_.empty()) {
+  if (cuts_.empty() && members.empty()) {
     json = document.substr(begin_, end_ - begin_);
     segments_.push_back(Segment{begin_, end_, 0});
   } else {
@@ -563,6 +596,7 @@ ObjectRecord ObjectScanner::TakeRecord() {
     //   {"managedFields":[...],"b":2}        the comma after it:   {"b":2}
     //   {"managedFields":[...]}              no comma at all:      {}
     // "First" means no kept member precedes it, which also covers a repeated managedFields key.
+    // managedFields is a member of metadata, so inserted members never touch a cut.
     json_.clear();
     std::size_t copied = begin_;
     const auto keep = [&](std::size_t from, std::size_t to) {
@@ -570,6 +604,12 @@ ObjectRecord ObjectScanner::TakeRecord() {
       segments_.push_back(Segment{from, to, json_.size()});
       json_.append(document.data() + from, to - from);
     };
+    if (!members.empty()) {
+      keep(begin_, begin_ + 1);  // the opening brace
+      json_.append(members.data(), members.size());
+      if (root_members_ > 0) json_.push_back(',');
+      copied = begin_ + 1;
+    }
     for (const Cut& cut : cuts_) {
       std::size_t from = cut.key_start;
       std::size_t to = cut.value_end;

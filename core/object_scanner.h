@@ -54,15 +54,44 @@ struct ScanOptions {
 };
 
 // Fields the watch and list decoders need from the same pass but which do not belong in a cached
-// record: what a watch ERROR event's Status says, and what marks a WatchList bookmark.
+// record: what a watch ERROR event's Status says, what marks a WatchList bookmark, and whether
+// the object says what it is (LIST items do not).
 struct ScanSideFields {
   // Top-level "kind", such as "Pod" or "Status".
   std::string kind;
+  // Whether the object has a top-level "kind" / "apiVersion" member, whatever its value.
+  bool has_kind = false;
+  bool has_api_version = false;
   // Top-level code/status/reason/message: meaningful when kind is "Status".
   KubeStatus status;
   // metadata.annotations["k8s.io/initial-events-end"] == "true": the bookmark that ends the
   // initial ADDED events of a WatchList stream (KEP-3157).
   bool initial_events_end = false;
+};
+
+// An object a decoder skipped because it was larger than the limit on one object (config
+// maxObjectBytes), as far as the bytes it kept identify it. The apiserver writes
+// metadata.namespace, name, uid and resourceVersion before the bulk of an object (annotations,
+// managedFields, spec, data), so they are nearly always known; one the kept bytes did not reach
+// is empty.
+struct SkippedObject {
+  std::string namespace_name;
+  std::string name;
+  std::string uid;
+  std::string resource_version;
+  // Its size as received: a LIST item's JSON, or a watch event's whole line.
+  std::size_t bytes = 0;
+  // The limit it was over.
+  std::size_t limit = 0;
+
+  // "namespace/name", "name" when cluster-scoped, "an object with no name" when not known.
+  std::string Describe() const;
+
+  friend bool operator==(const SkippedObject& a, const SkippedObject& b) {
+    return a.namespace_name == b.namespace_name && a.name == b.name && a.uid == b.uid &&
+           a.resource_version == b.resource_version && a.bytes == b.bytes && a.limit == b.limit;
+  }
+  friend bool operator!=(const SkippedObject& a, const SkippedObject& b) { return !(a == b); }
 };
 
 class ObjectScanner;
@@ -138,6 +167,11 @@ class ObjectScanner {
   // document; call it once per object, while the document is still alive. fields() is the same
   // record without the JSON (enough for a bookmark). side_fields() is what is not in the record.
   ObjectRecord TakeRecord();
+  // The same, with `members` (one or more JSON object members, such as
+  // `"kind":"Pod","apiVersion":"v1"`, without a trailing comma) inserted at the start of the
+  // object: `{"a":1}` becomes `{<members>,"a":1}`, `{}` becomes `{<members>}`. Every view in the
+  // record (name, labels, extra fields, ...) is of the final JSON.
+  ObjectRecord TakeRecord(std::string_view members);
   const ObjectRecord& fields() const;
   const ScanSideFields& side_fields() const { return side_; }
   // The size of the object most recently scanned as it appears in the document (managedFields
@@ -162,6 +196,7 @@ class ObjectScanner {
     kManagedFields,
     kInitialEventsEnd,
     kKind,
+    kApiVersion,
     kStatusCode,
     kStatusStatus,
     kStatusReason,
@@ -268,6 +303,7 @@ class ObjectScanner {
   Cut cut_{};
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
+  uint32_t root_members_ = 0;  // members of the object itself, counted when it ends
   bool done_ = false;
   std::string error_;
   // TakeRecord's reusable buffers.

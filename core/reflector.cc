@@ -212,7 +212,32 @@ ReflectorStatus Reflector::status() const {
   status.relists = relists_;
   status.watch_restarts = watch_restarts_;
   status.consecutive_failures = consecutive_failures_;
+  status.watch_open = watch_open_ && phase_ == Phase::kWatching;
+  status.confirmed_at = confirmed_at_;
+  status.RefreshFreshness(clock_.Now(), options_.max_staleness);
   return status;
+}
+
+void ReflectorStatus::RefreshFreshness(Clock::TimePoint now,
+                                       Clock::TimePoint::duration max_staleness) {
+  staleness.reset();
+  stale.clear();
+  if (!synced) return;
+  staleness = watch_open ? Clock::TimePoint::duration::zero()
+                         : std::max(now - confirmed_at, Clock::TimePoint::duration::zero());
+  if (max_staleness <= Clock::TimePoint::duration::zero() || *staleness <= max_staleness) return;
+  const auto whole_seconds = [](Clock::TimePoint::duration d) {
+    return std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  };
+  // What keeps the data from being confirmed: the upstream failure (a 403 on every rewatch, an
+  // apiserver that does not answer), or, with none, what the reflector is doing (a long relist).
+  const absl::Status error = current_error();
+  const std::string cause =
+      error.ok() ? fmt::format("no upstream error; the informer is {}", ReflectorStateName(state))
+                 : std::string(error.message());
+  stale = fmt::format(
+      "no update confirmed by the apiserver for {} s, longer than maxStaleness ({} s): {}",
+      whole_seconds(*staleness), whole_seconds(max_staleness), cause);
 }
 
 ReflectorAction Reflector::Start() {
@@ -223,6 +248,7 @@ ReflectorAction Reflector::Start() {
 
 ReflectorAction Reflector::Stop(std::string reason) {
   if (phase_ != Phase::kStopped) {
+    WatchClosed(/*worked=*/true);
     AbandonList();
     phase_ = Phase::kStopped;
     stop_reason_ = std::move(reason);
@@ -296,6 +322,7 @@ ReflectorAction Reflector::OnListPage(ListPage page) {
   last_rv_ = list_.list_rv;
   rv_unavailable_ = false;
   synced_ = true;
+  confirmed_at_ = clock_.Now();
   RecordSuccess();
   return StartWatch();
 }
@@ -361,6 +388,7 @@ ReflectorAction Reflector::StartWatch() {
   // Bookmarks are asked for always: "Reflector doesn't assume bookmarks are returned at all (if
   // the server do not support watch bookmarks, it will ignore this field)."
   watch_.request = WatchParams{last_rv_, "", RandomWatchTimeoutSeconds(), true, false};
+  watch_open_ = false;  // until the apiserver accepts it
   // client-go starts the clock before sending the request, "since some proxies won't flush
   // headers until after the first watch event is sent".
   watch_.opened_at = clock_.Now();
@@ -376,6 +404,7 @@ ReflectorAction Reflector::StartWatchList(RelistReason reason) {
   // snapshot).
   const std::string rv = rv_unavailable_ ? "" : last_rv_;
   watch_.request = WatchParams{rv, "NotOlderThan", RandomWatchTimeoutSeconds(), true, true};
+  watch_open_ = false;  // until its initial events are in
   watch_.opened_at = clock_.Now();
   phase_ = Phase::kWatchListing;
   return WatchAction{watch_.request};
@@ -383,6 +412,13 @@ ReflectorAction Reflector::StartWatchList(RelistReason reason) {
 
 ReflectorAction Reflector::OnWatchStarted() {
   if (phase_ == Phase::kStopped) return StoppedAction{stop_reason_};
+  // A WatchList stream confirms nothing before its initial events end.
+  if (phase_ == Phase::kWatching) {
+    watch_open_ = true;
+    // The apiserver accepted the watch: whatever failed before (a 403, a refused connection)
+    // is over.
+    RecordSuccess();
+  }
   // Nothing to decide: the short-watch rule measures from the request, not from the headers.
   return IdleAction{};
 }
@@ -442,6 +478,8 @@ ReflectorAction Reflector::ProcessInitialEvents(std::vector<WatchEvent>& events,
         synced_ = true;
         RecordSuccess();
         phase_ = Phase::kWatching;  // the same stream goes on with live events
+        watch_open_ = true;
+        confirmed_at_ = clock_.Now();
         ++next;
         return IdleAction{};
       case WatchEventType::kModified:
@@ -476,7 +514,12 @@ ReflectorAction Reflector::ProcessLiveEvents(std::vector<WatchEvent>& events, st
     sink_.ApplyWatchEvent(std::move(event));
     applied = true;
   }
-  if (applied) RecordSuccess();
+  if (applied) {
+    // An event or bookmark: the stream is open and delivering.
+    watch_open_ = true;
+    confirmed_at_ = clock_.Now();
+    RecordSuccess();
+  }
   return IdleAction{};
 }
 
@@ -505,7 +548,8 @@ ReflectorAction Reflector::OnWatchEnded(std::optional<ApiError> error, bool even
   if (lasted < options_.short_watch && !received) {
     // handleAnyWatch: "very short watch: Unexpected watch close - watch lasted less than a
     // second and no items received": treated as a failure, so a server that keeps closing
-    // watches at once is not hammered.
+    // watches at once is not hammered. Nor does it confirm the data.
+    WatchClosed(/*worked=*/false);
     RecordFailure(absl::UnavailableError(
         fmt::format("watch: very short watch: closed after {} ms with no events",
                     std::chrono::duration_cast<std::chrono::milliseconds>(lasted).count())));
@@ -513,12 +557,15 @@ ReflectorAction Reflector::OnWatchEnded(std::optional<ApiError> error, bool even
   }
 
   // The server's timeoutSeconds ran out: re-watch from the last RV at once, no relist.
+  WatchClosed(/*worked=*/true);
   RecordSuccess();
   ++watch_restarts_;
   return StartWatch();
 }
 
 ReflectorAction Reflector::HandleWatchFailure(const ApiError& error) {
+  // An open watch delivered until it broke; one the apiserver refused was never open.
+  WatchClosed(/*worked=*/true);
   RecordFailure(Annotate("watch", error.ToStatus()));
   const bool watch_list = phase_ == Phase::kWatchListing;
   AbandonList();
@@ -621,6 +668,11 @@ void Reflector::RecordFailure(absl::Status status) {
 void Reflector::RecordSuccess() {
   consecutive_failures_ = 0;
   auth_failing_ = false;
+}
+
+void Reflector::WatchClosed(bool worked) {
+  if (watch_open_ && worked) confirmed_at_ = clock_.Now();
+  watch_open_ = false;
 }
 
 }  // namespace informerd::core

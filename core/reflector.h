@@ -187,6 +187,10 @@ struct ReflectorOptions {
   // client-go warns after the same 10 s without progress.
   std::chrono::seconds watch_list_stall{10};
   BackoffOptions backoff;
+  // How stale the cached data may grow before it no longer counts as current (config
+  // maxStaleness); zero: no bound. It changes nothing the reflector does: its status judges
+  // staleness against it (ReflectorStatus::stale).
+  Clock::TimePoint::duration max_staleness = std::chrono::minutes(5);
 };
 
 // A copy of the reflector's status for ListResources and metrics.
@@ -207,14 +211,40 @@ struct ReflectorStatus {
   std::array<uint64_t, kRelistReasonCount> relists{};
   // Watches re-opened from the last RV without a relist.
   uint64_t watch_restarts = 0;
-  // Failures since the last success (a complete list, a watch that delivered events or lasted).
+  // Failures since the last success (a complete list, a watch accepted by the apiserver, or one
+  // that delivered events or lasted).
   uint32_t consecutive_failures = 0;
+  // While some object is being skipped for being larger than maxObjectBytes, the latest skip, for
+  // people: "skipping ns/big: a watch event of 70000 bytes, larger than the 65536-byte limit on
+  // one object (maxObjectBytes)"; else empty. Not a failure: the resource stays synced. The
+  // driver, which decodes, fills it in (the reflector never sees such objects).
+  std::string skipped_object;
+
+  // Freshness. While `watch_open`, the cached data is current: an open watch (accepted by the
+  // apiserver, and past a WatchList's initial events) delivers every change as it happens.
+  // Otherwise the data was last confirmed at `confirmed_at`: the end of the last complete list,
+  // the last event or bookmark, or the end of the last watch that worked (a watch closed by the
+  // apiserver within ReflectorOptions::short_watch with no event did not).
+  bool watch_open = false;
+  Clock::TimePoint confirmed_at{};
+  // How stale the data may be, as of when this status was taken (or last refreshed): zero while
+  // the watch is open, else the time since confirmed_at. Nullopt while not synced (before the
+  // first sync, or while the resource is gone): not synced is its own state.
+  std::optional<Clock::TimePoint::duration> staleness;
+  // When staleness exceeds ReflectorOptions::max_staleness (a non-zero one): why the data is not
+  // to be trusted as current, for people, naming the upstream error, for example "no update
+  // confirmed by the apiserver for 312 s, longer than maxStaleness (300 s): watch: HTTP 403
+  // Forbidden: pods is forbidden: ..."; else empty.
+  std::string stale;
 
   // The failure that is current (consecutive_failures > 0), or OK: what explains a sync that
   // does not come (a 403, a TLS error, a 404 for a deleted CRD).
   absl::Status current_error() const {
     return consecutive_failures > 0 ? last_error : absl::OkStatus();
   }
+  // Sets staleness and stale as of `now`, against `max_staleness` (zero: no bound): a copy of
+  // the status read later than it was taken is refreshed with this.
+  void RefreshFreshness(Clock::TimePoint now, Clock::TimePoint::duration max_staleness);
 };
 
 class Reflector {
@@ -234,6 +264,8 @@ class Reflector {
   ReflectorAction OnListFailed(ApiError error);
 
   // The WATCH requested by the last WatchAction was accepted (HTTP 200; the stream is open).
+  // From then on a plain watch keeps the data current (staleness zero) until it ends; so does a
+  // WatchList stream once its initial events are in. An event implies it.
   ReflectorAction OnWatchStarted();
   // Events decoded from the open watch stream, in order.
   ReflectorAction OnWatchEvents(std::vector<WatchEvent> events);
@@ -308,6 +340,9 @@ class Reflector {
   void AbandonList();
   void RecordFailure(absl::Status status);
   void RecordSuccess();
+  // The watch in progress is over. `worked`: it delivered until now (whatever ended it), so an
+  // open one confirms the data up to this moment.
+  void WatchClosed(bool worked);
   // client-go's relistResourceVersion: "" after an expired/too-large RV, "0" before the first
   // sync, else the last RV seen.
   std::string RelistResourceVersion() const;
@@ -342,6 +377,10 @@ class Reflector {
   std::array<uint64_t, kRelistReasonCount> relists_{};
   uint64_t watch_restarts_ = 0;
   uint32_t consecutive_failures_ = 0;
+  // Freshness (see ReflectorStatus): the watch in progress is open and past its initial events;
+  // when the data was last confirmed.
+  bool watch_open_ = false;
+  Clock::TimePoint confirmed_at_{};
 };
 
 }  // namespace informerd::core

@@ -1,6 +1,9 @@
 #include "core/subscription.h"
 
+#include <algorithm>
 #include <limits>
+#include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 #include "core/cache.h"
@@ -178,6 +181,46 @@ bool Subscription::EndFellBehind() {
                     "version {}: resume from it",
                     why, resume_from_));
   }
+  return true;
+}
+
+bool Subscription::EndIfAwaitingSynced(const absl::Status& status) {
+  return EndIfWaiting([this, &status](const Cache&) -> std::optional<absl::Status> {
+    if (!awaiting_synced_) return std::nullopt;
+    return status;
+  });
+}
+
+bool Subscription::EndIfAheadOfCache(
+    const std::function<absl::Status(uint64_t version, const std::string& current)>& make_status) {
+  return EndIfWaiting([this, &make_status](const Cache& cache) -> std::optional<absl::Status> {
+    // Events up to min_version_ are skipped, so nothing has been queued while it is ahead.
+    if (min_version_ <= cache.version_) return std::nullopt;
+    return make_status(min_version_, cache.resource_version_);
+  });
+}
+
+bool Subscription::EndIfWaiting(
+    const std::function<std::optional<absl::Status>(const Cache& cache)>& status_if_waiting) {
+  const std::shared_ptr<Cache> cache = cache_.lock();
+  // A cache that is gone has ended its subscriptions.
+  if (!cache) return false;
+  // The cache's reference, once unregistered: this lives at least until Notify returns.
+  std::shared_ptr<Subscription> registered;
+  {
+    std::unique_lock<std::shared_mutex> lock(cache->mu_);
+    std::optional<absl::Status> status = status_if_waiting(*cache);
+    if (!status || !End(*std::move(status))) return false;
+    // Unregistered, as the cache prunes the subscriptions it ends.
+    std::vector<std::shared_ptr<Subscription>>& all = cache->subscriptions_;
+    const auto it = std::find_if(all.begin(), all.end(),
+                                 [this](const auto& each) { return each.get() == this; });
+    if (it != all.end()) {
+      registered = std::move(*it);
+      all.erase(it);
+    }
+  }
+  Notify(/*last=*/true);
   return true;
 }
 

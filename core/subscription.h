@@ -95,6 +95,25 @@ class Subscription {
   // from the cache. Idempotent; may be called from any thread, including from on_ready.
   void Close();
 
+  // Bounded waits (the cacher's: a watch does not wait forever for what may never come). Each
+  // ends the subscription with a status of the caller's, but only while it is still waiting,
+  // decided under the cache's lock, so never after what it waited for has been queued: such a
+  // subscription ends as any other (what is queued stays poppable, then FinalStatus is the
+  // status; on_ready is called), is unregistered from the cache, and the call returns true.
+  // Otherwise (it has what it waited for, it never waited, it has ended, or the cache is gone)
+  // nothing changes and the call returns false. Any thread, but not from on_ready, and not with
+  // the consumer's own lock held if on_ready takes it.
+  //
+  // A snapshot subscription whose SYNCED marker has not been queued: the cache has not held one
+  // consistent state (completed a list) since it subscribed. Its snapshot items, if any, are still
+  // delivered before the end.
+  bool EndIfAwaitingSynced(const absl::Status& status);
+  // A subscription from a resource version the cache has not reached: nothing has been queued
+  // for it. The status is `make_status(X, current)` (X the subscription's resource version,
+  // current the cache's), called under the cache's lock: it must be quick.
+  bool EndIfAheadOfCache(
+      const std::function<absl::Status(uint64_t version, const std::string& current)>& make_status);
+
   uint64_t id() const { return id_; }
   const ObjectFilter& filter() const { return filter_; }
   bool allow_bookmarks() const { return allow_bookmarks_; }
@@ -137,6 +156,10 @@ class Subscription {
   // Calls on_ready; `last` when the subscription has ended (on_ready is then released). Called
   // without the cache's lock.
   void Notify(bool last);
+  // The bounded waits' common part: `status_if_waiting` says, under the cache's exclusive lock,
+  // with what status to end the subscription, or nothing when it is not waiting.
+  bool EndIfWaiting(
+      const std::function<std::optional<absl::Status>(const Cache& cache)>& status_if_waiting);
 
   const std::weak_ptr<Cache> cache_;
   const uint64_t id_;

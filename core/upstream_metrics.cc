@@ -6,7 +6,8 @@ void UpstreamMetrics::CountEvents(const std::vector<WatchEvent>& events) {
   std::array<uint64_t, kWatchEventTypeCount> counts{};
   for (const WatchEvent& event : events) {
     ++counts[static_cast<std::size_t>(event.type)];
-    if (event.type == WatchEventType::kError) CountError(event.status.code);
+    // A skipped ERROR event's Status was not decoded: it is counted as an object too large.
+    if (event.type == WatchEventType::kError && !event.skipped) CountError(event.status.code);
   }
   for (std::size_t i = 0; i < counts.size(); ++i) {
     if (counts[i] != 0) events_[i].fetch_add(counts[i], std::memory_order_relaxed);

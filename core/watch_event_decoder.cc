@@ -1,5 +1,6 @@
 #include "core/watch_event_decoder.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -25,6 +26,7 @@ class EventEnvelope : public DocumentEnvelope {
   bool StartObject(ObjectStart& start) override {
     if (depth_ == 1 && member_ == Member::kObject) {
       start = ObjectStart::kScan;
+      object_started_ = true;
       return true;
     }
     if (depth_ == 1 && member_ == Member::kType) return Check("an object");
@@ -66,6 +68,8 @@ class EventEnvelope : public DocumentEnvelope {
   const std::string& type() const { return type_; }
   bool has_type() const { return has_type_; }
   bool has_object() const { return has_object_; }
+  // The scanner began scanning the "object" (it may not have finished).
+  bool object_started() const { return object_started_; }
 
  private:
   enum class Member { kOther, kType, kObject };
@@ -90,7 +94,21 @@ class EventEnvelope : public DocumentEnvelope {
   std::string type_;
   bool has_type_ = false;
   bool has_object_ = false;
+  bool object_started_ = false;
 };
+
+bool ParseEventType(std::string_view text, WatchEventType& type) {
+  static constexpr WatchEventType kTypes[] = {WatchEventType::kAdded, WatchEventType::kModified,
+                                              WatchEventType::kDeleted, WatchEventType::kBookmark,
+                                              WatchEventType::kError};
+  for (const WatchEventType candidate : kTypes) {
+    if (text == WatchEventTypeName(candidate)) {
+      type = candidate;
+      return true;
+    }
+  }
+  return false;
+}
 
 std::string Resume(const std::string& resource_version) {
   if (resource_version.empty()) return "no resourceVersion known yet";
@@ -128,28 +146,68 @@ absl::Status WatchEventDecoder::Break(absl::Status status) {
   return status_;
 }
 
-absl::Status WatchEventDecoder::Oversized(std::size_t at_least) {
-  return Break(absl::ResourceExhaustedError(fmt::format(
-      "watch event #{} at stream byte {} is longer than the {}-byte limit ({} bytes so far "
-      "without a newline); {}",
-      events_decoded_ + 1, consumed_, max_event_bytes_, at_least, Resume(resource_version_))));
+void WatchEventDecoder::SkipOversized(std::vector<WatchEvent>& events) {
+  if (!IsBlank(pending_)) {
+    WatchEvent event;
+    event.type = WatchEventType::kModified;
+    SkippedObject skipped;
+    skipped.bytes = oversized_bytes_;
+    skipped.limit = max_event_bytes_;
+    // The kept bytes end inside the event, so the parse fails there; what it saw before that is
+    // all there is to know. A Go server writes "type" first, then the object's metadata.
+    EventEnvelope envelope;
+    (void)scanner_.ParseDocument(pending_, envelope);
+    if (envelope.has_type()) ParseEventType(envelope.type(), event.type);
+    if (envelope.object_started()) {
+      const ObjectRecord& object = scanner_.fields();
+      skipped.namespace_name = object.namespace_name.str();
+      skipped.name = object.name.str();
+      skipped.uid = object.uid.str();
+      skipped.resource_version = object.resource_version.str();
+    }
+    if (!skipped.resource_version.empty() && event.type != WatchEventType::kError) {
+      resource_version_ = skipped.resource_version;
+    }
+    event.skipped = std::move(skipped);
+    events.push_back(std::move(event));
+    ++events_decoded_;
+  }
+  consumed_ += oversized_bytes_ + 1;
+  skipping_ = false;
+  oversized_bytes_ = 0;
+  if (pending_.capacity() > kKeepBufferBytes) {
+    std::string().swap(pending_);
+  } else {
+    pending_.clear();
+  }
 }
 
 absl::Status WatchEventDecoder::Feed(std::string_view bytes, std::vector<WatchEvent>& events) {
   if (!status_.ok()) return status_;
   while (!bytes.empty()) {
     const void* newline = std::memchr(bytes.data(), '\n', bytes.size());
+    const auto length =
+        newline == nullptr
+            ? bytes.size()
+            : static_cast<std::size_t>(static_cast<const char*>(newline) - bytes.data());
+    // Checked before buffering, so a stream that never sends a newline cannot grow the buffer
+    // past the limit.
+    if (!skipping_ && pending_.size() + length > max_event_bytes_) {
+      skipping_ = true;
+      oversized_bytes_ = pending_.size();
+    }
+    if (skipping_) {
+      pending_.append(bytes.data(), std::min(length, max_event_bytes_ - pending_.size()));
+      oversized_bytes_ += length;
+      if (newline == nullptr) return absl::OkStatus();
+      SkipOversized(events);
+      bytes.remove_prefix(length + 1);
+      continue;
+    }
     if (newline == nullptr) {
-      // Check before buffering, so a stream that never sends a newline cannot grow the buffer
-      // past the limit.
-      if (pending_.size() + bytes.size() > max_event_bytes_) {
-        return Oversized(pending_.size() + bytes.size());
-      }
       pending_.append(bytes.data(), bytes.size());
       return absl::OkStatus();
     }
-    const auto length = static_cast<std::size_t>(static_cast<const char*>(newline) - bytes.data());
-    if (pending_.size() + length > max_event_bytes_) return Oversized(pending_.size() + length);
     absl::Status status;
     std::size_t line_size = length;
     if (pending_.empty()) {
@@ -174,6 +232,13 @@ absl::Status WatchEventDecoder::Feed(std::string_view bytes, std::vector<WatchEv
 
 absl::Status WatchEventDecoder::Finish(std::vector<WatchEvent>& events) {
   if (!status_.ok()) return status_;
+  if (skipping_) {
+    return Break(absl::InvalidArgumentError(fmt::format(
+        "the watch body ended inside event #{} at stream byte {}, {} bytes so far (over the "
+        "{}-byte limit); {}",
+        events_decoded_ + 1, consumed_, oversized_bytes_, max_event_bytes_,
+        Resume(resource_version_))));
+  }
   if (IsBlank(pending_)) {
     pending_.clear();
     return absl::OkStatus();
@@ -206,19 +271,8 @@ absl::Status WatchEventDecoder::DecodeLine(std::string_view line, std::vector<Wa
   if (!envelope.has_object()) return malformed("it has no \"object\"");
 
   WatchEvent event;
-  const std::string& type = envelope.type();
-  if (type == "ADDED") {
-    event.type = WatchEventType::kAdded;
-  } else if (type == "MODIFIED") {
-    event.type = WatchEventType::kModified;
-  } else if (type == "DELETED") {
-    event.type = WatchEventType::kDeleted;
-  } else if (type == "BOOKMARK") {
-    event.type = WatchEventType::kBookmark;
-  } else if (type == "ERROR") {
-    event.type = WatchEventType::kError;
-  } else {
-    return malformed(fmt::format("unknown event type \"{}\"", type));
+  if (!ParseEventType(envelope.type(), event.type)) {
+    return malformed(fmt::format("unknown event type \"{}\"", envelope.type()));
   }
 
   switch (event.type) {

@@ -13,14 +13,24 @@
 // Ownership and threads: one decoder per watch request, owned by whoever reads that response and
 // called only from that reader's thread. A new watch request gets a new decoder.
 //
-// Failure: a line that is not a well-formed event, or one longer than max_event_bytes, breaks the
-// decoder for good: the caller should close the connection and watch again from
-// resource_version() (the error message names it too). An ERROR event is not a failure of the
-// decoder: it is a well-formed event whose Status the reflector acts on (410 → relist).
+// Failure: a line that is not a well-formed event breaks the decoder for good: the caller should
+// close the connection and watch again from resource_version() (the error message names it too).
+// An ERROR event is not a failure of the decoder: it is a well-formed event whose Status the
+// reflector acts on (410 → relist).
+//
+// Size: an event longer than max_event_bytes is not a failure either. Watching again would only
+// bring the same event back, forever, so it is skipped: the decoder keeps its first
+// max_event_bytes bytes, discards the rest of the line as it arrives (so one watch never holds
+// more than the limit), recovers from the kept bytes the event's type and the object's
+// namespace, name, uid and resourceVersion (the apiserver writes them before the bulk of the
+// object), and hands out a WatchEvent with `skipped` set and no object JSON, in stream order. Its
+// resourceVersion counts as decoded (resource_version()), so the stream goes on past it. What to
+// do with the object is the caller's: the daemon's informer drops it from the cache.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,19 +60,26 @@ struct WatchEvent {
   // kError: the Status the server sent, such as code 410 with reason "Expired" (or "Gone" before
   // Kubernetes 1.18) when the requested resource version is too old.
   KubeStatus status;
+  // Set when the event was longer than max_event_bytes and was not decoded: `type` is the event's
+  // (kModified when the kept bytes did not say), `object` is empty, and this says which object
+  // it was, as far as the kept bytes tell, and how large the event was. Such an event must not
+  // reach a ReflectorSink as it is.
+  std::optional<SkippedObject> skipped;
 
   friend bool operator==(const WatchEvent& a, const WatchEvent& b) {
     return a.type == b.type && a.object == b.object && a.resource_version == b.resource_version &&
-           a.initial_events_end == b.initial_events_end && a.status == b.status;
+           a.initial_events_end == b.initial_events_end && a.status == b.status &&
+           a.skipped == b.skipped;
   }
   friend bool operator!=(const WatchEvent& a, const WatchEvent& b) { return !(a == b); }
 };
 
 struct WatchDecoderOptions {
   ScanOptions scan;
-  // The longest event accepted, newline excluded. etcd caps a stored object at a few MiB
-  // (--max-request-bytes, 1.5 MiB by default), so a longer line means a broken stream; the cap
-  // bounds what one watch can make the decoder buffer.
+  // The longest event decoded, newline excluded; a longer one is skipped (see Size above). etcd
+  // caps a stored object at a few MiB (--max-request-bytes, 1.5 MiB by default), but the
+  // apiserver's own objects and proxies are not bound by it; the cap bounds what one watch can
+  // make the decoder buffer.
   std::size_t max_event_bytes = kDefaultMaxObjectBytes;
   // The resourceVersion the watch was opened at. Only used in error messages until the first
   // event arrives, so that they always say where to resume.
@@ -77,10 +94,11 @@ class WatchEventDecoder {
   WatchEventDecoder& operator=(const WatchEventDecoder&) = delete;
 
   // Consumes the next piece of the body and appends (never clears) every event it completes to
-  // `events`, in stream order; `bytes` need not outlive the call. Bytes of an incomplete event
-  // are kept until a later piece completes it. On a malformed or oversized event, returns
-  // InvalidArgument (ResourceExhausted for size) after appending the good events before it; the
-  // decoder is then broken and every later call returns the same error. Messages read like
+  // `events`, in stream order, skipped ones included; `bytes` need not outlive the call. Bytes
+  // of an incomplete event are kept until a later piece completes it (at most max_event_bytes of
+  // them). On a malformed event, returns InvalidArgument after appending the good events before
+  // it; the decoder is then broken and every later call returns the same error. Messages read
+  // like
   //   watch event #7 at stream byte 21873 is malformed: invalid JSON at byte 312: Missing a
   //   comma or '}' after an object member.; resume from resourceVersion "48213"
   // where "stream byte" counts from the start of the body and the byte after "malformed:" from
@@ -88,8 +106,8 @@ class WatchEventDecoder {
   absl::Status Feed(std::string_view bytes, std::vector<WatchEvent>& events);
 
   // Call once, when the body has ended. OK if it ended between events; a final event without its
-  // newline is decoded and appended. Anything else (the body was cut inside an event) is an
-  // error, and the decoder is broken, as for Feed.
+  // newline is decoded and appended. Anything else (the body was cut inside an event, an
+  // oversized one included) is an error, and the decoder is broken, as for Feed.
   absl::Status Finish(std::vector<WatchEvent>& events);
 
   bool broken() const { return !status_.ok(); }
@@ -98,20 +116,26 @@ class WatchEventDecoder {
   // The resource version of the last event decoded (an object's, or a bookmark's), else
   // WatchDecoderOptions::start_resource_version: where a new watch should resume.
   const std::string& resource_version() const { return resource_version_; }
-  // Events decoded so far, and bytes held for an incomplete event.
+  // Events decoded (or skipped) so far, and bytes held for an incomplete event.
   uint64_t events_decoded() const { return events_decoded_; }
   std::size_t buffered_bytes() const { return pending_.size(); }
 
  private:
   absl::Status DecodeLine(std::string_view line, std::vector<WatchEvent>& events);
+  // The event held in pending_ (its first max_event_bytes_ bytes) was oversized_bytes_ long:
+  // appends it as skipped and forgets it.
+  void SkipOversized(std::vector<WatchEvent>& events);
   absl::Status Break(absl::Status status);
-  absl::Status Oversized(std::size_t at_least);
 
   ObjectScanner scanner_;
   std::size_t max_event_bytes_;
   std::string resource_version_;
   // The start of the event not yet complete, which begins at stream offset consumed_.
   std::string pending_;
+  // The incomplete event is over the limit: pending_ holds its first max_event_bytes_ bytes, the
+  // rest is discarded as it arrives, and oversized_bytes_ is its length so far.
+  bool skipping_ = false;
+  std::size_t oversized_bytes_ = 0;
   uint64_t consumed_ = 0;
   uint64_t events_decoded_ = 0;
   absl::Status status_;

@@ -88,6 +88,8 @@ absl::Status Daemon::Build(const Options& options) {
   service_options.subscriber_queue_capacity = config_.subscriber_queue_capacity;
   service_options.on_demand_resources = config_.on_demand_resources;
   service_options.max_on_demand_informers = config_.max_on_demand_informers;
+  service_options.subscribe_sync_wait = options.subscribe_sync_wait;
+  service_options.future_version_wait = options.subscribe_future_version_wait;
   service_ =
       std::make_unique<InformerService>(*resolver_, registry_, *access_control_, service_options);
 
@@ -261,7 +263,7 @@ void Daemon::CheckReadiness() {
   // A handler already queued when the timer is cancelled still runs with success: once
   // shutting down, health stays NOT_SERVING.
   if (shutting_down_) return;
-  server_->SetServing(informers_->AllSynced());
+  server_->SetServing(informers_->AllReady());
   readiness_timer_.expires_after(std::chrono::milliseconds(500));
   readiness_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) CheckReadiness();
@@ -271,6 +273,7 @@ void Daemon::CheckReadiness() {
 SharedInformerFactoryOptions InformerFactoryOptions(const Config& config) {
   SharedInformerFactoryOptions options;
   options.max_event_bytes = config.max_object_bytes;
+  options.reflector.max_staleness = config.max_staleness;
   options.allow_on_demand = config.allow_on_demand;
   options.on_demand_grace_period = config.on_demand_grace_period;
   return options;

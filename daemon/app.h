@@ -109,7 +109,8 @@ class Daemon {
   std::atomic<bool> shutting_down_{false};
   StatusSources status_sources_;
   std::unique_ptr<HttpServer> metrics_server_;
-  // Readiness (gRPC health): every configured resource has synced. Looked at twice a second.
+  // Readiness (gRPC health): every configured resource has synced and is not staler than
+  // maxStaleness (SharedInformerFactory::AllReady). Looked at twice a second.
   boost::asio::steady_timer readiness_timer_;
   // Runs the gRPC server's blocking Shutdown (see BeginShutdown); joined by Run().
   std::thread shutdown_thread_;
@@ -124,9 +125,10 @@ class Daemon {
 absl::Status RunDaemon(const Options& options);
 
 // What the configuration's top-level keys set in the informers' options: maxObjectBytes (the
-// limit on one watch event or LIST item), allowOnDemand and onDemandGracePeriod. Each resource
-// entry's own keys (namespace, selectors, stripManagedFields, indexes) travel with the entry,
-// which SharedInformerFactory::Create takes as it is. The registry is left for the caller.
+// limit on one watch event or LIST item), maxStaleness (the reflectors' bound on staleness),
+// allowOnDemand and onDemandGracePeriod. Each resource entry's own keys (namespace, selectors,
+// stripManagedFields, indexes) travel with the entry, which SharedInformerFactory::Create takes
+// as it is. The registry is left for the caller.
 SharedInformerFactoryOptions InformerFactoryOptions(const Config& config);
 
 }  // namespace informerd::daemon

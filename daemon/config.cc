@@ -234,8 +234,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
   if (!root.IsMap()) return errors.At(root, "(top level)", "must be a map with `resources`");
   if (auto status = CheckKeys(
           root,
-          {"allowOnDemand", "maxObjectBytes", "maxOnDemandInformers", "onDemandGracePeriod",
-           "onDemandResources", "resources", "subscriberQueueCapacity"},
+          {"allowOnDemand", "maxObjectBytes", "maxOnDemandInformers", "maxStaleness",
+           "onDemandGracePeriod", "onDemandResources", "resources", "subscriberQueueCapacity"},
           "", errors);
       !status.ok()) {
     return status;
@@ -260,6 +260,21 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
       return errors.At(grace, "onDemandGracePeriod", "has no effect without `allowOnDemand: true`");
     }
     config.on_demand_grace_period = *value;
+  }
+  if (const YAML::Node staleness = root["maxStaleness"]) {
+    constexpr const char* kExpected =
+        "must be a duration such as 90s, 5m or 1h (units h, m, s, ms), at most 24h; 0 for no "
+        "bound";
+    if (!staleness.IsScalar()) return errors.At(staleness, "maxStaleness", kExpected);
+    // Go's time.ParseDuration takes a bare "0" too.
+    const std::optional<std::chrono::milliseconds> value =
+        staleness.Scalar() == "0" ? std::optional(std::chrono::milliseconds(0))
+                                  : ParseDuration(staleness.Scalar());
+    if (!value || *value > std::chrono::hours(24)) {
+      return errors.At(staleness, "maxStaleness",
+                       fmt::format("\"{}\" {}", staleness.Scalar(), kExpected));
+    }
+    config.max_staleness = *value;
   }
   if (const YAML::Node patterns = root["onDemandResources"]) {
     constexpr const char* kField = "onDemandResources";

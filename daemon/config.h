@@ -91,6 +91,14 @@ struct Config {
   // How many on-demand informers may run at once ("maxOnDemandInformers", 1 to 10000); a reader
   // that would start one more is refused with RESOURCE_EXHAUSTED. Default 16.
   std::size_t max_on_demand_informers = kDefaultMaxOnDemandInformers;
+  // How stale a resource's cached data may grow before the daemon stops saying it is ready
+  // ("maxStaleness", a duration such as "5m"; "0" or "0s" for no bound; at most 24h). Its
+  // staleness is 0 while its watch is open, else the time since the apiserver last confirmed the
+  // data (a list's end, an event or bookmark, the end of a watch that worked): a watch that keeps
+  // failing (a 403 after an RBAC change, an apiserver unreachable) makes it grow. Past the bound
+  // /readyz fails naming the upstream error, gRPC health is NOT_SERVING; List and Get still
+  // answer from the cache. Default 5 minutes.
+  std::chrono::milliseconds max_staleness{std::chrono::minutes(5)};
 };
 
 // "90s", "5m", "1h30m", "500ms", "0s": one or more <digits><unit> with units h, m, s and ms, as

@@ -76,6 +76,8 @@ struct FlagText {
   std::string authorized_ttl = "5m";
   std::string unauthorized_ttl = "30s";
   std::string audit_log = "true";
+  std::string subscribe_sync_wait = "30s";
+  std::string subscribe_future_version_wait = "3s";
 };
 
 // --tls-*, --client-ca-file, --listen-socket-mode, --insecure-allow-plaintext.
@@ -268,6 +270,14 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
       ("audit-log", po::value(&text.audit_log)->value_name("BOOL")->implicit_value("true"),
        "log one line per finished call: caller, method, resource, namespace, decision, status "
        "(default true)")
+      ("subscribe-sync-wait", po::value(&text.subscribe_sync_wait)->value_name("DURATION"),
+       "how long a Subscribe without a resource version waits for its resource's sync before "
+       "it ends UNAVAILABLE saying why (default 30s; 0s: as long as it takes)")
+      ("subscribe-future-version-wait",
+       po::value(&text.subscribe_future_version_wait)->value_name("DURATION"),
+       "how long a Subscribe from a resource version the cache has not reached waits for it "
+       "before it ends UNAVAILABLE \"too large resource version\" (default 3s; 0s: as long as "
+       "it takes)")
       ("version", "print the version and exit")
       ("help", "print this help and exit");
   // clang-format on
@@ -329,6 +339,17 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
     return status;
   }
   if (absl::Status status = ApplyAccessFlags(text, *listen, options); !status.ok()) return status;
+  if (absl::Status parsed = ParseDurationFlag("subscribe-sync-wait", text.subscribe_sync_wait,
+                                              &options.subscribe_sync_wait);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed =
+          ParseDurationFlag("subscribe-future-version-wait", text.subscribe_future_version_wait,
+                            &options.subscribe_future_version_wait);
+      !parsed.ok()) {
+    return parsed;
+  }
   return options;
 }
 

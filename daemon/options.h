@@ -83,6 +83,15 @@ struct Options {
   std::chrono::milliseconds authorization_webhook_cache_unauthorized_ttl{std::chrono::seconds(30)};
   // One info line per finished call on the "audit" logger. Default true.
   bool audit_log = true;
+
+  // --- Subscribe's bounded waits (InformerServiceOptions) ---
+  // How long a Subscribe without a resource version waits for its resource's sync before it ends
+  // with UNAVAILABLE saying why (the upstream error). Zero: as long as it takes. Default 30 s.
+  std::chrono::milliseconds subscribe_sync_wait{std::chrono::seconds(30)};
+  // How long a Subscribe from a resource version the cache has not reached waits for it before
+  // it ends with UNAVAILABLE "too large resource version" (the apiserver's watch cache waits
+  // 3 s). Zero: as long as it takes. Default 3 s.
+  std::chrono::milliseconds subscribe_future_version_wait{std::chrono::seconds(3)};
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages informerd needs, and nothing that is already there.
 #   scripts/install_deps.sh build   # compile and run the daemon
-#   scripts/install_deps.sh test    # also what the test suite uses (etcd, Python gRPC, kubectl)
+#   scripts/install_deps.sh test    # also what the test suite uses (etcd, Python gRPC, kubectl,
+#                                   # clang-16 for the fuzzers)
 # Everything comes from Debian bookworm's archive; run as root (or with sudo available).
 set -euo pipefail
 
@@ -14,6 +15,8 @@ build_packages=(
 )
 test_packages=(
   python3 python3-grpcio python3-grpc-tools python3-yaml etcd-server etcd-client curl procps
+  # test/fuzz: libFuzzer, ASan and UBSan come with clang-16's runtime libraries.
+  clang-16 libclang-rt-16-dev
 )
 
 wanted=("${build_packages[@]}")

@@ -20,8 +20,10 @@ constexpr char kUsage[] =
     "Commands:\n"
     "  resources [-n NS]              the resources informerd serves that you may list\n"
     "                                 (cluster-wide, or in namespace NS), with their state\n"
-    "  get RESOURCE NAME [-n NS]      one object (-n for namespaced resources)\n"
+    "  get RESOURCE NAME [-n NS] [--min-resource-version RV]\n"
+    "                                 one object (-n for namespaced resources)\n"
     "  list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL]\n"
+    "        [--min-resource-version RV]\n"
     "                                 the cached objects that match\n"
     "  watch RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL]\n"
     "        [--resource-version RV] [--bookmarks]\n"
@@ -42,12 +44,13 @@ constexpr char kUsage[] =
 bool FlagApplies(Command command, const std::string& flag) {
   switch (command) {
     case Command::kResources:
-    case Command::kGet:
       return flag == "namespace";
+    case Command::kGet:
+      return flag == "namespace" || flag == "min-resource-version";
     case Command::kList:
       return flag != "resource-version" && flag != "bookmarks";
     case Command::kWatch:
-      return true;
+      return flag != "min-resource-version";
   }
   return false;
 }
@@ -87,9 +90,10 @@ const char* OperandUsage(Command command) {
     case Command::kResources:
       return "resources takes no arguments";
     case Command::kGet:
-      return "usage: informerctl get RESOURCE NAME [-n NS]";
+      return "usage: informerctl get RESOURCE NAME [-n NS] [--min-resource-version RV]";
     case Command::kList:
-      return "usage: informerctl list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL]";
+      return "usage: informerctl list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL] "
+             "[--min-resource-version RV]";
     case Command::kWatch:
       return "usage: informerctl watch RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL] "
              "[--resource-version RV] [--bookmarks]";
@@ -196,6 +200,12 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
        "label selector, kubectl syntax: app=web,tier!=db")
       ("field-selector", po::value(&invocation.field_selector)->value_name("SEL"),
        "field selector: metadata.name=x,spec.nodeName=n1");
+  po::options_description reading("Reading (get, list)");
+  reading.add_options()
+      ("min-resource-version", po::value(&invocation.min_resource_version)->value_name("RV"),
+       "wait (within --timeout) until informerd's cache has reached RV, for example the "
+       "resourceVersion a write returned, so that the answer includes that write; default: "
+       "answer at once");
   po::options_description watching("Watching");
   watching.add_options()
       ("resource-version", po::value(&invocation.resource_version)->value_name("RV"),
@@ -233,7 +243,7 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
   hidden.add_options()("words", po::value(&words));
   // clang-format on
   po::options_description all;
-  all.add(global).add(selection).add(watching).add(connecting).add(hidden);
+  all.add(global).add(selection).add(reading).add(watching).add(connecting).add(hidden);
   po::positional_options_description positionals;
   positionals.add("words", -1);
 
@@ -253,7 +263,7 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
   if (values.count("help")) {
     std::ostringstream text;
     po::options_description visible;
-    visible.add(global).add(selection).add(watching).add(connecting);
+    visible.add(global).add(selection).add(reading).add(watching).add(connecting);
     text << kUsage << visible;
     invocation.action = Invocation::Action::kPrintHelp;
     invocation.help_text = text.str();
@@ -271,7 +281,7 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
   if (*command != Command::kResources) invocation.resource = words[1];
   if (*command == Command::kGet) invocation.name = words[2];
   for (const char* flag : {"namespace", "all-namespaces", "selector", "field-selector",
-                           "resource-version", "bookmarks"}) {
+                           "min-resource-version", "resource-version", "bookmarks"}) {
     if (Given(values, flag) && !FlagApplies(*command, flag)) {
       return UsageError(fmt::format("--{} does not apply to {}", flag, words[0]));
     }

@@ -71,6 +71,9 @@ struct Invocation {
   bool all_namespaces = true;
   std::string label_selector;
   std::string field_selector;
+  // get, list: --min-resource-version (ListRequest/GetRequest.min_resource_version): informerd
+  // waits until its cache has reached it. Passed as typed; informerd checks it.
+  std::string min_resource_version;
   // watch: --resource-version and --bookmarks.
   std::string resource_version;
   bool bookmarks = false;

@@ -157,6 +157,7 @@ absl::Status List(const Invocation& invocation, const ChannelSettings& settings,
   request.set_namespace_(invocation.namespace_name);
   request.set_label_selector(invocation.label_selector);
   request.set_field_selector(invocation.field_selector);
+  request.set_min_resource_version(invocation.min_resource_version);
   v1::ListResponse response;
   const grpc::Status status = connection.stub->List(&context, request, &response);
   if (!status.ok()) {
@@ -183,6 +184,7 @@ absl::Status Get(const Invocation& invocation, const ChannelSettings& settings, 
   request.set_resource(invocation.resource);
   request.set_namespace_(invocation.namespace_name);
   request.set_name(invocation.name);
+  request.set_min_resource_version(invocation.min_resource_version);
   v1::GetResponse response;
   const grpc::Status status = connection.stub->Get(&context, request, &response);
   if (!status.ok()) {

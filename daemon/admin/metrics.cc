@@ -108,7 +108,8 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   out.Family("informerd_build_info", "gauge", "Always 1; the version label is informerd's.");
   out.Sample("informerd_build_info", Label("version", snapshot.version), 1);
   out.Family("informerd_ready", "gauge",
-             "1 when every configured resource has synced (as /readyz and gRPC health say).");
+             "1 when every configured resource has synced and is not staler than maxStaleness "
+             "(as /readyz and gRPC health say).");
   out.Sample("informerd_ready", "", snapshot.ready ? 1 : 0);
   out.Family("informerd_resources_pending", "gauge",
              "Configured resources not running yet (unknown to the apiserver so far).");
@@ -132,6 +133,16 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   for (std::size_t i = 0; i < snapshot.resources.size(); ++i) {
     if (snapshot.resources[i].resource_version) {
       out.Sample("informerd_resource_version", labels[i], *snapshot.resources[i].resource_version);
+    }
+  }
+  out.Family("informerd_resource_staleness_seconds", "gauge",
+             "How stale the cached data may be: 0 while the watch is open, else the time since "
+             "the apiserver last confirmed it (a list's end, an event or bookmark, the end of a "
+             "watch that worked). Absent before the first sync.");
+  for (std::size_t i = 0; i < snapshot.resources.size(); ++i) {
+    if (snapshot.resources[i].staleness_seconds) {
+      out.SampleDouble("informerd_resource_staleness_seconds", labels[i],
+                       *snapshot.resources[i].staleness_seconds);
     }
   }
   out.Family("informerd_relists_total", "counter",
@@ -162,6 +173,10 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   PerResource(out, snapshot, labels, "informerd_upstream_list_objects_total", "counter",
               "Objects received in LIST pages.",
               [](const ResourceMetrics& r) { return r.list_objects_received; });
+  PerResource(out, snapshot, labels, "informerd_objects_too_large_total", "counter",
+              "Objects skipped (LIST items and watch events) because they were larger than "
+              "maxObjectBytes.",
+              [](const ResourceMetrics& r) { return r.objects_too_large; });
   out.Family("informerd_upstream_errors_total", "counter",
              "Failed LIST and WATCH requests and watch ERROR events, by Kubernetes code "
              "(\"transport\": no HTTP response, or a broken or undecodable body).");

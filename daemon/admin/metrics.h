@@ -63,10 +63,14 @@ struct ResourceMetrics {
   // The reflector (ReflectorStatus).
   std::array<uint64_t, core::kRelistReasonCount> relists{};
   uint64_t watch_restarts = 0;
+  // How stale the cached data may be (ReflectorStatus::staleness): 0 while the watch is open;
+  // nullopt while not synced.
+  std::optional<double> staleness_seconds;
 
   // Upstream (core::UpstreamMetrics).
   std::array<uint64_t, core::kWatchEventTypeCount> events_received{};
   uint64_t list_objects_received = 0;
+  uint64_t objects_too_large = 0;  // skipped: larger than maxObjectBytes
   std::map<int, uint64_t> upstream_errors;  // code (0: no HTTP response) → failures
 };
 

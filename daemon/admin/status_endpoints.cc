@@ -1,8 +1,10 @@
 #include "daemon/admin/status_endpoints.h"
 
+#include <chrono>
 #include <string_view>
 
 #include "core/resource_version.h"
+#include "daemon/informers/resource_registry.h"
 #include "daemon/version.h"
 #include "fmt/format.h"
 
@@ -26,19 +28,24 @@ std::string DescribeEntry(const RunningInformer& running) {
 
 Readiness CheckReadiness(const SharedInformerFactory& informers) {
   Readiness readiness;
-  readiness.ready = informers.AllSynced();
+  readiness.ready = informers.AllReady();
   if (readiness.ready) return readiness;
   readiness.not_ready = informers.Pending();
   for (const RunningInformer& running : informers.Entries()) {
     if (running.on_demand) continue;  // not part of readiness
     const core::CacheStats stats = running.cache->Stats();
-    if (stats.synced) continue;
-    std::string reason = stats.unsynced_reason.empty() ? "not synced" : stats.unsynced_reason;
-    // The upstream error explains a sync that does not come (403: RBAC; TLS; 404: no CRD).
-    if (const absl::Status error = running.informer->status().current_error(); !error.ok()) {
-      reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
+    if (running.informer->status().synced) {
+      // Synced, but not confirmed for longer than maxStaleness: the reason names the upstream
+      // error (a 403 on every rewatch, an apiserver that does not answer).
+      if (std::string stale = running.informer->status().stale; !stale.empty()) {
+        readiness.not_ready.push_back(fmt::format("{}: {}", DescribeEntry(running), stale));
+      }
+      continue;
     }
-    readiness.not_ready.push_back(fmt::format("{}: {}", DescribeEntry(running), reason));
+    // The upstream error explains a sync that does not come (403: RBAC; TLS; 404: no CRD).
+    readiness.not_ready.push_back(
+        fmt::format("{}: {}", DescribeEntry(running),
+                    ServedResource::NotSyncedReason(stats, running.informer->status())));
   }
   return readiness;
 }
@@ -72,8 +79,12 @@ std::optional<ResourceMetrics> CollectResourceMetrics(const RunningInformer& run
   metrics.window_resets = stats.window_resets;
   metrics.relists = status.relists;
   metrics.watch_restarts = status.watch_restarts;
+  if (status.staleness) {
+    metrics.staleness_seconds = std::chrono::duration<double>(*status.staleness).count();
+  }
   metrics.events_received = upstream.events();
   metrics.list_objects_received = upstream.list_objects();
+  metrics.objects_too_large = upstream.objects_too_large();
   metrics.upstream_errors = upstream.errors();
   return metrics;
 }

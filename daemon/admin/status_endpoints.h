@@ -1,8 +1,9 @@
 // StatusEndpoints: what the metrics port serves. /metrics is the Prometheus exposition of the
 // running informers (daemon/admin/metrics.*), /healthz says the process is alive, /readyz says
-// whether every configured resource has synced, listing what has not when it has not.
+// whether every configured resource has synced and is fresh (its data confirmed by the
+// apiserver within maxStaleness), listing what is not when it is not.
 //
-// Readiness has one source: SharedInformerFactory::AllSynced(), which the daemon also polls to set
+// Readiness has one source: SharedInformerFactory::AllReady(), which the daemon also polls to set
 // the gRPC health service (daemon/app.cc), so /readyz and gRPC health agree; while the daemon
 // shuts down both say not ready.
 //
@@ -30,7 +31,9 @@ struct Readiness {
   std::vector<std::string> not_ready;
 };
 
-// Ready when every configured resource runs and has synced (SharedInformerFactory::AllSynced).
+// Ready when every configured resource runs, has synced and is not staler than maxStaleness
+// (SharedInformerFactory::AllReady). A stale one is listed with why: "pods (all namespaces): no
+// update confirmed by the apiserver for 312 s, longer than maxStaleness (300 s): watch: ...".
 Readiness CheckReadiness(const SharedInformerFactory& informers);
 
 // One informer's series; nullopt once it has stopped (its series disappear from /metrics).

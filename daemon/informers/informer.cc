@@ -1,5 +1,6 @@
 #include "daemon/informers/informer.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <random>
 #include <type_traits>
@@ -146,12 +147,20 @@ void Informer::Stop() {
 }
 
 core::ReflectorStatus Informer::status() const {
-  std::lock_guard<std::mutex> lock(status_mu_);
-  return status_;
+  core::ReflectorStatus status;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status = status_;
+  }
+  // Published at the informer's last step, which may be long ago (a watch that keeps failing
+  // steps once per backoff, an open quiet one not at all): its freshness is as of now.
+  status.RefreshFreshness(clock_.Now(), options_.reflector.max_staleness);
+  return status;
 }
 
 void Informer::Publish() {
   core::ReflectorStatus status = reflector_.status();
+  if (!too_large_.empty()) status.skipped_object = latest_too_large_;
   std::lock_guard<std::mutex> lock(status_mu_);
   status_ = std::move(status);
 }
@@ -246,7 +255,12 @@ void Informer::NoteListProgress(std::size_t objects) {
 
 void Informer::SendList(const core::ListParams& params) {
   const uint64_t generation = generation_;
-  if (!list_decoder_) list_decoder_.emplace(options_.scan, options_.max_event_bytes);
+  if (params.continue_token.empty()) too_large_in_list_.clear();  // a new list
+  if (!list_decoder_) {
+    // An item without kind/apiVersion gets the list's, or failing that the resource's.
+    list_decoder_.emplace(options_.scan, options_.max_event_bytes,
+                          core::ItemType{options_.resource.kind, options_.resource.GroupVersion()});
+  }
   client_.Get(ListPath(options_, params), "",
               [self = shared_from_this(), generation](HttpResult result) {
                 self->OnListResult(generation, std::move(result));
@@ -266,24 +280,116 @@ void Informer::OnListResult(uint64_t generation, HttpResult result) {
   result.body = std::string();  // the page's bytes now live in the records
   if (!page.ok()) {
     list_decoder_.reset();
-    // ResourceExhausted: an item over max_event_bytes; anything else is a broken body.
-    const std::string why = fmt::format("{}: {}",
-                                        page.status().code() == absl::StatusCode::kResourceExhausted
-                                            ? "LIST response with an oversized item"
-                                            : "malformed LIST response",
-                                        std::string(page.status().message()));
+    const std::string why =
+        fmt::format("malformed LIST response: {}", std::string(page.status().message()));
     logger_->warn("{}: {}", options_.resource.QualifiedName(), why);
     upstream_metrics_.CountError(0);
     Execute(reflector_.OnListFailed(core::ApiError::Transport(why)));
     return;
   }
   const bool last_page = page->metadata.continue_token.empty();
-  upstream_metrics_.CountListObjects(page->items.size());
-  NoteListProgress(page->items.size());
+  upstream_metrics_.CountListObjects(page->items.size() + page->skipped.size());
+  NoteListProgress(page->items.size() + page->skipped.size());
+  // A skipped item is simply not in the list: the list's end deletes it from the cache as absent.
+  for (const core::SkippedObject& skipped : page->skipped) {
+    NoteTooLarge(skipped, "a LIST item");
+    too_large_in_list_.insert(skipped.Describe());
+  }
   core::ReflectorAction action = reflector_.OnListPage(std::move(*page));
-  // The decoder keeps a buffer as large as the largest page: let it go once the list is done.
-  if (last_page) list_decoder_.reset();
+  if (last_page) {
+    // The decoder keeps a buffer as large as the largest page: let it go once the list is done.
+    list_decoder_.reset();
+    // A complete list has just said which objects are over the limit now.
+    too_large_.swap(too_large_in_list_);
+    too_large_in_list_.clear();
+  }
   Execute(std::move(action));
+}
+
+void Informer::NoteTooLarge(const core::SkippedObject& object, const char* what) {
+  upstream_metrics_.CountObjectTooLarge();
+  const std::string key = object.Describe();
+  latest_too_large_ = fmt::format(
+      "skipping {}: {} of {} bytes, larger than the {}-byte limit on one object (maxObjectBytes)",
+      key, what, object.bytes, object.limit);
+  if (too_large_.insert(key).second) {
+    logger_->warn("{}: {}; it is not served until it fits", options_.resource.QualifiedName(),
+                  latest_too_large_);
+  }
+}
+
+void Informer::NoteFits(const core::ObjectRecord& object) {
+  too_large_.erase(
+      core::SkippedObject{object.namespace_name.str(), object.name.str(), "", "", 0, 0}.Describe());
+}
+
+std::optional<core::WatchEvent> Informer::TooLargeReplacement(const core::WatchEvent& event) const {
+  const core::SkippedObject& skipped = *event.skipped;
+  if (reflector_.state() != core::ReflectorState::kWatching) return std::nullopt;
+  if (event.type == core::WatchEventType::kBookmark || event.type == core::WatchEventType::kError) {
+    return std::nullopt;
+  }
+  core::WatchEvent replacement;
+  const core::GetResult cached =
+      skipped.name.empty() ? core::GetResult() : cache_->Get(skipped.namespace_name, skipped.name);
+  if (cached.object) {
+    // The apiserver has replaced (or deleted) what the cache holds, and the cache cannot hold the
+    // new state: it must not go on serving the old one.
+    replacement.type = core::WatchEventType::kDeleted;
+    replacement.object = *cached.object;
+    replacement.object.resource_version =
+        skipped.resource_version.empty() ? cached.resource_version : skipped.resource_version;
+    return replacement;
+  }
+  if (skipped.resource_version.empty()) return std::nullopt;
+  replacement.type = core::WatchEventType::kBookmark;
+  replacement.resource_version = skipped.resource_version;
+  return replacement;
+}
+
+bool Informer::DeliverWatchEvents(std::vector<core::WatchEvent> events) {
+  std::vector<core::WatchEvent> batch;
+  const auto flush = [this, &batch] {
+    if (batch.empty()) return true;
+    core::ReflectorAction action = reflector_.OnWatchEvents(std::move(batch));
+    batch.clear();
+    if (std::holds_alternative<core::IdleAction>(action)) return true;
+    Execute(std::move(action));
+    return false;
+  };
+  // The status is published after every batch: events move the resource version, and the end
+  // of a WatchList's initial events syncs the resource, without any new action to carry out.
+  const auto finish = [this, &flush] {
+    if (!flush()) return false;
+    Publish();
+    return true;
+  };
+  const bool any_skipped = std::any_of(events.begin(), events.end(),
+                                       [](const core::WatchEvent& e) { return e.skipped; });
+  if (!any_skipped && too_large_.empty()) {
+    batch = std::move(events);
+    return finish();
+  }
+  for (core::WatchEvent& event : events) {
+    if (!event.skipped) {
+      if (event.type == core::WatchEventType::kAdded ||
+          event.type == core::WatchEventType::kModified ||
+          event.type == core::WatchEventType::kDeleted) {
+        NoteFits(event.object);
+      }
+      batch.push_back(std::move(event));
+      continue;
+    }
+    NoteTooLarge(*event.skipped, "a watch event");
+    // An object deleted upstream ends its episode: a new one by that name is logged afresh.
+    if (event.type == core::WatchEventType::kDeleted) too_large_.erase(event.skipped->Describe());
+    // The replacement depends on what the events before it did to the cache and the reflector.
+    if (!flush()) return false;
+    if (std::optional<core::WatchEvent> replacement = TooLargeReplacement(event)) {
+      batch.push_back(std::move(*replacement));
+    }
+  }
+  return finish();
 }
 
 void Informer::OpenWatch(const core::WatchParams& params) {
@@ -294,6 +400,7 @@ void Informer::OpenWatch(const core::WatchParams& params) {
   decoder_options.start_resource_version = params.resource_version;
   watch_decoder_.emplace(std::move(decoder_options));
   watch_events_received_ = false;
+  watch_opened_ = false;
   watch_ = client_.Watch(
       WatchPath(options_, params),
       [self = shared_from_this(), generation](std::string_view bytes) {
@@ -306,6 +413,15 @@ void Informer::OpenWatch(const core::WatchParams& params) {
 
 void Informer::OnWatchBytes(uint64_t generation, std::string_view bytes) {
   if (stopped_ || generation != generation_ || !watch_decoder_) return;
+  if (!watch_opened_) {
+    // The first piece of a 200 stream (an empty one when its headers arrive): the watch is open.
+    watch_opened_ = true;
+    core::ReflectorAction action = reflector_.OnWatchStarted();
+    const bool idle = std::holds_alternative<core::IdleAction>(action);
+    Execute(std::move(action));
+    if (!idle) return;
+  }
+  if (bytes.empty()) return;
   std::vector<core::WatchEvent> events;
   const absl::Status decoded = watch_decoder_->Feed(bytes, events);
   if (!events.empty()) {
@@ -313,15 +429,11 @@ void Informer::OnWatchBytes(uint64_t generation, std::string_view bytes) {
     // A WatchList's initial events are its list.
     if (reflector_.state() == core::ReflectorState::kListing) NoteListProgress(events.size());
     watch_events_received_ = true;
-    core::ReflectorAction action = reflector_.OnWatchEvents(std::move(events));
-    if (!std::holds_alternative<core::IdleAction>(action)) {
-      Execute(std::move(action));
-      return;
-    }
+    if (!DeliverWatchEvents(std::move(events))) return;
   }
   if (!decoded.ok()) {
-    // Garbage or an oversized event: nothing after it can be trusted. Close the stream and let
-    // the reflector restart the watch from the last good resource version.
+    // Garbage: nothing after it can be trusted. Close the stream and let the reflector restart
+    // the watch from the last good resource version.
     logger_->warn("{}: {}", options_.resource.QualifiedName(), std::string(decoded.message()));
     upstream_metrics_.CountError(0);
     const bool received = watch_events_received_;
@@ -341,11 +453,7 @@ void Informer::OnWatchEnd(uint64_t generation, HttpResult result) {
     if (!events.empty()) {
       upstream_metrics_.CountEvents(events);
       watch_events_received_ = true;
-      core::ReflectorAction action = reflector_.OnWatchEvents(std::move(events));
-      if (!std::holds_alternative<core::IdleAction>(action)) {
-        Execute(std::move(action));
-        return;
-      }
+      if (!DeliverWatchEvents(std::move(events))) return;
     }
     if (!finished.ok()) {
       result.status = finished;

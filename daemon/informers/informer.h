@@ -24,7 +24,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "core/api_resources.h"
 #include "core/cache.h"
@@ -49,9 +51,14 @@ struct InformerOptions {
   // How objects are decoded (managedFields stripping, extra field paths for indexes).
   core::ScanOptions scan;
   core::ReflectorOptions reflector;
-  // The largest object accepted (config maxObjectBytes), as one watch event or one LIST item: a
-  // larger watch event restarts the watch (see WatchEventDecoder), a larger LIST item fails the
-  // list, which is retried after backoff like any failed list (see ListDecoder).
+  // The largest object accepted (config maxObjectBytes), as one watch event or one LIST item. A
+  // larger one is skipped and the list or watch goes on without it (retrying would only meet it
+  // again): the decoders recover its namespace/name from the bytes they keep, and the cache
+  // stops holding it (a list that skips it deletes it as absent; a skipped watch event deletes
+  // it, DELETED to subscribers with the last state the cache had, at the event's resource
+  // version, which the watch resumes after). Each skip is counted
+  // (UpstreamMetrics::objects_too_large), logged at warn once per object until it fits again or
+  // is deleted, and the latest one is in the status (ReflectorStatus::skipped_object).
   std::size_t max_event_bytes = core::kDefaultMaxObjectBytes;
   // Called on the strand each time the reflector enters its gone state (the apiserver answered
   // 404 for the resource's LIST): the owner asks discovery whether the resource still exists
@@ -83,7 +90,8 @@ class Informer : public std::enable_shared_from_this<Informer> {
   // Closes the watch, cancels timers; the cache keeps its objects. Any thread; idempotent.
   void Stop();
 
-  // A copy of the reflector's status as of its last step. Any thread.
+  // A copy of the reflector's status as of its last step, its freshness (staleness, and stale
+  // past ReflectorOptions::max_staleness) as of now by the informer's clock. Any thread.
   core::ReflectorStatus status() const;
 
   const InformerOptions& options() const { return options_; }
@@ -114,6 +122,21 @@ class Informer : public std::enable_shared_from_this<Informer> {
   void OnListResult(uint64_t generation, HttpResult result);
   void OnWatchBytes(uint64_t generation, std::string_view bytes);
   void OnWatchEnd(uint64_t generation, HttpResult result);
+  // Hands decoded events to the reflector in stream order and carries out what it decides; an
+  // event the decoder skipped is noted and replaced by what it means for the cache
+  // (TooLargeReplacement). False when the reflector moved on from the watch (the events after
+  // that point are dropped, as the reflector would drop them).
+  bool DeliverWatchEvents(std::vector<core::WatchEvent> events);
+  // A watch event the decoder skipped stands in the stream as: nothing during a WatchList's
+  // initial events (their end deletes the object as absent); a DELETED of the cached object,
+  // with its last cached state at the event's resource version, if the cache holds it; else a
+  // BOOKMARK at that version, so that the watch and the cache move past it.
+  std::optional<core::WatchEvent> TooLargeReplacement(const core::WatchEvent& event) const;
+  // Counts a skipped object, logs it once per episode, and keeps it for the status. `what`:
+  // "a watch event" or "a LIST item".
+  void NoteTooLarge(const core::SkippedObject& object, const char* what);
+  // A watch event of a normal size for the object: it is no longer skipped.
+  void NoteFits(const core::ObjectRecord& object);
   void Publish();
   void LogTransition(const core::ReflectorAction& action);
   // Counts objects received by the list in progress; logs progress every kListProgressInterval.
@@ -122,7 +145,8 @@ class Informer : public std::enable_shared_from_this<Informer> {
   ListWatchClient& client_;
   const InformerOptions options_;
   const std::shared_ptr<core::Cache> cache_;
-  // Times the lists for the log (progress every kListProgressInterval, the sync's duration).
+  // Times the lists for the log (progress every kListProgressInterval, the sync's duration), and
+  // dates status()'s freshness (on any thread).
   const core::Clock& clock_;
   std::shared_ptr<spdlog::logger> logger_;
   std::unique_ptr<core::RandomSource> own_random_;  // when options_.random is not given
@@ -137,11 +161,19 @@ class Informer : public std::enable_shared_from_this<Informer> {
   std::optional<core::WatchEventDecoder> watch_decoder_;
   WatchHandle watch_;
   bool watch_events_received_ = false;
+  // The watch in progress has told the reflector it is open (OnWatchStarted).
+  bool watch_opened_ = false;
   core::Clock::TimePoint list_started_;
   std::size_t listed_objects_ = 0;
   core::Clock::TimePoint list_progress_logged_;
   core::ReflectorState logged_state_ = core::ReflectorState::kNotStarted;
   std::array<uint64_t, core::kRelistReasonCount> logged_relists_{};
+  // Objects over max_event_bytes ("namespace/name"): those being skipped now, each logged once
+  // until it fits again, is deleted, or a complete list no longer skips it; those the list in
+  // progress skipped; and the latest skip, described for the status.
+  std::set<std::string> too_large_;
+  std::set<std::string> too_large_in_list_;
+  std::string latest_too_large_;
 
   core::UpstreamMetrics upstream_metrics_;
 

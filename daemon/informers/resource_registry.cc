@@ -48,6 +48,17 @@ std::string ServedResource::Describe() const {
   return DescribeScope(resource.QualifiedName(), namespace_name, label_selector, field_selector);
 }
 
+std::string ServedResource::NotSyncedReason(const core::CacheStats& stats,
+                                            const core::ReflectorStatus& upstream) {
+  if (upstream.resource_gone) return "the resource is no longer served by the apiserver";
+  std::string reason =
+      stats.unsynced_reason.empty() ? "the cache is not synced" : stats.unsynced_reason;
+  if (const absl::Status error = upstream.current_error(); !error.ok()) {
+    reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
+  }
+  return reason;
+}
+
 absl::Status ResourceRegistry::CheckAddable(const ServedResource& served,
                                             std::optional<Id> replacing) const {
   if (!served.cache) {

@@ -3,16 +3,16 @@
 //
 // Data flow: at start-up (and when a CRD comes or goes) the daemon resolves each configured
 // resource, starts its Informer over a core::Cache, and Adds an entry here. Every Informer RPC
-// (daemon/service/informer_service.*) resolves the request's `resource` through a ResourceResolver (the
-// daemon's adapts daemon::Discovery, so `po`, `Pod`, `v1/pods` all name the same thing) and then
-// Finds the entry whose cache can answer for the request's namespace. ListResources walks
+// (daemon/service/informer_service.*) resolves the request's `resource` through a ResourceResolver
+// (the daemon's adapts daemon::Discovery, so `po`, `Pod`, `v1/pods` all name the same thing) and
+// then Finds the entry whose cache can answer for the request's namespace. ListResources walks
 // Entries().
 //
-// Entries come and go while the daemon runs (daemon/informers/shared_informer_factory.*): a configured
-// resource whose CRD was deleted is Replaced by a placeholder (an empty cache, shut down, whose
-// status says resource_gone) so that ListResources keeps reporting it and requests for it answer
-// UNAVAILABLE; when the CRD comes back the placeholder is Replaced by the new informer. An
-// on-demand informer (allowOnDemand) is Added when its first reader arrives through
+// Entries come and go while the daemon runs (daemon/informers/shared_informer_factory.*): a
+// configured resource whose CRD was deleted is Replaced by a placeholder (an empty cache, shut
+// down, whose status says resource_gone) so that ListResources keeps reporting it and requests for
+// it answer UNAVAILABLE; when the CRD comes back the placeholder is Replaced by the new informer.
+// An on-demand informer (allowOnDemand) is Added when its first reader arrives through
 // AcquireOnDemand and Removed when it stops.
 //
 // Ownership and threads: the daemon owns the registry and the service borrows it. Every method
@@ -34,9 +34,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/api_resources.h"
 #include "core/cache.h"
 #include "core/reflector.h"
-#include "core/api_resources.h"
 
 namespace informerd::daemon {
 
@@ -71,6 +71,11 @@ struct ServedResource {
   bool has_upstream_selectors() const { return !label_selector.empty() || !field_selector.empty(); }
   // For messages: `pods`, `pods in namespace default with label selector "app=web"`.
   std::string Describe() const;
+  // Why the cache is not synced, for messages: the cache's reason (the initial list has not
+  // completed, a relist is replacing the cached objects) and the apiserver's current error,
+  // "(last error from the apiserver: ...)"; or that the resource is no longer served.
+  static std::string NotSyncedReason(const core::CacheStats& stats,
+                                     const core::ReflectorStatus& upstream);
 };
 
 // What a reader holds: the entry, and for an on-demand entry the lease that keeps its informer

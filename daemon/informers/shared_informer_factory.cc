@@ -192,6 +192,9 @@ ServedResource SharedInformerFactory::GonePlaceholder(const RunningInformer& run
   status.state = core::ReflectorState::kGone;
   status.resource_gone = true;
   status.synced = false;
+  status.watch_open = false;
+  status.staleness.reset();  // not synced: no staleness
+  status.stale.clear();
   served.status = [status] { return status; };
   return served;
 }
@@ -556,6 +559,18 @@ bool SharedInformerFactory::AllSynced() const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const Slot& slot : slots_) {
     if (!slot.running || !slot.running->cache->Stats().synced) return false;
+  }
+  return true;
+}
+
+bool SharedInformerFactory::AllReady() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Slot& slot : slots_) {
+    if (!slot.running) return false;
+    // The reflector's synced, not the cache's: a relist in progress makes reads wait for its
+    // end, but leaves the resource ready (every replica relists after the same compaction).
+    const core::ReflectorStatus status = slot.running->informer->status();
+    if (!status.synced || !status.stale.empty()) return false;
   }
   return true;
 }

@@ -33,8 +33,8 @@
 // (a ListWatchClient), Discovery and ResourceRegistry it borrows (they must outlive it; the
 // registry holds it weakly as its on-demand source). Start() and Stop() may be called from any
 // thread; resolution, gone checks and grace timers run on the client's strand. Acquire, the leases'
-// release, Entries(), Pending() and AllSynced() may be called from any thread (one mutex, never
-// held while calling out, except into the registry, whose mutex ranks below it).
+// release, Entries(), Pending(), AllSynced() and AllReady() may be called from any thread (one
+// mutex, never held while calling out, except into the registry, whose mutex ranks below it).
 #pragma once
 
 #include <spdlog/logger.h>
@@ -121,9 +121,14 @@ class SharedInformerFactory : public OnDemandSource,
   std::vector<RunningInformer> Entries() const;
   // "name: why" for each configuration entry not running (not resolved yet, or gone).
   std::vector<std::string> Pending() const;
-  // Every configured entry runs and its cache has synced: the daemon is ready. On-demand
-  // informers do not count.
+  // Every configured entry runs and its cache has synced. On-demand informers do not count.
   bool AllSynced() const;
+  // The daemon is ready: every configured entry runs, has completed a list (and has not been
+  // marked unsynced since: a resource gone), and no configured entry's data is staler than
+  // ReflectorOptions::max_staleness (config maxStaleness; Informer::status()'s `stale` says why
+  // one is). A relist in progress does not make it unready (List and Get wait for its end; the
+  // staleness bound covers one that does not end). What /readyz and gRPC health report.
+  bool AllReady() const;
 
  private:
   struct Token {};

@@ -111,12 +111,14 @@ class ListWatchClient {
   virtual void Get(std::string path_and_query, std::string accept, GetCallback done) = 0;
 
   // Opens a watch: GET `path_and_query` (which carries watch=1 and the caller's
-  // resourceVersion, timeoutSeconds, allowWatchBookmarks). While the answer is a 200 stream,
-  // every body byte goes to `on_bytes` as it arrives, cut anywhere (not at event boundaries);
-  // then, unless the watch was cancelled first, `on_end` is called once: OK when the server
-  // ended the body properly, an error when the stream broke in the middle or went silent for too
-  // long, or the HttpResult of a non-200 answer (410, 429/503 with Retry-After, 401/403,
-  // 422...) without any on_bytes call. All on strand(). The client does not look inside the
+  // resourceVersion, timeoutSeconds, allowWatchBookmarks). When the answer is a 200 stream,
+  // `on_bytes` is called once with an empty piece as soon as its headers arrive (the watch is
+  // open: an apiserver sends nothing more until there is an event or a bookmark), then with
+  // every body byte as it arrives, cut anywhere (not at event boundaries); then, unless the
+  // watch was cancelled first, `on_end` is called once: OK when the server ended the body
+  // properly, an error when the stream broke in the middle or went silent for too long, or the
+  // HttpResult of a non-200 answer (410, 429/503 with Retry-After, 401/403, 422...) without any
+  // on_bytes call. All on strand(). The client does not look inside the
   // body: ERROR events (a 410 "Expired" inside a 200 stream) are the decoder's and the
   // reflector's business. The stream lives as long as the returned handle.
   [[nodiscard]] virtual WatchHandle Watch(std::string path_and_query, BytesCallback on_bytes,

@@ -152,6 +152,13 @@ void ApiServerWatchStream::OnHeader(beast::error_code ec, std::size_t) {
   ArmWatchdog(last_bytes_ + state_->options().watch_idle_timeout);
   connection_->buffer().reserve(kSocketReadBytes);
   read_buffer_.resize(kWatchReadBytes);
+  // The watch is open: an empty piece says so before any event arrives.
+  if (aborted_ || !on_bytes_ || cancelled_.load(std::memory_order_acquire) || state_->closed()) {
+    return;
+  }
+  on_bytes_(std::string_view());
+  // on_bytes may have cancelled the watch; its Abort() is queued behind us.
+  if (cancelled_.load(std::memory_order_acquire)) return;
   ReadBody();
 }
 

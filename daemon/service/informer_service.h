@@ -24,8 +24,11 @@
 // core::Cache answers for the request's namespace, and
 //   Subscribe      opens a core::Subscription on the cache and streams what it delivers, each
 //                  event encoded once and its bytes shared by every subscriber (event_encoder.h);
-//   List, Get      read the cache once it is synced, waiting for the initial sync until the
-//                  call's deadline;
+//                  a stream still waiting for its resource's sync after subscribe_sync_wait, or
+//                  for a future resource version after future_version_wait, ends UNAVAILABLE;
+//   List, Get      read the cache once it holds one complete state (synced, and no relist
+//                  changing it) at least as new as the request's min_resource_version,
+//                  waiting for that until the call's deadline;
 //   ListResources  describes the registry entries the caller may see, from each cache's Stats
 //                  and informer status.
 // A resource no entry answers for is NOT_FOUND, unless on-demand informers are on (the
@@ -42,8 +45,8 @@
 // thread; see SubscribeStream in subscribe_stream.cc. Admission continues on the threads that
 // answer it: the review client's strand (reviews), the resolver's thread. List and Get that wait
 // for a sync look again on one TimerThread shared by all of them, and finish from there
-// (unary_calls.cc); the same thread schedules the Subscribe re-authorizations. Every handler
-// returns at once.
+// (unary_calls.cc); the same thread schedules the Subscribe re-authorizations and bounded
+// waits. Every handler returns at once.
 //
 // Ownership: the daemon owns the service beside the gRPC server (which must be shut down before
 // the service is destroyed, as for any service) and lends it the resolver, the registry and the
@@ -57,6 +60,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -88,8 +92,18 @@ struct InformerServiceOptions {
   // How often a List or Get that waits for the initial sync looks again.
   std::chrono::milliseconds sync_poll_interval{50};
   // How long a List or Get without a deadline waits for the initial sync before UNAVAILABLE (a
-  // resource that never syncs must not hold such calls forever).
+  // resource that never syncs must not hold such calls forever); also the longest any List or
+  // Get waits for its min_resource_version, deadline or not.
   std::chrono::milliseconds max_sync_wait{std::chrono::seconds(30)};
+  // How long a Subscribe without a resource version waits for its resource's sync (its SYNCED
+  // event) before it ends with UNAVAILABLE saying why the resource has not synced (the upstream
+  // error, such as a 403): a resource that never syncs must not hold a stream silently forever.
+  // A stream that got SYNCED is never ended by this. Zero: wait as long as it takes.
+  std::chrono::milliseconds subscribe_sync_wait{std::chrono::seconds(30)};
+  // How long a Subscribe from a resource version the cache has not reached waits for it before
+  // it ends with UNAVAILABLE, "too large resource version ..." (nothing having been sent), as
+  // the apiserver's watch cache does after 3 s. Zero: wait as long as it takes.
+  std::chrono::milliseconds future_version_wait{std::chrono::seconds(3)};
   // A waiting List or Get gives up this long before the call's deadline (at most a quarter of the
   // time it had), so that the client reads UNAVAILABLE and why, not DEADLINE_EXCEEDED.
   std::chrono::milliseconds deadline_margin{200};
@@ -208,12 +222,20 @@ class InformerService final
       std::string& description) const;
   // When a waiting List or Get gives up.
   Clock::time_point SyncDeadline(const grpc::CallbackServerContext& context) const;
-  // Calls `attempt` once `served`'s cache reports synced; `attempt` reads, finishes `call` and
-  // returns true, or returns false when the read found the cache not synced after all. Looks
-  // again every sync_poll_interval; finishes `call` with UNAVAILABLE at `give_up_at`, or at once
-  // when the resource is gone upstream, and with CANCELLED when the client has gone.
+  // ... when it also waits for a min_resource_version (a number above 0): no later than
+  // max_sync_wait from now either.
+  Clock::time_point VersionDeadline(Clock::time_point sync_deadline,
+                                    const absl::StatusOr<uint64_t>& min_version) const;
+  // Calls `attempt` once `served`'s cache reports synced (one complete state: not during the
+  // initial list, nor while a relist is changing it) at a resource version of at least
+  // `min_version` (0: any); `attempt` reads, finishes `call` and returns true, or returns false
+  // when the read found the cache not so after all. Looks again every sync_poll_interval;
+  // finishes `call` with UNAVAILABLE at `give_up_at` ("too large resource version ..." when the
+  // version was not reached, else why the cache is not synced), or at once when the resource is
+  // gone upstream, and with CANCELLED when the client has gone.
   void WhenSynced(UnaryCall* call, std::shared_ptr<const ServedResource> served,
-                  Clock::time_point give_up_at, std::function<bool()> attempt);
+                  Clock::time_point give_up_at, uint64_t min_version,
+                  std::function<bool()> attempt);
 
   ResourceResolver& resolver_;
   const ResourceRegistry& registry_;

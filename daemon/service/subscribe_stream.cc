@@ -2,14 +2,20 @@
 // API); InformerService::Subscribe creates it, InformerService::Admit admits the call, and
 // OpenSubscription turns the admitted request into a core::Subscription. An admitted stream is
 // authorized again every AccessControl::recheck_interval() (Recheck, on the service's
-// TimerThread) and ended when the answer is no longer "allowed".
+// TimerThread) and ended when the answer is no longer "allowed". Two bounded waits, also on the
+// TimerThread, end a stream that cannot progress with UNAVAILABLE: a snapshot stream whose
+// resource has not synced within subscribe_sync_wait (SyncWaitOver), and a stream from a
+// resource version the cache has not reached within future_version_wait (FutureWaitOver).
 //
 // Threads: Start runs on the gRPC thread that delivered the call; OnAdmitted (and so
 // OpenSubscription) on the thread of admission's last answer (the review client's strand, the
 // resolver's thread), or on that same gRPC thread when every step answers at once; OnWriteDone,
 // OnCancel and OnDone on gRPC's threads; Pump on any of these and on the cache's (reflector's)
-// thread, through the subscription's on_ready; Recheck on the TimerThread and OnRechecked where
-// the review answers. The state machine in the class comment says how they share the stream.
+// thread, through the subscription's on_ready; Recheck, SyncWaitOver and FutureWaitOver on the
+// TimerThread (the last two also Pump there, through on_ready) and OnRechecked where the review
+// answers. The state machine in the class comment says how they share the stream.
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +30,27 @@
 #include "fmt/format.h"
 
 namespace informerd::daemon {
+namespace {
+
+// "30s", "1500ms": a wait, for messages.
+std::string FormatWait(std::chrono::milliseconds wait) {
+  if (wait % std::chrono::seconds(1) == std::chrono::milliseconds::zero()) {
+    return fmt::format("{}s", wait.count() / 1000);
+  }
+  return fmt::format("{}ms", wait.count());
+}
+
+// UNAVAILABLE for a snapshot stream whose resource has not synced within `wait`: the cache's
+// reason, and the upstream's last error while it keeps failing (a 403 explains a sync that never
+// comes), as List and Get say it.
+absl::Status NotSyncedWithin(const ServedResource& served, std::chrono::milliseconds wait) {
+  return absl::UnavailableError(fmt::format(
+      "{} has not synced within {}: {}; retry", served.Describe(), FormatWait(wait),
+      ServedResource::NotSyncedReason(served.cache->Stats(),
+                                      served.status ? served.status() : core::ReflectorStatus())));
+}
+
+}  // namespace
 
 // One Subscribe stream. The state machine, all under mu_:
 //   starting   admitting and subscribing (starting_): until OnAdmitted's last Pump no thread
@@ -43,11 +70,14 @@ namespace informerd::daemon {
 //   finished   FinalStatus() arrived once the queue was drained, or the start failed, or the
 //              stream was revoked: Finish was called, exactly once (finished_).
 // OnCancel and a failed write Close the subscription, whose FinalStatus is then CANCELLED, and
-// Pump finishes the stream (after the write in flight completes, if there is one). OnDone, after
-// Finish, Closes the subscription again (a no-op unless it had ended by itself), which also waits
-// for an on_ready call in progress, writes the audit line and lets go of the stream's reference
-// to itself: no on_ready can follow. Subscription::Close is never called with mu_ held: it waits
-// for on_ready, which takes mu_.
+// Pump finishes the stream (after the write in flight completes, if there is one). The bounded
+// waits end the subscription itself, in the cache, only while it still waits (so never after
+// SYNCED, or an event after the version asked for, has been queued): it then ends like any other
+// (on_ready, what was queued is written, then FinalStatus), with no state of the stream's. OnDone,
+// after Finish, Closes the subscription again (a no-op unless it had ended by itself), which also
+// waits for an on_ready call in progress, writes the audit line and lets go of the stream's
+// reference to itself: no on_ready can follow. Subscription::Close is never called with mu_ held:
+// it waits for on_ready, which takes mu_.
 //
 // Lifetime: the stream owns itself (self_) from Start to OnDone. Re-authorization tasks and
 // their review callbacks hold it weakly and may keep it alive past OnDone for a moment; they
@@ -150,6 +180,7 @@ class InformerService::SubscribeStream final
     if (!admitted.ok()) return FinishEarly(admitted.status());
     user_ = std::move(admitted->user);
     checked_ = std::move(admitted->checked);
+    served_ = admitted->target.served;
     {
       std::lock_guard<std::mutex> lock(mu_);
       lease_ = admitted->target.lease;
@@ -165,6 +196,7 @@ class InformerService::SubscribeStream final
       subscription_ = *subscription;
       cancelled = cancelled_;
       ScheduleRecheckLocked();
+      ScheduleWaitLocked();
     }
     // Cancelled while subscribing: OnCancel saw no subscription to close.
     if (cancelled) (*subscription)->Close();
@@ -180,6 +212,58 @@ class InformerService::SubscribeStream final
     if (interval <= std::chrono::milliseconds::zero()) return;  // decisions never change
     service_.timer_.RunAt(Clock::now() + interval, [weak = weak_from_this()] {
       if (std::shared_ptr<SubscribeStream> self = weak.lock()) self->Recheck();
+    });
+  }
+
+  // With mu_ held, once subscribed, on a stream not finished: the bounded wait for what the
+  // subscription waits for (core::Subscription::EndIfAwaitingSynced, EndIfAheadOfCache). Always
+  // scheduled (unless the wait is zero): at its time the subscription itself says whether it
+  // still waits. The task reads the service's options only here, while the service exists.
+  void ScheduleWaitLocked() {
+    const std::string& version = request_.resource_version();
+    const bool snapshot = version.empty() || version == "0";
+    const std::chrono::milliseconds wait =
+        snapshot ? service_.options_.subscribe_sync_wait : service_.options_.future_version_wait;
+    if (wait <= std::chrono::milliseconds::zero()) return;  // as long as it takes
+    service_.timer_.RunAt(Clock::now() + wait, [weak = weak_from_this(), snapshot, wait] {
+      if (std::shared_ptr<SubscribeStream> self = weak.lock()) {
+        if (snapshot) {
+          self->SyncWaitOver(wait);
+        } else {
+          self->FutureWaitOver(wait);
+        }
+      }
+    });
+  }
+
+  // The subscription while the stream streams it; null once finished or revoked.
+  std::shared_ptr<core::Subscription> StreamingSubscription() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_ || revoked_) return nullptr;
+    return subscription_;
+  }
+
+  // On the TimerThread, `wait` after subscribing without a resource version: a subscription whose
+  // SYNCED has not been queued ends with why the resource has not synced. Its on_ready Pumps the
+  // end out.
+  void SyncWaitOver(std::chrono::milliseconds wait) {
+    const std::shared_ptr<core::Subscription> subscription = StreamingSubscription();
+    if (!subscription) return;
+    // served_ was written before subscription_ (under mu_), never after.
+    subscription->EndIfAwaitingSynced(NotSyncedWithin(*served_, wait));
+  }
+
+  // On the TimerThread, `wait` after subscribing from a resource version: a subscription still
+  // ahead of the cache (nothing sent) ends with the apiserver's "too large resource version".
+  void FutureWaitOver(std::chrono::milliseconds wait) {
+    const std::shared_ptr<core::Subscription> subscription = StreamingSubscription();
+    if (!subscription) return;
+    // description_ was written before subscription_ (under mu_), never after.
+    subscription->EndIfAheadOfCache([&](uint64_t version, const std::string& current) {
+      return absl::UnavailableError(fmt::format(
+          "too large resource version: {}, current: {}: the cache of {} has not reached it "
+          "within {}; retry",
+          version, current.empty() ? "none" : current, description_, FormatWait(wait)));
     });
   }
 
@@ -292,6 +376,8 @@ class InformerService::SubscribeStream final
   // Who subscribed and what they were allowed: written once admitted, before subscription_.
   core::UserInfo user_;
   std::vector<core::ResourceAttributes> checked_;
+  // The served entry, for the sync wait's message: written like user_.
+  std::shared_ptr<const ServedResource> served_;
 
   std::mutex mu_;
   // Guarded by mu_.

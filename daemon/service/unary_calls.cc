@@ -1,7 +1,8 @@
 // List, Get and ListResources: the unary RPCs. UnaryCall is one call's reactor, which writes the
-// call's audit line when it is done; WhenSynced makes a List or Get wait for its cache's initial
-// sync, looking again on the service's TimerThread. ListResources authorizes each registry entry
-// for the caller, all at once, and answers with those allowed.
+// call's audit line when it is done; WhenSynced makes a List or Get wait until its cache holds one
+// complete state (the initial sync, a relist that is changing it) at least as new as the
+// request's min_resource_version, looking again on the service's TimerThread. ListResources
+// authorizes each registry entry for the caller, all at once, and answers with those allowed.
 //
 // Threads: each handler runs on a gRPC thread and returns at once. A call continues where its
 // admission's steps answer (the review client's strand, the resolver's thread, or that gRPC
@@ -9,12 +10,14 @@
 // which finishes it. OnCancel and OnDone run on gRPC's threads.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/resource_version.h"
 #include "daemon/service/call_credentials.h"
 #include "daemon/service/informer_service.h"
 #include "fmt/format.h"
@@ -22,16 +25,45 @@
 namespace informerd::daemon {
 namespace {
 
+// A request's min_resource_version as a number: 0 for "" and "0" (answer at once), else the
+// version the cache must have reached; INVALID_ARGUMENT when it is not a decimal number.
+absl::StatusOr<uint64_t> ParseMinResourceVersion(const std::string& text) {
+  if (text.empty()) return 0;
+  absl::StatusOr<uint64_t> parsed = core::ParseResourceVersion(text);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("min_resource_version: {}", std::string(parsed.status().message())));
+  }
+  return *parsed;
+}
+
+// The cache's `resource_version` is at least `min_version` (0: any, even none yet).
+bool Reached(const std::string& resource_version, uint64_t min_version) {
+  if (min_version == 0) return true;
+  const absl::StatusOr<uint64_t> version = core::ParseResourceVersion(resource_version);
+  return version.ok() && *version >= min_version;
+}
+
 // Why a cache is not synced, for UNAVAILABLE: the cache's reason, and the upstream's last error
 // while it keeps failing (a 403 explains a sync that never comes).
 std::string UnsyncedReason(const ServedResource& served, const core::CacheStats& stats,
                            const core::ReflectorStatus& upstream) {
-  std::string reason =
-      stats.unsynced_reason.empty() ? "the cache is not synced" : stats.unsynced_reason;
-  if (const absl::Status error = upstream.current_error(); !error.ok()) {
-    reason += fmt::format(" (last error from the apiserver: {})", std::string(error.message()));
-  }
-  return fmt::format("{} has not synced yet: {}", served.Describe(), reason);
+  return fmt::format("{} has not synced yet: {}", served.Describe(),
+                     ServedResource::NotSyncedReason(stats, upstream));
+}
+
+// UNAVAILABLE's message when the cache has not reached a request's min_resource_version in time:
+// the apiserver's words ("Too large resource version"), which clients retry on, with both
+// versions, and why the cache is not synced when it is not.
+std::string TooLargeMessage(const ServedResource& served, uint64_t min_version,
+                            const core::CacheStats& stats, const core::ReflectorStatus& upstream) {
+  std::string message = fmt::format(
+      "too large resource version: {}, current: {}: the cache of {} has not reached it in time; "
+      "retry",
+      min_version, stats.resource_version.empty() ? "none" : stats.resource_version,
+      served.Describe());
+  if (!stats.synced) message += fmt::format(" ({})", UnsyncedReason(served, stats, upstream));
+  return message;
 }
 
 // Get's NOT_FOUND for an object the cache does not hold.
@@ -74,8 +106,13 @@ void Describe(const ServedResource& served, const std::string& requested_namespa
     info->set_subscriber_count(static_cast<int64_t>(stats.subscriber_count));
   }
   info->set_on_demand(served.on_demand);
+  if (upstream.staleness) {
+    info->set_staleness_seconds(std::chrono::duration<double>(*upstream.staleness).count());
+  }
   if (upstream.resource_gone) {
     info->set_condition("resource no longer served by the apiserver");
+  } else if (!upstream.stale.empty()) {
+    info->set_condition(upstream.stale);  // it names the upstream error
   } else if (const absl::Status error = upstream.current_error(); !error.ok()) {
     info->set_condition(std::string(error.message()));
   }
@@ -141,15 +178,22 @@ InformerService::Clock::time_point InformerService::SyncDeadline(
   return now + (left - margin);
 }
 
+InformerService::Clock::time_point InformerService::VersionDeadline(
+    Clock::time_point sync_deadline, const absl::StatusOr<uint64_t>& min_version) const {
+  if (!min_version.ok() || *min_version == 0) return sync_deadline;
+  return std::min(sync_deadline, Clock::now() + options_.max_sync_wait);
+}
+
 void InformerService::WhenSynced(UnaryCall* call, std::shared_ptr<const ServedResource> served,
-                                 Clock::time_point give_up_at, std::function<bool()> attempt) {
+                                 Clock::time_point give_up_at, uint64_t min_version,
+                                 std::function<bool()> attempt) {
   if (call->cancelled()) return call->FinishWith(absl::CancelledError("the call was cancelled"));
   if (shutting_down_.load()) return call->FinishWith(ShuttingDown());
   const core::CacheStats stats = served->cache->Stats();
   // The entry was replaced or stopped (its resource is gone, an on-demand informer ended): its
   // cache says why, and its objects must not be served.
   if (stats.shut_down) return call->FinishWith(*stats.shut_down);
-  if (stats.synced && attempt()) return;
+  if (stats.synced && Reached(stats.resource_version, min_version) && attempt()) return;
   const core::ReflectorStatus upstream =
       served->status ? served->status() : core::ReflectorStatus();
   if (upstream.resource_gone) {
@@ -158,13 +202,17 @@ void InformerService::WhenSynced(UnaryCall* call, std::shared_ptr<const ServedRe
   }
   const Clock::time_point now = Clock::now();
   if (now >= give_up_at) {
+    if (!Reached(stats.resource_version, min_version)) {
+      return call->FinishWith(
+          absl::UnavailableError(TooLargeMessage(*served, min_version, stats, upstream)));
+    }
     return call->FinishWith(absl::UnavailableError(UnsyncedReason(*served, stats, upstream)));
   }
-  timer_.RunAt(
-      std::min(now + options_.sync_poll_interval, give_up_at),
-      [this, call, served = std::move(served), give_up_at, attempt = std::move(attempt)]() mutable {
-        WhenSynced(call, std::move(served), give_up_at, std::move(attempt));
-      });
+  timer_.RunAt(std::min(now + options_.sync_poll_interval, give_up_at),
+               [this, call, served = std::move(served), give_up_at, min_version,
+                attempt = std::move(attempt)]() mutable {
+                 WhenSynced(call, std::move(served), give_up_at, min_version, std::move(attempt));
+               });
 }
 
 grpc::ServerUnaryReactor* InformerService::List(grpc::CallbackServerContext* context,
@@ -175,7 +223,9 @@ grpc::ServerUnaryReactor* InformerService::List(grpc::CallbackServerContext* con
     call->FinishWith(ShuttingDown());
     return call;
   }
-  const Clock::time_point give_up_at = SyncDeadline(*context);
+  const absl::StatusOr<uint64_t> min_version =
+      ParseMinResourceVersion(request->min_resource_version());
+  const Clock::time_point give_up_at = VersionDeadline(SyncDeadline(*context), min_version);
   Ask ask;
   ask.method = "List";
   ask.resource = request->resource();
@@ -184,27 +234,31 @@ grpc::ServerUnaryReactor* InformerService::List(grpc::CallbackServerContext* con
   ask.label_selector = request->label_selector();
   ask.field_selector = request->field_selector();
   // `request` and `response` live until OnDone, which follows Finish.
-  Admit(ReadCallCredentials(*context), std::move(ask), &call->audit(),
-        [this, call, request, response, give_up_at](absl::StatusOr<Admitted> admitted) {
-          if (!admitted.ok()) return call->FinishWith(admitted.status());
-          auto target = std::make_shared<const ReadTarget>(std::move(admitted->target));
-          WhenSynced(call, target->served, give_up_at, [call, request, response, target]() {
-            absl::StatusOr<core::ListResult> result = target->served->cache->List(
-                request->namespace_(), target->label_selector, target->field_selector);
-            if (!result.ok()) {
-              call->FinishWith(result.status());
-              return true;
-            }
-            if (!result->synced) return false;
-            response->mutable_items()->Reserve(static_cast<int>(result->items.size()));
-            for (const std::shared_ptr<const core::ObjectRecord>& item : result->items) {
-              response->add_items(item->json.str());
-            }
-            response->set_resource_version(std::move(result->resource_version));
-            call->FinishWith(absl::OkStatus());
+  Admit(
+      ReadCallCredentials(*context), std::move(ask), &call->audit(),
+      [this, call, request, response, give_up_at, min_version](absl::StatusOr<Admitted> admitted) {
+        if (!admitted.ok()) return call->FinishWith(admitted.status());
+        // Checked once the caller is admitted: an unauthenticated one learns nothing else.
+        if (!min_version.ok()) return call->FinishWith(min_version.status());
+        auto target = std::make_shared<const ReadTarget>(std::move(admitted->target));
+        const uint64_t min = *min_version;
+        WhenSynced(call, target->served, give_up_at, min, [call, request, response, target, min]() {
+          absl::StatusOr<core::ListResult> result = target->served->cache->List(
+              request->namespace_(), target->label_selector, target->field_selector);
+          if (!result.ok()) {
+            call->FinishWith(result.status());
             return true;
-          });
+          }
+          if (!result->synced || !Reached(result->resource_version, min)) return false;
+          response->mutable_items()->Reserve(static_cast<int>(result->items.size()));
+          for (const std::shared_ptr<const core::ObjectRecord>& item : result->items) {
+            response->add_items(item->json.str());
+          }
+          response->set_resource_version(std::move(result->resource_version));
+          call->FinishWith(absl::OkStatus());
+          return true;
         });
+      });
   return call;
 }
 
@@ -216,7 +270,9 @@ grpc::ServerUnaryReactor* InformerService::Get(grpc::CallbackServerContext* cont
     call->FinishWith(ShuttingDown());
     return call;
   }
-  const Clock::time_point give_up_at = SyncDeadline(*context);
+  const absl::StatusOr<uint64_t> min_version =
+      ParseMinResourceVersion(request->min_resource_version());
+  const Clock::time_point give_up_at = VersionDeadline(SyncDeadline(*context), min_version);
   Ask ask;
   ask.method = "Get";
   ask.resource = request->resource();
@@ -224,26 +280,29 @@ grpc::ServerUnaryReactor* InformerService::Get(grpc::CallbackServerContext* cont
   ask.name = request->name();
   ask.name_required = true;
   ask.verbs = {"get"};
-  Admit(ReadCallCredentials(*context), std::move(ask), &call->audit(),
-        [this, call, request, response, give_up_at](absl::StatusOr<Admitted> admitted) {
-          if (!admitted.ok()) return call->FinishWith(admitted.status());
-          std::shared_ptr<const ServedResource> served = std::move(admitted->target.served);
-          WhenSynced(
-              call, served, give_up_at,
-              [call, request, response, served, lease = std::move(admitted->target.lease)]() {
-                core::GetResult result = served->cache->Get(request->namespace_(), request->name());
-                if (!result.synced) return false;
-                if (!result.object) {
-                  call->FinishWith(absl::NotFoundError(
-                      NotFoundMessage(served->resource, request->namespace_(), request->name())));
-                  return true;
-                }
-                response->set_object(result.object->json.str());
-                response->set_resource_version(std::move(result.resource_version));
-                call->FinishWith(absl::OkStatus());
+  Admit(
+      ReadCallCredentials(*context), std::move(ask), &call->audit(),
+      [this, call, request, response, give_up_at, min_version](absl::StatusOr<Admitted> admitted) {
+        if (!admitted.ok()) return call->FinishWith(admitted.status());
+        if (!min_version.ok()) return call->FinishWith(min_version.status());
+        std::shared_ptr<const ServedResource> served = std::move(admitted->target.served);
+        const uint64_t min = *min_version;
+        WhenSynced(
+            call, served, give_up_at, min,
+            [call, request, response, served, min, lease = std::move(admitted->target.lease)]() {
+              core::GetResult result = served->cache->Get(request->namespace_(), request->name());
+              if (!result.synced || !Reached(result.resource_version, min)) return false;
+              if (!result.object) {
+                call->FinishWith(absl::NotFoundError(
+                    NotFoundMessage(served->resource, request->namespace_(), request->name())));
                 return true;
-              });
-        });
+              }
+              response->set_object(result.object->json.str());
+              response->set_resource_version(std::move(result.resource_version));
+              call->FinishWith(absl::OkStatus());
+              return true;
+            });
+      });
   return call;
 }
 

@@ -78,6 +78,31 @@ TEST_CASE("get takes a resource and a name; a namespace is optional") {
   CHECK(invocation->output == OutputFormat::kName);
 }
 
+TEST_CASE("get and list take --min-resource-version; other commands refuse it") {
+  auto got = Parse({"get", "pods", "web-1", "-n", "default", "--min-resource-version", "42"});
+  REQUIRE(got.ok());
+  CHECK(got->min_resource_version == "42");
+  auto listed = Parse({"list", "pods", "--min-resource-version=7", "-l", "app=web"});
+  REQUIRE(listed.ok());
+  CHECK(listed->min_resource_version == "7");
+  CHECK(Parse({"list", "pods"})->min_resource_version.empty());
+  // Passed as typed: informerd says what is wrong with it.
+  CHECK(Parse({"list", "pods", "--min-resource-version", "abc"})->min_resource_version == "abc");
+  for (const std::vector<const char*>& args :
+       std::vector<std::vector<const char*>>{{"watch", "pods", "--min-resource-version", "42"},
+                                             {"resources", "--min-resource-version", "42"},
+                                             {"list", "pods", "--min-resource-version"}}) {
+    const auto refused = Parse(args);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+  CHECK(Parse({"watch", "pods", "--min-resource-version", "42"}).status().message() ==
+        "--min-resource-version does not apply to watch (see informerctl --help)");
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--min-resource-version RV") != std::string::npos);
+}
+
 TEST_CASE("resources takes a namespace: what the caller may list there") {
   auto invocation = Parse({"resources", "-n", "team-a"});
   REQUIRE(invocation.ok());

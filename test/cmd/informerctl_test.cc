@@ -200,6 +200,7 @@ TEST_CASE("list across all namespaces shows a NAMESPACE column and sends no name
     CHECK(request.namespace_().empty());
     CHECK(request.label_selector().empty());
     CHECK(request.field_selector().empty());
+    CHECK(request.min_resource_version().empty());
   }
 }
 
@@ -211,7 +212,8 @@ TEST_CASE("list passes namespace and selectors through and drops the NAMESPACE c
   fake.service().SetList(response);
   const SubprocessResult result =
       Run({"--address", fake.address(), "list", "deployments.apps", "-n", "default", "-l",
-           "app in (web,api),tier!=db", "--field-selector", "spec.nodeName=n1"});
+           "app in (web,api),tier!=db", "--field-selector", "spec.nodeName=n1",
+           "--min-resource-version", "42"});
   CHECK(result.exit_code == 0);
   // 5m30s is exact only within the second it was made; the prefix is not.
   REQUIRE(result.out.rfind("NAME           AGE\nweb-1          5m3", 0) == 0);
@@ -222,6 +224,7 @@ TEST_CASE("list passes namespace and selectors through and drops the NAMESPACE c
   CHECK(requests[0].namespace_() == "default");
   CHECK(requests[0].label_selector() == "app in (web,api),tier!=db");
   CHECK(requests[0].field_selector() == "spec.nodeName=n1");
+  CHECK(requests[0].min_resource_version() == "42");
 }
 
 TEST_CASE("list of a cluster-scoped resource has no NAMESPACE column") {
@@ -321,8 +324,8 @@ TEST_CASE("get prints one object as a table, JSON or name") {
 }
 )");
 
-  const SubprocessResult name =
-      Run({"--address", fake.address(), "-n", "default", "-o", "name", "get", "pods", "web-1"});
+  const SubprocessResult name = Run({"--address", fake.address(), "-n", "default", "-o", "name",
+                                     "get", "pods", "web-1", "--min-resource-version", "49"});
   CHECK(name.out == "pods/web-1\n");
 
   const auto requests = fake.service().get_requests();
@@ -330,9 +333,11 @@ TEST_CASE("get prints one object as a table, JSON or name") {
   CHECK(requests[0].resource() == "pods");
   CHECK(requests[0].namespace_() == "default");
   CHECK(requests[0].name() == "web-1");
+  CHECK(requests[0].min_resource_version().empty());
   CHECK(requests[1].resource() == "nodes");
   CHECK(requests[1].namespace_().empty());
   CHECK(requests[1].name() == "n1");
+  CHECK(requests[2].min_resource_version() == "49");
 }
 
 TEST_CASE("get of a missing object prints informerd's NOT_FOUND and exits 1") {
@@ -623,10 +628,14 @@ TEST_CASE("usage errors print one line and exit 2 without calling informerd") {
       {{"lsit", "pods"},
        "unknown command \"lsit\": expected resources, get, list or watch (see informerctl "
        "--help)"},
-      {{"get", "pods"}, "usage: informerctl get RESOURCE NAME [-n NS] (see informerctl --help)"},
-      {{"list"},
-       "usage: informerctl list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL] (see "
+      {{"get", "pods"},
+       "usage: informerctl get RESOURCE NAME [-n NS] [--min-resource-version RV] (see "
        "informerctl --help)"},
+      {{"list"},
+       "usage: informerctl list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL] "
+       "[--min-resource-version RV] (see informerctl --help)"},
+      {{"watch", "pods", "--min-resource-version", "3"},
+       "--min-resource-version does not apply to watch (see informerctl --help)"},
       {{"resources", "pods"}, "resources takes no arguments (see informerctl --help)"},
       {{"list", "pods", "-n", "a", "-A"}, "-n and -A exclude each other (see informerctl --help)"},
       {{"list", "pods", "--bookmarks"},

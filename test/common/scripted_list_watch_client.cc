@@ -52,6 +52,8 @@ ScriptedWatch::ScriptedWatch(std::string path_and_query, daemon::ListWatchClient
       on_bytes_(std::make_shared<daemon::ListWatchClient::BytesCallback>(std::move(on_bytes))),
       on_end_(std::make_shared<daemon::ListWatchClient::EndCallback>(std::move(on_end))) {}
 
+void ScriptedWatch::Open() { Push(std::string()); }
+
 void ScriptedWatch::Push(std::string bytes) {
   if (!open()) return;
   boost::asio::post(strand_,

@@ -6,7 +6,8 @@
 //   GET    Answered from the scripts (ScriptGet): the oldest script whose path matches, or, if
 //          none does yet, held until one is written. A script written while matching GETs wait
 //          answers the oldest of them.
-//   WATCH  Opened at once and listed in watches(): the test pushes body bytes into it and ends it
+//   WATCH  Opened at once and listed in watches(): the test pushes body bytes into it (after
+//          Open(), the empty piece that says its headers arrived, when it matters) and ends it
 //          with an HttpResult, as a server would. Cancelling the WatchHandle marks it cancelled;
 //          nothing pushed after that (or still queued on the strand) reaches the caller.
 //   Every request is recorded in order (requests(), RequestLines()).
@@ -52,6 +53,9 @@ class ScriptedWatch final : public daemon::WatchStream {
 
   const std::string& path_and_query() const { return path_and_query_; }
 
+  // Posts an empty piece to on_bytes, as ApiServerClient does when a 200 answer's headers arrive:
+  // the watch is open. Ignored once ended or cancelled.
+  void Open();
   // Posts `bytes` to on_bytes, as one piece of the 200 stream. Ignored once ended or cancelled.
   void Push(std::string bytes);
   // Posts the end of the watch to on_end (once; later calls are ignored). A 200 with OK status

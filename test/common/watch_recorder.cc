@@ -10,6 +10,12 @@ WatchRecorder::WatchRecorder(std::chrono::milliseconds wait)
 daemon::ListWatchClient::BytesCallback WatchRecorder::OnBytes() const {
   return [state = state_](std::string_view bytes) {
     std::lock_guard<std::mutex> lock(state->mu);
+    if (bytes.empty()) {
+      // The client's word that the 200 headers arrived: not a piece of the body.
+      ++state->opens;
+      state->cv.notify_all();
+      return;
+    }
     ++state->pieces;
     absl::Status fed = state->decoder.Feed(bytes, state->events);
     if (!fed.ok() && state->decode_status.ok()) state->decode_status = fed;
@@ -41,6 +47,16 @@ std::optional<daemon::HttpResult> WatchRecorder::WaitForEnd(
 std::vector<core::WatchEvent> WatchRecorder::events() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->events;
+}
+
+bool WatchRecorder::WaitForOpen(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(state_->mu);
+  return state_->cv.wait_for(lock, timeout, [&] { return state_->opens > 0; });
+}
+
+int WatchRecorder::opens() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->opens;
 }
 
 std::size_t WatchRecorder::pieces() const {

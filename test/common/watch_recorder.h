@@ -34,8 +34,14 @@ class WatchRecorder {
   std::optional<daemon::HttpResult> WaitForEnd() const { return WaitForEnd(wait_); }
   std::optional<daemon::HttpResult> WaitForEnd(std::chrono::milliseconds timeout) const;
 
+  // Whether the client said the watch is open (the empty piece on_bytes gets when the 200
+  // headers arrive) before the timeout.
+  bool WaitForOpen(std::chrono::milliseconds timeout) const;
+  // How many times it said so (the contract: at most once, and never for a non-200 answer).
+  int opens() const;
+
   std::vector<core::WatchEvent> events() const;
-  // How many pieces the body arrived in (on_bytes calls).
+  // How many pieces the body arrived in (on_bytes calls with bytes; the empty one is opens()).
   std::size_t pieces() const;
   // How many times on_end was called (the contract: at most once).
   int ends() const;
@@ -51,6 +57,7 @@ class WatchRecorder {
     core::WatchEventDecoder decoder{core::WatchDecoderOptions{}};
     std::vector<core::WatchEvent> events;
     std::size_t pieces = 0;
+    int opens = 0;
     int ends = 0;
     absl::Status decode_status;
     std::optional<daemon::HttpResult> end;

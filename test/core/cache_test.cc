@@ -414,6 +414,34 @@ TEST_CASE("a relist that finds no difference keeps the window") {
   CHECK(h.cache->Stats().resource_version == "30");
 }
 
+TEST_CASE("after a relist that finds no difference, versions between the two are refused") {
+  // The cache is at 11; upstream an object was created at 12 and deleted at 20, and the watch
+  // broke before delivering either. The relist at 30 finds nothing to change, but a client that
+  // saw 12 (from a replica that was ahead) holds an object the cache never had.
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "b", 11)));
+  auto waiting = h.Subscribe(Options("12"));
+  auto waiting_for_list = h.Subscribe(Options("30"));
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 11)}, 30);
+  CHECK(Drain(*waiting).empty());
+  REQUIRE(waiting->FinalStatus().has_value());
+  CHECK(waiting->FinalStatus()->code() == absl::StatusCode::kOutOfRange);
+  CHECK_THAT(std::string(waiting->FinalStatus()->message()),
+             Catch::Contains("resource version 12 is ahead of the cache, which relisted from "
+                             "the apiserver from 11 to 30"));
+  CHECK_FALSE(waiting_for_list->FinalStatus().has_value());
+  CHECK(h.SubscribeError(Options("12")) == absl::StatusCode::kOutOfRange);
+  CHECK(h.SubscribeError(Options("29")) == absl::StatusCode::kOutOfRange);
+  // Either end stays exact: 11 is the cache's own state before the relist, 30 the list's.
+  auto from_11 = h.Subscribe(Options("11"));
+  auto from_30 = h.Subscribe(Options("30"));
+  h.cache->ApplyWatchEvent(Added(Pod("ns", "c", 31)));
+  CHECK(Drain(*from_11) == std::vector<Received>{Change(kAdded, "ns/c", "31")});
+  CHECK(Drain(*from_30) == std::vector<Received>{Change(kAdded, "ns/c", "31")});
+  CHECK(Drain(*waiting_for_list) == std::vector<Received>{Change(kAdded, "ns/c", "31")});
+}
+
 TEST_CASE("resuming is refused while a relist is changing the cache") {
   Harness h;
   h.List({Pod("ns", "a", 3)}, 10);
@@ -447,6 +475,135 @@ TEST_CASE("an aborted relist keeps what it applied and deletes nothing") {
   h.List({Pod("ns", "a", 20), Pod("ns", "b", 4)}, 40);
   CHECK(Drain(*sub).empty());
   CHECK(h.cache->Stats().resource_version == "40");
+}
+
+// ---- Reads during a relist --------------------------------------------------------------------
+
+// The keys and object versions a List answers: "ns/name@rv".
+std::vector<std::string> Listed(const ListResult& listed) {
+  std::vector<std::string> keys;
+  for (const auto& object : listed.items) {
+    keys.push_back(testing::Key(*object) + "@" + object->resource_version.str());
+  }
+  return keys;
+}
+
+constexpr const char* kRelistingSince10 =
+    "a relist is replacing the cached objects (since resource version 10)";
+
+TEST_CASE("reads during a relist: the last complete state until it changes the store, then none") {
+  Harness h;
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 4)}, 10);
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 3)}, "30");  // no difference yet: the store is unchanged
+  auto listed = h.cache->List("", LabelSelector(), FieldSelector());
+  REQUIRE(listed.ok());
+  CHECK(listed->synced);
+  CHECK(listed->unsynced_reason.empty());
+  CHECK(listed->resource_version == "10");
+  CHECK(Listed(*listed) == std::vector<std::string>{"ns/a@3", "ns/b@4"});
+  CHECK(h.cache->Get("ns", "b").synced);
+  CHECK(h.cache->Stats().synced);
+  CHECK(h.cache->Stats().relisting);
+
+  // The first difference: the store now mixes the two lists (c is from resource version 30, b
+  // may be gone upstream). Nothing of it may be read as a state of the cluster.
+  h.cache->ListItems({Pod("ns", "c", 22)}, "30");
+  listed = h.cache->List("", LabelSelector(), FieldSelector());
+  REQUIRE(listed.ok());
+  CHECK_FALSE(listed->synced);
+  CHECK(listed->unsynced_reason == kRelistingSince10);
+  const GetResult got = h.cache->Get("ns", "a");
+  CHECK_FALSE(got.synced);
+  CHECK(got.unsynced_reason == kRelistingSince10);
+  CacheStats stats = h.cache->Stats();
+  CHECK_FALSE(stats.synced);
+  CHECK(stats.unsynced_reason == kRelistingSince10);
+  CHECK(stats.relisting);
+  CHECK(stats.resource_version == "10");
+
+  // Complete: exactly the new list, at its version.
+  h.cache->EndList("30");
+  listed = h.cache->List("", LabelSelector(), FieldSelector());
+  REQUIRE(listed.ok());
+  CHECK(listed->synced);
+  CHECK(listed->unsynced_reason.empty());
+  CHECK(listed->resource_version == "30");
+  CHECK(Listed(*listed) == std::vector<std::string>{"ns/a@3", "ns/c@22"});
+  CHECK(h.cache->Get("ns", "c").synced);
+  CHECK(h.cache->Get("ns", "b").object == nullptr);
+  stats = h.cache->Stats();
+  CHECK(stats.synced);
+  CHECK(stats.unsynced_reason.empty());
+  CHECK_FALSE(stats.relisting);
+}
+
+TEST_CASE("a relist that changes nothing never interrupts reads") {
+  Harness h;
+  h.List({Pod("ns", "a", 3)}, 10);
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 3)}, "20");
+  CHECK(h.cache->List("", LabelSelector(), FieldSelector())->synced);
+  h.cache->EndList("20");
+  const auto listed = h.cache->List("", LabelSelector(), FieldSelector());
+  CHECK(listed->synced);
+  CHECK(listed->resource_version == "20");
+  // Aborted before any difference: the store was never mixed.
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 3)}, "25");
+  h.cache->AbortList();
+  CHECK(h.cache->Get("ns", "a").synced);
+  CHECK(h.cache->Stats().synced);
+  CHECK_FALSE(h.cache->Stats().relisting);
+}
+
+TEST_CASE("an aborted relist that changed the store keeps reads refused until a list completes") {
+  Harness h;
+  h.List({Pod("ns", "a", 3), Pod("ns", "b", 4)}, 10);
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 20)}, "30");
+  h.cache->AbortList();
+  // a is from the abandoned list, b perhaps long gone: still a mix.
+  auto listed = h.cache->List("", LabelSelector(), FieldSelector());
+  CHECK_FALSE(listed->synced);
+  CHECK(listed->unsynced_reason == kRelistingSince10);
+  CHECK_FALSE(h.cache->Get("ns", "b").synced);
+  CacheStats stats = h.cache->Stats();
+  CHECK_FALSE(stats.synced);
+  CHECK(stats.unsynced_reason == kRelistingSince10);
+  CHECK(stats.relisting);
+  // The next list, even before it changes anything, does not make the mix readable.
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 20)}, "40");
+  CHECK_FALSE(h.cache->List("", LabelSelector(), FieldSelector())->synced);
+  CHECK(h.cache->Stats().unsynced_reason == kRelistingSince10);
+  h.cache->EndList("40");
+  listed = h.cache->List("", LabelSelector(), FieldSelector());
+  CHECK(listed->synced);
+  CHECK(listed->resource_version == "40");
+  CHECK(Listed(*listed) == std::vector<std::string>{"ns/a@20"});
+  stats = h.cache->Stats();
+  CHECK(stats.synced);
+  CHECK(stats.unsynced_reason.empty());
+  CHECK_FALSE(stats.relisting);
+}
+
+TEST_CASE("during the initial list and after MarkUnsynced, reads keep their own reason") {
+  Harness h;
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "a", 3)}, "10");
+  CHECK(h.cache->Stats().unsynced_reason == "the initial list has not completed");
+  CHECK(h.cache->List("", LabelSelector(), FieldSelector())->unsynced_reason ==
+        "the initial list has not completed");
+  h.cache->EndList("10");
+  CHECK(h.cache->Stats().synced);
+  h.cache->MarkUnsynced("resource no longer served by the apiserver");
+  h.cache->BeginList();
+  h.cache->ListItems({Pod("ns", "b", 12)}, "20");
+  CHECK(h.cache->Get("ns", "b").unsynced_reason == "resource no longer served by the apiserver");
+  h.cache->EndList("20");
+  CHECK(h.cache->Get("ns", "b").synced);
+  CHECK(h.cache->Get("ns", "a").object == nullptr);
 }
 
 TEST_CASE("EndList without a list in progress deletes nothing") {

@@ -62,6 +62,36 @@ TEST_CASE("a version older than the window's start is OUT_OF_RANGE") {
   CHECK(std::string(status.message()).find("too old resource version: 9") != std::string::npos);
 }
 
+TEST_CASE("a gap refuses the versions strictly inside it until the start passes it") {
+  FakeClock clock;
+  EventWindow window(2, seconds(75));
+  window.Reset(10, false);
+  window.Append(At(11), clock.Now());
+  window.AddGap(11, 20);
+  window.Append(At(21), clock.Now());
+  CHECK(After(window, 10) == std::vector<uint64_t>{11, 21});
+  CHECK(After(window, 11) == std::vector<uint64_t>{21});
+  CHECK(Code(window, 12) == absl::StatusCode::kOutOfRange);
+  CHECK(Code(window, 19) == absl::StatusCode::kOutOfRange);
+  CHECK_THAT(Refusal(window, 15),
+             Catch::Contains("too old resource version: 15 (the cache went from 11 to 20 by "
+                             "relisting"));
+  CHECK(After(window, 20) == std::vector<uint64_t>{21});
+  // Adjacent versions leave nothing between them: no gap.
+  window.AddGap(21, 22);
+  CHECK(Code(window, 21) == absl::StatusCode::kOk);
+  // Events expire past the gap: the start (21) is above it, the gap is gone with them.
+  window.Append(At(22), clock.Now());
+  window.Append(At(23), clock.Now());
+  CHECK(window.start() == 21);
+  CHECK(Refusal(window, 15).find("relisting") == std::string::npos);
+  // A reset forgets gaps.
+  window.AddGap(23, 40);
+  window.Reset(50, false);
+  window.Append(At(51), clock.Now());
+  CHECK(After(window, 50) == std::vector<uint64_t>{51});
+}
+
 TEST_CASE("the window holds at most max_events: older versions expire by count") {
   FakeClock clock;
   EventWindow window(3, seconds(75));

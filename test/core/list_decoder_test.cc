@@ -63,7 +63,10 @@ TEST_CASE("decodes a page: list metadata with continue token, and every item") {
     CHECK(item.resource_version == "5" + std::to_string(name.size()));
     CHECK(item.labels.entries() == Labels{{"app", "web"}, {"run", name}});
     CHECK(item.extra_fields == std::vector<std::optional<std::string>>{node});
-    CHECK(item.json == StrippedItem(name, node));
+    // The list's kind and apiVersion, inserted at the start; managedFields cut.
+    CHECK(item.json == R"({"kind":"Pod","apiVersion":"v1",)" + StrippedItem(name, node).substr(1));
+    // Every view is into the record's own JSON, offsets of the final text.
+    CHECK(item.compact());
   }
 }
 
@@ -77,7 +80,8 @@ TEST_CASE("the last page has no continue token and no remaining count") {
   CHECK(page->metadata.continue_token.empty());
   CHECK_FALSE(page->metadata.remaining_item_count.has_value());
   REQUIRE(page->items.size() == 1);
-  CHECK(page->items[0].json == R"({"metadata":{"name":"cm"},"data":{"items":"[not, the, list]"}})");
+  CHECK(page->items[0].json == R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"cm"},)"
+                               R"("data":{"items":"[not, the, list]"}})");
 }
 
 TEST_CASE("keeps managedFields in items when stripping is off") {
@@ -152,48 +156,77 @@ TEST_CASE("rejects a page that is not a well-formed list") {
   }
 }
 
-TEST_CASE("an item larger than the limit fails the page, naming it, its size and the limit") {
+TEST_CASE("an item larger than the limit is skipped and named; the page and the list go on") {
   // The limit counts an item as the page has it, managedFields included.
   const std::string small = Item("pod-a", "n1");
   const std::string large = Item("pod-bbbbbbbb", "n2");
+  const std::string other = Item("pod-c", "n3");
   REQUIRE(large.size() > small.size());
-  const std::string body =
-      R"({"metadata":{"resourceVersion":"7"},"items":[)" + small + "," + large + "," + small + "]}";
+  const auto skip_of = [&](std::size_t limit) {
+    SkippedObject skipped;
+    skipped.namespace_name = "shop";
+    skipped.name = "pod-bbbbbbbb";
+    skipped.uid = "uid-pod-bbbbbbbb";
+    skipped.resource_version = "512";
+    skipped.bytes = large.size();
+    skipped.limit = limit;
+    return skipped;
+  };
 
   SECTION("at the limit, an item is accepted") {
     ListDecoder decoder(ScanOptions{}, large.size());
-    auto page = decoder.Decode(body);
+    auto page = decoder.Decode(R"({"metadata":{"resourceVersion":"7"},"items":[)" + small + "," +
+                               large + "," + other + "]}");
     REQUIRE(page.ok());
     CHECK(page->items.size() == 3);
+    CHECK(page->skipped.empty());
   }
-  SECTION("one byte over it, the page fails") {
+  SECTION("one byte over it, the item is left out and the others decoded") {
     ListDecoder decoder(ScanOptions{}, large.size() - 1);
-    auto page = decoder.Decode(body);
-    REQUIRE_FALSE(page.ok());
-    CHECK(page.status().code() == absl::StatusCode::kResourceExhausted);
-    CHECK(Message(page.status()) == "list page: items[1] (shop/pod-bbbbbbbb) is " +
-                                        std::to_string(large.size()) + " bytes, larger than the " +
-                                        std::to_string(large.size() - 1) +
-                                        "-byte limit on one object");
-    // The decoder stays usable: a page whose items fit decodes.
-    auto next = decoder.Decode(R"({"metadata":{"resourceVersion":"8"},"items":[)" + small + "]}");
-    REQUIRE(next.ok());
-    CHECK(next->items.size() == 1);
+    auto page = decoder.Decode(R"({"metadata":{"resourceVersion":"7","continue":"t"},"items":[)" +
+                               small + "," + large + "," + other + "]}");
+    REQUIRE(page.ok());
+    CHECK(page->metadata.resource_version == "7");
+    CHECK(page->metadata.continue_token == "t");
+    REQUIRE(page->items.size() == 2);
+    CHECK(page->items[0].name == "pod-a");
+    CHECK(page->items[1].name == "pod-c");
+    CHECK(page->items[1].json == StrippedItem("pod-c", "n3"));
+    CHECK(page->skipped == std::vector<SkippedObject>{skip_of(large.size() - 1)});
+    CHECK(page->skipped[0].Describe() == "shop/pod-bbbbbbbb");
+  }
+  SECTION("across the pages of one list") {
+    ListDecoder decoder(ScanOptions{}, large.size() - 1);
+    auto first = decoder.Decode(R"({"metadata":{"resourceVersion":"7","continue":"t"},"items":[)" +
+                                small + "," + large + "]}");
+    REQUIRE(first.ok());
+    CHECK(first->items.size() == 1);
+    CHECK(first->skipped == std::vector<SkippedObject>{skip_of(large.size() - 1)});
+    auto second = decoder.Decode(R"({"metadata":{"resourceVersion":"7"},"items":[)" + large + "," +
+                                 other + "," + large + "]}");
+    REQUIRE(second.ok());
+    REQUIRE(second->items.size() == 1);
+    CHECK(second->items[0].name == "pod-c");
+    CHECK(second->skipped ==
+          std::vector<SkippedObject>{skip_of(large.size() - 1), skip_of(large.size() - 1)});
+    // An error after a skipped item still names the item by its place in the page.
+    auto bad = decoder.Decode(R"({"items":[)" + large + R"(,{"metadata":{"name":7}}]})");
+    REQUIRE_FALSE(bad.ok());
+    CHECK_THAT(Message(bad.status()), Catch::StartsWith("list page: items[1]: metadata.name"));
   }
   SECTION("a cluster-scoped item is named by its name, one without a name says so") {
     const std::string node = R"({"metadata":{"name":"node-1"},"spec":{"podCIDR":"10.0.0.0/24"}})";
     const std::string nameless = R"({"metadata":{},"spec":{"podCIDR":"10.0.0.0/24"}})";
     ListDecoder decoder(ScanOptions{}, 20);
-    auto page = decoder.Decode(R"({"items":[)" + node + "]}");
-    REQUIRE_FALSE(page.ok());
-    CHECK(Message(page.status()) == "list page: items[0] (node-1) is " +
-                                        std::to_string(node.size()) +
-                                        " bytes, larger than the 20-byte limit on one object");
-    page = decoder.Decode(R"({"items":[)" + nameless + "]}");
-    REQUIRE_FALSE(page.ok());
-    CHECK(Message(page.status()) == "list page: items[0] (with no name) is " +
-                                        std::to_string(nameless.size()) +
-                                        " bytes, larger than the 20-byte limit on one object");
+    auto page = decoder.Decode(R"({"items":[)" + node + "," + nameless + "]}");
+    REQUIRE(page.ok());
+    CHECK(page->items.empty());
+    REQUIRE(page->skipped.size() == 2);
+    CHECK(page->skipped[0].Describe() == "node-1");
+    CHECK(page->skipped[0].bytes == node.size());
+    CHECK(page->skipped[1].Describe() == "an object with no name");
+    CHECK(page->skipped[1].bytes == nameless.size());
+    CHECK(page->skipped[1].limit == 20);
   }
   SECTION("the default limit is maxObjectBytes' default, 32 MiB") {
     ListDecoder decoder(ScanOptions{});
@@ -206,10 +239,82 @@ TEST_CASE("an item larger than the limit fails the page, naming it, its size and
     CHECK(fits->items.size() == 1);
     huge.insert(huge.size() - 2, "x");
     auto over = decoder.Decode(R"({"items":[)" + huge + "]}");
-    REQUIRE_FALSE(over.ok());
-    CHECK(Message(over.status()) ==
-          "list page: items[0] (shop/huge) is 33554433 bytes, larger than the 33554432-byte "
-          "limit on one object");
+    REQUIRE(over.ok());
+    CHECK(over->items.empty());
+    REQUIRE(over->skipped.size() == 1);
+    CHECK(over->skipped[0].Describe() == "shop/huge");
+    CHECK(over->skipped[0].bytes == 33554433);
+    CHECK(over->skipped[0].limit == 33554432);
+  }
+}
+
+TEST_CASE("items get the list's kind and apiVersion when they lack them") {
+  const auto items_of = [](ListDecoder& decoder, const std::string& body) {
+    auto page = decoder.Decode(body);
+    REQUIRE(page.ok());
+    std::vector<std::string> json;
+    for (const ObjectRecord& item : page->items) json.push_back(item.json.str());
+    return json;
+  };
+  using Strings = std::vector<std::string>;
+
+  SECTION("a built-in list names them before its items; its own names win") {
+    ListDecoder decoder(ScanOptions{}, kDefaultMaxObjectBytes, ItemType{"Other", "other/v9"});
+    CHECK(items_of(decoder,
+                   R"({"kind":"DeploymentList","apiVersion":"apps/v1","metadata":{},"items":[)"
+                   R"({"metadata":{"name":"a"}},{},{"apiVersion":"apps/v1beta1","metadata":{}},)"
+                   R"({"kind":"Deployment","metadata":{}}]})") ==
+          Strings{R"({"kind":"Deployment","apiVersion":"apps/v1","metadata":{"name":"a"}})",
+                  R"({"kind":"Deployment","apiVersion":"apps/v1"})",
+                  R"({"kind":"Deployment","apiVersion":"apps/v1beta1","metadata":{}})",
+                  R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{}})"});
+  }
+  SECTION("a custom resource's list, keys sorted: its kind comes after the items") {
+    // The apiserver writes a custom resource list as a sorted map; its items carry their own
+    // kind and apiVersion (they are stored with them), which stay as they are.
+    const std::string body =
+        R"({"apiVersion":"stable.example.com/v1","items":[)"
+        R"({"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"c1"}},)"
+        R"({"metadata":{"name":"c2"},"spec":{"cronSpec":"* * * * */5"}}],)"
+        R"("kind":"CronTabList","metadata":{"continue":"","resourceVersion":"812"}})";
+    ListDecoder with_type(ScanOptions{}, kDefaultMaxObjectBytes,
+                          ItemType{"CronTab", "stable.example.com/v1"});
+    CHECK(items_of(with_type, body) ==
+          Strings{
+              R"({"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"c1"}})",
+              R"({"kind":"CronTab","apiVersion":"stable.example.com/v1",)"
+              R"("metadata":{"name":"c2"},"spec":{"cronSpec":"* * * * */5"}})"});
+    // Without the resource's type, what the list said before the item is all there is.
+    ListDecoder without(ScanOptions{});
+    CHECK(items_of(without, body)[1] ==
+          R"({"apiVersion":"stable.example.com/v1","metadata":{"name":"c2"},)"
+          R"("spec":{"cronSpec":"* * * * */5"}})");
+  }
+  SECTION("nothing known, nothing inserted; a member present with any value is left alone") {
+    ListDecoder decoder(ScanOptions{});
+    CHECK(items_of(decoder, R"({"items":[{"metadata":{"name":"a"}}]})") ==
+          Strings{R"({"metadata":{"name":"a"}})"});
+    CHECK(items_of(decoder, R"({"kind":"List","items":[{"metadata":{"name":"a"}}]})") ==
+          Strings{R"({"metadata":{"name":"a"}})"});
+    CHECK(items_of(
+              decoder,
+              R"({"kind":"PodList","apiVersion":"v1","items":[{"kind":null,"apiVersion":{}}]})") ==
+          Strings{R"({"kind":null,"apiVersion":{}})"});
+  }
+  SECTION("the values are escaped, and fields, labels and extra fields still resolve") {
+    ListDecoder decoder(ScanOptions{true, {"spec.nodeName"}});
+    auto page = decoder.Decode(R"({"kind":"Q\"List","apiVersion":"x\\y/v1","items":[)" +
+                               Item("pod-a", "n1") + "]}");
+    REQUIRE(page.ok());
+    REQUIRE(page->items.size() == 1);
+    const ObjectRecord& item = page->items[0];
+    CHECK(item.json ==
+          R"({"kind":"Q\"","apiVersion":"x\\y/v1",)" + StrippedItem("pod-a", "n1").substr(1));
+    auto rescanned = ObjectScanner(ScanOptions{true, {"spec.nodeName"}}).Scan(item.json);
+    REQUIRE(rescanned.ok());
+    CHECK(*rescanned == item);
+    CHECK(item.labels.entries() == Labels{{"app", "web"}, {"run", "pod-a"}});
+    CHECK(item.extra_fields == std::vector<std::optional<std::string>>{"n1"});
   }
 }
 

@@ -225,6 +225,63 @@ TEST_CASE("a reused scanner starts every object from scratch") {
   CHECK(scanner.side_fields().kind == "ConfigMap");
 }
 
+// TakeRecord(members): what ListDecoder uses to give LIST items their kind and apiVersion.
+class ScanOnly : public DocumentEnvelope {
+ public:
+  bool StartObject(ObjectStart& start) override {
+    start = ObjectStart::kScan;
+    return true;
+  }
+  bool EndObject() override { return true; }
+  bool StartArray() override { return true; }
+  bool EndArray() override { return true; }
+  bool Key(std::string_view) override { return true; }
+  bool Scalar(JsonScalar, std::string_view) override { return true; }
+  bool ObjectScanned(ObjectScanner&) override { return true; }
+};
+
+TEST_CASE("TakeRecord(members) inserts members at the start; every view is of the final JSON") {
+  const std::string members = R"("kind":"Pod","apiVersion":"v1")";
+  ObjectScanner scanner(ScanOptions{true, {"spec.nodeName", "kind"}});
+  ScanOnly envelope;
+  const auto take = [&](const std::string& json) {
+    REQUIRE(scanner.ParseDocument(json, envelope).ok());
+    return scanner.TakeRecord(members);
+  };
+
+  CHECK(take("{}").json == R"({"kind":"Pod","apiVersion":"v1"})");
+  CHECK(take(" { } ").json == R"({"kind":"Pod","apiVersion":"v1" })");  // the rest as received
+  CHECK_FALSE(scanner.side_fields().has_kind);
+  CHECK_FALSE(scanner.side_fields().has_api_version);
+
+  // managedFields first in metadata (its comma after it is cut), escapes, labels, extra fields.
+  const ObjectRecord record =
+      take(R"({"metadata":{"managedFields":[{"manager":"m"}],"name":"a\u00e9","namespace":"ns",)"
+           R"("labels":{"app":"web"}},"spec":{"nodeName":"n1"}})");
+  CHECK(record.json ==
+        R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"a\u00e9","namespace":"ns",)"
+        R"("labels":{"app":"web"}},"spec":{"nodeName":"n1"}})");
+  CHECK(record.name == "a\xC3\xA9");
+  CHECK(record.namespace_name == "ns");
+  CHECK(record.labels.entries() == Labels{{"app", "web"}});
+  // An inserted member is not scanned: extra fields are of the object as received.
+  CHECK(record.extra_fields == std::vector<std::optional<std::string>>{"n1", std::nullopt});
+  CHECK(record.compact());
+  CHECK(record.namespace_name.data() > record.json.data());
+  CHECK(record.namespace_name.data() < record.json.data() + record.json.size());
+
+  // What the scan says about the object's own kind and apiVersion.
+  take(R"({"kind":null,"metadata":{"kind":"x","apiVersion":"y"}})");
+  CHECK(scanner.side_fields().has_kind);
+  CHECK_FALSE(scanner.side_fields().has_api_version);
+  take(R"({"apiVersion":"v1"})");
+  CHECK_FALSE(scanner.side_fields().has_kind);
+  CHECK(scanner.side_fields().has_api_version);
+  // Without members, TakeRecord is the plain one.
+  REQUIRE(scanner.ParseDocument(R"({"a":1})", envelope).ok());
+  CHECK(scanner.TakeRecord("").json == R"({"a":1})");
+}
+
 TEST_CASE("reads a Status object's code, status, reason and message") {
   ObjectScanner scanner(ScanOptions{});
   auto record = scanner.Scan(
@@ -299,6 +356,22 @@ TEST_CASE("rejects malformed JSON, naming the byte offset and RapidJSON's reason
     REQUIRE_FALSE(record.ok());
     CHECK(record.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(Message(record.status()), Catch::Contains(expected));
+  }
+}
+
+TEST_CASE(
+    "a document that ends inside a multi-byte UTF-8 sequence is refused, read within bounds") {
+  // RapidJSON's validation reads a sequence's continuation bytes without stopping at the end of
+  // the buffer (a truncated watch event ends so). A fresh scanner each time, so that no earlier
+  // document's larger buffer hides a read past this one's end (the ASan configuration sees it).
+  for (const std::string input :
+       {"{\"a\":\"\xF0", "{\"a\":\"x\xE6", "{\"metadata\":{\"name\":\"\xF4\x8F", "{\"a\":\"\xC3"}) {
+    INFO(input);
+    ObjectScanner scanner(ScanOptions{});
+    auto record = scanner.Scan(input);
+    REQUIRE_FALSE(record.ok());
+    CHECK(record.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(Message(record.status()), Catch::Contains("Invalid encoding in string."));
   }
 }
 

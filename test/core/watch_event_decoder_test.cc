@@ -1,6 +1,7 @@
 // Specification of core/watch_event_decoder.*: a WATCH body, cut anywhere, becomes events.
 #include "core/watch_event_decoder.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
 #include <string>
@@ -342,43 +343,147 @@ TEST_CASE("rejects malformed events of every kind") {
   }
 }
 
-TEST_CASE("an event longer than the limit breaks the decoder without buffering it") {
-  const std::string event =
-      R"({"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"9"}}})";
-  WatchDecoderOptions options = Options();
-  options.max_event_bytes = event.size();
-  options.start_resource_version = "5";
+// A watch event whose object is `padding` bytes of data after its metadata, as the apiserver
+// writes a large ConfigMap or Secret.
+std::string BigEvent(const std::string& type, const std::string& name, const std::string& rv,
+                     std::size_t padding) {
+  return R"({"type":")" + type +
+         R"(","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":")" + name +
+         R"(","namespace":"shop","uid":"uid-)" + name + R"(","resourceVersion":")" + rv +
+         R"("},"data":{"blob":")" + std::string(padding, 'x') + R"("}}})";
+}
 
-  SECTION("an event exactly at the limit is accepted") {
+TEST_CASE("an event longer than the limit is skipped, named, and the stream goes on") {
+  const std::string small = BigEvent("ADDED", "a", "9", 0);
+  const std::string large = BigEvent("MODIFIED", "big", "10", 4096);
+  const std::string after = BigEvent("MODIFIED", "a", "11", 0);
+  WatchDecoderOptions options = Options();
+  options.max_event_bytes = 1024;
+  options.start_resource_version = "5";
+  REQUIRE(small.size() <= 1024);
+  REQUIRE(large.size() > 1024);
+  const std::string stream = small + "\n" + large + "\n" + after + "\n";
+
+  SkippedObject expected_skip;
+  expected_skip.namespace_name = "shop";
+  expected_skip.name = "big";
+  expected_skip.uid = "uid-big";
+  expected_skip.resource_version = "10";
+  expected_skip.bytes = large.size();
+  expected_skip.limit = 1024;
+  CHECK(expected_skip.Describe() == "shop/big");
+
+  const auto check = [&](const std::vector<WatchEvent>& events) {
+    REQUIRE(events.size() == 3);
+    CHECK(events[0].object.name == "a");
+    CHECK(events[0].object.resource_version == "9");
+    CHECK_FALSE(events[0].skipped.has_value());
+    // The skipped event keeps its type and names its object; it has no JSON.
+    CHECK(events[1].type == WatchEventType::kModified);
+    REQUIRE(events[1].skipped.has_value());
+    CHECK(*events[1].skipped == expected_skip);
+    CHECK(events[1].object == ObjectRecord());
+    // The next one is decoded as usual.
+    CHECK(events[2].object.name == "a");
+    CHECK(events[2].object.resource_version == "11");
+    CHECK(events[2].object.json ==
+          R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","namespace":"shop",)"
+          R"("uid":"uid-a","resourceVersion":"11"},"data":{"blob":""}})");
+  };
+
+  SECTION("in one piece") {
     WatchEventDecoder decoder(options);
     std::vector<WatchEvent> events;
-    REQUIRE(decoder.Feed(event + "\n" + event + "\n", events).ok());
+    REQUIRE(decoder.Feed(stream, events).ok());
+    check(events);
+    CHECK_FALSE(decoder.broken());
+    CHECK(decoder.events_decoded() == 3);
+    CHECK(decoder.resource_version() == "11");
+    CHECK(decoder.buffered_bytes() == 0);
+  }
+  SECTION("fed one byte at a time, never holding more than the limit") {
+    WatchEventDecoder decoder(options);
+    std::vector<WatchEvent> events;
+    std::size_t most = 0;
+    for (char c : stream) {
+      REQUIRE(decoder.Feed(std::string_view(&c, 1), events).ok());
+      most = std::max(most, decoder.buffered_bytes());
+    }
+    REQUIRE(decoder.Finish(events).ok());
+    check(events);
+    CHECK(most == 1024);
+  }
+  SECTION("in pieces that straddle the limit and the newlines") {
+    for (std::size_t piece : {7u, 100u, 1000u, 1023u, 1024u, 1025u, 3000u}) {
+      INFO(piece);
+      WatchEventDecoder decoder(options);
+      std::vector<WatchEvent> events;
+      for (std::size_t at = 0; at < stream.size(); at += piece) {
+        REQUIRE(decoder.Feed(std::string_view(stream).substr(at, piece), events).ok());
+        CHECK(decoder.buffered_bytes() <= 1024);
+      }
+      REQUIRE(decoder.Finish(events).ok());
+      check(events);
+    }
+  }
+  SECTION("its resource version is where the watch resumes") {
+    WatchEventDecoder decoder(options);
+    std::vector<WatchEvent> events;
+    REQUIRE(decoder.Feed(small + "\n" + large + "\n", events).ok());
+    CHECK(decoder.resource_version() == "10");
+  }
+  SECTION("stream bytes after it are counted right") {
+    WatchEventDecoder decoder(options);
+    std::vector<WatchEvent> events;
+    const absl::Status status = decoder.Feed(small + "\n" + large + "\n" + "garbage\n", events);
+    REQUIRE_FALSE(status.ok());
+    CHECK(Message(status) == "watch event #3 at stream byte " +
+                                 std::to_string(small.size() + large.size() + 2) +
+                                 " is malformed: invalid JSON at byte 0: Invalid value.; resume "
+                                 "from resourceVersion \"10\"");
     CHECK(events.size() == 2);
   }
-  SECTION("one byte more, newline in the same piece") {
-    WatchEventDecoder decoder(options);
+  SECTION("an event exactly at the limit is decoded") {
+    WatchDecoderOptions at_limit = options;
+    at_limit.max_event_bytes = large.size();
+    WatchEventDecoder decoder(at_limit);
     std::vector<WatchEvent> events;
-    const absl::Status status = decoder.Feed(event + "\n" + event + " \n", events);
-    REQUIRE_FALSE(status.ok());
-    CHECK(status.code() == absl::StatusCode::kResourceExhausted);
-    CHECK(Message(status) == "watch event #2 at stream byte " + std::to_string(event.size() + 1) +
-                                 " is longer than the " + std::to_string(event.size()) +
-                                 "-byte limit (" + std::to_string(event.size() + 1) +
-                                 " bytes so far without a newline); resume from "
-                                 "resourceVersion \"9\"");
-    CHECK(events.size() == 1);
-    CHECK(decoder.broken());
+    REQUIRE(decoder.Feed(stream, events).ok());
+    REQUIRE(events.size() == 3);
+    CHECK_FALSE(events[1].skipped.has_value());
+    CHECK(events[1].object.name == "big");
   }
-  SECTION("no newline yet: fails as soon as the buffered bytes pass the limit") {
+  SECTION("a DELETED, and one whose kept bytes do not reach the name") {
+    WatchDecoderOptions tiny = options;
+    tiny.max_event_bytes = 40;  // {"type":"DELETED","object":{"kind":"Conf
+    WatchEventDecoder decoder(tiny);
+    std::vector<WatchEvent> events;
+    REQUIRE(decoder.Feed(BigEvent("DELETED", "big", "12", 10) + "\n", events).ok());
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].type == WatchEventType::kDeleted);
+    REQUIRE(events[0].skipped.has_value());
+    CHECK(events[0].skipped->name.empty());
+    CHECK(events[0].skipped->Describe() == "an object with no name");
+    CHECK(events[0].skipped->bytes == BigEvent("DELETED", "big", "12", 10).size());
+    CHECK(decoder.resource_version() == "5");  // not known: unchanged
+  }
+  SECTION("a cluster-scoped object is named by its name") {
+    SkippedObject node;
+    node.name = "node-1";
+    CHECK(node.Describe() == "node-1");
+  }
+  SECTION("the body ending inside it is an error, as for any event") {
     WatchEventDecoder decoder(options);
     std::vector<WatchEvent> events;
-    REQUIRE(decoder.Feed(event.substr(0, 10), events).ok());
-    REQUIRE(decoder.Feed(event.substr(10), events).ok());
-    const absl::Status status = decoder.Feed("x", events);
+    REQUIRE(decoder.Feed(small + "\n" + large.substr(0, 2000), events).ok());
+    const absl::Status status = decoder.Finish(events);
     REQUIRE_FALSE(status.ok());
-    CHECK(status.code() == absl::StatusCode::kResourceExhausted);
-    CHECK_THAT(Message(status), Catch::Contains("resume from resourceVersion \"5\""));
-    CHECK(decoder.buffered_bytes() == 0);  // the partial event was released
+    CHECK(Message(status) == "the watch body ended inside event #2 at stream byte " +
+                                 std::to_string(small.size() + 1) +
+                                 ", 2000 bytes so far (over the 1024-byte limit); resume from "
+                                 "resourceVersion \"9\"");
+    CHECK(decoder.broken());
+    CHECK(events.size() == 1);
   }
   SECTION("the default limit is 32 MiB") {
     CHECK(WatchDecoderOptions{}.max_event_bytes == 32u * 1024 * 1024);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fmt/format.h"
@@ -89,7 +90,7 @@ TEST_CASE("an unknown field is an error naming file, line, column and the known 
         "indexes, labelSelector, namespace, resource, stripManagedFields)");
   CHECK(ErrorOf("resource:\n  - resource: pods\n") ==
         "test.yaml:1:1: resource: unknown field (known fields: allowOnDemand, maxObjectBytes, "
-        "maxOnDemandInformers, onDemandGracePeriod, onDemandResources, resources, "
+        "maxOnDemandInformers, maxStaleness, onDemandGracePeriod, onDemandResources, resources, "
         "subscriberQueueCapacity)");
 }
 
@@ -132,6 +133,32 @@ TEST_CASE("allowOnDemand and onDemandGracePeriod are parsed, and allow an empty 
   REQUIRE(empty.ok());
   CHECK(empty->resources.empty());
   CHECK(empty->on_demand_grace_period == std::chrono::minutes(5));
+}
+
+TEST_CASE("maxStaleness: 5 minutes by default, a duration up to 24h, 0 for no bound") {
+  auto defaults = ParseConfig("resources:\n  - resource: pods\n", "t");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->max_staleness == std::chrono::minutes(5));
+  for (const auto& [text, value] : std::vector<std::pair<std::string, std::chrono::milliseconds>>{
+           {"90s", std::chrono::seconds(90)},
+           {"1h30m", std::chrono::minutes(90)},
+           {"24h", std::chrono::hours(24)},
+           {"0", std::chrono::milliseconds(0)},
+           {"0s", std::chrono::milliseconds(0)}}) {
+    INFO(text);
+    auto config = ParseConfig("maxStaleness: " + text + "\nresources:\n  - resource: pods\n", "t");
+    REQUIRE(config.ok());
+    CHECK(config->max_staleness == value);
+  }
+  CHECK(ErrorOf("maxStaleness: 300\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:15: maxStaleness: \"300\" must be a duration such as 90s, 5m or 1h (units h, "
+        "m, s, ms), at most 24h; 0 for no bound");
+  CHECK(ErrorOf("maxStaleness: 25h\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:15: maxStaleness: \"25h\" must be a duration such as 90s, 5m or 1h (units h, "
+        "m, s, ms), at most 24h; 0 for no bound");
+  CHECK(ErrorOf("maxStaleness: [5m]\nresources:\n  - resource: pods\n") ==
+        "test.yaml:1:15: maxStaleness: must be a duration such as 90s, 5m or 1h (units h, m, s, "
+        "ms), at most 24h; 0 for no bound");
 }
 
 TEST_CASE("durations are Go-style whole numbers with units h, m, s and ms") {

@@ -168,46 +168,36 @@ TEST_CASE("config: without indexes, only metadata.name and metadata.namespace ar
 TEST_CASE("config: maxObjectBytes limits each LIST item and each watch event") {
   constexpr std::size_t kLimit = 65536;  // the least the configuration accepts
   Wired wired(Parse(fmt::format("maxObjectBytes: {}\nresources:\n  - resource: pods\n", kLimit)));
-  const std::string small = Pod("a", "7", "n1", "Running");
   const std::string large = Pod("big", "8", "n1", "Running", kLimit);
   REQUIRE(large.size() > kLimit);
 
-  // A LIST item over it: the list fails, reported, and is retried after backoff.
-  wired.Sync({small, large});
-  CHECK(wired.upstream.client_.open_watches() == 0);
-  const std::string list_error = fmt::format(
-      "list: transport error: LIST response with an oversized item: list page: items[1] (ns/big) "
-      "is {} bytes, larger than the 65536-byte limit on one object",
-      large.size());
-  CHECK(std::string(wired.PodsStatus().current_error().message()) == list_error);
-  // What clients see (ListResources' condition).
-  {
-    grpc::ClientContext context;
-    v1::ListResourcesResponse resources;
-    REQUIRE(
-        wired.harness.stub->ListResources(&context, v1::ListResourcesRequest(), &resources).ok());
-    REQUIRE(resources.resources_size() == 1);
-    CHECK(resources.resources(0).condition() == list_error);
-    CHECK_FALSE(resources.resources(0).synced());
-  }
-  CHECK(wired.upstream.Armed() == std::vector<milliseconds>{milliseconds(1200)});
-  wired.upstream.Advance(milliseconds(1200));
-  wired.upstream.client_.ScriptGet(
-      kPodsList, HttpOk(PodListJson("10", "", {small, Pod("b", "9", "n1", "Running")})));
-  wired.upstream.Run();
+  // A LIST item over it: skipped, and the list completes without it; no retry.
+  wired.Sync({Pod("a", "7", "n1", "Running"), large, Pod("b", "9", "n1", "Running")});
   REQUIRE(wired.PodsStatus().synced);
-  REQUIRE(wired.upstream.client_.open_watches() == 1);
-
-  // A watch event over it: the watch is closed and reported; the event is not applied.
-  const std::shared_ptr<test::ScriptedWatch> watch = wired.upstream.client_.watches().back();
-  watch->Push(WatchEventLine("MODIFIED", Pod("a", "11", "n1", "Running", kLimit)));
-  wired.upstream.Run();
-  CHECK(watch->cancelled());
-  CHECK_THAT(std::string(wired.PodsStatus().last_error.message()),
-             Catch::Contains("is longer than the 65536-byte limit"));
-  const ListOutcome cached = List(*wired.harness.stub, "");
+  CHECK(wired.upstream.client_.open_watches() == 1);
+  CHECK(wired.upstream.Armed().empty());
+  CHECK(wired.PodsStatus().skipped_object ==
+        fmt::format("skipping ns/big: a LIST item of {} bytes, larger than the 65536-byte limit "
+                    "on one object (maxObjectBytes)",
+                    large.size()));
+  ListOutcome cached = List(*wired.harness.stub, "");
   REQUIRE(cached.status.ok());
   CHECK(cached.names == Strings{"a", "b"});
+
+  // A watch event over it: skipped, and the cached object it would replace is deleted; the
+  // watch stays open.
+  const std::shared_ptr<test::ScriptedWatch> watch = wired.upstream.client_.watches().back();
+  const std::string event = WatchEventLine("MODIFIED", Pod("a", "11", "n1", "Running", kLimit));
+  watch->Push(event);
+  wired.upstream.Run();
+  CHECK(watch->open());
+  CHECK(wired.PodsStatus().skipped_object ==
+        fmt::format("skipping ns/a: a watch event of {} bytes, larger than the 65536-byte limit "
+                    "on one object (maxObjectBytes)",
+                    event.size() - 1));
+  cached = List(*wired.harness.stub, "");
+  REQUIRE(cached.status.ok());
+  CHECK(cached.names == Strings{"b"});
 }
 
 TEST_CASE("config: the top-level keys' defaults and values reach the informers' options") {

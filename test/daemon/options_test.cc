@@ -301,6 +301,31 @@ TEST_CASE("authentication and authorization flags: values and errors") {
             .ok());
 }
 
+TEST_CASE("Subscribe's bounded waits: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->subscribe_sync_wait == std::chrono::seconds(30));
+  CHECK(defaults->subscribe_future_version_wait == std::chrono::seconds(3));
+
+  auto options = Parse(
+      {"--config", "c", "--subscribe-sync-wait=1m30s", "--subscribe-future-version-wait", "0s"});
+  REQUIRE(options.ok());
+  CHECK(options->subscribe_sync_wait == std::chrono::seconds(90));
+  CHECK(options->subscribe_future_version_wait == std::chrono::milliseconds::zero());
+
+  for (const char* flag : {"subscribe-sync-wait", "subscribe-future-version-wait"}) {
+    INFO(flag);
+    CHECK(
+        ErrorOf({"--config", "c", std::string("--") + flag + "=3"}) ==
+        std::string("--") + flag +
+            ": \"3\" is not a duration such as 30s, 5m or 1h30m (units h, m, s, ms), at most 24h");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--subscribe-sync-wait DURATION") != std::string::npos);
+  CHECK(help->help_text.find("--subscribe-future-version-wait DURATION") != std::string::npos);
+}
+
 TEST_CASE("--help describes the security flags") {
   auto help = Parse({"--help"});
   REQUIRE(help.ok());

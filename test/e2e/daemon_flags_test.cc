@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "informerd/v1/informerd.grpc.pb.h"
 #include "test/common/run_subprocess.h"
@@ -250,6 +251,93 @@ TEST_CASE("readiness changes are logged: SERVING once synced, NOT_SERVING when i
   REQUIRE(lost.ok());
   CHECK(lost->find("I [grpc] health: NOT_SERVING (not ready)") != std::string::npos);
   CHECK(Health(address, "") == HealthCheckResponse::NOT_SERVING);
+  StopDaemon(daemon);
+}
+
+// A Subscribe of pods from `resource_version` ("" for a snapshot), read to its end: the events
+// received, the status, and how long it took.
+struct SubscribeOutcome {
+  std::vector<informerd::v1::Event> events;
+  grpc::Status status;
+  std::chrono::milliseconds took{0};
+};
+SubscribeOutcome SubscribeToEnd(const std::string& address, const std::string& resource_version) {
+  auto stub = informerd::v1::Informer::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + seconds(20));
+  informerd::v1::SubscribeRequest request;
+  request.set_resource("pods");
+  request.set_resource_version(resource_version);
+  SubscribeOutcome outcome;
+  const auto start = std::chrono::steady_clock::now();
+  auto reader = stub->Subscribe(&context, request);
+  informerd::v1::Event event;
+  while (reader->Read(&event)) outcome.events.push_back(event);
+  outcome.status = reader->Finish();
+  outcome.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  return outcome;
+}
+
+TEST_CASE(
+    "--subscribe-sync-wait: a Subscribe to a resource that never syncs ends UNAVAILABLE "
+    "with the apiserver's error") {
+  Upstream upstream;
+  const fakeapi::Fault forbidden = fakeapi::Fault::HttpError(
+      403, "Forbidden", "pods is forbidden: User \"tester\" cannot list resource \"pods\"");
+  upstream.server().InjectFault("pods", fakeapi::Verb::kList, forbidden, 1000);
+  upstream.server().InjectFault("pods", fakeapi::Verb::kWatch, forbidden, 1000);
+  auto [daemon, address] = StartDaemon(upstream, PodsOnlyConfig(), {"--subscribe-sync-wait=1s"});
+  const SubscribeOutcome outcome = SubscribeToEnd(address, "");
+  INFO(daemon.stderr_text());
+  CHECK(outcome.events.empty());
+  CHECK(outcome.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK_THAT(outcome.status.error_message(),
+             Catch::StartsWith("pods has not synced within 1s: the initial list has not completed "
+                               "(last error from the apiserver: "));
+  CHECK_THAT(outcome.status.error_message(),
+             Catch::Contains("pods is forbidden: User \"tester\" cannot list resource \"pods\""));
+  CHECK(outcome.took.count() >= 1000);
+  CHECK(outcome.took.count() < 10000);
+  StopDaemon(daemon);
+}
+
+TEST_CASE(
+    "--subscribe-future-version-wait: a Subscribe from a resource version the cache does not "
+    "reach ends UNAVAILABLE \"too large resource version\"") {
+  Upstream upstream;
+  auto [daemon, address] =
+      StartDaemon(upstream, PodsOnlyConfig(), {"--subscribe-future-version-wait=500ms"});
+  // The cache's version: the SYNCED of a snapshot.
+  std::string synced_at;
+  {
+    auto stub = informerd::v1::Informer::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + seconds(20));
+    informerd::v1::SubscribeRequest request;
+    request.set_resource("pods");
+    auto reader = stub->Subscribe(&context, request);
+    informerd::v1::Event event;
+    while (reader->Read(&event) && event.type() != informerd::v1::Event::SYNCED) {
+    }
+    REQUIRE(event.type() == informerd::v1::Event::SYNCED);
+    synced_at = event.resource_version();
+    context.TryCancel();
+    while (reader->Read(&event)) {
+    }
+    reader->Finish();
+  }
+  const std::string future = std::to_string(std::stoull(synced_at) + 1000);
+  const SubscribeOutcome outcome = SubscribeToEnd(address, future);
+  INFO(daemon.stderr_text());
+  CHECK(outcome.events.empty());
+  CHECK(outcome.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK_THAT(outcome.status.error_message(),
+             Catch::StartsWith("too large resource version: " + future + ", current: "));
+  CHECK_THAT(outcome.status.error_message(), Catch::Contains("within 500ms; retry"));
+  CHECK(outcome.took.count() >= 500);
   StopDaemon(daemon);
 }
 

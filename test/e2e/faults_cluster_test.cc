@@ -205,6 +205,34 @@ subjects:
   INFO(old.error_message());
   CHECK(old.error_code() == grpc::StatusCode::OUT_OF_RANGE);
   CHECK_FALSE(subscriber.status().has_value());
+
+  // Reading one's own write: a List with min_resource_version = the write's version, sent right
+  // after it, waits until informerd's watch has delivered it.
+  const ObjectKey g5 =
+      KeyOf(KubectlOk(*cluster, {"create", "-f", "-", "-o", "json"}, PodYaml("e2e-gap", "g5")));
+  v1::ListRequest request;
+  request.set_resource("pods");
+  request.set_namespace_("e2e-gap");
+  request.set_min_resource_version(g5.resource_version);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + seconds(20));
+  v1::ListResponse response;
+  const grpc::Status read = daemon->stub().List(&context, request, &response);
+  INFO(read.error_message());
+  REQUIRE(read.ok());
+  CHECK(Rv(response.resource_version()) >= Rv(g5.resource_version));
+  std::vector<std::string> listed;
+  for (const std::string& item : response.items()) listed.push_back(KeyOf(item).name);
+  CHECK(std::count(listed.begin(), listed.end(), "g5") == 1);
+  // A version the cluster has not reached: informerd waits, then answers in the apiserver's words.
+  const std::string ahead = std::to_string(Rv(g5.resource_version) + 1000000);
+  request.set_min_resource_version(ahead);
+  grpc::ClientContext ahead_context;
+  ahead_context.set_deadline(std::chrono::system_clock::now() + seconds(2));
+  const grpc::Status too_large = daemon->stub().List(&ahead_context, request, &response);
+  CHECK(too_large.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(too_large.error_message().rfind("too large resource version: " + ahead + ", current: ",
+                                        0) == 0);
 }
 
 TEST_CASE("a subscriber that stops reading is ended with RESOURCE_EXHAUSTED; 50 others keep up",

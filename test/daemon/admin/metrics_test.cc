@@ -29,6 +29,7 @@ MetricsSnapshot KnownSnapshot() {
   deployments.objects = 3;
   deployments.object_bytes = 1234;
   deployments.resource_version = 42;
+  deployments.staleness_seconds = 312.5;
   deployments.events_applied = 5;
   deployments.events_delivered = 7;
   deployments.subscribers = 2;
@@ -40,6 +41,7 @@ MetricsSnapshot KnownSnapshot() {
   deployments.watch_restarts = 3;
   deployments.events_received = {5, 6, 1, 2, 1};
   deployments.list_objects_received = 3;
+  deployments.objects_too_large = 2;
   deployments.upstream_errors = {{0, 2}, {410, 1}};
   snapshot.resources.push_back(deployments);
 
@@ -63,8 +65,8 @@ TEST_CASE("the exposition of a known set of values, exactly") {
       "# HELP informerd_build_info Always 1; the version label is informerd's.\n"
       "# TYPE informerd_build_info gauge\n"
       "informerd_build_info{version=\"0.1.0\"} 1\n"
-      "# HELP informerd_ready 1 when every configured resource has synced (as /readyz and gRPC "
-      "health say).\n"
+      "# HELP informerd_ready 1 when every configured resource has synced and is not staler than "
+      "maxStaleness (as /readyz and gRPC health say).\n"
       "# TYPE informerd_ready gauge\n"
       "informerd_ready 0\n"
       "# HELP informerd_resources_pending Configured resources not running yet (unknown to the "
@@ -103,6 +105,13 @@ TEST_CASE("the exposition of a known set of values, exactly") {
       "informerd_resource_version{" +
       d +
       "} 42\n"
+      "# HELP informerd_resource_staleness_seconds How stale the cached data may be: 0 while the "
+      "watch is open, else the time since the apiserver last confirmed it (a list's end, an event "
+      "or bookmark, the end of a watch that worked). Absent before the first sync.\n"
+      "# TYPE informerd_resource_staleness_seconds gauge\n"
+      "informerd_resource_staleness_seconds{" +
+      d +
+      "} 312.5\n"
       "# HELP informerd_relists_total Lists started (the initial one included), by reason.\n"
       "# TYPE informerd_relists_total counter\n"
       "informerd_relists_total{" +
@@ -188,6 +197,15 @@ TEST_CASE("the exposition of a known set of values, exactly") {
       d +
       "} 3\n"
       "informerd_upstream_list_objects_total{" +
+      p +
+      "} 0\n"
+      "# HELP informerd_objects_too_large_total Objects skipped (LIST items and watch events) "
+      "because they were larger than maxObjectBytes.\n"
+      "# TYPE informerd_objects_too_large_total counter\n"
+      "informerd_objects_too_large_total{" +
+      d +
+      "} 2\n"
+      "informerd_objects_too_large_total{" +
       p +
       "} 0\n"
       "# HELP informerd_upstream_errors_total Failed LIST and WATCH requests and watch ERROR "

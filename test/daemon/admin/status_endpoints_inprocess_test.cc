@@ -247,5 +247,26 @@ TEST_CASE(
   CHECK(Value(text, Series("informerd_resource_objects", kPods)) == "3");
 }
 
+TEST_CASE("in-process /metrics: objects over maxObjectBytes are counted, the resource ready") {
+  SharedInformerFactoryOptions options;
+  options.max_event_bytes = PodJson("a", "8").size();
+  Scraped f({ConfigEntry("pods")}, options);
+  f.factory_->Start();
+  f.Run();
+  f.ServeDiscovery(/*with_widgets=*/false);
+  f.client_.ScriptGet("/api/v1/pods",
+                      HttpOk(PodListJson("10", "", {PodJson("a", "8"), PodJson("big-1", "9")})));
+  f.Run();
+  std::string text = f.Metrics();
+  CHECK(Value(text, "informerd_ready") == "1");
+  CHECK(Value(text, Series("informerd_objects_too_large_total", kPods)) == "1");
+  CHECK(Value(text, Series("informerd_resource_objects", kPods)) == "1");
+  f.client_.LastWatch().Push(WatchEventLine("MODIFIED", PodJson("big-2", "11")));
+  f.Run();
+  text = f.Metrics();
+  CHECK(Value(text, Series("informerd_objects_too_large_total", kPods)) == "2");
+  CHECK(Value(text, "informerd_ready") == "1");
+}
+
 }  // namespace
 }  // namespace informerd::daemon

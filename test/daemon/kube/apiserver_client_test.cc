@@ -568,6 +568,37 @@ TEST_CASE("a watch hands over events cut into 7-byte chunks, in order, to the de
   CHECK(recorder.ends() == 0);  // Cancelled: on_end is not called.
 }
 
+TEST_CASE(
+    "a watch says it is open, with an empty piece, as soon as its 200 headers arrive, before "
+    "any event; a refused watch never does",
+    "[client][watch]") {
+  std::unique_ptr<FakeApiServer> fake = StartFake();
+  IoThread io;
+  auto client = MakeClient(io, MakeRestConfig(fake->base_url(), fake->ca_pem()));
+
+  // Nothing happens to pods and no bookmarks are asked for: the body stays empty.
+  WatchRecorder quiet;
+  WatchHandle quiet_watch =
+      client->Watch(WatchPath(fake->CurrentRevision()), quiet.OnBytes(), quiet.OnEnd());
+  REQUIRE(quiet.WaitForOpen(kWait));
+  CHECK(fake->OpenWatches("pods") == 1);
+  CHECK(quiet.pieces() == 0);
+  REQUIRE(fake->Upsert("pods", "default", "p1").ok());
+  REQUIRE(quiet.WaitForEvents(1));
+  CHECK(quiet.opens() == 1);
+
+  fake->InjectFault("pods", Verb::kWatch,
+                    Fault::HttpError(403, "Forbidden", "pods is forbidden: no watch for you"));
+  WatchRecorder refused;
+  WatchHandle refused_watch =
+      client->Watch(WatchPath(fake->CurrentRevision()), refused.OnBytes(), refused.OnEnd());
+  std::optional<HttpResult> end = refused.WaitForEnd();
+  REQUIRE(end.has_value());
+  CHECK(end->http_status == 403);
+  CHECK(refused.opens() == 0);
+  CHECK(refused.pieces() == 0);
+}
+
 // A watch the server ends after timeoutSeconds: in the contract suite
 // (apiserver_client_contract.cc), against this fake and a real apiserver alike.
 

@@ -186,25 +186,28 @@ std::string Text(const grpc::Status& status) {
 
 grpc::Status List(v1::Informer::Stub& stub, const Authorization& authorization,
                   const std::string& resource, const std::string& namespace_name,
-                  v1::ListResponse* response) {
+                  v1::ListResponse* response, const std::string& min_resource_version) {
   grpc::ClientContext context;
   Prepare(context, authorization);
   v1::ListRequest request;
   request.set_resource(resource);
   request.set_namespace_(namespace_name);
+  request.set_min_resource_version(min_resource_version);
   v1::ListResponse ignored;
   return stub.List(&context, request, response ? response : &ignored);
 }
 
 grpc::Status Get(v1::Informer::Stub& stub, const Authorization& authorization,
                  const std::string& resource, const std::string& namespace_name,
-                 const std::string& name, v1::GetResponse* response) {
+                 const std::string& name, v1::GetResponse* response,
+                 const std::string& min_resource_version) {
   grpc::ClientContext context;
   Prepare(context, authorization);
   v1::GetRequest request;
   request.set_resource(resource);
   request.set_namespace_(namespace_name);
   request.set_name(name);
+  request.set_min_resource_version(min_resource_version);
   v1::GetResponse ignored;
   return stub.Get(&context, request, response ? response : &ignored);
 }

@@ -141,10 +141,12 @@ std::string Text(const grpc::Status& status);
 
 grpc::Status List(v1::Informer::Stub& stub, const Authorization& authorization,
                   const std::string& resource, const std::string& namespace_name,
-                  v1::ListResponse* response = nullptr);
+                  v1::ListResponse* response = nullptr,
+                  const std::string& min_resource_version = "");
 grpc::Status Get(v1::Informer::Stub& stub, const Authorization& authorization,
                  const std::string& resource, const std::string& namespace_name,
-                 const std::string& name, v1::GetResponse* response = nullptr);
+                 const std::string& name, v1::GetResponse* response = nullptr,
+                 const std::string& min_resource_version = "");
 grpc::Status ListResources(v1::Informer::Stub& stub, const Authorization& authorization,
                            const std::string& namespace_name,
                            v1::ListResourcesResponse* response = nullptr);

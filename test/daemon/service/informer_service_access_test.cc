@@ -203,6 +203,25 @@ TEST_CASE("no credentials: UNAUTHENTICATED before anything is resolved or review
   CHECK(s.h.TokenReviews() == 0);
 }
 
+TEST_CASE("an invalid min_resource_version is judged after authentication and authorization") {
+  Served s;
+  const std::string unauthenticated =
+      "UNAUTHENTICATED: no credentials: send a bearer token (authorization: Bearer …) or a "
+      "client certificate";
+  CHECK(Text(testing::List(s.stub(), kNoCredentials, "pods", "team-a", nullptr, "soon")) ==
+        unauthenticated);
+  CHECK(Text(testing::Get(s.stub(), kNoCredentials, "pods", "team-a", "a1", nullptr, "soon")) ==
+        unauthenticated);
+  CHECK(Text(testing::List(s.stub(), kBob, "pods", "team-a", nullptr, "soon")) ==
+        "PERMISSION_DENIED: user \"bob\" cannot list pods in namespace \"team-a\"");
+  CHECK(Text(testing::Get(s.stub(), kBob, "pods", "team-a", "a1", nullptr, "soon")) ==
+        "PERMISSION_DENIED: user \"bob\" cannot get pods \"a1\" in namespace \"team-a\"");
+  CHECK_THAT(Text(testing::List(s.stub(), kAlice, "pods", "team-a", nullptr, "soon")),
+             Catch::StartsWith("INVALID_ARGUMENT: ") && Catch::Contains("soon"));
+  CHECK_THAT(Text(testing::Get(s.stub(), kAlice, "pods", "team-a", "a1", nullptr, "soon")),
+             Catch::StartsWith("INVALID_ARGUMENT: ") && Catch::Contains("soon"));
+}
+
 TEST_CASE("with anonymous calls allowed, a call without credentials is system:anonymous") {
   AccessHarnessOptions options;
   options.allow_anonymous = true;
