@@ -12,6 +12,18 @@ namespace {
 
 // Appends `"key":"value"` to `out`, `value` escaped as encoding/json would (quote, backslash and
 // control characters; other bytes as they are).
+// A kind ("Pod", "CronTab": letters and digits) or, with `version`, an apiVersion ("v1",
+// "apps/v1", "stable.example.com/v1beta1": also '.', '-' and '/').
+bool IsPlainName(std::string_view text, bool version) {
+  if (text.empty()) return false;
+  for (const char c : text) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       (version && (c == '.' || c == '-' || c == '/'));
+    if (!plain) return false;
+  }
+  return true;
+}
+
 void AppendMember(std::string& out, std::string_view key, std::string_view value) {
   if (!out.empty()) out.push_back(',');
   out.push_back('"');
@@ -180,9 +192,12 @@ class PageEnvelope : public DocumentEnvelope {
     const ScanSideFields& side = scanner.side_fields();
     members_.clear();
     if (!side.has_kind) {
-      // "PodList" → "Pod", as client-go's UnstructuredList does for its items.
+      // "PodList" → "Pod", as client-go's UnstructuredList does for its items. Only a name the
+      // apiserver could have written is copied into every item; anything else (escapes decoding
+      // to a lone surrogate, control characters: garbage) gives way to the resource's own kind.
       std::string_view kind = kind_;
-      if (kind.size() > 4 && kind.substr(kind.size() - 4) == "List") {
+      if (kind.size() > 4 && kind.substr(kind.size() - 4) == "List" &&
+          IsPlainName(kind.substr(0, kind.size() - 4), /*version=*/false)) {
         kind.remove_suffix(4);
       } else {
         kind = item_type_.kind;
@@ -190,7 +205,9 @@ class PageEnvelope : public DocumentEnvelope {
       if (!kind.empty()) AppendMember(members_, "kind", kind);
     }
     if (!side.has_api_version) {
-      const std::string& api_version = api_version_.empty() ? item_type_.api_version : api_version_;
+      const std::string& api_version = !api_version_.empty() && IsPlainName(api_version_, true)
+                                           ? api_version_
+                                           : item_type_.api_version;
       if (!api_version.empty()) AppendMember(members_, "apiVersion", api_version);
     }
     page_.items.push_back(scanner.TakeRecord(members_));

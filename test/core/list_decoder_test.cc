@@ -290,6 +290,16 @@ TEST_CASE("items get the list's kind and apiVersion when they lack them") {
           R"({"apiVersion":"stable.example.com/v1","metadata":{"name":"c2"},)"
           R"("spec":{"cronSpec":"* * * * */5"}})");
   }
+  SECTION("a list kind or apiVersion no apiserver writes is not copied into the items") {
+    // "\ude00" decodes to a lone surrogate: copied into an item it would make its JSON invalid.
+    ListDecoder decoder(ScanOptions{}, kDefaultMaxObjectBytes, ItemType{"ConfigMap", "v1"});
+    CHECK(items_of(decoder, R"({"kind":"Con\ude00figMapList","apiVersion":"v\u0001","metadata":{},)"
+                            R"("items":[{"metadata":{"name":"a"}}]})") ==
+          Strings{R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a"}})"});
+    ListDecoder unknown(ScanOptions{});
+    CHECK(items_of(unknown, R"({"kind":"Pod List","apiVersion":"v 1","items":[{}]})") ==
+          Strings{"{}"});
+  }
   SECTION("nothing known, nothing inserted; a member present with any value is left alone") {
     ListDecoder decoder(ScanOptions{});
     CHECK(items_of(decoder, R"({"items":[{"metadata":{"name":"a"}}]})") ==
