@@ -158,7 +158,8 @@ TEST_CASE("the informer syncs the initial list, then follows creates, updates an
   for (const char* name : {"a", "b", "c"}) REQUIRE(h.server_.Upsert("pods", "ns", name).ok());
   h.informer_->Start();
   REQUIRE(h.WaitForCache(h.Upstream({"a", "b", "c"})));
-  CHECK(h.informer_->status().synced);
+  // The status is published after the step that filled the cache: it may lag by a moment.
+  CHECK(WaitUntil([&] { return h.informer_->status().synced; }, seconds(20)));
 
   REQUIRE(h.server_.Upsert("pods", "ns", "d").ok());
   REQUIRE(h.server_.Touch("pods", "ns", "a").ok());
