@@ -1,7 +1,10 @@
 // FakeClock: a core::Clock that moves only when the test says so, for the reflector's backoff
-// and short-watch rules (and anything else in core/ that measures time). Single-threaded.
+// and short-watch rules (and anything else in core/ that measures time). The test thread moves
+// it; any thread may read it (a gRPC thread answering ListResources reads an informer's
+// freshness by it while the test advances it), so the time is one atomic value.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 
 #include "core/clock.h"
@@ -10,12 +13,15 @@ namespace informerd::core {
 
 class FakeClock final : public Clock {
  public:
-  TimePoint Now() const override { return now_; }
-  void Advance(std::chrono::nanoseconds by) { now_ += by; }
+  TimePoint Now() const override { return TimePoint(TimePoint::duration(now_.load())); }
+  void Advance(std::chrono::nanoseconds by) {
+    now_.fetch_add(std::chrono::duration_cast<TimePoint::duration>(by).count());
+  }
 
  private:
   // Away from the epoch, so that "long ago" arithmetic in the code under test cannot underflow.
-  TimePoint now_ = TimePoint{} + std::chrono::hours(24);
+  std::atomic<TimePoint::rep> now_{
+      std::chrono::duration_cast<TimePoint::duration>(std::chrono::hours(24)).count()};
 };
 
 }  // namespace informerd::core
