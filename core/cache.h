@@ -102,6 +102,21 @@
 // window waiting to restart. A relist under way takes precedence: the window does not restart by
 // itself between BeginList and EndList.
 #pragma once
+//
+// Paged lists. A List may be read in pages (ListPage: a limit, and a cursor to continue from),
+// and every page of one list is read from the same state, the one at the first page's resource
+// version V, as the apiserver serves every page of a paged list from one etcd revision. The cache
+// holds only its current state, and keeps no copy per list: a page continued from V is the
+// current state with the changes made after V undone, which the replay window holds (each
+// change's previous state, or nothing for a creation). That costs the cache nothing per list,
+// so no client can pin memory by starting lists it never finishes, and a list can be continued
+// for as long as the window reaches back to V: while the resource has changed less since than
+// the window holds (CacheOptions::window_max_events changes, none older than window_max_age),
+// indefinitely on a quiet resource. After that, or once the cache's history was broken (a relist
+// that changed the cache, a window reset: the window's generation changes), or on another cache
+// (each Cache has a random id: another replica, a restart, an informer started again), a
+// continued page is OUT_OF_RANGE, the apiserver's 410 Expired for a continue token whose
+// revision was compacted: the list must start again. Never an inconsistent page.
 
 #include <array>
 #include <chrono>
@@ -181,9 +196,39 @@ struct SubscribeOptions {
 struct ListResult {
   // Ordered by namespace, then name.
   std::vector<std::shared_ptr<const ObjectRecord>> items;
+// Which state a List read ("Paged lists" above): enough for a later page to read it again.
+struct ListState {
+  // The cache that read it (Cache::id()).
+  uint64_t cache_id = 0;
+  // Its replay window's generation at the time (EventWindow::generation()).
+  uint64_t generation = 0;
+  // The cache's resource version, as a number.
+  uint64_t version = 0;
+};
+
+// Where a continued page starts: the list's state, and the last object of the previous page.
+struct ListCursor {
+  ListState state;
+  ObjectKey after;
+};
+
+// What part of a List to read.
+struct ListPage {
+  // At most this many items (0: every matching object); ListResult::more says whether more
+  // follow.
+  std::size_t limit = 0;
+  // Continue a list: the items after `after` in the state `state` ("Paged lists" above).
+  // Without it, the list starts at the beginning of the current state.
+  std::optional<ListCursor> from;
+};
+
   // The cache's resource version at the moment of the read.
   std::string resource_version;
   // The items are one complete state, the one at resource_version: false before the first sync,
+  // With a limit: more matching objects follow the last item (continue after it, from `state`).
+  bool more = false;
+  // The state read; its version is resource_version's (when that is a number).
+  ListState state;
   // after MarkUnsynced, and while a relist is replacing the cached objects ("Reads during a
   // relist" above). Not synced, the items must not be served.
   bool synced = false;
@@ -258,15 +303,21 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   // Any thread. INVALID_ARGUMENT for an unsupported field or a non-numeric resource version,
   // OUT_OF_RANGE when the version cannot be replayed, the shutdown status after Shutdown.
   absl::StatusOr<std::shared_ptr<Subscription>> Subscribe(SubscribeOptions options);
-  // INVALID_ARGUMENT for an unsupported field.
+  // INVALID_ARGUMENT for an unsupported field. With `page.from` ("Paged lists" above): the
+  // page of the state at page.from->state.version, synced and with that resource version, or
+  // OUT_OF_RANGE when this cache can no longer read that state (the message says why and to
+  // list again from the start); it is read whether or not the cache is synced now.
   absl::StatusOr<ListResult> List(std::string namespace_name, LabelSelector label_selector,
-                                  const FieldSelector& field_selector) const;
+                                  const FieldSelector& field_selector,
+                                  const ListPage& page = {}) const;
   GetResult Get(std::string_view namespace_name, std::string_view name) const;
   CacheStats Stats() const;
   const std::vector<std::string>& extra_field_paths() const { return extra_field_paths_; }
 
   // Ends every subscription with `status` (UNAVAILABLE when the daemon stops or the resource is
   // no longer served) and refuses new ones with it.
+  // Random, fixed for the cache's life: tells its list states from another cache's.
+  uint64_t id() const { return id_; }
   void Shutdown(const absl::Status& status);
 
   // For tests: entries the store has tested against filters (see Store::entries_examined).
@@ -330,6 +381,11 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   EventWindow window_;
   std::vector<std::shared_ptr<Subscription>> subscriptions_;
   uint64_t next_subscription_id_ = 1;
+  // mu_ held (shared is enough): the items after `cursor.after` in the state at
+  // cursor.state.version, at most `max` of them (0: all); OUT_OF_RANGE when that state can no
+  // longer be read.
+  absl::Status ReadHistory(const ObjectFilter& filter, const ListCursor& cursor, std::size_t max,
+                           std::vector<std::shared_ptr<const ObjectRecord>>& items) const;
   // The cache's resource version: the last event's or bookmark's, or the last list's.
   uint64_t version_ = 0;
   std::string resource_version_;
@@ -341,6 +397,7 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   uint64_t list_stamp_ = 0;
   // A relist has changed the store since the last EndList (survives AbortList: the changes
   // stay).
+  const uint64_t id_;
   bool relist_dirty_ = false;
   // With relist_dirty_: the cache's resource version when the relist first changed the store,
   // the version of the last complete state (for the reason readers are given).
