@@ -578,7 +578,7 @@ void Cache::Unregister(const Subscription& subscription) {
 
 absl::StatusOr<ListResult> Cache::List(std::string namespace_name, LabelSelector label_selector,
                                        const FieldSelector& field_selector,
-                                       const ListPage& page) const {
+                                       const ListChunk& page) const {
   absl::StatusOr<ObjectFilter> filter = ObjectFilter::Create(
       std::move(namespace_name), std::move(label_selector), field_selector, extra_field_paths_);
   if (!filter.ok()) return filter.status();

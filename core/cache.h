@@ -103,7 +103,7 @@
 // itself between BeginList and EndList.
 #pragma once
 //
-// Paged lists. A List may be read in pages (ListPage: a limit, and a cursor to continue from),
+// Paged lists. A List may be read in pages (ListChunk: a limit, and a cursor to continue from),
 // and every page of one list is read from the same state, the one at the first page's resource
 // version V, as the apiserver serves every page of a paged list from one etcd revision. The cache
 // holds only its current state, and keeps no copy per list: a page continued from V is the
@@ -212,8 +212,9 @@ struct ListCursor {
   ObjectKey after;
 };
 
-// What part of a List to read.
-struct ListPage {
+// What part of a List to read: a chunk, as kubectl's --chunk-size calls a page (core::ListPage
+// is a page of the apiserver's LIST: list_decoder.h).
+struct ListChunk {
   // At most this many items (0: every matching object); ListResult::more says whether more
   // follow.
   std::size_t limit = 0;
@@ -309,7 +310,7 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   // list again from the start); it is read whether or not the cache is synced now.
   absl::StatusOr<ListResult> List(std::string namespace_name, LabelSelector label_selector,
                                   const FieldSelector& field_selector,
-                                  const ListPage& page = {}) const;
+                                  const ListChunk& page = {}) const;
   GetResult Get(std::string_view namespace_name, std::string_view name) const;
   CacheStats Stats() const;
   const std::vector<std::string>& extra_field_paths() const { return extra_field_paths_; }

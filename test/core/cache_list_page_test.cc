@@ -41,7 +41,7 @@ struct Harness {
 
   absl::StatusOr<ListResult> Page(std::size_t limit, const std::optional<ListCursor>& from,
                                   const std::string& labels = "", const std::string& ns = "") {
-    ListPage page;
+    ListChunk page;
     page.limit = limit;
     page.from = from;
     return cache->List(ns, *LabelSelector::Parse(labels), *FieldSelector::Parse(""), page);
