@@ -582,6 +582,8 @@ absl::StatusOr<ListResult> Cache::List(std::string namespace_name, LabelSelector
   absl::StatusOr<ObjectFilter> filter = ObjectFilter::Create(
       std::move(namespace_name), std::move(label_selector), field_selector, extra_field_paths_);
   if (!filter.ok()) return filter.status();
+  // One more than the limit tells whether more follow.
+  const std::size_t max = page.limit == 0 ? 0 : page.limit + 1;
   ListResult result;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
@@ -607,20 +609,6 @@ absl::StatusOr<ListResult> Cache::List(std::string namespace_name, LabelSelector
   return result;
 }
 
-GetResult Cache::Get(std::string_view namespace_name, std::string_view name) const {
-  GetResult result;
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  // One more than the limit tells whether more follow.
-  const std::size_t max = page.limit == 0 ? 0 : page.limit + 1;
-  result.object = store_.Get(namespace_name, name);
-  result.resource_version = resource_version_;
-  result.synced = Complete();
-  result.unsynced_reason = IncompleteReason();
-  return result;
-}
-
-std::string Cache::IncompleteReason() const {
-  if (!synced_) return unsynced_reason_;
 absl::Status Cache::ReadHistory(const ObjectFilter& filter, const ListCursor& cursor,
                                 std::size_t max,
                                 std::vector<std::shared_ptr<const ObjectRecord>>& items) const {
@@ -688,6 +676,18 @@ absl::Status Cache::ReadHistory(const ObjectFilter& filter, const ListCursor& cu
   return absl::OkStatus();
 }
 
+GetResult Cache::Get(std::string_view namespace_name, std::string_view name) const {
+  GetResult result;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  result.object = store_.Get(namespace_name, name);
+  result.resource_version = resource_version_;
+  result.synced = Complete();
+  result.unsynced_reason = IncompleteReason();
+  return result;
+}
+
+std::string Cache::IncompleteReason() const {
+  if (!synced_) return unsynced_reason_;
   if (relist_dirty_) {
     return fmt::format("a relist is replacing the cached objects (since resource version {})",
                        relist_dirty_since_);

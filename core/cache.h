@@ -101,7 +101,6 @@
 // the list is newer than every version sent before its differences; one no newer leaves the
 // window waiting to restart. A relist under way takes precedence: the window does not restart by
 // itself between BeginList and EndList.
-#pragma once
 //
 // Paged lists. A List may be read in pages (ListChunk: a limit, and a cursor to continue from),
 // and every page of one list is read from the same state, the one at the first page's resource
@@ -117,6 +116,7 @@
 // (each Cache has a random id: another replica, a restart, an informer started again), a
 // continued page is OUT_OF_RANGE, the apiserver's 410 Expired for a continue token whose
 // revision was compacted: the list must start again. Never an inconsistent page.
+#pragma once
 
 #include <array>
 #include <chrono>
@@ -193,9 +193,6 @@ struct SubscribeOptions {
   std::function<void()> on_ready;
 };
 
-struct ListResult {
-  // Ordered by namespace, then name.
-  std::vector<std::shared_ptr<const ObjectRecord>> items;
 // Which state a List read ("Paged lists" above): enough for a later page to read it again.
 struct ListState {
   // The cache that read it (Cache::id()).
@@ -223,13 +220,16 @@ struct ListChunk {
   std::optional<ListCursor> from;
 };
 
-  // The cache's resource version at the moment of the read.
-  std::string resource_version;
-  // The items are one complete state, the one at resource_version: false before the first sync,
+struct ListResult {
+  // Ordered by namespace, then name.
+  std::vector<std::shared_ptr<const ObjectRecord>> items;
   // With a limit: more matching objects follow the last item (continue after it, from `state`).
   bool more = false;
   // The state read; its version is resource_version's (when that is a number).
   ListState state;
+  // The cache's resource version at the moment of the read.
+  std::string resource_version;
+  // The items are one complete state, the one at resource_version: false before the first sync,
   // after MarkUnsynced, and while a relist is replacing the cached objects ("Reads during a
   // relist" above). Not synced, the items must not be served.
   bool synced = false;
@@ -314,11 +314,11 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   GetResult Get(std::string_view namespace_name, std::string_view name) const;
   CacheStats Stats() const;
   const std::vector<std::string>& extra_field_paths() const { return extra_field_paths_; }
+  // Random, fixed for the cache's life: tells its list states from another cache's.
+  uint64_t id() const { return id_; }
 
   // Ends every subscription with `status` (UNAVAILABLE when the daemon stops or the resource is
   // no longer served) and refuses new ones with it.
-  // Random, fixed for the cache's life: tells its list states from another cache's.
-  uint64_t id() const { return id_; }
   void Shutdown(const absl::Status& status);
 
   // For tests: entries the store has tested against filters (see Store::entries_examined).
@@ -362,6 +362,11 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   // The largest version sent so far: `high` above.
   uint64_t HighestVersionSent() const;
   void BeginListLocked();
+  // mu_ held (shared is enough): the items after `cursor.after` in the state at
+  // cursor.state.version, at most `max` of them (0: all); OUT_OF_RANGE when that state can no
+  // longer be read.
+  absl::Status ReadHistory(const ObjectFilter& filter, const ListCursor& cursor, std::size_t max,
+                           std::vector<std::shared_ptr<const ObjectRecord>>& items) const;
   void Prune();
   // Store mutations that keep object_bytes_ current.
   void PutObject(const std::shared_ptr<const ObjectRecord>& record);
@@ -373,6 +378,7 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   void Unregister(const Subscription& subscription);
 
   const std::vector<std::string> extra_field_paths_;
+  const uint64_t id_;
   const Clock& clock_;
   const std::function<void(const WindowReset&)> on_window_reset_;
 
@@ -382,11 +388,6 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   EventWindow window_;
   std::vector<std::shared_ptr<Subscription>> subscriptions_;
   uint64_t next_subscription_id_ = 1;
-  // mu_ held (shared is enough): the items after `cursor.after` in the state at
-  // cursor.state.version, at most `max` of them (0: all); OUT_OF_RANGE when that state can no
-  // longer be read.
-  absl::Status ReadHistory(const ObjectFilter& filter, const ListCursor& cursor, std::size_t max,
-                           std::vector<std::shared_ptr<const ObjectRecord>>& items) const;
   // The cache's resource version: the last event's or bookmark's, or the last list's.
   uint64_t version_ = 0;
   std::string resource_version_;
@@ -398,7 +399,6 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   uint64_t list_stamp_ = 0;
   // A relist has changed the store since the last EndList (survives AbortList: the changes
   // stay).
-  const uint64_t id_;
   bool relist_dirty_ = false;
   // With relist_dirty_: the cache's resource version when the relist first changed the store,
   // the version of the last complete state (for the reason readers are given).
