@@ -15,4 +15,18 @@ inline constexpr std::size_t kDefaultMaxObjectBytes = std::size_t{32} << 20;
 // (config subscriberQueueCapacity).
 inline constexpr std::size_t kDefaultSubscriberQueueCapacity = 1024;
 
+// Subscribe streams open at once in one daemon (--max-subscriptions) and for one user
+// (--max-subscriptions-per-user). A DaemonSet's pods usually share one ServiceAccount, so one
+// user legitimately holds a stream per node: half the total fits one stream per node of a
+// 5,000-node cluster (Kubernetes' largest supported) and leaves the other half to everyone else.
+inline constexpr std::size_t kDefaultMaxSubscriptions = 10000;
+inline constexpr std::size_t kDefaultMaxSubscriptionsPerUser = 5000;
+
+// The longest label or field selector a request may carry, in bytes (--max-selector-bytes), and
+// the most requirements (comma-separated terms) in one (--max-selector-requirements). kubectl's
+// and controllers' selectors are a few hundred bytes and a handful of terms; every requirement is
+// matched against every object listed and every event fanned out, under the cache's lock.
+inline constexpr std::size_t kDefaultMaxSelectorBytes = 4096;
+inline constexpr std::size_t kDefaultMaxSelectorRequirements = 64;
+
 }  // namespace informerd::core

@@ -50,7 +50,9 @@ InformerService::InformerService(ResourceResolver& resolver, const ResourceRegis
       registry_(registry),
       access_(access),
       options_(std::move(options)),
-      encoder_(options_.encoder ? options_.encoder : core::CacheEvent::Encoder(&EncodeEvent)) {}
+      encoder_(options_.encoder ? options_.encoder : core::CacheEvent::Encoder(&EncodeEvent)),
+      subscriptions_(options_.max_subscriptions, options_.max_subscriptions_per_user),
+      selectors_(options_.max_selector_bytes, options_.max_selector_requirements) {}
 
 InformerService::~InformerService() = default;
 
@@ -59,6 +61,13 @@ void InformerService::Shutdown() {
   for (const std::shared_ptr<const ServedResource>& served : registry_.Entries()) {
     served->cache->Shutdown(ShuttingDown());
   }
+}
+
+ClientLimitStats InformerService::client_limit_stats() const {
+  ClientLimitStats stats;
+  subscriptions_.AddStats(stats);
+  selectors_.AddStats(stats);
+  return stats;
 }
 
 void InformerService::Admit(const CallCredentials& credentials, Ask ask, AuditRecord* audit,
@@ -113,16 +122,28 @@ void InformerService::Admit(const CallCredentials& credentials, Ask ask, AuditRe
             absl::StatusOr<ReadTarget> target =
                 FindTarget(named, ask.namespace_name, ask.label_selector, ask.field_selector);
             if (!target.ok()) return done(target.status());
-            if (!target->on_demand) {
-              return done(Admitted{std::move(user), std::move(checked), *std::move(target)});
+            // 5. A Subscribe's place under the subscription limits: before any snapshot is taken
+            // or on-demand informer started for it.
+            SubscriptionSlot slot;
+            if (ask.subscription) {
+              absl::StatusOr<SubscriptionSlot> acquired = subscriptions_.Acquire(user.name);
+              if (!acquired.ok()) return done(acquired.status());
+              slot = *std::move(acquired);
             }
+            if (!target->on_demand) {
+              return done(Admitted{std::move(user), std::move(checked), *std::move(target),
+                                   std::move(slot)});
+            }
+            // 6. The on-demand informer.
             const core::ResolvedResource resource = named.resource;
             auto admitted = std::make_shared<Admitted>(
-                Admitted{std::move(user), std::move(checked), *std::move(target)});
+                Admitted{std::move(user), std::move(checked), *std::move(target), std::move(slot)});
             AcquireOnDemand(admitted->user, resource, /*checked=*/false,
                             [admitted, audit,
                              done = std::move(done)](absl::StatusOr<ServedLease> lease) mutable {
                               if (!lease.ok()) {
+                                // The stream ends with this status: its place is free first.
+                                admitted->slot.Release();
                                 if (lease.status().code() == absl::StatusCode::kPermissionDenied) {
                                   audit->decision = AuditDecision::kDeny;
                                 }
@@ -172,16 +193,10 @@ absl::StatusOr<InformerService::ReadTarget> InformerService::FindTarget(
     }
   }
 
-  const auto too_long = [&](const char* what, const std::string& text) {
-    return absl::InvalidArgumentError(fmt::format("{} is {} bytes long; at most {} are accepted",
-                                                  what, text.size(), options_.max_selector_bytes));
-  };
-  if (label_selector.size() > options_.max_selector_bytes) {
-    return too_long("label selector", label_selector);
-  }
-  if (field_selector.size() > options_.max_selector_bytes) {
-    return too_long("field selector", field_selector);
-  }
+  // Length and number of requirements, before any parsing: a selector of thousands of clauses
+  // costs one scan to refuse.
+  if (absl::Status limit = selectors_.CheckLabelSelector(label_selector); !limit.ok()) return limit;
+  if (absl::Status limit = selectors_.CheckFieldSelector(field_selector); !limit.ok()) return limit;
   // The parsers' messages name the selector ("label selector \"a in (b\": ...").
   absl::StatusOr<core::LabelSelector> labels = core::LabelSelector::Parse(label_selector);
   if (!labels.ok()) return labels.status();

@@ -13,8 +13,13 @@
 //      `watch`, List `list`, Get `get` on the name, on the resolved group and resource in the
 //      request's namespace ("": cluster-wide, for all-namespaces requests and cluster-scoped
 //      resources) → PERMISSION_DENIED naming what was checked, or UNAVAILABLE;
-//   4. the registry entry and the selectors (FindTarget); for a resource only an on-demand
-//      informer can serve, its start is checked too (AcquireOnDemand).
+//   4. the registry entry and the selectors (FindTarget; their length and number of
+//      requirements are checked before they are parsed: SelectorLimits);
+//   5. for a Subscribe, a place under the subscription limits (SubscriptionLimits: in total and
+//      per user, RESOURCE_EXHAUSTED naming the limit), before any snapshot is taken or on-demand
+//      informer started for it; the stream gives it back when it finishes, however it ends;
+//   6. for a resource only an on-demand informer can serve, its start is checked too
+//      (AcquireOnDemand).
 // ListResources shows only the entries the caller may `list` (cluster-wide, or in the request's
 // namespace). An open Subscribe is authorized again every AccessControl::recheck_interval() and
 // ended with PERMISSION_DENIED (nothing more written) once its permission is gone. Every finished
@@ -79,6 +84,7 @@
 #include "daemon/config.h"
 #include "daemon/informers/resource_registry.h"
 #include "daemon/security/access_control.h"
+#include "daemon/service/client_limits.h"
 #include "daemon/service/timer_thread.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -107,9 +113,15 @@ struct InformerServiceOptions {
   // A waiting List or Get gives up this long before the call's deadline (at most a quarter of the
   // time it had), so that the client reads UNAVAILABLE and why, not DEADLINE_EXCEEDED.
   std::chrono::milliseconds deadline_margin{200};
-  // The longest label or field selector accepted. kubectl's selectors are a few hundred bytes;
-  // the parsers' messages quote the selector, and a status message must fit in gRPC's trailers.
-  std::size_t max_selector_bytes = std::size_t{64} << 10;
+  // The longest label or field selector accepted, in bytes, and the most requirements in one
+  // (--max-selector-bytes, --max-selector-requirements): checked before parsing, refused
+  // INVALID_ARGUMENT naming the flag (client_limits.h). At least 1 each.
+  std::size_t max_selector_bytes = core::kDefaultMaxSelectorBytes;
+  std::size_t max_selector_requirements = core::kDefaultMaxSelectorRequirements;
+  // Subscribe streams open at once, in total and for one user (--max-subscriptions,
+  // --max-subscriptions-per-user; 0: no limit): past either, RESOURCE_EXHAUSTED naming it.
+  std::size_t max_subscriptions = core::kDefaultMaxSubscriptions;
+  std::size_t max_subscriptions_per_user = core::kDefaultMaxSubscriptionsPerUser;
   // Produces an event's wire bytes; empty means EncodeEvent. Tests wrap EncodeEvent to count
   // calls; anything else must produce the same bytes.
   core::CacheEvent::Encoder encoder;
@@ -137,6 +149,10 @@ class InformerService final
   // UNAVAILABLE. Call before GrpcServer::Shutdown so that open streams end with a status telling
   // clients to retry rather than being cancelled at the grace period. Any thread; idempotent.
   void Shutdown();
+
+  // What the client limits have counted (open subscriptions, refusals by limit), for /metrics.
+  // Any thread.
+  ClientLimitStats client_limit_stats() const;
 
   // The RPCs; gRPC calls them. Subscribe's request and stream are raw bytes so that each event's
   // encoded bytes are written as they are, shared, without a per-subscriber copy.
@@ -174,6 +190,8 @@ class InformerService final
     std::vector<std::string> verbs;  // what the read needs: {"list", "watch"}, {"list"}, {"get"}
     std::string label_selector;
     std::string field_selector;
+    // Subscribe: admission takes a place under the subscription limits (Admitted::slot).
+    bool subscription = false;
   };
   // An admitted call: who, and what it reads.
   struct Admitted {
@@ -181,6 +199,8 @@ class InformerService final
     // The checks it passed (a Subscribe's are made again every recheck_interval()).
     std::vector<core::ResourceAttributes> checked;
     ReadTarget target;
+    // A Subscribe's place under the subscription limits, for the stream to hold until it ends.
+    SubscriptionSlot slot;
   };
   using AdmitCallback = std::function<void(absl::StatusOr<Admitted>)>;
   // The resource a request names: discovery's answer, or, when discovery no longer knows the
@@ -202,9 +222,9 @@ class InformerService final
   void Admit(const CallCredentials& credentials, Ask ask, AuditRecord* audit, AdmitCallback done);
   absl::StatusOr<NamedResource> NameResource(const absl::StatusOr<core::ResolvedResource>& resolved,
                                              const std::string& name) const;
-  // Registry entry → selectors → namespace check, in that order; `on_demand` when no entry
-  // answers and on-demand informers are on. Selectors that on-demand caches cannot answer are
-  // refused here, before an informer is started for nothing.
+  // Registry entry → selectors (their limits, then parsing) → namespace check, in that order;
+  // `on_demand` when no entry answers and on-demand informers are on. Selectors that on-demand
+  // caches cannot answer are refused here, before an informer is started for nothing.
   absl::StatusOr<ReadTarget> FindTarget(const NamedResource& named,
                                         const std::string& namespace_name,
                                         const std::string& label_selector,
@@ -243,6 +263,9 @@ class InformerService final
   const InformerServiceOptions options_;
   const core::CacheEvent::Encoder encoder_;
   std::atomic<bool> shutting_down_{false};
+  SubscriptionLimits subscriptions_;
+  // Mutable: FindTarget counts its refusals.
+  mutable SelectorLimits selectors_;
   // Serializes on-demand starts: the look at what runs and the lease taken on it.
   std::mutex on_demand_mu_;
   // Last: its destructor stops the thread before anything its tasks use goes away.

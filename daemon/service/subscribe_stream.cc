@@ -115,6 +115,7 @@ class InformerService::SubscribeStream final
     ask.verbs = {"list", "watch"};
     ask.label_selector = request_.label_selector();
     ask.field_selector = request_.field_selector();
+    ask.subscription = true;
     // Nothing after this call: admission may finish the stream before it returns.
     service_.Admit(credentials, std::move(ask), &audit_,
                    [this](absl::StatusOr<Admitted> admitted) { OnAdmitted(std::move(admitted)); });
@@ -162,6 +163,11 @@ class InformerService::SubscribeStream final
       self = std::move(self_);
     }
     if (subscription) subscription->Close();
+    {
+      // Released when the stream finished (FinishLocked); this only makes sure.
+      std::lock_guard<std::mutex> lock(mu_);
+      slot_.Release();
+    }
     if (service_.options_.logger) {
       service_.options_.logger->debug("Subscribe to {} ended: {}", description_,
                                       final_status.ToString());
@@ -175,6 +181,9 @@ class InformerService::SubscribeStream final
     {
       std::lock_guard<std::mutex> lock(mu_);
       cancelled = cancelled_;
+      // Held by the stream from now on, so that however it finishes, the place is given back
+      // before the client can read the status.
+      if (admitted.ok()) slot_ = std::move(admitted->slot);
     }
     if (cancelled) return FinishEarly(absl::CancelledError("the call was cancelled"));
     if (!admitted.ok()) return FinishEarly(admitted.status());
@@ -317,7 +326,14 @@ class InformerService::SubscribeStream final
   // finished before gRPC has bound its reactor keeps the status in the reactor) are ordered
   // before OnDone, which takes mu_, for ThreadSanitizer. gRPC never runs OnDone inside Finish
   // for this reactor (it is not inlineable), so this cannot deadlock.
-  void FinishLocked(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  //
+  // The stream ends here, however it ends (cancelled, failed, ended by the cache, revoked, shut
+  // down): its place under the subscription limits is given back before the status is sent, so
+  // that a client that reads it and subscribes again finds the place free.
+  void FinishLocked(const absl::Status& status) {
+    slot_.Release();
+    Finish(ToGrpcStatus(status));
+  }
 
   void Pump(bool ending_start = false) {
     std::optional<core::Delivery> next;
@@ -384,6 +400,8 @@ class InformerService::SubscribeStream final
   std::shared_ptr<SubscribeStream> self_;
   // An on-demand entry's lease, held until OnDone.
   std::shared_ptr<const void> lease_;
+  // The stream's place under the subscription limits: from admission until it finishes.
+  SubscriptionSlot slot_;
   std::shared_ptr<core::Subscription> subscription_;
   bool write_in_flight_ = false;
   bool finished_ = false;
