@@ -26,6 +26,9 @@ Subscription::Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, Objec
                       ? std::numeric_limits<std::size_t>::max()
                       : queue_capacity * kHardLimitFactor),
       snapshot_(std::move(snapshot)) {
+  // The store's List grows its vector by doubling: up to twice the pointers the snapshot needs,
+  // held until its last item is popped (subscription_memory_test).
+  snapshot_.shrink_to_fit();
   if (on_ready) {
     on_ready_ = std::make_shared<const std::function<void()>>(std::move(on_ready));
   }
