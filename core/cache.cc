@@ -121,6 +121,17 @@ void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relis
         if (subscription->EndFellBehind()) {
           ++fell_behind_;
           wakeups.emplace_back(subscription, true);
+          // Its queue stays for it to read; CheckStalled drops it if it does not. (Without
+          // anyone calling CheckStalled, closed ones are forgotten here from time to time.)
+          if (fell_behind_unread_.size() >= 64) {
+            fell_behind_unread_.erase(
+                std::remove_if(fell_behind_unread_.begin(), fell_behind_unread_.end(),
+                               [](const std::weak_ptr<Subscription>& weak) {
+                                 return weak.expired();
+                               }),
+                fell_behind_unread_.end());
+          }
+          fell_behind_unread_.push_back(subscription);
         }
         pruned = true;
         break;
@@ -556,6 +567,7 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
       {
         std::lock_guard<std::mutex> subscription_lock(subscription->mu_);
         subscription->resume_from_ = options.resource_version;
+        subscription->popped_resume_from_ = options.resource_version;
       }
       const Clock::TimePoint now = clock_.Now();
       for (Delivery& delivery : replay) {
@@ -729,6 +741,55 @@ void Cache::Shutdown(const absl::Status& status) {
   }
   Wake(wakeups);
 }
+
+bool Cache::CheckStalled() {
+  const Clock::TimePoint now = clock_.Now();
+  Wakeups wakeups;
+  // Destroyed last, after the locks and the wake-ups.
+  std::vector<Subscription::Dropped> dropped;
+  bool none_left = false;
+  bool unread = false;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+      Subscription::Dropped taken;
+      if (subscription->CheckIfStalled(now, taken) == Subscription::StallCheck::kDropped) {
+        wakeups.emplace_back(subscription, true);
+        dropped.push_back(std::move(taken));
+      }
+    }
+    none_left = subscriptions_.size() == wakeups.size();
+    unread = !fell_behind_unread_.empty();
+  }
+  bool any_left = true;
+  if (!wakeups.empty() || none_left || unread) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    fell_behind_ += wakeups.size();
+    if (!wakeups.empty()) Prune();
+    // Those that fell behind (Push) with items still waiting: dropped too once not read from.
+    fell_behind_unread_.erase(
+        std::remove_if(fell_behind_unread_.begin(), fell_behind_unread_.end(),
+                       [&](const std::weak_ptr<Subscription>& weak) {
+                         const std::shared_ptr<Subscription> subscription = weak.lock();
+                         if (!subscription) return true;
+                         Subscription::Dropped taken;
+                         const Subscription::StallCheck check =
+                             subscription->CheckIfStalled(now, taken);
+                         if (check == Subscription::StallCheck::kNotStalled) return false;
+                         dropped.push_back(std::move(taken));
+                         return true;
+                       }),
+        fell_behind_unread_.end());
+    if (subscriptions_.empty() && fell_behind_unread_.empty()) {
+      stall_checks_running_.store(false);
+      any_left = false;
+    }
+  }
+  Wake(wakeups);
+  return any_left;
+}
+
+bool Cache::StartStallChecks() { return !stall_checks_running_.exchange(true); }
 
 uint64_t Cache::store_entries_examined() const {
   std::shared_lock<std::shared_mutex> lock(mu_);

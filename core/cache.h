@@ -39,8 +39,9 @@
 //    that asked for them (never blocking: see subscription.h).
 //  * A subscriber that is not keeping up is ended with RESOURCE_EXHAUSTED, never waited for: its
 //    live queue may grow past queue_capacity through a burst while it keeps reading, but not
-//    when it reads nothing for stall_budget (the cache's clock), nor past the hard limit
-//    (subscription.h, "Bounded memory").
+//    when it reads nothing for stall_budget (the cache's clock; checked as events are pushed
+//    and, for subscribers no event reaches, by CheckStalled), nor past its live limit, the hard
+//    limit raised while it reads its snapshot or replay (subscription.h, "Bounded memory").
 //  * A relist is not a reset: BeginList/ListItems/EndList turn the new list into differences
 //    (ADDED, MODIFIED, DELETED; a changed UID is DELETED then ADDED) against the cache, applied
 //    and fanned out as they are found, page by page, so the resource is never held twice.
@@ -119,6 +120,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -184,8 +186,9 @@ struct SubscribeOptions {
   // bound is Subscription::kHardLimitFactor times it.
   std::size_t queue_capacity = kDefaultSubscriberQueueCapacity;
   // How long the live queue may stay over queue_capacity with nothing popped before the
-  // subscriber is ended as fallen behind (checked when an event is pushed). Not negative; zero
-  // ends it at the second event pushed over the capacity without a pop in between. 1 s: far
+  // subscriber is ended as fallen behind (checked when an event is pushed), and how long any
+  // item may wait with nothing popped (Cache::CheckStalled). Not negative; zero ends it at the
+  // second event pushed over the capacity without a pop in between. 1 s: far
   // more than one write to a reading client takes, and, as for the cacher's budget, small
   // against the memory a stalled reader would otherwise pin.
   std::chrono::steady_clock::duration stall_budget = std::chrono::seconds(1);
@@ -321,6 +324,23 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   // no longer served) and refuses new ones with it.
   void Shutdown(const absl::Status& status);
 
+  // The stall rule's timer (subscription.h, "Not reading at all"): ends with RESOURCE_EXHAUSTED,
+  // dropping what was queued, each subscription that has had items waiting and popped nothing
+  // since a call at least its stall budget ago that already found them waiting; counted with
+  // the subscribers that fell behind. A subscriber that fell behind as an event was pushed keeps
+  // its queue to read; one that does not read it is treated the same way (its queue dropped, its
+  // status naming the last item it popped). Meant for a timer thread, every period P: a
+  // subscriber is then ended within its stall budget plus 2P of its last pop. Holds the cache's
+  // shared lock while it looks at each subscription (a mutex and a few comparisons each), the
+  // exclusive one only to unregister those it ended and to look at those that fell behind.
+  // Returns whether any subscription is left to check: false stops the checks (the caller stops
+  // calling) until StartStallChecks says to start again.
+  bool CheckStalled();
+  // True for exactly one caller once subscriptions exist and no checks run: that caller must
+  // call CheckStalled periodically until it returns false. Cheap (an atomic); any thread, after
+  // Subscribe.
+  bool StartStallChecks();
+
   // For tests: entries the store has tested against filters (see Store::entries_examined).
   uint64_t store_entries_examined() const;
 
@@ -407,6 +427,13 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   bool relist_delivered_ = false;
   bool shut_down_ = false;
   absl::Status shutdown_status_;
+  // Someone calls CheckStalled periodically (StartStallChecks). Set by StartStallChecks, cleared
+  // under the exclusive lock when CheckStalled finds no subscription, so that a subscriber
+  // registered after that clearing finds it cleared.
+  std::atomic<bool> stall_checks_running_{false};
+  // Subscriptions that fell behind as an event was pushed (unregistered, their queues kept for
+  // them to read), until CheckStalled finds them read to the end or drops what is left.
+  std::vector<std::weak_ptr<Subscription>> fell_behind_unread_;
   // The largest version() of any change emitted so far, a relist's differences included.
   uint64_t max_change_version_ = 0;
   // While the window waits to restart after a reset other than a relist's: what happened.
