@@ -12,8 +12,9 @@
 // resolver's thread), or on that same gRPC thread when every step answers at once; OnWriteDone,
 // OnCancel and OnDone on gRPC's threads; Pump on any of these and on the cache's (reflector's)
 // thread, through the subscription's on_ready; Recheck, SyncWaitOver and FutureWaitOver on the
-// TimerThread (the last two also Pump there, through on_ready) and OnRechecked where the review
-// answers. The state machine in the class comment says how they share the stream.
+// TimerThread (the last two also Pump there, through on_ready, as do the ends of the caches'
+// stall checks, ScheduleStallCheck) and OnRechecked where the review answers. The state machine
+// in the class comment says how they share the stream.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -48,6 +49,22 @@ absl::Status NotSyncedWithin(const ServedResource& served, std::chrono::millisec
       "{} has not synced within {}: {}; retry", served.Describe(), FormatWait(wait),
       ServedResource::NotSyncedReason(served.cache->Stats(),
                                       served.status ? served.status() : core::ReflectorStatus())));
+}
+
+// How often a cache with subscribers is checked for subscribers that read nothing
+// (core::Cache::CheckStalled): one is ended within its stall budget (1 s) plus twice this. One
+// recurring task per cache that has subscribers, on the service's TimerThread (never the
+// reflector's thread, which serves every informer).
+constexpr std::chrono::milliseconds kStallCheckPeriod{250};
+
+// Checks `cache` every kStallCheckPeriod until it has no subscriber left (or is gone). The task
+// runs on `timer`'s own thread, so `timer` exists whenever it runs.
+void ScheduleStallCheck(TimerThread& timer, std::weak_ptr<core::Cache> cache) {
+  timer.RunAt(TimerThread::Clock::now() + kStallCheckPeriod,
+              [&timer, cache = std::move(cache)]() mutable {
+                const std::shared_ptr<core::Cache> locked = cache.lock();
+                if (locked && locked->CheckStalled()) ScheduleStallCheck(timer, std::move(cache));
+              });
 }
 
 }  // namespace
@@ -197,6 +214,9 @@ class InformerService::SubscribeStream final
     absl::StatusOr<std::shared_ptr<core::Subscription>> subscription = service_.OpenSubscription(
         admitted->target, request_, [this] { Pump(); }, description_);
     if (!subscription.ok()) return FinishEarly(subscription.status());
+    // A subscriber that stops reading is ended even when no event reaches it (the first
+    // subscriber of a cache with none starts the cache's checks).
+    if (served_->cache->StartStallChecks()) ScheduleStallCheck(service_.timer_, served_->cache);
     // Before any write (none can start while subscription_ is null): tells the client that the
     // subscription exists, even when nothing is delivered for a while.
     StartSendInitialMetadata();
