@@ -98,8 +98,9 @@ absl::Status Daemon::Build(const Options& options) {
   informers_ = SharedInformerFactory::Create(*client_, *discovery_, clock_, config_.resources,
                                              informer_options, nullptr, logging_.For("informer"));
 
-  // The metrics port: /metrics, /healthz, and /readyz with the same readiness as gRPC health.
-  // Bound before the gRPC port, so that a start-up failure here leaves no gRPC call running.
+  // The metrics port: /metrics, /healthz, and /readyz with the same readiness as gRPC health; the
+  // probe port: /healthz and /readyz alone, for the kubelet, on connections of its own. Bound
+  // before the gRPC port, so that a start-up failure here leaves no gRPC call running.
   status_sources_.readiness = [this] {
     if (shutting_down_) return Readiness{false, {"informerd is shutting down"}};
     return daemon::CheckReadiness(*informers_);
@@ -130,13 +131,37 @@ absl::Status Daemon::Build(const Options& options) {
       access.latency_seconds_sum = std::chrono::duration<double>(stats.review_latency_sum).count();
       access.latency_count = stats.review_latency_count;
     }
+    snapshot.http_listeners.push_back(ListenerMetrics("metrics", metrics_http_.Snapshot()));
+    if (probe_server_) {
+      snapshot.http_listeners.push_back(ListenerMetrics("probes", probe_http_.Snapshot()));
+    }
     return RenderPrometheus(snapshot);
   };
+  // The probe port first: the metrics port's scrapes read probe_server_.
+  HttpServerOptions http_options;
+  http_options.header_timeout = options.http_header_timeout;
+  http_options.idle_timeout = options.http_idle_timeout;
+  if (!options.probe_listen_address.empty()) {
+    HttpServerOptions probe_options = http_options;
+    probe_options.max_connections = options.probe_max_connections;
+    probe_options.counters = &probe_http_;
+    probe_options.name = "probes";
+    probe_options.flag = "--probe-listen";
+    auto started = HttpServer::Start(
+        options.probe_listen_address,
+        [this](const HttpRequest& request) { return ServeProbeRequest(status_sources_, request); },
+        logging_.For("probes"), probe_options);
+    if (!started.ok()) return started.status();
+    probe_server_ = *std::move(started);
+  }
   if (!options.metrics_listen_address.empty()) {
+    HttpServerOptions metrics_options = http_options;
+    metrics_options.max_connections = options.metrics_max_connections;
+    metrics_options.counters = &metrics_http_;
     auto started = HttpServer::Start(
         options.metrics_listen_address,
         [this](const HttpRequest& request) { return ServeStatusRequest(status_sources_, request); },
-        logging_.For("metrics"));
+        logging_.For("metrics"), metrics_options);
     if (!started.ok()) return started.status();
     metrics_server_ = *std::move(started);
   }

@@ -107,7 +107,12 @@ class Daemon {
   GrpcRequestCounters grpc_requests_;
   std::unique_ptr<GrpcServer> server_;
   std::atomic<bool> shutting_down_{false};
+  // The HTTP ports' connection counters, which /metrics shows.
+  HttpServerCounters metrics_http_;
+  HttpServerCounters probe_http_;
   StatusSources status_sources_;
+  // The probe port (--probe-listen): before the metrics port, whose scrapes look at it.
+  std::unique_ptr<HttpServer> probe_server_;
   std::unique_ptr<HttpServer> metrics_server_;
   // Readiness (gRPC health): every configured resource has synced and is not staler than
   // maxStaleness (SharedInformerFactory::AllReady). Looked at twice a second.

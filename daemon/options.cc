@@ -52,6 +52,23 @@ absl::Status ParseDurationFlag(const char* flag, const std::string& text,
   return absl::OkStatus();
 }
 
+// The largest count flag: far beyond any limit that would still protect the daemon.
+constexpr std::size_t kMaxCount = 1000000000;
+
+// A decimal count from `minimum` to kMaxCount, into `out`.
+absl::Status ParseCountFlag(const char* flag, const std::string& text, std::size_t minimum,
+                            std::size_t* out) {
+  const bool digits = !text.empty() && text.size() <= 10 &&
+                      text.find_first_not_of("0123456789") == std::string::npos;
+  const std::size_t value = digits ? std::stoull(text) : 0;
+  if (!digits || value < minimum || value > kMaxCount) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--{}: \"{}\" is not a whole number from {} to {}", flag, text, minimum, kMaxCount));
+  }
+  *out = value;
+  return absl::OkStatus();
+}
+
 // An octal file mode such as 0660 or 660 (permission bits only).
 std::optional<unsigned> ParseFileMode(const std::string& text) {
   if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos) {
@@ -78,7 +95,54 @@ struct FlagText {
   std::string audit_log = "true";
   std::string subscribe_sync_wait = "30s";
   std::string subscribe_future_version_wait = "3s";
+  std::string metrics_max_connections = "64";
+  std::string probe_max_connections = "16";
+  std::string http_header_timeout = "5s";
+  std::string http_idle_timeout = "2m";
 };
+
+// --probe-listen, and the HTTP ports' limits: --*-max-connections, --http-*-timeout.
+absl::Status ApplyHttpFlags(const FlagText& text, Options& options) {
+  if (options.probe_listen_address == "none") options.probe_listen_address.clear();
+  if (!options.probe_listen_address.empty() && !IsHostPort(options.probe_listen_address)) {
+    return absl::InvalidArgumentError(
+        fmt::format("--probe-listen: \"{}\" is not HOST:PORT or none (for example 0.0.0.0:9091)",
+                    options.probe_listen_address));
+  }
+  if (!options.probe_listen_address.empty() &&
+      options.probe_listen_address == options.metrics_listen_address &&
+      options.probe_listen_address.substr(options.probe_listen_address.rfind(':')) != ":0") {
+    return absl::InvalidArgumentError(fmt::format(
+        "--probe-listen and --metrics-listen are both {}: the probe port needs a port of its own "
+        "(or --probe-listen none)",
+        options.probe_listen_address));
+  }
+  if (absl::Status parsed = ParseCountFlag("metrics-max-connections", text.metrics_max_connections,
+                                           1, &options.metrics_max_connections);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed = ParseCountFlag("probe-max-connections", text.probe_max_connections, 1,
+                                           &options.probe_max_connections);
+      !parsed.ok()) {
+    return parsed;
+  }
+  const auto positive_duration = [](const char* flag, const std::string& given,
+                                    std::chrono::milliseconds* out) {
+    if (absl::Status parsed = ParseDurationFlag(flag, given, out); !parsed.ok()) return parsed;
+    if (*out <= std::chrono::milliseconds::zero()) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{}: \"{}\" must be more than 0s", flag, given));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status parsed = positive_duration("http-header-timeout", text.http_header_timeout,
+                                              &options.http_header_timeout);
+      !parsed.ok()) {
+    return parsed;
+  }
+  return positive_duration("http-idle-timeout", text.http_idle_timeout, &options.http_idle_timeout);
+}
 
 // --tls-*, --client-ca-file, --listen-socket-mode, --insecure-allow-plaintext.
 absl::Status ApplyTransportFlags(const FlagText& text, const ListenAddress& listen,
@@ -224,6 +288,20 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
        "unix:PATH or unix:///ABS/PATH (default 127.0.0.1:50051)")
       ("metrics-listen", po::value(&options.metrics_listen_address)->value_name("HOST:PORT"),
        "address for /metrics, /healthz and /readyz (default 0.0.0.0:9090; \"none\" turns it off)")
+      ("probe-listen", po::value(&options.probe_listen_address)->value_name("HOST:PORT"),
+       "address for the kubelet's probes only, /healthz and /readyz, with connections of their "
+       "own (default 0.0.0.0:9091; \"none\" turns it off)")
+      ("metrics-max-connections", po::value(&text.metrics_max_connections)->value_name("N"),
+       "connections open at once on the metrics port; at the limit a new one closes the one "
+       "waiting longest for its client (default 64)")
+      ("probe-max-connections", po::value(&text.probe_max_connections)->value_name("N"),
+       "connections open at once on the probe port, likewise (default 16)")
+      ("http-header-timeout", po::value(&text.http_header_timeout)->value_name("DURATION"),
+       "both HTTP ports: a request must arrive whole within this long of its first byte, and a "
+       "new connection must start one within it; slower clients (slowloris) are cut (default 5s)")
+      ("http-idle-timeout", po::value(&text.http_idle_timeout)->value_name("DURATION"),
+       "both HTTP ports: a kept-alive connection with no new request for this long is closed "
+       "(default 2m)")
       ("log-level", po::value(&options.log_level)->value_name("LEVEL"),
        "trace, debug, info, warn or error (default info)")
       ("log-format", po::value(&log_format)->value_name("FORMAT"),
@@ -335,6 +413,7 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
                     options.metrics_listen_address));
   }
 
+  if (absl::Status status = ApplyHttpFlags(text, options); !status.ok()) return status;
   if (absl::Status status = ApplyTransportFlags(text, *listen, options); !status.ok()) {
     return status;
   }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,21 @@ struct Options {
   // (--metrics-listen none). All interfaces by default: Prometheus and the kubelet's probes
   // reach a pod at its IP. Port 0 picks one.
   std::string metrics_listen_address = "0.0.0.0:9090";
+  // host:port for the probe port (/healthz and /readyz only, for the kubelet), with connections
+  // of its own so that nothing done to the metrics port can fail the probes; empty when
+  // disabled (--probe-listen none). All interfaces by default, as the kubelet probes a pod at
+  // its IP; 9091, beside the metrics port. Port 0 picks one.
+  std::string probe_listen_address = "0.0.0.0:9091";
+  // --- The HTTP ports' limits (daemon/admin/http_server.h) ---
+  // Connections open at once on each port, at least 1. At the limit a new connection closes the
+  // one waiting longest for its client. Defaults 64 and 16.
+  std::size_t metrics_max_connections = 64;
+  std::size_t probe_max_connections = 16;
+  // Both ports: a request must arrive whole within this long of its first byte (and a new
+  // connection must start one within it); a kept-alive connection with no new request for
+  // http_idle_timeout is closed. More than zero. Defaults 5 s and 2 min.
+  std::chrono::milliseconds http_header_timeout{std::chrono::seconds(5)};
+  std::chrono::milliseconds http_idle_timeout{std::chrono::minutes(2)};
   // trace, debug, info, warn, error.
   std::string log_level = "info";
   LogFormat log_format = LogFormat::kText;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "core/watch_event_decoder.h"
@@ -265,6 +266,46 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
     out.SampleDouble("informerd_access_review_duration_seconds_sum", "",
                      access->latency_seconds_sum);
     out.Sample("informerd_access_review_duration_seconds_count", "", access->latency_count);
+  }
+
+  if (!snapshot.http_listeners.empty()) {
+    const auto per_listener = [&](std::string_view name, std::string_view type,
+                                  std::string_view help, uint64_t HttpListenerMetrics::*value) {
+      out.Family(name, type, help);
+      for (const HttpListenerMetrics& listener : snapshot.http_listeners) {
+        out.Sample(name, Label("listener", listener.listener), listener.*value);
+      }
+    };
+    per_listener("informerd_http_connections", "gauge",
+                 "Connections open on an HTTP port (listener: metrics or probes).",
+                 &HttpListenerMetrics::open);
+    per_listener("informerd_http_max_connections", "gauge",
+                 "The connection limit of an HTTP port (--metrics-max-connections, "
+                 "--probe-max-connections).",
+                 &HttpListenerMetrics::max_connections);
+    per_listener("informerd_http_connections_accepted_total", "counter",
+                 "Connections accepted on an HTTP port.", &HttpListenerMetrics::accepted);
+    out.Family("informerd_http_connections_closed_total", "counter",
+               "Connections an HTTP port closed on its own, by reason: evicted (the one waiting "
+               "longest for its client, to make room for a new connection at the limit), "
+               "header_timeout (no whole request within --http-header-timeout: slowloris, or "
+               "silent), idle_timeout (kept alive with no request for --http-idle-timeout), "
+               "write_timeout (the client did not take the response).");
+    for (const HttpListenerMetrics& listener : snapshot.http_listeners) {
+      const std::string name = Label("listener", listener.listener);
+      for (const auto& [reason, count] :
+           {std::pair<const char*, uint64_t>{"evicted", listener.evicted},
+            {"header_timeout", listener.header_timeouts},
+            {"idle_timeout", listener.idle_timeouts},
+            {"write_timeout", listener.write_timeouts}}) {
+        out.Sample("informerd_http_connections_closed_total", Join(name, Label("reason", reason)),
+                   count);
+      }
+    }
+    per_listener("informerd_http_connections_waited_total", "counter",
+                 "New connections that found every connection of an HTTP port being answered and "
+                 "waited in the listen backlog for one to finish.",
+                 &HttpListenerMetrics::waited);
   }
 
   if (snapshot.process) {

@@ -111,6 +111,20 @@ struct AccessReviewMetrics {
   uint64_t latency_count = 0;
 };
 
+// One HTTP port's connections (daemon/admin/http_server.h, HttpServerStats), by listener:
+// "metrics" (--metrics-listen) or "probes" (--probe-listen).
+struct HttpListenerMetrics {
+  std::string listener;
+  uint64_t open = 0;
+  uint64_t max_connections = 0;
+  uint64_t accepted = 0;
+  uint64_t evicted = 0;  // closed to make room for a new connection at the limit
+  uint64_t waited = 0;   // new connections that waited for room (every connection busy answering)
+  uint64_t header_timeouts = 0;
+  uint64_t idle_timeouts = 0;
+  uint64_t write_timeouts = 0;
+};
+
 struct MetricsSnapshot {
   std::string version;  // informerd_build_info{version}
   bool ready = false;   // as /readyz and gRPC health report it
@@ -121,6 +135,8 @@ struct MetricsSnapshot {
   // out otherwise.
   std::optional<TokenReviewMetrics> token_reviews;
   std::optional<AccessReviewMetrics> access_reviews;
+  // The HTTP ports that are on; the families are left out when there is none.
+  std::vector<HttpListenerMetrics> http_listeners;
   // nullopt when /proc/self/statm could not be read: the process series are left out.
   std::optional<ProcessMetrics> process;
 };

@@ -52,6 +52,73 @@ TEST_CASE("--metrics-listen takes HOST:PORT, or none (or nothing) to turn the me
         "--metrics-listen: \"9090\" is not HOST:PORT or none (for example 0.0.0.0:9090)");
 }
 
+TEST_CASE("--probe-listen: the probe port, 0.0.0.0:9091 by default, none turns it off") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->probe_listen_address == "0.0.0.0:9091");
+  auto options = Parse({"--config", "c", "--probe-listen", "127.0.0.1:0"});
+  REQUIRE(options.ok());
+  CHECK(options->probe_listen_address == "127.0.0.1:0");
+  options = Parse({"--config", "c", "--probe-listen=[::]:8081"});
+  REQUIRE(options.ok());
+  CHECK(options->probe_listen_address == "[::]:8081");
+  options = Parse({"--config", "c", "--probe-listen", "none"});
+  REQUIRE(options.ok());
+  CHECK(options->probe_listen_address.empty());
+  CHECK(ErrorOf({"--config", "c", "--probe-listen", "9091"}) ==
+        "--probe-listen: \"9091\" is not HOST:PORT or none (for example 0.0.0.0:9091)");
+  // One port cannot be both (port 0 picks two different ports).
+  CHECK(ErrorOf({"--config", "c", "--probe-listen", "0.0.0.0:9090"}) ==
+        "--probe-listen and --metrics-listen are both 0.0.0.0:9090: the probe port needs a port "
+        "of its own (or --probe-listen none)");
+  CHECK(
+      Parse({"--config", "c", "--probe-listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"}).ok());
+}
+
+TEST_CASE("the HTTP ports' limits: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->metrics_max_connections == 64);
+  CHECK(defaults->probe_max_connections == 16);
+  CHECK(defaults->http_header_timeout == std::chrono::seconds(5));
+  CHECK(defaults->http_idle_timeout == std::chrono::minutes(2));
+
+  auto options = Parse({"--config", "c", "--metrics-max-connections=200", "--probe-max-connections",
+                        "4", "--http-header-timeout=1500ms", "--http-idle-timeout", "30s"});
+  REQUIRE(options.ok());
+  CHECK(options->metrics_max_connections == 200);
+  CHECK(options->probe_max_connections == 4);
+  CHECK(options->http_header_timeout == std::chrono::milliseconds(1500));
+  CHECK(options->http_idle_timeout == std::chrono::seconds(30));
+
+  for (const char* flag : {"metrics-max-connections", "probe-max-connections"}) {
+    INFO(flag);
+    for (const char* value : {"0", "-1", "many"}) {
+      INFO(value);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + value}) ==
+            std::string("--") + flag + ": \"" + value +
+                "\" is not a whole number from 1 to 1000000000");
+    }
+  }
+  for (const char* flag : {"http-header-timeout", "http-idle-timeout"}) {
+    INFO(flag);
+    CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=0s"}) ==
+          std::string("--") + flag + ": \"0s\" must be more than 0s");
+    CHECK(
+        ErrorOf({"--config", "c", std::string("--") + flag + "=5"}) ==
+        std::string("--") + flag +
+            ": \"5\" is not a duration such as 30s, 5m or 1h30m (units h, m, s, ms), at most 24h");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* flag :
+       {"--probe-listen HOST:PORT", "--metrics-max-connections N", "--probe-max-connections N",
+        "--http-header-timeout DURATION", "--http-idle-timeout DURATION"}) {
+    INFO(flag);
+    CHECK(help->help_text.find(flag) != std::string::npos);
+  }
+}
+
 TEST_CASE("every flag is taken, in --flag=value and --flag value forms") {
   auto options = Parse({"--config=c.yaml", "--kubeconfig", "/k", "--context=dev",
                         "--listen=0.0.0.0:7000", "--log-level", "debug", "--log-format=json"});

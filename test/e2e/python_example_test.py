@@ -323,7 +323,8 @@ def test_the_program_against_informerd_over_tls(pb2, pb2_grpc, client, stubs_dir
             out.write("resources:\n  - resource: pods\n")
         daemon = subprocess.Popen(
             [INFORMERD, "--config", config, "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0",
-             "--metrics-listen", "none", "--tls-cert-file", crt, "--tls-private-key-file", key],
+             "--metrics-listen", "none", "--probe-listen", "none", "--tls-cert-file", crt,
+             "--tls-private-key-file", key],
             stderr=subprocess.PIPE, text=True)
         lines, address = [], None
         for line in daemon.stderr:

@@ -391,6 +391,56 @@ TEST_CASE("token and access reviews: their families only when the daemon makes r
   CHECK(text.substr(start) == expected);
 }
 
+TEST_CASE("HTTP ports: connections open, accepted and closed by reason, per listener") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_http_") == std::string::npos);
+
+  HttpListenerMetrics metrics{"metrics", 3, 64, 170, 100, 2, 5, 7, 1};
+  HttpListenerMetrics probes{"probes", 1, 16, 40, 0, 0, 4, 0, 0};
+  snapshot.http_listeners = {metrics, probes};
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_http_connections Connections open on an HTTP port (listener: metrics or "
+      "probes).\n"
+      "# TYPE informerd_http_connections gauge\n"
+      "informerd_http_connections{listener=\"metrics\"} 3\n"
+      "informerd_http_connections{listener=\"probes\"} 1\n"
+      "# HELP informerd_http_max_connections The connection limit of an HTTP port "
+      "(--metrics-max-connections, --probe-max-connections).\n"
+      "# TYPE informerd_http_max_connections gauge\n"
+      "informerd_http_max_connections{listener=\"metrics\"} 64\n"
+      "informerd_http_max_connections{listener=\"probes\"} 16\n"
+      "# HELP informerd_http_connections_accepted_total Connections accepted on an HTTP port.\n"
+      "# TYPE informerd_http_connections_accepted_total counter\n"
+      "informerd_http_connections_accepted_total{listener=\"metrics\"} 170\n"
+      "informerd_http_connections_accepted_total{listener=\"probes\"} 40\n"
+      "# HELP informerd_http_connections_closed_total Connections an HTTP port closed on its own, "
+      "by reason: evicted (the one waiting longest for its client, to make room for a new "
+      "connection at the limit), header_timeout (no whole request within --http-header-timeout: "
+      "slowloris, or silent), idle_timeout (kept alive with no request for --http-idle-timeout), "
+      "write_timeout (the client did not take the response).\n"
+      "# TYPE informerd_http_connections_closed_total counter\n"
+      "informerd_http_connections_closed_total{listener=\"metrics\",reason=\"evicted\"} 100\n"
+      "informerd_http_connections_closed_total{listener=\"metrics\",reason=\"header_timeout\"} 5\n"
+      "informerd_http_connections_closed_total{listener=\"metrics\",reason=\"idle_timeout\"} 7\n"
+      "informerd_http_connections_closed_total{listener=\"metrics\",reason=\"write_timeout\"} 1\n"
+      "informerd_http_connections_closed_total{listener=\"probes\",reason=\"evicted\"} 0\n"
+      "informerd_http_connections_closed_total{listener=\"probes\",reason=\"header_timeout\"} 4\n"
+      "informerd_http_connections_closed_total{listener=\"probes\",reason=\"idle_timeout\"} 0\n"
+      "informerd_http_connections_closed_total{listener=\"probes\",reason=\"write_timeout\"} 0\n"
+      "# HELP informerd_http_connections_waited_total New connections that found every "
+      "connection of an HTTP port being answered and waited in the listen backlog for one to "
+      "finish.\n"
+      "# TYPE informerd_http_connections_waited_total counter\n"
+      "informerd_http_connections_waited_total{listener=\"metrics\"} 2\n"
+      "informerd_http_connections_waited_total{listener=\"probes\"} 0\n";
+  const std::size_t start = text.find("# HELP informerd_http_connections ");
+  REQUIRE(start != std::string::npos);
+  const std::size_t end = text.find("# HELP process_", start);
+  CHECK(text.substr(start, end == std::string::npos ? std::string::npos : end - start) == expected);
+}
+
 TEST_CASE("with no informers, every family still has its HELP and TYPE, and no samples") {
   MetricsSnapshot snapshot;
   snapshot.version = "v";
