@@ -11,6 +11,12 @@ namespace informerd::core {
 // smaller; this bounds what a broken or hostile server can make informerd buffer.
 inline constexpr std::size_t kDefaultMaxObjectBytes = std::size_t{32} << 20;
 
+// The largest List answer (--max-list-response-bytes, --max-list-response-objects): 4 MiB less
+// 64 KiB, so that a client with gRPC's default 4 MiB receive limit (every gRPC library's, unless
+// raised) can read any page; and as many objects as a page of small ones holds.
+inline constexpr std::size_t kDefaultMaxListResponseBytes = (std::size_t{4} << 20) - (64 << 10);
+inline constexpr std::size_t kDefaultMaxListResponseObjects = 10000;
+
 // How many events may wait in one subscriber's queue before it counts as falling behind
 // (config subscriberQueueCapacity).
 inline constexpr std::size_t kDefaultSubscriberQueueCapacity = 1024;

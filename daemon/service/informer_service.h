@@ -122,6 +122,12 @@ struct InformerServiceOptions {
   // --max-subscriptions-per-user; 0: no limit): past either, RESOURCE_EXHAUSTED naming it.
   std::size_t max_subscriptions = core::kDefaultMaxSubscriptions;
   std::size_t max_subscriptions_per_user = core::kDefaultMaxSubscriptionsPerUser;
+  // The largest List answer, in encoded bytes and in objects (--max-list-response-bytes,
+  // --max-list-response-objects): a page stops at either (with a continue token); a List
+  // without limit or continue that would exceed one is RESOURCE_EXHAUSTED naming it
+  // (informerd.proto, List). At least 1 each.
+  std::size_t max_list_response_bytes = core::kDefaultMaxListResponseBytes;
+  std::size_t max_list_response_objects = core::kDefaultMaxListResponseObjects;
   // Produces an event's wire bytes; empty means EncodeEvent. Tests wrap EncodeEvent to count
   // calls; anything else must produce the same bytes.
   core::CacheEvent::Encoder encoder;
@@ -132,6 +138,20 @@ struct InformerServiceOptions {
   // maxOnDemandInformers). A running one is joined whatever these say.
   std::optional<std::vector<ResourcePattern>> on_demand_resources;
   std::size_t max_on_demand_informers = kDefaultMaxOnDemandInformers;
+};
+
+// What List's response bounds and paging have counted since the start, for /metrics.
+struct ListStats {
+  // Lists without limit or continue refused RESOURCE_EXHAUSTED: over the byte bound, over the
+  // object bound.
+  uint64_t refused_bytes = 0;
+  uint64_t refused_objects = 0;
+  // Answers to paged Lists (limit or continue), and those that stopped before the client's
+  // limit (or the object bound) at the byte bound.
+  uint64_t pages = 0;
+  uint64_t pages_cut_at_bytes = 0;
+  // Continued pages refused OUT_OF_RANGE: the list's state was no longer available.
+  uint64_t continues_expired = 0;
 };
 
 class InformerService final
@@ -153,6 +173,9 @@ class InformerService final
   // What the client limits have counted (open subscriptions, refusals by limit), for /metrics.
   // Any thread.
   ClientLimitStats client_limit_stats() const;
+
+  // List's counts (ListStats). Any thread.
+  ListStats list_stats() const;
 
   // The RPCs; gRPC calls them. Subscribe's request and stream are raw bytes so that each event's
   // encoded bytes are written as they are, shared, without a per-subscriber copy.
@@ -263,6 +286,15 @@ class InformerService final
   const InformerServiceOptions options_;
   const core::CacheEvent::Encoder encoder_;
   std::atomic<bool> shutting_down_{false};
+  // ListStats, counted by the List calls.
+  struct ListCounters {
+    std::atomic<uint64_t> refused_bytes{0};
+    std::atomic<uint64_t> refused_objects{0};
+    std::atomic<uint64_t> pages{0};
+    std::atomic<uint64_t> pages_cut_at_bytes{0};
+    std::atomic<uint64_t> continues_expired{0};
+  };
+  ListCounters list_counters_;
   SubscriptionLimits subscriptions_;
   // Mutable: FindTarget counts its refusals.
   mutable SelectorLimits selectors_;
