@@ -27,7 +27,8 @@
 //    survives, raised while the subscriber reads its head start (below).
 // A zero `stall_budget` ends a subscriber whose queue is over its capacity at the second event
 // pushed without a pop in between. The events already queued are still handed out, so the
-// subscriber can resume from the last one it received.
+// subscriber can resume from the last one it received; if it reads nothing of them for the stall
+// budget, the timer's check below drops them too.
 //
 // Not reading at all (the timer's check): the rules above act only when an event is pushed, so a
 // subscriber that stops reading on a quiet resource would hold its queue and its snapshot for
@@ -47,22 +48,24 @@
 // records themselves shared with the store; test/core:subscription_memory_test measures it),
 // released when its last item is popped, and each object's record as it was at the snapshot,
 // which outlives the store's newer copy until that item is popped; a live event queued costs
-// about 32 bytes (its event is shared). While a subscriber works through a large head start,
-// live events pile up behind it, and a fixed hard limit would end (and end again after every
-// resubscribe: a livelock) a subscriber that reads a large snapshot on a busy resource at any
-// pace. So every head-start item the subscriber pops (an uncounted item: snapshot object,
-// replayed event, SYNCED) raises its live queue's limit by one, until it has popped every
-// uncounted item queued and its live queue is back within its capacity (room again for a
-// burst), when the limit returns to hard_limit(). The live events waiting are those that arrived
-// minus the live ones popped, so the raised limit holds exactly while the subscriber keeps a
-// reasonable pace, defined as: the items it has popped since it subscribed (head start and live)
-// are more than the live events that have arrived for it minus hard_limit(). In words, it reads
-// at least as fast as the events arrive, give or take a burst of hard_limit(): a reader of a
-// 50,000-object snapshot at 400 items/s while 200 events/s arrive finishes the snapshot after
-// 125 s with 25,000 events behind it and works them off; one slower than the events is ended
-// once it has fallen hard_limit() items behind them (it could never catch up), and one that stops
-// is ended by the stall rules. Memory stays bounded all along: the items waiting for a subscriber
-// never exceed its head start plus hard_limit().
+// about 34 bytes (its event is shared). A lazy snapshot (an iterator over a copy-on-write version
+// of the store) would save the array but not the records it pins, and needs a persistent store:
+// at 800 KB for 50,000 objects, for at most as long as the subscriber keeps reading, the array is
+// kept. While a subscriber works through a large head start, live events pile up behind it, and
+// a fixed hard limit would end (and end again after every resubscribe: a livelock) a subscriber
+// that reads a large snapshot on a busy resource at any pace. So every head-start item the
+// subscriber pops (an uncounted item: snapshot object, replayed event, SYNCED) raises its live
+// queue's limit by one, until it has popped every uncounted item queued and its live queue is back
+// within its capacity (room again for a burst), when the limit returns to hard_limit(). The live
+// events waiting are those that arrived minus the live ones popped, so the raised limit holds
+// exactly while the subscriber keeps a reasonable pace, defined as: the items it has popped since
+// it subscribed (head start and live) are more than the live events that have arrived for it minus
+// hard_limit(). In words, it reads at least as fast as the events arrive, give or take a burst of
+// hard_limit(): a reader of a 50,000-object snapshot at 400 items/s while 200 events/s arrive
+// finishes the snapshot after 125 s with 25,000 events behind it and works them off; one slower
+// than the events is ended once it has fallen hard_limit() items behind them (it could never catch
+// up), and one that stops is ended by the stall rules. Memory stays bounded all along: the items
+// waiting for a subscriber never exceed its head start plus hard_limit().
 //
 // Bookmarks are optional (the cacher drops them for a watcher that is not ready) and never end a
 // subscription: one that arrives while the queue is at or over its capacity is dropped, and a
