@@ -90,6 +90,10 @@ absl::Status Daemon::Build(const Options& options) {
   service_options.max_on_demand_informers = config_.max_on_demand_informers;
   service_options.subscribe_sync_wait = options.subscribe_sync_wait;
   service_options.future_version_wait = options.subscribe_future_version_wait;
+  service_options.max_subscriptions = options.max_subscriptions;
+  service_options.max_subscriptions_per_user = options.max_subscriptions_per_user;
+  service_options.max_selector_bytes = options.max_selector_bytes;
+  service_options.max_selector_requirements = options.max_selector_requirements;
   service_ =
       std::make_unique<InformerService>(*resolver_, registry_, *access_control_, service_options);
 
@@ -108,6 +112,16 @@ absl::Status Daemon::Build(const Options& options) {
   status_sources_.metrics = [this] {
     MetricsSnapshot snapshot =
         CollectMetrics(*informers_, status_sources_.readiness(), &grpc_requests_);
+    {
+      const ClientLimitStats stats = service_->client_limit_stats();
+      ClientLimitMetrics& limits = snapshot.client_limits.emplace();
+      limits.subscriptions_open = stats.subscriptions_open;
+      limits.subscriptions_largest_user = stats.subscriptions_largest_user;
+      limits.refused_max_subscriptions = stats.refused_max_subscriptions;
+      limits.refused_max_subscriptions_per_user = stats.refused_max_subscriptions_per_user;
+      limits.refused_max_selector_bytes = stats.refused_max_selector_bytes;
+      limits.refused_max_selector_requirements = stats.refused_max_selector_requirements;
+    }
     if (token_reviews_) {
       const TokenReviewStats stats = token_reviews_->stats();
       TokenReviewMetrics& tokens = snapshot.token_reviews.emplace();

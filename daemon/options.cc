@@ -99,7 +99,33 @@ struct FlagText {
   std::string probe_max_connections = "16";
   std::string http_header_timeout = "5s";
   std::string http_idle_timeout = "2m";
+  std::string max_subscriptions = std::to_string(core::kDefaultMaxSubscriptions);
+  std::string max_subscriptions_per_user = std::to_string(core::kDefaultMaxSubscriptionsPerUser);
+  std::string max_selector_bytes = std::to_string(core::kDefaultMaxSelectorBytes);
+  std::string max_selector_requirements = std::to_string(core::kDefaultMaxSelectorRequirements);
 };
+
+// --max-subscriptions*, --max-selector-*.
+absl::Status ApplyClientLimitFlags(const FlagText& text, Options& options) {
+  if (absl::Status parsed = ParseCountFlag("max-subscriptions", text.max_subscriptions, 0,
+                                           &options.max_subscriptions);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed =
+          ParseCountFlag("max-subscriptions-per-user", text.max_subscriptions_per_user, 0,
+                         &options.max_subscriptions_per_user);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed = ParseCountFlag("max-selector-bytes", text.max_selector_bytes, 1,
+                                           &options.max_selector_bytes);
+      !parsed.ok()) {
+    return parsed;
+  }
+  return ParseCountFlag("max-selector-requirements", text.max_selector_requirements, 1,
+                        &options.max_selector_requirements);
+}
 
 // --probe-listen, and the HTTP ports' limits: --*-max-connections, --http-*-timeout.
 absl::Status ApplyHttpFlags(const FlagText& text, Options& options) {
@@ -356,6 +382,18 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
        "how long a Subscribe from a resource version the cache has not reached waits for it "
        "before it ends UNAVAILABLE \"too large resource version\" (default 3s; 0s: as long as "
        "it takes)")
+      ("max-subscriptions", po::value(&text.max_subscriptions)->value_name("N"),
+       "Subscribe streams open at once in total; past it, a new one is refused "
+       "RESOURCE_EXHAUSTED (default 10000; 0: no limit)")
+      ("max-subscriptions-per-user", po::value(&text.max_subscriptions_per_user)->value_name("N"),
+       "Subscribe streams one user (the authenticated name; every anonymous caller is one "
+       "user) may have open at once (default 5000; 0: no limit)")
+      ("max-selector-bytes", po::value(&text.max_selector_bytes)->value_name("N"),
+       "the longest label or field selector a request may carry, in bytes; longer is "
+       "INVALID_ARGUMENT (default 4096)")
+      ("max-selector-requirements", po::value(&text.max_selector_requirements)->value_name("N"),
+       "the most comma-separated requirements in one label or field selector; more is "
+       "INVALID_ARGUMENT (default 64)")
       ("version", "print the version and exit")
       ("help", "print this help and exit");
   // clang-format on
@@ -429,6 +467,7 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
       !parsed.ok()) {
     return parsed;
   }
+  if (absl::Status status = ApplyClientLimitFlags(text, options); !status.ok()) return status;
   return options;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/defaults.h"
 
 namespace informerd::daemon {
 
@@ -108,6 +109,17 @@ struct Options {
   // it ends with UNAVAILABLE "too large resource version" (the apiserver's watch cache waits
   // 3 s). Zero: as long as it takes. Default 3 s.
   std::chrono::milliseconds subscribe_future_version_wait{std::chrono::seconds(3)};
+
+  // --- What one client can make the service hold (InformerServiceOptions; client_limits.h) ---
+  // Subscribe streams open at once, in total and for one user; 0: no limit. Over either, a new
+  // Subscribe is RESOURCE_EXHAUSTED naming the flag. Defaults 10000 and 5000.
+  std::size_t max_subscriptions = core::kDefaultMaxSubscriptions;
+  std::size_t max_subscriptions_per_user = core::kDefaultMaxSubscriptionsPerUser;
+  // The longest label or field selector a request may carry, in bytes, and the most
+  // requirements in one; at least 1 each. Over either, INVALID_ARGUMENT naming the flag.
+  // Defaults 4096 and 64.
+  std::size_t max_selector_bytes = core::kDefaultMaxSelectorBytes;
+  std::size_t max_selector_requirements = core::kDefaultMaxSelectorRequirements;
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv);

@@ -225,6 +225,32 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
                Join(Label("method", request.method), Label("code", request.code)), request.count);
   }
 
+  if (const std::optional<ClientLimitMetrics>& limits = snapshot.client_limits) {
+    out.Family("informerd_subscriptions_open", "gauge",
+               "Subscribe streams open (admitted and not finished), as --max-subscriptions counts "
+               "them.");
+    out.Sample("informerd_subscriptions_open", "", limits->subscriptions_open);
+    out.Family("informerd_subscriptions_open_largest_user", "gauge",
+               "The most Subscribe streams one user has open, as --max-subscriptions-per-user "
+               "counts them.");
+    out.Sample("informerd_subscriptions_open_largest_user", "", limits->subscriptions_largest_user);
+    out.Family("informerd_subscriptions_refused_total", "counter",
+               "Subscribe calls refused RESOURCE_EXHAUSTED by a subscription limit, by the flag "
+               "that set it.");
+    out.Sample("informerd_subscriptions_refused_total", Label("limit", "max-subscriptions"),
+               limits->refused_max_subscriptions);
+    out.Sample("informerd_subscriptions_refused_total",
+               Label("limit", "max-subscriptions-per-user"),
+               limits->refused_max_subscriptions_per_user);
+    out.Family("informerd_selectors_refused_total", "counter",
+               "Subscribe and List calls refused INVALID_ARGUMENT for a selector over a limit, by "
+               "the flag that set it.");
+    out.Sample("informerd_selectors_refused_total", Label("limit", "max-selector-bytes"),
+               limits->refused_max_selector_bytes);
+    out.Sample("informerd_selectors_refused_total", Label("limit", "max-selector-requirements"),
+               limits->refused_max_selector_requirements);
+  }
+
   if (const std::optional<TokenReviewMetrics>& tokens = snapshot.token_reviews) {
     out.Family("informerd_token_reviews_total", "counter",
                "TokenReviews of bearer tokens answered by the apiserver or failed, by result: "

@@ -111,6 +111,17 @@ struct AccessReviewMetrics {
   uint64_t latency_count = 0;
 };
 
+// The Informer service's client limits (daemon/service/client_limits.h): Subscribe streams open
+// and requests refused, by the flag that set the limit.
+struct ClientLimitMetrics {
+  uint64_t subscriptions_open = 0;
+  uint64_t subscriptions_largest_user = 0;  // the most one user has open
+  uint64_t refused_max_subscriptions = 0;
+  uint64_t refused_max_subscriptions_per_user = 0;
+  uint64_t refused_max_selector_bytes = 0;
+  uint64_t refused_max_selector_requirements = 0;
+};
+
 // One HTTP port's connections (daemon/admin/http_server.h, HttpServerStats), by listener:
 // "metrics" (--metrics-listen) or "probes" (--probe-listen).
 struct HttpListenerMetrics {
@@ -135,6 +146,8 @@ struct MetricsSnapshot {
   // out otherwise.
   std::optional<TokenReviewMetrics> token_reviews;
   std::optional<AccessReviewMetrics> access_reviews;
+  // Present once the service runs; the families are left out otherwise.
+  std::optional<ClientLimitMetrics> client_limits;
   // The HTTP ports that are on; the families are left out when there is none.
   std::vector<HttpListenerMetrics> http_listeners;
   // nullopt when /proc/self/statm could not be read: the process series are left out.

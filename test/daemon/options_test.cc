@@ -393,6 +393,46 @@ TEST_CASE("Subscribe's bounded waits: defaults, values and errors") {
   CHECK(help->help_text.find("--subscribe-future-version-wait DURATION") != std::string::npos);
 }
 
+TEST_CASE("client limits: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->max_subscriptions == 10000);
+  CHECK(defaults->max_subscriptions_per_user == 5000);
+  CHECK(defaults->max_selector_bytes == 4096);
+  CHECK(defaults->max_selector_requirements == 64);
+
+  auto options = Parse({"--config", "c", "--max-subscriptions=0", "--max-subscriptions-per-user",
+                        "100", "--max-selector-bytes=65536", "--max-selector-requirements=1"});
+  REQUIRE(options.ok());
+  CHECK(options->max_subscriptions == 0);
+  CHECK(options->max_subscriptions_per_user == 100);
+  CHECK(options->max_selector_bytes == 65536);
+  CHECK(options->max_selector_requirements == 1);
+
+  for (const char* flag : {"max-subscriptions", "max-subscriptions-per-user"}) {
+    INFO(flag);
+    for (const char* value : {"-1", "1e3", "+5", "1000000001", "99999999999999999999"}) {
+      INFO(value);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + value}) ==
+            std::string("--") + flag + ": \"" + value +
+                "\" is not a whole number from 0 to 1000000000");
+    }
+  }
+  // A selector limit of 0 would refuse every selector.
+  for (const char* flag : {"max-selector-bytes", "max-selector-requirements"}) {
+    INFO(flag);
+    CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=0"}) ==
+          std::string("--") + flag + ": \"0\" is not a whole number from 1 to 1000000000");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* flag : {"--max-subscriptions N", "--max-subscriptions-per-user N",
+                           "--max-selector-bytes N", "--max-selector-requirements N"}) {
+    INFO(flag);
+    CHECK(help->help_text.find(flag) != std::string::npos);
+  }
+}
+
 TEST_CASE("--help describes the security flags") {
   auto help = Parse({"--help"});
   REQUIRE(help.ok());

@@ -391,6 +391,45 @@ TEST_CASE("token and access reviews: their families only when the daemon makes r
   CHECK(text.substr(start) == expected);
 }
 
+TEST_CASE("client limits: open subscriptions and refusals by limit, once the service runs") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_subscriptions_") == std::string::npos);
+  CHECK(RenderPrometheus(snapshot).find("informerd_selectors_") == std::string::npos);
+
+  ClientLimitMetrics limits;
+  limits.subscriptions_open = 120;
+  limits.subscriptions_largest_user = 100;
+  limits.refused_max_subscriptions = 2;
+  limits.refused_max_subscriptions_per_user = 7;
+  limits.refused_max_selector_bytes = 3;
+  limits.refused_max_selector_requirements = 1;
+  snapshot.client_limits = limits;
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_subscriptions_open Subscribe streams open (admitted and not finished), as "
+      "--max-subscriptions counts them.\n"
+      "# TYPE informerd_subscriptions_open gauge\n"
+      "informerd_subscriptions_open 120\n"
+      "# HELP informerd_subscriptions_open_largest_user The most Subscribe streams one user has "
+      "open, as --max-subscriptions-per-user counts them.\n"
+      "# TYPE informerd_subscriptions_open_largest_user gauge\n"
+      "informerd_subscriptions_open_largest_user 100\n"
+      "# HELP informerd_subscriptions_refused_total Subscribe calls refused RESOURCE_EXHAUSTED by "
+      "a subscription limit, by the flag that set it.\n"
+      "# TYPE informerd_subscriptions_refused_total counter\n"
+      "informerd_subscriptions_refused_total{limit=\"max-subscriptions\"} 2\n"
+      "informerd_subscriptions_refused_total{limit=\"max-subscriptions-per-user\"} 7\n"
+      "# HELP informerd_selectors_refused_total Subscribe and List calls refused INVALID_ARGUMENT "
+      "for a selector over a limit, by the flag that set it.\n"
+      "# TYPE informerd_selectors_refused_total counter\n"
+      "informerd_selectors_refused_total{limit=\"max-selector-bytes\"} 3\n"
+      "informerd_selectors_refused_total{limit=\"max-selector-requirements\"} 1\n";
+  const std::size_t start = text.find("# HELP informerd_subscriptions_open ");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start, expected.size()) == expected);
+}
+
 TEST_CASE("HTTP ports: connections open, accepted and closed by reason, per listener") {
   MetricsSnapshot snapshot;
   snapshot.version = "v";
