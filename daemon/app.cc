@@ -1,7 +1,9 @@
 #include "daemon/app.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdlib>
 #include <utility>
@@ -90,6 +92,8 @@ absl::Status Daemon::Build(const Options& options) {
   service_options.max_on_demand_informers = config_.max_on_demand_informers;
   service_options.subscribe_sync_wait = options.subscribe_sync_wait;
   service_options.future_version_wait = options.subscribe_future_version_wait;
+  service_options.max_list_response_bytes = options.max_list_response_bytes;
+  service_options.max_list_response_objects = options.max_list_response_objects;
   service_options.max_subscriptions = options.max_subscriptions;
   service_options.max_subscriptions_per_user = options.max_subscriptions_per_user;
   service_options.max_selector_bytes = options.max_selector_bytes;
@@ -121,6 +125,15 @@ absl::Status Daemon::Build(const Options& options) {
       limits.refused_max_subscriptions_per_user = stats.refused_max_subscriptions_per_user;
       limits.refused_max_selector_bytes = stats.refused_max_selector_bytes;
       limits.refused_max_selector_requirements = stats.refused_max_selector_requirements;
+    }
+    {
+      const ListStats stats = service_->list_stats();
+      ListMetrics& lists = snapshot.lists.emplace();
+      lists.refused_max_bytes = stats.refused_bytes;
+      lists.refused_max_objects = stats.refused_objects;
+      lists.pages = stats.pages;
+      lists.pages_cut_at_bytes = stats.pages_cut_at_bytes;
+      lists.continues_expired = stats.continues_expired;
     }
     if (token_reviews_) {
       const TokenReviewStats stats = token_reviews_->stats();
@@ -182,6 +195,10 @@ absl::Status Daemon::Build(const Options& options) {
 
   GrpcServerOptions server_options;
   server_options.unix_socket_mode = options.listen_socket_mode;
+  // What informerd means to send at most: a List answer, or one object (a Get, an event, a
+  // page's only item) with its message's few other fields.
+  server_options.max_send_message_bytes = static_cast<int>(std::min<std::size_t>(
+      std::max(options.max_list_response_bytes, config_.max_object_bytes) + (1 << 20), INT_MAX));
   server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
   server_options.on_call_done = [this](std::string_view method, int code) {
     grpc_requests_.Count(method, code);

@@ -81,6 +81,8 @@ std::optional<unsigned> ParseFileMode(const std::string& text) {
 
 // The transport and access-control flags as given, checked once the command line is read.
 struct FlagText {
+  std::string max_list_response_bytes = std::to_string(core::kDefaultMaxListResponseBytes);
+  std::string max_list_response_objects = std::to_string(core::kDefaultMaxListResponseObjects);
   std::string tls_reload_interval = "60s";
   std::string listen_socket_mode = "0660";
   bool listen_socket_mode_given = false;
@@ -168,6 +170,17 @@ absl::Status ApplyHttpFlags(const FlagText& text, Options& options) {
     return parsed;
   }
   return positive_duration("http-idle-timeout", text.http_idle_timeout, &options.http_idle_timeout);
+}
+
+// --max-list-response-*.
+absl::Status ApplyListFlags(const FlagText& text, Options& options) {
+  if (absl::Status parsed = ParseCountFlag("max-list-response-bytes", text.max_list_response_bytes,
+                                           1, &options.max_list_response_bytes);
+      !parsed.ok()) {
+    return parsed;
+  }
+  return ParseCountFlag("max-list-response-objects", text.max_list_response_objects, 1,
+                        &options.max_list_response_objects);
 }
 
 // --tls-*, --client-ca-file, --listen-socket-mode, --insecure-allow-plaintext.
@@ -374,6 +387,13 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
       ("audit-log", po::value(&text.audit_log)->value_name("BOOL")->implicit_value("true"),
        "log one line per finished call: caller, method, resource, namespace, decision, status "
        "(default true)")
+      ("max-list-response-bytes", po::value(&text.max_list_response_bytes)->value_name("N"),
+       "the largest List answer, in encoded bytes: a page stops before it (with a continue "
+       "token), a List without limit or continue that would exceed it is refused "
+       "RESOURCE_EXHAUSTED (default 4128768, 4 MiB less 64 KiB: under gRPC's default 4 MiB "
+       "receive limit)")
+      ("max-list-response-objects", po::value(&text.max_list_response_objects)->value_name("N"),
+       "the most objects in one List answer, likewise (default 10000)")
       ("subscribe-sync-wait", po::value(&text.subscribe_sync_wait)->value_name("DURATION"),
        "how long a Subscribe without a resource version waits for its resource's sync before "
        "it ends UNAVAILABLE saying why (default 30s; 0s: as long as it takes)")
@@ -452,6 +472,7 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   }
 
   if (absl::Status status = ApplyHttpFlags(text, options); !status.ok()) return status;
+  if (absl::Status status = ApplyListFlags(text, options); !status.ok()) return status;
   if (absl::Status status = ApplyTransportFlags(text, *listen, options); !status.ok()) {
     return status;
   }

@@ -101,6 +101,14 @@ struct Options {
   // One info line per finished call on the "audit" logger. Default true.
   bool audit_log = true;
 
+  // --- List's answers (InformerServiceOptions) ---
+  // The largest List answer, in encoded bytes and in objects; at least 1 each. A page stops at
+  // either (with a continue token); a List without limit or continue over one is
+  // RESOURCE_EXHAUSTED naming the flag. Defaults 4128768 (4 MiB less 64 KiB: under gRPC's
+  // default 4 MiB receive limit) and 10000.
+  std::size_t max_list_response_bytes = core::kDefaultMaxListResponseBytes;
+  std::size_t max_list_response_objects = core::kDefaultMaxListResponseObjects;
+
   // --- Subscribe's bounded waits (InformerServiceOptions) ---
   // How long a Subscribe without a resource version waits for its resource's sync before it ends
   // with UNAVAILABLE saying why (the upstream error). Zero: as long as it takes. Default 30 s.

@@ -251,6 +251,26 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
                limits->refused_max_selector_requirements);
   }
 
+  if (const std::optional<ListMetrics>& lists = snapshot.lists) {
+    out.Family("informerd_list_refused_total", "counter",
+               "Lists without limit or continue refused RESOURCE_EXHAUSTED: their answer would "
+               "exceed a response bound, by the flag that set it.");
+    out.Sample("informerd_list_refused_total", Label("limit", "max-list-response-bytes"),
+               lists->refused_max_bytes);
+    out.Sample("informerd_list_refused_total", Label("limit", "max-list-response-objects"),
+               lists->refused_max_objects);
+    out.Family("informerd_list_pages_total", "counter",
+               "Pages answered to paged Lists (limit or continue).");
+    out.Sample("informerd_list_pages_total", "", lists->pages);
+    out.Family("informerd_list_pages_cut_total", "counter",
+               "Pages that stopped before their limit at --max-list-response-bytes.");
+    out.Sample("informerd_list_pages_cut_total", "", lists->pages_cut_at_bytes);
+    out.Family("informerd_list_continues_expired_total", "counter",
+               "Continued pages refused OUT_OF_RANGE: the list's state was no longer available "
+               "(the list had to start again).");
+    out.Sample("informerd_list_continues_expired_total", "", lists->continues_expired);
+  }
+
   if (const std::optional<TokenReviewMetrics>& tokens = snapshot.token_reviews) {
     out.Family("informerd_token_reviews_total", "counter",
                "TokenReviews of bearer tokens answered by the apiserver or failed, by result: "

@@ -80,6 +80,16 @@ struct GrpcRequestCount {
   uint64_t count = 0;
 };
 
+// List's answers (InformerService::list_stats): Lists refused by a response bound, pages
+// served, pages cut at the byte bound, continued pages whose list had expired.
+struct ListMetrics {
+  uint64_t refused_max_bytes = 0;    // --max-list-response-bytes
+  uint64_t refused_max_objects = 0;  // --max-list-response-objects
+  uint64_t pages = 0;
+  uint64_t pages_cut_at_bytes = 0;
+  uint64_t continues_expired = 0;
+};
+
 struct ProcessMetrics {
   uint64_t resident_memory_bytes = 0;
   uint64_t virtual_memory_bytes = 0;
@@ -142,6 +152,8 @@ struct MetricsSnapshot {
   std::size_t resources_pending = 0;
   std::vector<ResourceMetrics> resources;
   std::vector<GrpcRequestCount> grpc_requests;
+  // Present once the service runs; the families are left out otherwise.
+  std::optional<ListMetrics> lists;
   // Present when the daemon reviews tokens / asks for access decisions; the families are left
   // out otherwise.
   std::optional<TokenReviewMetrics> token_reviews;

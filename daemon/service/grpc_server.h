@@ -34,6 +34,12 @@ struct GrpcServerOptions {
   // The largest request accepted. Requests are small; this leaves room for long selectors, which
   // the service rejects with a message of its own instead of gRPC's RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 16 << 20;
+  // The largest message sent: a List answer, a Get's object, a Subscribe event. The daemon sets
+  // it to what it means to send at most (--max-list-response-bytes, or one object of
+  // maxObjectBytes, with room for the framing), so that no legitimate answer trips it; a larger
+  // one fails RESOURCE_EXHAUSTED rather than being built and buffered whole. The default suits
+  // the defaults (32 MiB objects).
+  int max_send_message_bytes = (32 << 20) + (1 << 20);
   // Server → client keepalive ping on an idle connection, and how long to wait for the ack. Keeps
   // quiet Subscribe streams alive through proxies and load balancers that drop idle connections
   // (most cut at 60 s or more) and detects clients that vanished without a FIN.

@@ -329,6 +329,30 @@ TEST_CASE("boolean flags: bare means true; =true and =false; anything else is an
   }
 }
 
+TEST_CASE("List's response bounds: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->max_list_response_bytes == 4128768);  // 4 MiB less 64 KiB
+  CHECK(defaults->max_list_response_objects == 10000);
+  auto options = Parse(
+      {"--config", "c", "--max-list-response-bytes=16777216", "--max-list-response-objects", "1"});
+  REQUIRE(options.ok());
+  CHECK(options->max_list_response_bytes == 16777216);
+  CHECK(options->max_list_response_objects == 1);
+  for (const char* flag : {"max-list-response-bytes", "max-list-response-objects"}) {
+    for (const char* bad : {"0", "-1", "4MiB", "1000000001"}) {
+      INFO(flag << "=" << bad);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + bad}) ==
+            std::string("--") + flag + ": \"" + bad +
+                "\" is not a whole number from 1 to 1000000000");
+    }
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--max-list-response-bytes N") != std::string::npos);
+  CHECK(help->help_text.find("--max-list-response-objects N") != std::string::npos);
+}
+
 TEST_CASE("authentication and authorization flags: values and errors") {
   auto options =
       Parse({"--config", "c", "--authentication-token-webhook-cache-ttl", "30s",

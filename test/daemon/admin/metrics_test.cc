@@ -480,6 +480,40 @@ TEST_CASE("HTTP ports: connections open, accepted and closed by reason, per list
   CHECK(text.substr(start, end == std::string::npos ? std::string::npos : end - start) == expected);
 }
 
+TEST_CASE("List's answers: refusals by bound, pages, cut pages, expired lists") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_list_") == std::string::npos);
+  ListMetrics lists;
+  lists.refused_max_bytes = 4;
+  lists.refused_max_objects = 1;
+  lists.pages = 250;
+  lists.pages_cut_at_bytes = 30;
+  lists.continues_expired = 2;
+  snapshot.lists = lists;
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_list_refused_total Lists without limit or continue refused "
+      "RESOURCE_EXHAUSTED: their answer would exceed a response bound, by the flag that set it.\n"
+      "# TYPE informerd_list_refused_total counter\n"
+      "informerd_list_refused_total{limit=\"max-list-response-bytes\"} 4\n"
+      "informerd_list_refused_total{limit=\"max-list-response-objects\"} 1\n"
+      "# HELP informerd_list_pages_total Pages answered to paged Lists (limit or continue).\n"
+      "# TYPE informerd_list_pages_total counter\n"
+      "informerd_list_pages_total 250\n"
+      "# HELP informerd_list_pages_cut_total Pages that stopped before their limit at "
+      "--max-list-response-bytes.\n"
+      "# TYPE informerd_list_pages_cut_total counter\n"
+      "informerd_list_pages_cut_total 30\n"
+      "# HELP informerd_list_continues_expired_total Continued pages refused OUT_OF_RANGE: the "
+      "list's state was no longer available (the list had to start again).\n"
+      "# TYPE informerd_list_continues_expired_total counter\n"
+      "informerd_list_continues_expired_total 2\n";
+  const std::size_t start = text.find("# HELP informerd_list_refused_total ");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start, expected.size()) == expected);
+}
+
 TEST_CASE("with no informers, every family still has its HELP and TYPE, and no samples") {
   MetricsSnapshot snapshot;
   snapshot.version = "v";
