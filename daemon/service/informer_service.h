@@ -155,7 +155,8 @@ struct ListStats {
 };
 
 class InformerService final
-    : public v1::Informer::WithRawCallbackMethod_Subscribe<v1::Informer::CallbackService> {
+    : public v1::Informer::WithRawCallbackMethod_Subscribe<
+          v1::Informer::WithRawCallbackMethod_List<v1::Informer::CallbackService>> {
  public:
   // `resolver`, `registry` and `access` must outlive the service.
   InformerService(ResourceResolver& resolver, const ResourceRegistry& registry,
@@ -178,12 +179,14 @@ class InformerService final
   ListStats list_stats() const;
 
   // The RPCs; gRPC calls them. Subscribe's request and stream are raw bytes so that each event's
-  // encoded bytes are written as they are, shared, without a per-subscriber copy.
+  // encoded bytes are written as they are, shared, without a per-subscriber copy; List's, so that
+  // an answer points at the cached objects instead of holding two copies of them until the
+  // client has read it (list_encoder.h).
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* context,
-                                 const v1::ListRequest* request,
-                                 v1::ListResponse* response) override;
+                                 const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context, const v1::GetRequest* request,
                                 v1::GetResponse* response) override;
   grpc::ServerUnaryReactor* ListResources(grpc::CallbackServerContext* context,

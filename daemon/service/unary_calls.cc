@@ -22,6 +22,7 @@
 #include "core/resource_version.h"
 #include "daemon/service/call_credentials.h"
 #include "daemon/service/informer_service.h"
+#include "daemon/service/list_encoder.h"
 #include "fmt/format.h"
 
 namespace informerd::daemon {
@@ -88,14 +89,6 @@ std::string NotFoundMessage(const core::ResolvedResource& resource,
 // resource_version (a number) and continue (a few hundred bytes: core/list_continue.h).
 constexpr std::size_t kListResponseOverhead = 1024;
 
-// The bytes one `items` entry of a ListResponse takes on the wire: its tag, its length as a
-// varint, and the JSON.
-std::size_t ItemWireBytes(std::size_t json_bytes) {
-  std::size_t varint = 1;
-  for (std::size_t n = json_bytes; n >= 0x80; n >>= 7) ++varint;
-  return 1 + varint + json_bytes;
-}
-
 // A List request's paging.
 struct ListPaging {
   // `limit` or `continue` given: the answer is a page, cut at the response bounds with a
@@ -150,19 +143,20 @@ std::string ListDescription(const core::ResolvedResource& resource,
 // What filling a ListResponse found.
 enum class ListFill { kWhole, kCutAtBytes, kOverBytes, kOverObjects };
 
-// Fills `response` with `result`'s items up to the byte bound. A page (`paged`) stops before
-// the item that would take it over `max_bytes` (never before its first item) and gets a
-// continue token after its last item when it stopped there or more follow. An unpaged answer
-// holds everything or nothing: kOverObjects when more follow (the read stopped at the object
-// bound), kOverBytes when the items do not fit; `*total_bytes` is then their encoded size.
-ListFill FillListResponse(const core::ListResult& result, bool paged, std::size_t max_bytes,
-                          uint64_t query, v1::ListResponse* response, std::size_t* total_bytes) {
+// Fills `response` (a ListResponse's bytes: list_encoder.h) with `result`'s items up to the byte
+// bound. A page (`paged`) stops before the item that would take it over `max_bytes` (never
+// before its first item) and gets a continue token after its last item when it stopped there or
+// more follow. An unpaged answer holds everything or nothing: kOverObjects when more follow (the
+// read stopped at the object bound), kOverBytes when the items do not fit; `*total_bytes` is then
+// their encoded size. Takes `result`'s items.
+ListFill FillListResponse(core::ListResult& result, bool paged, std::size_t max_bytes,
+                          uint64_t query, grpc::ByteBuffer* response, std::size_t* total_bytes) {
   const std::size_t budget =
       max_bytes > kListResponseOverhead ? max_bytes - kListResponseOverhead : 0;
   std::size_t bytes = 0;
   std::size_t count = 0;
   for (const std::shared_ptr<const core::ObjectRecord>& item : result.items) {
-    const std::size_t size = ItemWireBytes(item->json.size());
+    const std::size_t size = ListItemWireBytes(item->json.size());
     if (count > 0 && bytes + size > budget) break;
     bytes += size;
     ++count;
@@ -171,22 +165,23 @@ ListFill FillListResponse(const core::ListResult& result, bool paged, std::size_
     if (result.more) return ListFill::kOverObjects;
     if (count < result.items.size() || bytes > budget) {
       *total_bytes = kListResponseOverhead;
-      for (const auto& item : result.items) *total_bytes += ItemWireBytes(item->json.size());
+      for (const auto& item : result.items) *total_bytes += ListItemWireBytes(item->json.size());
       return ListFill::kOverBytes;
     }
   }
-  response->mutable_items()->Reserve(static_cast<int>(count));
-  for (std::size_t i = 0; i < count; ++i) response->add_items(result.items[i]->json.str());
-  response->set_resource_version(result.resource_version);
   const bool cut = count < result.items.size();
+  std::string continue_token;
   if (paged && count > 0 && (cut || result.more)) {
     const core::ObjectRecord& last = *result.items[count - 1];
     core::ListContinue token;
     token.cursor.state = result.state;
     token.cursor.after = core::ObjectKey{last.namespace_name.str(), last.name.str()};
     token.query = query;
-    response->set_continue_(core::EncodeListContinue(token));
+    continue_token = core::EncodeListContinue(token);
   }
+  result.items.resize(count);
+  *response =
+      ListResponseByteBuffer(std::move(result.items), result.resource_version, continue_token);
   return cut ? ListFill::kCutAtBytes : ListFill::kWhole;
 }
 
@@ -326,9 +321,20 @@ void InformerService::WhenSynced(UnaryCall* call, std::shared_ptr<const ServedRe
 }
 
 grpc::ServerUnaryReactor* InformerService::List(grpc::CallbackServerContext* context,
-                                                const v1::ListRequest* request,
-                                                v1::ListResponse* response) {
+                                                const grpc::ByteBuffer* raw_request,
+                                                grpc::ByteBuffer* response) {
   auto* call = new UnaryCall(access_, "List");
+  // Raw bytes in and out (list_encoder.h); the request, parsed, is shared by the steps below.
+  auto request = std::make_shared<v1::ListRequest>();
+  {
+    // A copy of a ByteBuffer shares its slices; Deserialize consumes the copy, not the request.
+    grpc::ByteBuffer copy(*raw_request);
+    if (!grpc::SerializationTraits<v1::ListRequest>::Deserialize(&copy, request.get()).ok()) {
+      call->FinishWith(absl::InvalidArgumentError(
+          "the request is not a valid informerd.v1.ListRequest message"));
+      return call;
+    }
+  }
   if (shutting_down_.load()) {
     call->FinishWith(ShuttingDown());
     return call;
@@ -343,7 +349,7 @@ grpc::ServerUnaryReactor* InformerService::List(grpc::CallbackServerContext* con
   ask.verbs = {"list"};
   ask.label_selector = request->label_selector();
   ask.field_selector = request->field_selector();
-  // `request` and `response` live until OnDone, which follows Finish.
+  // `response` lives until OnDone, which follows Finish.
   Admit(
       ReadCallCredentials(*context), std::move(ask), &call->audit(),
       [this, call, request, response, give_up_at, min_version](absl::StatusOr<Admitted> admitted) {
