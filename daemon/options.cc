@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
@@ -105,7 +106,64 @@ struct FlagText {
   std::string max_subscriptions_per_user = std::to_string(core::kDefaultMaxSubscriptionsPerUser);
   std::string max_selector_bytes = std::to_string(core::kDefaultMaxSelectorBytes);
   std::string max_selector_requirements = std::to_string(core::kDefaultMaxSelectorRequirements);
+  std::string grpc_max_connections = "1000";
+  std::string grpc_max_calls_per_connection = "200";
+  std::string grpc_max_concurrent_streams = "100";
+  std::string grpc_max_connection_age = "30m";
+  std::string grpc_max_connection_age_grace = "5m";
+  std::string grpc_keepalive_min_time = "10s";
+  std::string grpc_handshake_timeout = "20s";
 };
+
+// --grpc-*: the gRPC port's transport limits.
+absl::Status ApplyGrpcLimitFlags(const FlagText& text, Options& options) {
+  if (absl::Status parsed = ParseCountFlag("grpc-max-connections", text.grpc_max_connections, 1,
+                                           &options.grpc_max_connections);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed = ParseCountFlag("grpc-max-concurrent-streams",
+                                           text.grpc_max_concurrent_streams, 1,
+                                           &options.grpc_max_concurrent_streams);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed =
+          ParseCountFlag("grpc-max-calls-per-connection", text.grpc_max_calls_per_connection, 0,
+                         &options.grpc_max_calls_per_connection);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (options.grpc_max_calls_per_connection != 0 &&
+      options.grpc_max_calls_per_connection < options.grpc_max_concurrent_streams) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--grpc-max-calls-per-connection: {} is below --grpc-max-concurrent-streams ({}): a "
+        "client using the streams it is allowed would be disconnected (0 turns the check off)",
+        options.grpc_max_calls_per_connection, options.grpc_max_concurrent_streams));
+  }
+  for (const auto& [flag, given, out] :
+       {std::tuple{"grpc-max-connection-age", &text.grpc_max_connection_age,
+                   &options.grpc_max_connection_age},
+        std::tuple{"grpc-max-connection-age-grace", &text.grpc_max_connection_age_grace,
+                   &options.grpc_max_connection_age_grace},
+        std::tuple{"grpc-keepalive-min-time", &text.grpc_keepalive_min_time,
+                   &options.grpc_keepalive_min_time},
+        std::tuple{"grpc-handshake-timeout", &text.grpc_handshake_timeout,
+                   &options.grpc_handshake_timeout}}) {
+    if (absl::Status parsed = ParseDurationFlag(flag, *given, out); !parsed.ok()) return parsed;
+  }
+  for (const auto& [flag, given, value] :
+       {std::tuple{"grpc-keepalive-min-time", &text.grpc_keepalive_min_time,
+                   options.grpc_keepalive_min_time},
+        std::tuple{"grpc-handshake-timeout", &text.grpc_handshake_timeout,
+                   options.grpc_handshake_timeout}}) {
+    if (value <= std::chrono::milliseconds::zero()) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{}: \"{}\" must be more than 0s", flag, *given));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // --max-subscriptions*, --max-selector-*.
 absl::Status ApplyClientLimitFlags(const FlagText& text, Options& options) {
@@ -414,6 +472,32 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
       ("max-selector-requirements", po::value(&text.max_selector_requirements)->value_name("N"),
        "the most comma-separated requirements in one label or field selector; more is "
        "INVALID_ARGUMENT (default 64)")
+      ("grpc-max-connections", po::value(&text.grpc_max_connections)->value_name("N"),
+       "gRPC connections open at once; another is closed as soon as it is accepted (default "
+       "1000)")
+      ("grpc-max-concurrent-streams",
+       po::value(&text.grpc_max_concurrent_streams)->value_name("N"),
+       "calls (HTTP/2 streams) one gRPC connection may have open at once; gRPC clients queue "
+       "the rest (default 100)")
+      ("grpc-max-calls-per-connection",
+       po::value(&text.grpc_max_calls_per_connection)->value_name("N"),
+       "calls in flight on one gRPC connection (streams the client reset included) beyond which "
+       "it is closed: a stream-reset flood (default 200; 0: not checked)")
+      ("grpc-max-connection-age", po::value(&text.grpc_max_connection_age)->value_name("DURATION"),
+       "a gRPC connection is sent GOAWAY at about this age, so that clients spread over "
+       "replicas (default 30m; 0s: no limit)")
+      ("grpc-max-connection-age-grace",
+       po::value(&text.grpc_max_connection_age_grace)->value_name("DURATION"),
+       "how long calls still open at the age may go on before the connection is closed and they "
+       "end UNAVAILABLE; a Subscribe resumes from its last resource version (default 5m; 0s: no "
+       "limit)")
+      ("grpc-keepalive-min-time", po::value(&text.grpc_keepalive_min_time)->value_name("DURATION"),
+       "the most frequent keepalive pings a gRPC client may send; 3 sooner than this in a row "
+       "and the connection is sent GOAWAY too_many_pings (default 10s; clients are told to ping "
+       "every 30s or more: keep it at or below that)")
+      ("grpc-handshake-timeout", po::value(&text.grpc_handshake_timeout)->value_name("DURATION"),
+       "how long a new gRPC connection has to finish its TLS handshake and send its HTTP/2 "
+       "settings before it is closed (default 20s)")
       ("version", "print the version and exit")
       ("help", "print this help and exit");
   // clang-format on
@@ -489,6 +573,7 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
     return parsed;
   }
   if (absl::Status status = ApplyClientLimitFlags(text, options); !status.ok()) return status;
+  if (absl::Status status = ApplyGrpcLimitFlags(text, options); !status.ok()) return status;
   return options;
 }
 

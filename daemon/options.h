@@ -80,6 +80,27 @@ struct Options {
   // Allows plaintext on a TCP address that is not loopback (refused at start-up otherwise).
   bool insecure_allow_plaintext = false;
 
+  // --- The gRPC port's transport limits (GrpcServerOptions; daemon/service/connection_gate.h) ---
+  // Connections open at once; the next is closed at once. At least 1. Default 1000.
+  std::size_t grpc_max_connections = 1000;
+  // Calls in flight on one TCP connection beyond which it is closed (a client resetting streams
+  // faster than they finish). 0: not checked; otherwise at least grpc_max_concurrent_streams.
+  // Default 200.
+  std::size_t grpc_max_calls_per_connection = 200;
+  // Streams one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); gRPC
+  // clients queue calls beyond it. At least 1. Default 100.
+  std::size_t grpc_max_concurrent_streams = 100;
+  // A connection is sent GOAWAY at about this age; calls still open get the grace, then the
+  // connection is closed. Zero: no limit. Defaults 30 minutes and 5 minutes.
+  std::chrono::milliseconds grpc_max_connection_age{std::chrono::minutes(30)};
+  std::chrono::milliseconds grpc_max_connection_age_grace{std::chrono::minutes(5)};
+  // Client keepalive pings more frequent than this (3 in a row without data between) get the
+  // connection GOAWAY too_many_pings. More than 0. Default 10 s.
+  std::chrono::milliseconds grpc_keepalive_min_time{std::chrono::seconds(10)};
+  // How long a new connection has to finish its TLS handshake and send its HTTP/2 settings.
+  // More than 0. Default 20 s.
+  std::chrono::milliseconds grpc_handshake_timeout{std::chrono::seconds(20)};
+
   // --- Authentication (parsed here; used by the service's access control) ---
   // Verify bearer tokens with a TokenReview against the apiserver. Default true.
   bool authentication_token_webhook = true;

@@ -1,6 +1,6 @@
-// Specification of InformerService.Subscribe (daemon/service/informer_service.*) over a real gRPC server:
-// the stream a client reads for each way of subscribing, how streams end, and that events are
-// encoded once whatever the number of subscribers.
+// Specification of InformerService.Subscribe (daemon/service/informer_service.*) over a real gRPC
+// server: the stream a client reads for each way of subscribing, how streams end, and that events
+// are encoded once whatever the number of subscribers.
 #include <grpcpp/generic/generic_stub.h>
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
-// Specification of InformerService's unary RPCs (daemon/service/informer_service.*) over a real gRPC
-// server: List, Get and ListResources, every error they answer, and how List and Get wait for a
-// resource's initial sync.
+// Specification of InformerService's unary RPCs (daemon/service/informer_service.*) over a real
+// gRPC server: List, Get and ListResources, every error they answer, and how List and Get wait for
+// a resource's initial sync.
 #include "daemon/service/informer_service.h"
 
 #include <atomic>
