@@ -225,6 +225,37 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
                Join(Label("method", request.method), Label("code", request.code)), request.count);
   }
 
+  if (const std::optional<GrpcConnectionMetrics>& connections = snapshot.grpc_connections) {
+    out.Family("informerd_grpc_connections", "gauge",
+               "gRPC connections open (accepted and not yet ended), as --grpc-max-connections "
+               "counts them.");
+    out.Sample("informerd_grpc_connections", "", connections->open);
+    out.Family("informerd_grpc_max_connections", "gauge",
+               "The gRPC port's connection limit (--grpc-max-connections).");
+    out.Sample("informerd_grpc_max_connections", "", connections->max_connections);
+    out.Family("informerd_grpc_connections_accepted_total", "counter",
+               "gRPC connections accepted and handed to gRPC.");
+    out.Sample("informerd_grpc_connections_accepted_total", "", connections->accepted);
+    out.Family("informerd_grpc_connections_refused_total", "counter",
+               "gRPC connections closed as soon as they were accepted, by reason: max-connections "
+               "(--grpc-max-connections were open), peer-closing (from an address whose "
+               "connection was closed for its calls in flight and is still winding them down).");
+    out.Sample("informerd_grpc_connections_refused_total", Label("reason", "max-connections"),
+               connections->refused_max_connections);
+    out.Sample("informerd_grpc_connections_refused_total", Label("reason", "peer-closing"),
+               connections->refused_peer_closing);
+    out.Family("informerd_grpc_connections_closed_total", "counter",
+               "gRPC connections informerd closed, by reason: calls-in-flight (more calls in "
+               "flight than --grpc-max-calls-per-connection: a client resetting streams faster "
+               "than their calls finish).");
+    out.Sample("informerd_grpc_connections_closed_total", Label("reason", "calls-in-flight"),
+               connections->closed_calls_in_flight);
+    out.Family("informerd_grpc_calls_in_flight", "gauge",
+               "gRPC calls started and not yet finished on the TCP connections, as "
+               "--grpc-max-calls-per-connection counts them (unix-socket calls are not counted).");
+    out.Sample("informerd_grpc_calls_in_flight", "", connections->calls_in_flight);
+  }
+
   if (const std::optional<ClientLimitMetrics>& limits = snapshot.client_limits) {
     out.Family("informerd_subscriptions_open", "gauge",
                "Subscribe streams open (admitted and not finished), as --max-subscriptions counts "

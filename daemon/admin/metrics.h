@@ -146,6 +146,19 @@ struct HttpListenerMetrics {
   uint64_t write_timeouts = 0;
 };
 
+// The gRPC port's connections (daemon/service/connection_gate.h, ConnectionGateStats).
+struct GrpcConnectionMetrics {
+  uint64_t open = 0;
+  uint64_t max_connections = 0;  // --grpc-max-connections
+  uint64_t accepted = 0;
+  // Closed at once: --grpc-max-connections were open.
+  uint64_t refused_max_connections = 0;
+  // Closed at once: from an address whose connection closed for its calls in flight winds down.
+  uint64_t refused_peer_closing = 0;
+  uint64_t closed_calls_in_flight = 0;  // over --grpc-max-calls-per-connection
+  uint64_t calls_in_flight = 0;         // on the TCP connections
+};
+
 struct MetricsSnapshot {
   std::string version;  // informerd_build_info{version}
   bool ready = false;   // as /readyz and gRPC health report it
@@ -160,6 +173,8 @@ struct MetricsSnapshot {
   std::optional<AccessReviewMetrics> access_reviews;
   // Present once the service runs; the families are left out otherwise.
   std::optional<ClientLimitMetrics> client_limits;
+  // Present once the gRPC server runs; the families are left out otherwise.
+  std::optional<GrpcConnectionMetrics> grpc_connections;
   // The HTTP ports that are on; the families are left out when there is none.
   std::vector<HttpListenerMetrics> http_listeners;
   // nullopt when /proc/self/statm could not be read: the process series are left out.

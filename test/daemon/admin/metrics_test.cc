@@ -480,6 +480,59 @@ TEST_CASE("HTTP ports: connections open, accepted and closed by reason, per list
   CHECK(text.substr(start, end == std::string::npos ? std::string::npos : end - start) == expected);
 }
 
+TEST_CASE("the gRPC port's connections: open, limit, accepted, refused and closed by reason") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_grpc_connections") == std::string::npos);
+  CHECK(RenderPrometheus(snapshot).find("informerd_grpc_calls_in_flight") == std::string::npos);
+
+  GrpcConnectionMetrics connections;
+  connections.open = 3;
+  connections.max_connections = 1000;
+  connections.accepted = 250;
+  connections.refused_max_connections = 12;
+  connections.refused_peer_closing = 4;
+  connections.closed_calls_in_flight = 2;
+  connections.calls_in_flight = 17;
+  snapshot.grpc_connections = connections;
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_grpc_connections gRPC connections open (accepted and not yet ended), as "
+      "--grpc-max-connections counts them.\n"
+      "# TYPE informerd_grpc_connections gauge\n"
+      "informerd_grpc_connections 3\n"
+      "# HELP informerd_grpc_max_connections The gRPC port's connection limit "
+      "(--grpc-max-connections).\n"
+      "# TYPE informerd_grpc_max_connections gauge\n"
+      "informerd_grpc_max_connections 1000\n"
+      "# HELP informerd_grpc_connections_accepted_total gRPC connections accepted and handed to "
+      "gRPC.\n"
+      "# TYPE informerd_grpc_connections_accepted_total counter\n"
+      "informerd_grpc_connections_accepted_total 250\n"
+      "# HELP informerd_grpc_connections_refused_total gRPC connections closed as soon as they "
+      "were "
+      "accepted, by reason: max-connections (--grpc-max-connections were open), peer-closing "
+      "(from an address whose connection was closed for its calls in flight and is still winding "
+      "them down).\n"
+      "# TYPE informerd_grpc_connections_refused_total counter\n"
+      "informerd_grpc_connections_refused_total{reason=\"max-connections\"} 12\n"
+      "informerd_grpc_connections_refused_total{reason=\"peer-closing\"} 4\n"
+      "# HELP informerd_grpc_connections_closed_total gRPC connections informerd closed, by "
+      "reason: "
+      "calls-in-flight (more calls in flight than --grpc-max-calls-per-connection: a client "
+      "resetting streams faster than their calls finish).\n"
+      "# TYPE informerd_grpc_connections_closed_total counter\n"
+      "informerd_grpc_connections_closed_total{reason=\"calls-in-flight\"} 2\n"
+      "# HELP informerd_grpc_calls_in_flight gRPC calls started and not yet finished on the TCP "
+      "connections, as --grpc-max-calls-per-connection counts them (unix-socket calls are not "
+      "counted).\n"
+      "# TYPE informerd_grpc_calls_in_flight gauge\n"
+      "informerd_grpc_calls_in_flight 17\n";
+  const std::size_t start = text.find("# HELP informerd_grpc_connections ");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start, expected.size()) == expected);
+}
+
 TEST_CASE("List's answers: refusals by bound, pages, cut pages, expired lists") {
   MetricsSnapshot snapshot;
   snapshot.version = "v";
