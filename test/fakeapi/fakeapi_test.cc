@@ -1206,6 +1206,48 @@ TEST_CASE("load mode: synthetic objects and MODIFIED events at a steady rate") {
   CHECK_FALSE(server->StartModifications("configmaps", 10).ok());
 }
 
+TEST_CASE("load mode: several resources modified at once by generators of their own") {
+  auto server = StartServer();
+  SyntheticLoad load;
+  load.objects = 20;
+  load.object_bytes = 0;
+  load.namespaces = 2;
+  REQUIRE(server->Populate("pods", load).ok());
+  REQUIRE(server->Populate("configmaps", load).ok());
+  const std::string from = std::to_string(server->CurrentRevision());
+  auto pods = Connect(*server);
+  REQUIRE(pods->StartStream("/api/v1/pods?watch=1&resourceVersion=" + from).status == 200);
+  auto configmaps = Connect(*server);
+  REQUIRE(configmaps->StartStream("/api/v1/configmaps?watch=1&resourceVersion=" + from).status ==
+          200);
+  REQUIRE(server->StartModifications("pods", 200).ok());
+  // Starting the configmaps' generator leaves the pods' running (it used to replace it).
+  REQUIRE(server->StartModifications("configmaps", 200).ok());
+  // Events of both for a second: 200/s each, alternately read.
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t pod_events = 0;
+  std::size_t configmap_events = 0;
+  while (std::chrono::steady_clock::now() - start < milliseconds(1000)) {
+    Event pod = NextEvent(*pods, milliseconds(1000));
+    CHECK(pod.type == "MODIFIED");
+    CHECK(pod.name.rfind("pod-", 0) == 0);
+    ++pod_events;
+    Event configmap = NextEvent(*configmaps, milliseconds(1000));
+    CHECK(configmap.type == "MODIFIED");
+    CHECK(configmap.name.rfind("configmap-", 0) == 0);
+    ++configmap_events;
+  }
+  CHECK(pod_events >= 100);
+  CHECK(configmap_events >= 100);
+  server->StopModifications();
+  // Both stop, and the count is every resource's.
+  std::this_thread::sleep_for(milliseconds(100));
+  const std::uint64_t generated = server->ModificationsGenerated();
+  CHECK(generated >= pod_events + configmap_events);
+  std::this_thread::sleep_for(milliseconds(200));
+  CHECK(server->ModificationsGenerated() == generated);
+}
+
 // ------------------------------------------------------------------------------------------
 // TLS and lifecycle.
 
