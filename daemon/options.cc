@@ -1,9 +1,11 @@
 #include "daemon/options.h"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <tuple>
 
 #include "absl/status/status.h"
@@ -100,6 +102,7 @@ struct FlagText {
   std::string subscribe_future_version_wait = "3s";
   std::string metrics_max_connections = "64";
   std::string probe_max_connections = "16";
+  std::string ingest_threads;  // empty: DefaultIngestThreads()
   std::string http_header_timeout = "5s";
   std::string http_idle_timeout = "2m";
   std::string max_subscriptions = std::to_string(core::kDefaultMaxSubscriptions);
@@ -185,6 +188,23 @@ absl::Status ApplyClientLimitFlags(const FlagText& text, Options& options) {
   }
   return ParseCountFlag("max-selector-requirements", text.max_selector_requirements, 1,
                         &options.max_selector_requirements);
+}
+
+// The most --ingest-threads: a thread per core of a large node, far more than informers need.
+constexpr std::size_t kMaxIngestThreads = 64;
+
+// --ingest-threads.
+absl::Status ApplyIngestThreadsFlag(const FlagText& text, Options& options) {
+  if (text.ingest_threads.empty()) return absl::OkStatus();
+  std::size_t threads = 0;
+  if (!ParseCountFlag("ingest-threads", text.ingest_threads, 1, &threads).ok() ||
+      threads > kMaxIngestThreads) {
+    return absl::InvalidArgumentError(
+        fmt::format("--ingest-threads: \"{}\" is not a whole number from 1 to {}",
+                    text.ingest_threads, kMaxIngestThreads));
+  }
+  options.ingest_threads = threads;
+  return absl::OkStatus();
 }
 
 // --probe-listen, and the HTTP ports' limits: --*-max-connections, --http-*-timeout.
@@ -393,6 +413,10 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
        "waiting longest for its client (default 64)")
       ("probe-max-connections", po::value(&text.probe_max_connections)->value_name("N"),
        "connections open at once on the probe port, likewise (default 16)")
+      ("ingest-threads", po::value(&text.ingest_threads)->value_name("N"),
+       "threads that run the informers (watch I/O, decoding, cache updates), each with its own "
+       "apiserver connections; each informer runs on the one with the fewest when it starts "
+       "(1 to 64; 1 runs everything on the main thread; default the CPUs, at most 8)")
       ("http-header-timeout", po::value(&text.http_header_timeout)->value_name("DURATION"),
        "both HTTP ports: a request must arrive whole within this long of its first byte, and a "
        "new connection must start one within it; slower clients (slowloris) are cut (default 5s)")
@@ -574,7 +598,13 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   }
   if (absl::Status status = ApplyClientLimitFlags(text, options); !status.ok()) return status;
   if (absl::Status status = ApplyGrpcLimitFlags(text, options); !status.ok()) return status;
+  if (absl::Status status = ApplyIngestThreadsFlag(text, options); !status.ok()) return status;
   return options;
+}
+
+std::size_t DefaultIngestThreads() {
+  const unsigned cpus = std::thread::hardware_concurrency();
+  return std::clamp<std::size_t>(cpus, 1, 8);
 }
 
 }  // namespace informerd::daemon

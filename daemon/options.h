@@ -27,6 +27,10 @@ enum class AuthorizationMode {
   kWebhook,
 };
 
+// --ingest-threads' default: the CPUs std::thread::hardware_concurrency() reports, 1 to 8 (one
+// when it reports none).
+std::size_t DefaultIngestThreads();
+
 struct Options {
   enum class Action { kRun, kPrintHelp, kPrintVersion };
   Action action = Action::kRun;
@@ -38,6 +42,11 @@ struct Options {
   std::string kubeconfig_path;
   // Empty: the kubeconfig's current-context.
   std::string context;
+  // Threads that run the informers (--ingest-threads): each an io_context with an apiserver
+  // client of its own, the main thread's among them; every informer lives on one of them, the
+  // least loaded when it starts. 1 to 64; 1 is everything on the main thread. Default
+  // DefaultIngestThreads().
+  std::size_t ingest_threads = DefaultIngestThreads();
   // The gRPC server's address: host:port (port 0 picks one) or unix:PATH / unix:///ABS/PATH (see
   // daemon/listen_address.h). Loopback by default: safe for a sidecar.
   std::string listen_address = "127.0.0.1:50051";

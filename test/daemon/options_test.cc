@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace informerd::daemon {
@@ -73,6 +74,34 @@ TEST_CASE("--probe-listen: the probe port, 0.0.0.0:9091 by default, none turns i
         "of its own (or --probe-listen none)");
   CHECK(
       Parse({"--config", "c", "--probe-listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"}).ok());
+}
+
+TEST_CASE("--ingest-threads: the CPUs (1 to 8) by default, 1 to 64, errors name the range") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  const unsigned cpus = std::thread::hardware_concurrency();
+  const std::size_t expected = cpus == 0 ? 1 : cpus > 8 ? 8 : cpus;
+  CHECK(defaults->ingest_threads == expected);
+  CHECK(DefaultIngestThreads() == expected);
+
+  for (const char* value : {"1", "2", "64"}) {
+    INFO(value);
+    auto options = Parse({"--config", "c", std::string("--ingest-threads=") + value});
+    REQUIRE(options.ok());
+    CHECK(options->ingest_threads == std::stoul(value));
+  }
+  auto spaced = Parse({"--config", "c", "--ingest-threads", "3"});
+  REQUIRE(spaced.ok());
+  CHECK(spaced->ingest_threads == 3);
+
+  for (const char* value : {"0", "65", "-1", "two"}) {
+    INFO(value);
+    CHECK(ErrorOf({"--config", "c", std::string("--ingest-threads=") + value}) ==
+          std::string("--ingest-threads: \"") + value + "\" is not a whole number from 1 to 64");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--ingest-threads N") != std::string::npos);
 }
 
 TEST_CASE("the HTTP ports' limits: defaults, values and errors") {
