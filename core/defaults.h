@@ -35,4 +35,9 @@ inline constexpr std::size_t kDefaultMaxSubscriptionsPerUser = 5000;
 inline constexpr std::size_t kDefaultMaxSelectorBytes = 4096;
 inline constexpr std::size_t kDefaultMaxSelectorRequirements = 64;
 
+// Threads of the gRPC service's own executor (--rpc-threads), which runs the RPC work that must
+// not run on the thread applying the watches: a call's work once admission answers, and the
+// Subscribe streams' writes once events arrive.
+inline constexpr std::size_t kDefaultRpcThreads = 2;
+
 }  // namespace informerd::core

@@ -42,21 +42,29 @@
 // Starting one needs the caller to be allowed to list and watch the resource cluster-wide, the
 // resource to be in on_demand_resources, and fewer than max_on_demand_informers running.
 //
-// Threads: gRPC's callback API, never a thread per call. Each Subscribe is a ServerWriteReactor
-// with at most one write in flight, as the callback API requires: a reactor may not start a
-// write before the previous one's OnWriteDone, and gRPC calls OnDone once, last, after which
-// gRPC never touches the reactor. The next write is started by whichever comes first of
-// OnWriteDone and the subscription's on_ready, which arrives on the cache's (reflector's)
-// thread; see SubscribeStream in subscribe_stream.cc. Admission continues on the threads that
-// answer it: the review client's strand (reviews), the resolver's thread. List and Get that wait
-// for a sync look again on one TimerThread shared by all of them, and finish from there
-// (unary_calls.cc); the same thread schedules the Subscribe re-authorizations and bounded
-// waits. Every handler returns at once.
+// Threads: gRPC's callback API, never a thread per call, and the service's own RpcExecutor
+// (rpc_threads threads). The thread that applies the watches to the caches (the apiserver
+// client's strand, which also answers the reviews and discovery) never does RPC work: it only
+// queues it on the executor. Each Subscribe is a ServerWriteReactor with at most one write in
+// flight, as the callback API requires: a reactor may not start a write before the previous
+// one's OnWriteDone, and gRPC calls OnDone once, last, after which gRPC never touches the
+// reactor. The next write is started by whichever comes first of OnWriteDone (a gRPC thread) and
+// the subscription's on_ready, which arrives on the cache's (reflector's) thread and only posts
+// the stream's Pump to the executor (at most one waiting per stream); see SubscribeStream in
+// subscribe_stream.cc. Admission's steps that answer later (a review, the resolver) continue on
+// the executor, never on the thread that answered (Step); steps that answer at once (AlwaysAllow,
+// a cached review) continue in place, on the gRPC thread of the call. So the resolution, a
+// Subscribe's snapshot, a List or Get's read and copy and an on-demand start run on a gRPC thread
+// or the executor. List and Get that wait for a sync look again from one TimerThread shared by
+// all of them, which hands each look to the executor (unary_calls.cc); the same thread schedules
+// the Subscribe re-authorizations and bounded waits. Every handler returns at once.
 //
 // Ownership: the daemon owns the service beside the gRPC server (which must be shut down before
 // the service is destroyed, as for any service) and lends it the resolver, the registry and the
 // access control, which must outlive it (the access control also outlives every review it
-// started). Status codes cross into gRPC only here: everything below is absl::Status.
+// started). The destructor first shuts the executor down (every task already posted runs, with
+// the service whole), then the TimerThread. Status codes cross into gRPC only here: everything
+// below is absl::Status.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -71,6 +79,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -85,6 +94,7 @@
 #include "daemon/informers/resource_registry.h"
 #include "daemon/security/access_control.h"
 #include "daemon/service/client_limits.h"
+#include "daemon/service/rpc_executor.h"
 #include "daemon/service/timer_thread.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -131,6 +141,14 @@ struct InformerServiceOptions {
   // Produces an event's wire bytes; empty means EncodeEvent. Tests wrap EncodeEvent to count
   // calls; anything else must produce the same bytes.
   core::CacheEvent::Encoder encoder;
+  // Threads of the service's executor (--rpc-threads): what a call does once a review or the
+  // resolver answers, and the Subscribe streams' writes once events arrive. At least 1.
+  std::size_t rpc_threads = core::kDefaultRpcThreads;
+  // Test hook: called on the thread that does each piece of a call's work, as it starts it:
+  // "resolve" (the resource name), "subscribe" (a Subscribe's subscription and snapshot),
+  // "write" (a Subscribe's next message, encoded and written), "list" and "get" (the cache read
+  // and the answer's copy), "on-demand" (an on-demand informer's start). Empty: none.
+  std::function<void(const char* work)> observe_work;
   // Stream ends (debug) and subscribers that fell behind (warn). Optional.
   std::shared_ptr<spdlog::logger> logger;
   // On-demand informers (when the registry has an OnDemandSource): the resources one may be
@@ -240,6 +258,44 @@ class InformerService final
   // UNAVAILABLE, "informerd is shutting down": what every call gets after Shutdown.
   static absl::Status ShuttingDown();
 
+  // One asynchronous step of a call (an Authenticate, Authorize or Resolve it starts), for its
+  // callback: Then(f) is a callback that runs f in place when the answer comes before the step
+  // returns, on the thread that started it (the answer was known at once: cached, AlwaysAllow,
+  // the fake resolver), and otherwise posts f to the executor, since the thread that answers
+  // later is the apiserver client's strand, which applies every watch and must not do the call's
+  // work. A Step lives on the stack around the call that starts the step.
+  class Step {
+   public:
+    explicit Step(RpcExecutor& executor) : executor_(executor), state_(std::make_shared<State>()) {}
+    ~Step() { state_->returned.store(true, std::memory_order_release); }
+    Step(const Step&) = delete;
+    Step& operator=(const Step&) = delete;
+
+    template <typename Arg, typename F>
+    std::function<void(Arg)> Then(F f) {
+      return [executor = &executor_, state = state_, f = std::move(f)](Arg arg) mutable {
+        if (!state->returned.load(std::memory_order_acquire) &&
+            std::this_thread::get_id() == state->starter) {
+          return f(std::move(arg));
+        }
+        executor->Post([f = std::move(f), arg = std::move(arg)]() mutable { f(std::move(arg)); });
+      };
+    }
+
+   private:
+    struct State {
+      const std::thread::id starter = std::this_thread::get_id();
+      std::atomic<bool> returned{false};
+    };
+    RpcExecutor& executor_;
+    const std::shared_ptr<State> state_;
+  };
+
+  // options_.observe_work, if any.
+  void Observe(const char* work) const {
+    if (options_.observe_work) options_.observe_work(work);
+  }
+
   // Authenticates `credentials`, resolves and authorizes `ask`, finds its target (starting an
   // on-demand informer if need be): the steps in the order the top of this file gives. Calls
   // `done` exactly once, on whichever thread answered last. `audit` belongs to the call: filled
@@ -303,8 +359,12 @@ class InformerService final
   mutable SelectorLimits selectors_;
   // Serializes on-demand starts: the look at what runs and the lease taken on it.
   std::mutex on_demand_mu_;
-  // Last: its destructor stops the thread before anything its tasks use goes away.
+  // Its destructor stops the thread before anything its tasks use goes away.
   TimerThread timer_;
+  // Last: shut down first (by the service's destructor), while everything its tasks use, the
+  // TimerThread included, still exists. Tasks the TimerThread posts after that are dropped
+  // (there is no call left by then: the gRPC server has stopped).
+  RpcExecutor executor_;
 };
 
 // absl → gRPC at the RPC edge: the same code (the two enumerations share their values) and the

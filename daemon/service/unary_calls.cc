@@ -4,10 +4,11 @@
 // request's min_resource_version, looking again on the service's TimerThread. ListResources
 // authorizes each registry entry for the caller, all at once, and answers with those allowed.
 //
-// Threads: each handler runs on a gRPC thread and returns at once. A call continues where its
-// admission's steps answer (the review client's strand, the resolver's thread, or that gRPC
-// thread when every step answers at once), and, when it waits for a sync, on the TimerThread,
-// which finishes it. OnCancel and OnDone run on gRPC's threads.
+// Threads: each handler runs on a gRPC thread and returns at once. A call continues on that gRPC
+// thread when every admission step answers at once, else on the service's executor (never on the
+// review client's strand or the resolver's thread, which answer the steps: Step); when it waits
+// for a sync, the TimerThread schedules each look again and hands it to the executor, which
+// reads, copies the answer and finishes the call. OnCancel and OnDone run on gRPC's threads.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -226,10 +227,10 @@ void Describe(const ServedResource& served, const std::string& requested_namespa
 }  // namespace
 
 // One List, Get or ListResources. Finished exactly once, by whoever holds the call at that
-// moment: the handler, an admission step's callback, or a TimerThread task. OnCancel only raises
-// a flag that the next look notices (a waiting call looks every sync_poll_interval), so the call
-// is never finished by two threads and is never deleted (OnDone, after Finish) while a task
-// still holds it. OnDone writes the audit line, which the steps filled in before FinishWith.
+// moment: the handler, an admission step's callback, or a look again (WhenSynced) that the
+// TimerThread posted. OnCancel only raises a flag that the next look notices (a waiting call
+// looks every sync_poll_interval), so the call is never finished by two threads and is never
+// deleted (OnDone, after Finish) while a task still holds it. OnDone writes the audit line, which the steps filled in before FinishWith.
 class InformerService::UnaryCall final : public grpc::ServerUnaryReactor {
  public:
   // An atomic store rather than an initializer, so that OnCancel's store on another thread is
@@ -313,10 +314,15 @@ void InformerService::WhenSynced(UnaryCall* call, std::shared_ptr<const ServedRe
     }
     return call->FinishWith(absl::UnavailableError(UnsyncedReason(*served, stats, upstream)));
   }
+  // The look again reads and copies a whole answer: on the executor, so that it never delays
+  // the other timers (stall checks, re-authorizations, bounded waits).
   timer_.RunAt(std::min(now + options_.sync_poll_interval, give_up_at),
                [this, call, served = std::move(served), give_up_at, min_version,
                 attempt = std::move(attempt)]() mutable {
-                 WhenSynced(call, std::move(served), give_up_at, min_version, std::move(attempt));
+                 executor_.Post([this, call, served = std::move(served), give_up_at, min_version,
+                                 attempt = std::move(attempt)]() mutable {
+                   WhenSynced(call, std::move(served), give_up_at, min_version, std::move(attempt));
+                 });
                });
 }
 
@@ -373,6 +379,7 @@ grpc::ServerUnaryReactor* InformerService::List(grpc::CallbackServerContext* con
         const uint64_t min = *min_version;
         // Reads and answers; false when a first page found the cache not synced after all.
         auto read = [this, call, request, response, target, page, paged, query, min]() {
+          Observe("list");
           absl::StatusOr<core::ListResult> result = target->served->cache->List(
               request->namespace_(), target->label_selector, target->field_selector, page);
           if (!result.ok()) {
@@ -469,21 +476,23 @@ grpc::ServerUnaryReactor* InformerService::Get(grpc::CallbackServerContext* cont
         if (!min_version.ok()) return call->FinishWith(min_version.status());
         std::shared_ptr<const ServedResource> served = std::move(admitted->target.served);
         const uint64_t min = *min_version;
-        WhenSynced(
-            call, served, give_up_at, min,
-            [call, request, response, served, min, lease = std::move(admitted->target.lease)]() {
-              core::GetResult result = served->cache->Get(request->namespace_(), request->name());
-              if (!result.synced || !Reached(result.resource_version, min)) return false;
-              if (!result.object) {
-                call->FinishWith(absl::NotFoundError(
-                    NotFoundMessage(served->resource, request->namespace_(), request->name())));
-                return true;
-              }
-              response->set_object(result.object->json.str());
-              response->set_resource_version(std::move(result.resource_version));
-              call->FinishWith(absl::OkStatus());
-              return true;
-            });
+        WhenSynced(call, served, give_up_at, min,
+                   [this, call, request, response, served, min,
+                    lease = std::move(admitted->target.lease)]() {
+                     Observe("get");
+                     core::GetResult result =
+                         served->cache->Get(request->namespace_(), request->name());
+                     if (!result.synced || !Reached(result.resource_version, min)) return false;
+                     if (!result.object) {
+                       call->FinishWith(absl::NotFoundError(NotFoundMessage(
+                           served->resource, request->namespace_(), request->name())));
+                       return true;
+                     }
+                     response->set_object(result.object->json.str());
+                     response->set_resource_version(std::move(result.resource_version));
+                     call->FinishWith(absl::OkStatus());
+                     return true;
+                   });
       });
   return call;
 }
@@ -526,8 +535,11 @@ grpc::ServerUnaryReactor* InformerService::ListResources(grpc::CallbackServerCon
     call->FinishWith(ShuttingDown());
     return call;
   }
+  Step authentication(executor_);
   access_.Authenticate(
-      credentials, [this, call, request, response](absl::StatusOr<core::UserInfo> user) {
+      credentials,
+      authentication.Then<absl::StatusOr<core::UserInfo>>([this, call, request, response](
+                                                              absl::StatusOr<core::UserInfo> user) {
         AuditRecord& audit = call->audit();
         if (!user.ok()) {
           audit.decision = AuditDecisionFor(user.status());
@@ -566,11 +578,14 @@ grpc::ServerUnaryReactor* InformerService::ListResources(grpc::CallbackServerCon
           list.group = resource.group;
           list.resource = resource.resource;
           list.namespace_name = resource.namespaced ? requested_namespace : "";
-          access_.Authorize(*user, {list}, [checks, i, answer](absl::Status access) {
-            if (checks->Answer(i, access)) answer();
-          });
+          Step authorization(executor_);
+          access_.Authorize(
+              *user, {list},
+              authorization.Then<absl::Status>([checks, i, answer](absl::Status access) {
+                if (checks->Answer(i, access)) answer();
+              }));
         }
-      });
+      }));
   return call;
 }
 
