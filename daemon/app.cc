@@ -158,6 +158,17 @@ absl::Status Daemon::Build(const Options& options) {
       access.latency_seconds_sum = std::chrono::duration<double>(stats.review_latency_sum).count();
       access.latency_count = stats.review_latency_count;
     }
+    if (const GrpcServer* server = server_for_metrics_.load(std::memory_order_acquire)) {
+      const ConnectionGateStats stats = server->connection_stats();
+      GrpcConnectionMetrics& connections = snapshot.grpc_connections.emplace();
+      connections.open = stats.open;
+      connections.max_connections = stats.max_connections;
+      connections.accepted = stats.accepted;
+      connections.refused_max_connections = stats.refused;
+      connections.refused_peer_closing = stats.refused_peer_closing;
+      connections.closed_calls_in_flight = stats.closed_calls_in_flight;
+      connections.calls_in_flight = stats.calls;
+    }
     snapshot.http_listeners.push_back(ListenerMetrics("metrics", metrics_http_.Snapshot()));
     if (probe_server_) {
       snapshot.http_listeners.push_back(ListenerMetrics("probes", probe_http_.Snapshot()));
@@ -199,6 +210,14 @@ absl::Status Daemon::Build(const Options& options) {
   // page's only item) with its message's few other fields.
   server_options.max_send_message_bytes = static_cast<int>(std::min<std::size_t>(
       std::max(options.max_list_response_bytes, config_.max_object_bytes) + (1 << 20), INT_MAX));
+  // The transport limits (daemon/service/connection_gate.h, grpc_server.h).
+  server_options.max_connections = options.grpc_max_connections;
+  server_options.max_calls_per_connection = options.grpc_max_calls_per_connection;
+  server_options.max_concurrent_streams = static_cast<int>(options.grpc_max_concurrent_streams);
+  server_options.max_connection_age = options.grpc_max_connection_age;
+  server_options.max_connection_age_grace = options.grpc_max_connection_age_grace;
+  server_options.min_client_ping_interval = options.grpc_keepalive_min_time;
+  server_options.handshake_timeout = options.grpc_handshake_timeout;
   server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
   server_options.on_call_done = [this](std::string_view method, int code) {
     grpc_requests_.Count(method, code);
@@ -207,6 +226,7 @@ absl::Status Daemon::Build(const Options& options) {
                                   {service_.get()}, logging_.For("grpc"), server_options);
   if (!server.ok()) return server.status();
   server_ = *std::move(server);
+  server_for_metrics_.store(server_.get(), std::memory_order_release);
 
   return absl::OkStatus();
 }

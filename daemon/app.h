@@ -106,6 +106,9 @@ class Daemon {
   std::shared_ptr<SharedInformerFactory> informers_;
   GrpcRequestCounters grpc_requests_;
   std::unique_ptr<GrpcServer> server_;
+  // server_ for the metrics port's scrapes, which may run before it is set: published once it
+  // exists.
+  std::atomic<const GrpcServer*> server_for_metrics_{nullptr};
   std::atomic<bool> shutting_down_{false};
   // The HTTP ports' connection counters, which /metrics shows.
   HttpServerCounters metrics_http_;
