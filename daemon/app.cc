@@ -98,6 +98,7 @@ absl::Status Daemon::Build(const Options& options) {
   service_options.max_subscriptions_per_user = options.max_subscriptions_per_user;
   service_options.max_selector_bytes = options.max_selector_bytes;
   service_options.max_selector_requirements = options.max_selector_requirements;
+  service_options.rpc_threads = options.rpc_threads;
   service_ =
       std::make_unique<InformerService>(*resolver_, registry_, *access_control_, service_options);
 

@@ -109,6 +109,7 @@ struct FlagText {
   std::string max_subscriptions_per_user = std::to_string(core::kDefaultMaxSubscriptionsPerUser);
   std::string max_selector_bytes = std::to_string(core::kDefaultMaxSelectorBytes);
   std::string max_selector_requirements = std::to_string(core::kDefaultMaxSelectorRequirements);
+  std::string rpc_threads = std::to_string(core::kDefaultRpcThreads);
   std::string grpc_max_connections = "1000";
   std::string grpc_max_calls_per_connection = "200";
   std::string grpc_max_concurrent_streams = "100";
@@ -188,6 +189,22 @@ absl::Status ApplyClientLimitFlags(const FlagText& text, Options& options) {
   }
   return ParseCountFlag("max-selector-requirements", text.max_selector_requirements, 1,
                         &options.max_selector_requirements);
+}
+
+// The most --rpc-threads: far more than the cores of any node informerd runs on.
+constexpr std::size_t kMaxRpcThreads = 256;
+
+// --rpc-threads.
+absl::Status ApplyRpcThreadsFlag(const FlagText& text, Options& options) {
+  std::size_t threads = 0;
+  if (!ParseCountFlag("rpc-threads", text.rpc_threads, 1, &threads).ok() ||
+      threads > kMaxRpcThreads) {
+    return absl::InvalidArgumentError(
+        fmt::format("--rpc-threads: \"{}\" is not a whole number from 1 to {}", text.rpc_threads,
+                    kMaxRpcThreads));
+  }
+  options.rpc_threads = threads;
+  return absl::OkStatus();
 }
 
 // The most --ingest-threads: a thread per core of a large node, far more than informers need.
@@ -496,6 +513,10 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
       ("max-selector-requirements", po::value(&text.max_selector_requirements)->value_name("N"),
        "the most comma-separated requirements in one label or field selector; more is "
        "INVALID_ARGUMENT (default 64)")
+      ("rpc-threads", po::value(&text.rpc_threads)->value_name("N"),
+       "threads of the gRPC service's own that run a call's work once a review or discovery "
+       "answers and the Subscribe streams' writes as events arrive, so that the thread applying "
+       "the watches never does (1 to 256; default 2)")
       ("grpc-max-connections", po::value(&text.grpc_max_connections)->value_name("N"),
        "gRPC connections open at once; another is closed as soon as it is accepted (default "
        "1000)")
@@ -599,6 +620,7 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   if (absl::Status status = ApplyClientLimitFlags(text, options); !status.ok()) return status;
   if (absl::Status status = ApplyGrpcLimitFlags(text, options); !status.ok()) return status;
   if (absl::Status status = ApplyIngestThreadsFlag(text, options); !status.ok()) return status;
+  if (absl::Status status = ApplyRpcThreadsFlag(text, options); !status.ok()) return status;
   return options;
 }
 

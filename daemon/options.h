@@ -158,6 +158,12 @@ struct Options {
   // Defaults 4096 and 64.
   std::size_t max_selector_bytes = core::kDefaultMaxSelectorBytes;
   std::size_t max_selector_requirements = core::kDefaultMaxSelectorRequirements;
+
+  // --- The gRPC service's own threads (InformerServiceOptions::rpc_threads) ---
+  // They run what a call does once a review or the resolver answers (resolution, snapshots, List
+  // and Get copies, on-demand starts) and the Subscribe streams' writes as events arrive, so that
+  // the thread applying the watches never does. 1 to 256; default 2.
+  std::size_t rpc_threads = core::kDefaultRpcThreads;
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv);

@@ -501,5 +501,25 @@ TEST_CASE("--help describes the security flags") {
   }
 }
 
+TEST_CASE("--rpc-threads: the service's executor threads, 2 by default, 1 to 256") {
+  auto options = Parse({"--config", "c"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_threads == 2);
+  options = Parse({"--config", "c", "--rpc-threads", "1"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_threads == 1);
+  options = Parse({"--config", "c", "--rpc-threads=256"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_threads == 256);
+  for (const std::string given : {"0", "257", "-1", "two"}) {
+    INFO(given);
+    CHECK(ErrorOf({"--config", "c", "--rpc-threads=" + given}) ==
+          "--rpc-threads: \"" + given + "\" is not a whole number from 1 to 256");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--rpc-threads N") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace informerd::daemon
