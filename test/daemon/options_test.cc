@@ -486,6 +486,92 @@ TEST_CASE("client limits: defaults, values and errors") {
   }
 }
 
+TEST_CASE("the gRPC transport limits: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->grpc_max_connections == 1000);
+  CHECK(defaults->grpc_max_calls_per_connection == 200);
+  CHECK(defaults->grpc_max_concurrent_streams == 100);
+  CHECK(defaults->grpc_max_connection_age == std::chrono::minutes(30));
+  CHECK(defaults->grpc_max_connection_age_grace == std::chrono::minutes(5));
+  CHECK(defaults->grpc_keepalive_min_time == std::chrono::seconds(10));
+  CHECK(defaults->grpc_handshake_timeout == std::chrono::seconds(20));
+
+  auto options = Parse({"--config", "c", "--grpc-max-connections=5",
+                        "--grpc-max-concurrent-streams", "10", "--grpc-max-calls-per-connection=0",
+                        "--grpc-max-connection-age=0s", "--grpc-max-connection-age-grace", "1m",
+                        "--grpc-keepalive-min-time=30s", "--grpc-handshake-timeout=1500ms"});
+  REQUIRE(options.ok());
+  CHECK(options->grpc_max_connections == 5);
+  CHECK(options->grpc_max_concurrent_streams == 10);
+  CHECK(options->grpc_max_calls_per_connection == 0);                            // not checked
+  CHECK(options->grpc_max_connection_age == std::chrono::milliseconds::zero());  // no limit
+  CHECK(options->grpc_max_connection_age_grace == std::chrono::minutes(1));
+  CHECK(options->grpc_keepalive_min_time == std::chrono::seconds(30));
+  CHECK(options->grpc_handshake_timeout == std::chrono::milliseconds(1500));
+  // Calls in flight may equal the streams allowed.
+  auto equal = Parse({"--config", "c", "--grpc-max-concurrent-streams=50",
+                      "--grpc-max-calls-per-connection=50", "--grpc-max-connection-age-grace=0s"});
+  REQUIRE(equal.ok());
+  CHECK(equal->grpc_max_calls_per_connection == 50);
+  CHECK(equal->grpc_max_connection_age_grace == std::chrono::milliseconds::zero());
+
+  for (const char* flag : {"grpc-max-connections", "grpc-max-concurrent-streams"}) {
+    INFO(flag);
+    for (const char* value : {"0", "-1", "many", "1000000001"}) {
+      INFO(value);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + value}) ==
+            std::string("--") + flag + ": \"" + value +
+                "\" is not a whole number from 1 to 1000000000");
+    }
+  }
+  for (const char* value : {"-1", "lots", "1e3"}) {
+    INFO(value);
+    CHECK(ErrorOf({"--config", "c", std::string("--grpc-max-calls-per-connection=") + value}) ==
+          std::string("--grpc-max-calls-per-connection: \"") + value +
+              "\" is not a whole number from 0 to 1000000000");
+  }
+  // Fewer calls in flight than the streams a client may open would disconnect honest clients:
+  // below the default streams, or the default calls below raised streams.
+  CHECK(ErrorOf({"--config", "c", "--grpc-max-calls-per-connection=99"}) ==
+        "--grpc-max-calls-per-connection: 99 is below --grpc-max-concurrent-streams (100): a "
+        "client using the streams it is allowed would be disconnected (0 turns the check off)");
+  CHECK(ErrorOf({"--config", "c", "--grpc-max-concurrent-streams=300"}) ==
+        "--grpc-max-calls-per-connection: 200 is below --grpc-max-concurrent-streams (300): a "
+        "client using the streams it is allowed would be disconnected (0 turns the check off)");
+  CHECK(Parse({"--config", "c", "--grpc-max-concurrent-streams=300",
+               "--grpc-max-calls-per-connection=0"})
+            .ok());
+  for (const char* flag : {"grpc-max-connection-age", "grpc-max-connection-age-grace",
+                           "grpc-keepalive-min-time", "grpc-handshake-timeout"}) {
+    INFO(flag);
+    for (const char* value : {"5", "soon", "25h"}) {
+      INFO(value);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + value}) ==
+            std::string("--") + flag + ": \"" + value +
+                "\" is not a duration such as 30s, 5m or 1h30m (units h, m, s, ms), at most 24h");
+    }
+  }
+  // A connection age of 0 means no limit; a keepalive interval or handshake timeout of 0 means
+  // nothing sensible.
+  for (const char* flag : {"grpc-keepalive-min-time", "grpc-handshake-timeout"}) {
+    INFO(flag);
+    CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=0s"}) ==
+          std::string("--") + flag + ": \"0s\" must be more than 0s");
+  }
+
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* flag :
+       {"--grpc-max-connections N", "--grpc-max-concurrent-streams N",
+        "--grpc-max-calls-per-connection N", "--grpc-max-connection-age DURATION",
+        "--grpc-max-connection-age-grace DURATION", "--grpc-keepalive-min-time DURATION",
+        "--grpc-handshake-timeout DURATION"}) {
+    INFO(flag);
+    CHECK(help->help_text.find(flag) != std::string::npos);
+  }
+}
+
 TEST_CASE("--help describes the security flags") {
   auto help = Parse({"--help"});
   REQUIRE(help.ok());
