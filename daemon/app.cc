@@ -1,5 +1,7 @@
 #include "daemon/app.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
@@ -14,6 +16,7 @@
 #include "daemon/security/always_allow_authorizer.h"
 #include "daemon/service/server_credentials.h"
 #include "daemon/version.h"
+#include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
 namespace informerd::daemon {
@@ -78,9 +81,22 @@ absl::Status Daemon::Build(const Options& options) {
   if (!rest_config.ok()) return rest_config.status();
   logger_->info("apiserver {} as {}", rest_config->server.ToString(), rest_config->identity);
 
-  auto client = ApiServerClient::Create(io_, *std::move(rest_config));
+  // The ingest threads' clients copy the RestConfig, and so share its credential source (one
+  // token file watch, one exec plugin run for all) and TLS settings; each has its own connection
+  // pool, credential thread and strand.
+  auto client = ApiServerClient::Create(io_, *rest_config);
   if (!client.ok()) return client.status();
   client_ = *std::move(client);
+  for (std::size_t i = 1; i < options.ingest_threads; ++i) {
+    ingest_io_.push_back(std::make_unique<boost::asio::io_context>(1));
+    auto ingest = ApiServerClient::Create(*ingest_io_.back(), *rest_config);
+    if (!ingest.ok()) return ingest.status();
+    ingest_clients_.push_back(*std::move(ingest));
+  }
+  if (options.ingest_threads > 1) {
+    logger_->info("ingest: {} threads, each with its own apiserver connections",
+                  options.ingest_threads);
+  }
   BuildAccessControl(options);
   discovery_ = std::make_unique<Discovery>(*client_, clock_);
 
@@ -104,6 +120,12 @@ absl::Status Daemon::Build(const Options& options) {
 
   SharedInformerFactoryOptions informer_options = InformerFactoryOptions(config_);
   informer_options.registry = &registry_;
+  if (!ingest_clients_.empty()) {
+    informer_options.ingest_clients.push_back(client_.get());
+    for (const auto& ingest : ingest_clients_) {
+      informer_options.ingest_clients.push_back(ingest.get());
+    }
+  }
   informers_ = SharedInformerFactory::Create(*client_, *discovery_, clock_, config_.resources,
                                              informer_options, nullptr, logging_.For("informer"));
 
@@ -280,23 +302,48 @@ void Daemon::BuildAccessControl(const Options& options) {
 Daemon::~Daemon() {
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
   signals_.cancel();
+  StopIngestThreads();
   // The parts may have left handlers queued (a cancelled timer's or watch's completion, a post
-  // to the strand). Run them now, while everything they may touch still exists, rather than
-  // have them destroyed, or run, after what they borrow is gone.
+  // to the strand). Run them now, on this thread, while everything they may touch still exists,
+  // rather than have them destroyed, or run, after what they borrow is gone. The factory's stop
+  // runs on the main io_context and posts each informer's to its own: poll them all until none
+  // has anything left.
   if (informers_) informers_->Stop();
-  io_.restart();
-  while (io_.poll() > 0) {
+  for (std::size_t ran = 1; ran > 0;) {
+    io_.restart();
+    ran = io_.poll();
+    for (const auto& io : ingest_io_) {
+      io->restart();
+      ran += io->poll();
+    }
   }
+}
+
+void Daemon::StopIngestThreads() {
+  ingest_work_.clear();
+  for (const auto& io : ingest_io_) io->stop();
+  for (std::thread& thread : ingest_threads_) thread.join();
+  ingest_threads_.clear();
 }
 
 absl::Status Daemon::Run() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signal_number) {
     if (!ec) OnSignal(signal_number);
   });
+  for (std::size_t i = 0; i < ingest_io_.size(); ++i) {
+    ingest_work_.push_back(boost::asio::make_work_guard(*ingest_io_[i]));
+    ingest_threads_.emplace_back([&io = *ingest_io_[i], name = fmt::format("ingest-{}", i + 1)] {
+      // As top -H and /proc/PID/task/*/comm show it (the main thread is ingest thread 0).
+      pthread_setname_np(pthread_self(), name.c_str());
+      io.run();
+    });
+  }
   informers_->Start();
   CheckReadiness();
   io_.run();
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  // The informers stopped before the gRPC server's grace period (BeginShutdown).
+  StopIngestThreads();
   logger_->info("informerd stopped");
   return absl::OkStatus();
 }

@@ -115,6 +115,18 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   out.Family("informerd_resources_pending", "gauge",
              "Configured resources not running yet (unknown to the apiserver so far).");
   out.Sample("informerd_resources_pending", "", snapshot.resources_pending);
+  if (!snapshot.ingest_thread_informers.empty()) {
+    out.Family("informerd_ingest_threads", "gauge",
+               "Threads that run the informers (--ingest-threads), each with its own apiserver "
+               "connections.");
+    out.Sample("informerd_ingest_threads", "", snapshot.ingest_thread_informers.size());
+    out.Family("informerd_ingest_thread_informers", "gauge",
+               "Informers running on each ingest thread (0 is the main thread).");
+    for (std::size_t i = 0; i < snapshot.ingest_thread_informers.size(); ++i) {
+      out.Sample("informerd_ingest_thread_informers", Label("thread", std::to_string(i)),
+                 snapshot.ingest_thread_informers[i]);
+    }
+  }
 
   std::vector<std::string> labels;
   labels.reserve(snapshot.resources.size());

@@ -163,6 +163,9 @@ struct MetricsSnapshot {
   std::string version;  // informerd_build_info{version}
   bool ready = false;   // as /readyz and gRPC health report it
   std::size_t resources_pending = 0;
+  // Informers running on each ingest thread (--ingest-threads; index 0 is the main thread's).
+  // Its size is informerd_ingest_threads.
+  std::vector<uint64_t> ingest_thread_informers;
   std::vector<ResourceMetrics> resources;
   std::vector<GrpcRequestCount> grpc_requests;
   // Present once the service runs; the families are left out otherwise.

@@ -97,7 +97,11 @@ MetricsSnapshot CollectMetrics(const SharedInformerFactory& informers, const Rea
   snapshot.version = kVersion;
   snapshot.ready = readiness.ready;
   snapshot.resources_pending = informers.Pending().size();
+  snapshot.ingest_thread_informers.assign(informers.ingest_client_count(), 0);
   for (const RunningInformer& running : informers.Entries()) {
+    if (running.ingest_client < snapshot.ingest_thread_informers.size()) {
+      ++snapshot.ingest_thread_informers[running.ingest_client];
+    }
     if (std::optional<ResourceMetrics> metrics = CollectResourceMetrics(running)) {
       snapshot.resources.push_back(std::move(*metrics));
     }

@@ -149,6 +149,8 @@ class SharedInformerFactory : public OnDemandSource,
   // one is). A relist in progress does not make it unready (List and Get wait for its end; the
   // staleness bound covers one that does not end). What /readyz and gRPC health report.
   bool AllReady() const;
+  // How many clients informers are placed on: options.ingest_clients' size, or 1. Any thread.
+  std::size_t ingest_client_count() const { return ingest_clients_.size(); }
 
  private:
   struct Token {};

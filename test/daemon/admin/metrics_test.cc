@@ -391,6 +391,28 @@ TEST_CASE("token and access reviews: their families only when the daemon makes r
   CHECK(text.substr(start) == expected);
 }
 
+TEST_CASE("ingest threads: how many, and the informers on each, once the informers exist") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_ingest_") == std::string::npos);
+
+  snapshot.ingest_thread_informers = {2, 1};
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_ingest_threads Threads that run the informers (--ingest-threads), each "
+      "with its own apiserver connections.\n"
+      "# TYPE informerd_ingest_threads gauge\n"
+      "informerd_ingest_threads 2\n"
+      "# HELP informerd_ingest_thread_informers Informers running on each ingest thread (0 is the "
+      "main thread).\n"
+      "# TYPE informerd_ingest_thread_informers gauge\n"
+      "informerd_ingest_thread_informers{thread=\"0\"} 2\n"
+      "informerd_ingest_thread_informers{thread=\"1\"} 1\n";
+  const std::size_t start = text.find("# HELP informerd_ingest_threads ");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start, expected.size()) == expected);
+}
+
 TEST_CASE("client limits: open subscriptions and refusals by limit, once the service runs") {
   MetricsSnapshot snapshot;
   snapshot.version = "v";
