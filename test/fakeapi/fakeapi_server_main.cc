@@ -6,6 +6,8 @@
 // until SIGINT or SIGTERM.
 // SIGUSR1 expires the resources' watches: each open watch ends and the next WATCH request gets
 // 410 Expired, so clients relist (bench/sync_bench measures memory during that relist).
+// With --events-on-signal the MODIFIED events start at SIGUSR2 instead (bench/overload_bench
+// starts them once its client has synced, so that no backlog builds up before it watches).
 #include <signal.h>
 
 #include <boost/program_options.hpp>
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGUSR1);
+  sigaddset(&stop_signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   int port = 0;
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
   int bookmark_ms = 60000;
   std::size_t history = 100000;
   bool rv0_ignores_limit = true;
+  bool events_on_signal = false;
 
   po::options_description flags("fakeapi_server: a fake kube-apiserver in load mode");
   flags.add_options()("help", "print this help")("port", po::value(&port)->default_value(0),
@@ -56,6 +60,8 @@ int main(int argc, char** argv) {
       "namespaces", po::value(&namespaces)->default_value(10), "namespaces to spread them over")(
       "events-per-second", po::value(&events_per_second)->default_value(0),
       "MODIFIED events per second per resource after start-up (0: none)")(
+      "events-on-signal", po::bool_switch(&events_on_signal),
+      "start the MODIFIED events at SIGUSR2 instead of at start-up")(
       "resource", po::value(&resources)->multitoken()->default_value(resources, "pods"),
       "resource to serve: pods, configmaps, namespaces or deployments.apps; repeat it (or give "
       "several) to make several resources busy at once")(
@@ -114,13 +120,17 @@ int main(int argc, char** argv) {
   }
   const double populate_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - populate_start).count();
-  for (const std::string& resource : resources) {
-    if (events_per_second <= 0) break;
-    if (auto status = server.StartModifications(resource, events_per_second); !status.ok()) {
-      std::cerr << "fakeapi_server: " << status.ToString() << "\n";
-      return 1;
+  const auto start_modifications = [&]() -> bool {
+    for (const std::string& resource : resources) {
+      if (events_per_second <= 0) break;
+      if (auto status = server.StartModifications(resource, events_per_second); !status.ok()) {
+        std::cerr << "fakeapi_server: " << status.ToString() << "\n";
+        return false;
+      }
     }
-  }
+    return true;
+  };
+  if (!events_on_signal && !start_modifications()) return 1;
   std::string resource;  // "pods,configmaps" for the log line.
   for (const std::string& name : resources) resource += (resource.empty() ? "" : ",") + name;
   // The port first, alone on its line, for whoever started us.
@@ -130,7 +140,13 @@ int main(int argc, char** argv) {
       server.base_url(), objects, resource, object_bytes, populate_seconds, events_per_second);
 
   int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGUSR1) {
+  while (sigwait(&stop_signals, &signal_number) == 0 &&
+         (signal_number == SIGUSR1 || signal_number == SIGUSR2)) {
+    if (signal_number == SIGUSR2) {
+      if (!start_modifications()) return 1;
+      std::cerr << "fakeapi_server: SIGUSR2, MODIFIED events started\n";
+      continue;
+    }
     for (const std::string& expired : resources) {
       server.InjectFault(expired, informerd::fakeapi::Verb::kWatch,
                          informerd::fakeapi::Fault::Expired());

@@ -1758,5 +1758,54 @@ TEST_CASE("the load binary prints its port first on stdout, serves N objects and
   CHECK(*code == 0);
 }
 
+TEST_CASE("the load binary: several resources, their events started by SIGUSR2") {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string stdout_file = std::string(tmp ? tmp : "/tmp") + "/fakeapi_server_usr2.out";
+  auto process = informerd::test::Subprocess::Start(
+      {"/bin/sh", "-c",
+       "exec test/fakeapi/fakeapi_server --objects 20 --resource pods configmaps "
+       "--events-per-second 500 --events-on-signal > " +
+           stdout_file});
+  REQUIRE(process.ok());
+  auto ready = process->WaitForLine("fakeapi_server: pods,configmaps on", seconds(30));
+  INFO(process->stderr_text());
+  REQUIRE(ready.ok());
+  std::ifstream out(stdout_file);
+  std::string first_line;
+  REQUIRE(std::getline(out, first_line));
+  const auto port = static_cast<std::uint16_t>(std::stoi(first_line));
+
+  std::vector<std::unique_ptr<RawClient>> watchers;
+  std::string from;
+  for (const char* path : {"/api/v1/pods", "/api/v1/configmaps"}) {
+    auto lister = std::make_unique<RawClient>(port);
+    REQUIRE_FALSE(lister->Connect());
+    Response list = lister->Get(path);
+    REQUIRE(list.status == 200);
+    CHECK(Parse(list.body)["items"].Size() == 20);
+    auto watcher = std::make_unique<RawClient>(port);
+    REQUIRE_FALSE(watcher->Connect());
+    from = Str(Parse(list.body)["metadata"], "resourceVersion");
+    REQUIRE(watcher->StartStream(std::string(path) + "?watch=1&resourceVersion=" + from).status ==
+            200);
+    watchers.push_back(std::move(watcher));
+  }
+  // Nothing before the signal (a watcher of its own: a read that times out closes the socket).
+  RawClient quiet(port);
+  REQUIRE_FALSE(quiet.Connect());
+  REQUIRE(quiet.StartStream("/api/v1/pods?watch=1&resourceVersion=" + from).status == 200);
+  CHECK_FALSE(quiet.NextLine(milliseconds(300)).has_value());
+  process->Signal(SIGUSR2);
+  REQUIRE(process->WaitForLine("SIGUSR2, MODIFIED events started", seconds(10)).ok());
+  for (int i = 0; i < 20; ++i) {
+    CHECK(NextEvent(*watchers[0]).name.rfind("pod-", 0) == 0);
+    CHECK(NextEvent(*watchers[1]).name.rfind("configmap-", 0) == 0);
+  }
+  process->Signal(SIGTERM);
+  auto code = process->Wait(seconds(20));
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+}
+
 }  // namespace
 }  // namespace informerd::fakeapi
