@@ -115,6 +115,7 @@ absl::Status Daemon::Build(const Options& options) {
   service_options.max_selector_bytes = options.max_selector_bytes;
   service_options.max_selector_requirements = options.max_selector_requirements;
   service_options.rpc_threads = options.rpc_threads;
+  service_options.rpc_thread_nice = options.rpc_nice;
   service_ =
       std::make_unique<InformerService>(*resolver_, registry_, *access_control_, service_options);
 
@@ -241,6 +242,7 @@ absl::Status Daemon::Build(const Options& options) {
   server_options.max_connection_age_grace = options.grpc_max_connection_age_grace;
   server_options.min_client_ping_interval = options.grpc_keepalive_min_time;
   server_options.handshake_timeout = options.grpc_handshake_timeout;
+  server_options.call_thread_nice = options.rpc_nice;
   server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
   server_options.on_call_done = [this](std::string_view method, int code) {
     grpc_requests_.Count(method, code);

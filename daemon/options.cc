@@ -110,6 +110,7 @@ struct FlagText {
   std::string max_selector_bytes = std::to_string(core::kDefaultMaxSelectorBytes);
   std::string max_selector_requirements = std::to_string(core::kDefaultMaxSelectorRequirements);
   std::string rpc_threads = std::to_string(core::kDefaultRpcThreads);
+  std::string rpc_nice = "10";
   std::string grpc_max_connections = "1000";
   std::string grpc_max_calls_per_connection = "200";
   std::string grpc_max_concurrent_streams = "100";
@@ -126,9 +127,9 @@ absl::Status ApplyGrpcLimitFlags(const FlagText& text, Options& options) {
       !parsed.ok()) {
     return parsed;
   }
-  if (absl::Status parsed = ParseCountFlag("grpc-max-concurrent-streams",
-                                           text.grpc_max_concurrent_streams, 1,
-                                           &options.grpc_max_concurrent_streams);
+  if (absl::Status parsed =
+          ParseCountFlag("grpc-max-concurrent-streams", text.grpc_max_concurrent_streams, 1,
+                         &options.grpc_max_concurrent_streams);
       !parsed.ok()) {
     return parsed;
   }
@@ -204,6 +205,12 @@ absl::Status ApplyRpcThreadsFlag(const FlagText& text, Options& options) {
                     kMaxRpcThreads));
   }
   options.rpc_threads = threads;
+  std::size_t nice = 0;
+  if (!ParseCountFlag("rpc-nice", text.rpc_nice, 0, &nice).ok() || nice > 19) {
+    return absl::InvalidArgumentError(
+        fmt::format("--rpc-nice: \"{}\" is not a whole number from 0 to 19", text.rpc_nice));
+  }
+  options.rpc_nice = static_cast<int>(nice);
   return absl::OkStatus();
 }
 
@@ -517,6 +524,10 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
        "threads of the gRPC service's own that run a call's work once a review or discovery "
        "answers and the Subscribe streams' writes as events arrive, so that the thread applying "
        "the watches never does (1 to 256; default 2)")
+      ("rpc-nice", po::value(&text.rpc_nice)->value_name("N"),
+       "the nice value of the threads that serve clients (gRPC's and --rpc-threads), so that "
+       "applying the watches gets the cores first when both want them (0 to 19; 0: the same "
+       "priority; default 10)")
       ("grpc-max-connections", po::value(&text.grpc_max_connections)->value_name("N"),
        "gRPC connections open at once; another is closed as soon as it is accepted (default "
        "1000)")
@@ -591,7 +602,8 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   text.listen_socket_mode_given = values.count("listen-socket-mode") > 0;
   const absl::StatusOr<ListenAddress> listen = ParseListenAddress(options.listen_address);
   if (!listen.ok()) {
-    return absl::InvalidArgumentError(fmt::format("--listen: {}", std::string(listen.status().message())));
+    return absl::InvalidArgumentError(
+        fmt::format("--listen: {}", std::string(listen.status().message())));
   }
   if (options.metrics_listen_address == "none") options.metrics_listen_address.clear();
   if (!options.metrics_listen_address.empty() && !IsHostPort(options.metrics_listen_address)) {

@@ -164,6 +164,10 @@ struct Options {
   // and Get copies, on-demand starts) and the Subscribe streams' writes as events arrive, so that
   // the thread applying the watches never does. 1 to 256; default 2.
   std::size_t rpc_threads = core::kDefaultRpcThreads;
+  // The nice value of the threads that serve clients (gRPC's, as they handle calls, and the
+  // service's own): 0 to 19, default 10. Above 0 they get the cores only after ingest when both
+  // want them; 0 keeps them at ingest's priority.
+  int rpc_nice = 10;
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv);

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "daemon/listen_address.h"
+#include "daemon/service/thread_priority.h"
 #include "fmt/format.h"
 
 namespace informerd::daemon {
@@ -28,14 +29,20 @@ using CallDone = std::function<void(std::string_view method, int code)>;
 // when the status is sent.
 class CallInterceptor : public grpc::experimental::Interceptor {
  public:
-  CallInterceptor(const char* method, const CallDone& done, ConnectionGate::CallHandle handle)
-      : method_(method != nullptr ? method : "unknown"), done_(done), handle_(std::move(handle)) {
+  CallInterceptor(const char* method, const CallDone& done, ConnectionGate::CallHandle handle,
+                  int thread_nice)
+      : method_(method != nullptr ? method : "unknown"),
+        done_(done),
+        handle_(std::move(handle)),
+        thread_nice_(thread_nice) {
     built_.store(true, std::memory_order_release);
   }
   ~CallInterceptor() override { (void)built_.load(std::memory_order_acquire); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     (void)built_.load(std::memory_order_acquire);
+    // Every thread gRPC runs a call's operations on, as it first does.
+    LowerThisThreadsPriority(thread_nice_);
     if (done_ && methods->QueryInterceptionHookPoint(
                      grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       done_(method_, static_cast<int>(methods->GetSendStatus().error_code()));
@@ -47,6 +54,7 @@ class CallInterceptor : public grpc::experimental::Interceptor {
   const char* method_;  // the registered method's name: lives as long as the server
   const CallDone& done_;
   const ConnectionGate::CallHandle handle_;
+  const int thread_nice_;
   // gRPC builds the interceptor on one of its threads and runs and destroys it on others, handing
   // it over inside libgrpc, which ThreadSanitizer cannot see (Debian's gRPC is not instrumented).
   // Publishing the construction through this flag makes the hand-over visible to it; it costs an
@@ -56,18 +64,20 @@ class CallInterceptor : public grpc::experimental::Interceptor {
 
 class CallInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  CallInterceptorFactory(CallDone done, ConnectionGate& gate)
-      : done_(std::move(done)), gate_(gate) {}
+  CallInterceptorFactory(CallDone done, ConnectionGate& gate, int thread_nice)
+      : done_(std::move(done)), gate_(gate), thread_nice_(thread_nice) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
     // The call is bound to its context before interceptors are made: its peer is known.
+    LowerThisThreadsPriority(thread_nice_);
     return new CallInterceptor(info->method(), done_,
-                               gate_.CallStarted(info->server_context()->peer()));
+                               gate_.CallStarted(info->server_context()->peer()), thread_nice_);
   }
 
  private:
   const CallDone done_;
   ConnectionGate& gate_;
+  const int thread_nice_;
 };
 
 // gRPC's channel arguments are ints in milliseconds; zero durations mean "no limit" here.
@@ -180,7 +190,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
           std::move(credentials));
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
-  factories.push_back(std::make_unique<CallInterceptorFactory>(options.on_call_done, **gate));
+  factories.push_back(std::make_unique<CallInterceptorFactory>(options.on_call_done, **gate,
+                                                               options.call_thread_nice));
   builder.experimental().SetInterceptorCreators(std::move(factories));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {

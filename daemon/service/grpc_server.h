@@ -91,6 +91,10 @@ struct GrpcServerOptions {
   // ("/informerd.v1.Informer/List") and the status code sent: the metrics' request counts. Must
   // be quick and thread-safe. Optional.
   std::function<void(std::string_view method, int code)> on_call_done;
+  // gRPC's threads lower their CPU priority to this nice value as they handle calls
+  // (daemon/service/thread_priority.h): serializing, encrypting and sending answers then yield
+  // the cores to ingest when both want them. 0: gRPC's threads keep the process's priority.
+  int call_thread_nice = 0;
 };
 
 class GrpcServer {

@@ -54,7 +54,7 @@ InformerService::InformerService(ResourceResolver& resolver, const ResourceRegis
       encoder_(options_.encoder ? options_.encoder : core::CacheEvent::Encoder(&EncodeEvent)),
       subscriptions_(options_.max_subscriptions, options_.max_subscriptions_per_user),
       selectors_(options_.max_selector_bytes, options_.max_selector_requirements),
-      executor_(options_.rpc_threads) {}
+      executor_(options_.rpc_threads, options_.rpc_thread_nice) {}
 
 // The executor's tasks (posted Pumps, admission's continuations) run while everything they use
 // exists; then the TimerThread stops, and what it posts is refused.

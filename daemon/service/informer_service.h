@@ -144,6 +144,9 @@ struct InformerServiceOptions {
   // Threads of the service's executor (--rpc-threads): what a call does once a review or the
   // resolver answers, and the Subscribe streams' writes once events arrive. At least 1.
   std::size_t rpc_threads = core::kDefaultRpcThreads;
+  // The executor's threads run at this nice value (daemon/service/thread_priority.h), below
+  // ingest's, so that RPC work gets the cores only after the watches are applied. 0: as ingest.
+  int rpc_thread_nice = 0;
   // Test hook: called on the thread that does each piece of a call's work, as it starts it:
   // "resolve" (the resource name), "subscribe" (a Subscribe's subscription and snapshot),
   // "write" (a Subscribe's next message, encoded and written), "list" and "get" (the cache read

@@ -2,9 +2,11 @@
 
 #include <utility>
 
+#include "daemon/service/thread_priority.h"
+
 namespace informerd::daemon {
 
-RpcExecutor::RpcExecutor(std::size_t threads) {
+RpcExecutor::RpcExecutor(std::size_t threads, int thread_nice) : thread_nice_(thread_nice) {
   if (threads == 0) threads = 1;
   threads_.reserve(threads);
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
@@ -45,6 +47,7 @@ std::size_t RpcExecutor::pending() const {
 }
 
 void RpcExecutor::Loop() {
+  LowerThisThreadsPriority(thread_nice_);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (tasks_.empty()) {

@@ -28,8 +28,9 @@ namespace informerd::daemon {
 
 class RpcExecutor {
  public:
-  // `threads`: how many; 0 is taken as 1.
-  explicit RpcExecutor(std::size_t threads);
+  // `threads`: how many; 0 is taken as 1. `thread_nice`: each thread lowers its CPU priority to
+  // this nice value (daemon/service/thread_priority.h) as it starts; 0 leaves it.
+  explicit RpcExecutor(std::size_t threads, int thread_nice = 0);
   ~RpcExecutor();
   RpcExecutor(const RpcExecutor&) = delete;
   RpcExecutor& operator=(const RpcExecutor&) = delete;
@@ -57,6 +58,7 @@ class RpcExecutor {
   // Started by the constructor, joined by Shutdown (guarded by join_mu_ there).
   std::mutex join_mu_;
   std::vector<std::thread> threads_;
+  const int thread_nice_;
 };
 
 }  // namespace informerd::daemon

@@ -607,5 +607,25 @@ TEST_CASE("--rpc-threads: the service's executor threads, 2 by default, 1 to 256
   CHECK(help->help_text.find("--rpc-threads N") != std::string::npos);
 }
 
+TEST_CASE("--rpc-nice: the client-serving threads' nice value, 10 by default, 0 to 19") {
+  auto options = Parse({"--config", "c"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_nice == 10);
+  options = Parse({"--config", "c", "--rpc-nice", "0"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_nice == 0);
+  options = Parse({"--config", "c", "--rpc-nice=19"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_nice == 19);
+  for (const std::string given : {"20", "-1", "ten"}) {
+    INFO(given);
+    CHECK(ErrorOf({"--config", "c", "--rpc-nice=" + given}) ==
+          "--rpc-nice: \"" + given + "\" is not a whole number from 0 to 19");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--rpc-nice N") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace informerd::daemon

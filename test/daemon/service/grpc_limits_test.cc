@@ -29,6 +29,7 @@
 
 #include "daemon/service/grpc_server.h"
 #include "daemon/service/informer_service.h"
+#include "daemon/service/thread_priority.h"
 #include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 #include "spdlog/sinks/null_sink.h"
@@ -662,6 +663,46 @@ TEST_CASE(
   // New connections are served again once the last one's calls have wound down.
   CHECK(testing::WaitUntil(
       [&] { return CallList(*v1::Informer::NewStub(NewChannel(address)), seconds(2)).ok(); }));
+}
+
+// ---- Priority -------------------------------------------------------------------------------
+
+// Records the nice value of the thread each List runs on.
+class NiceRecordingService final : public v1::Informer::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* context, const v1::ListRequest*,
+                                 v1::ListResponse* response) override {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(ThisThreadsNice());
+    }
+    response->set_resource_version("1");
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  std::mutex mu;
+  std::vector<int> seen;
+};
+
+TEST_CASE(
+    "priority: calls run on gRPC threads lowered to call_thread_nice; with 0 they keep the "
+    "process's priority, and the caller's thread is never changed") {
+  const int before = ThisThreadsNice();
+  for (const int nice : {0, 9}) {
+    INFO("call_thread_nice " << nice);
+    NiceRecordingService service;
+    GrpcServerOptions options;
+    options.call_thread_nice = nice;
+    auto server = StartServer(service, options);
+    auto stub = v1::Informer::NewStub(NewChannel(server->address()));
+    for (int i = 0; i < 20; ++i) REQUIRE(CallList(*stub).ok());
+    server->Shutdown(milliseconds(100));
+    std::lock_guard<std::mutex> lock(service.mu);
+    REQUIRE(service.seen.size() == 20);
+    for (const int seen : service.seen) CHECK(seen == std::max(before, nice));
+  }
+  CHECK(ThisThreadsNice() == before);
 }
 
 }  // namespace

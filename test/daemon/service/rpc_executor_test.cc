@@ -2,6 +2,7 @@
 // posted, then joins; a task posted after that is destroyed without running.
 #include "daemon/service/rpc_executor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "daemon/service/thread_priority.h"
 #include "test/common/wait_until.h"
 
 namespace informerd::daemon {
@@ -74,6 +76,25 @@ TEST_CASE("Shutdown runs what was posted, then refuses and destroys what comes a
   CHECK(executor.pending() == 0);
   CHECK_FALSE(executor.Post([] {}));
   executor.Shutdown();  // idempotent
+}
+
+TEST_CASE("the executor's threads run at the nice value given; the poster's is untouched",
+          "[executor]") {
+  const int before = ThisThreadsNice();
+  std::atomic<int> seen{-100};
+  {
+    RpcExecutor executor(1, 7);
+    REQUIRE(executor.Post([&] { seen = ThisThreadsNice(); }));
+    executor.Shutdown();
+  }
+  CHECK(seen == std::max(before, 7));
+  CHECK(ThisThreadsNice() == before);
+  {
+    RpcExecutor executor(1);
+    REQUIRE(executor.Post([&] { seen = ThisThreadsNice(); }));
+    executor.Shutdown();
+  }
+  CHECK(seen == before);
 }
 
 }  // namespace
