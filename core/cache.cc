@@ -1,8 +1,10 @@
 #include "core/cache.h"
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <utility>
 
 #include "core/resource_version.h"
@@ -27,6 +29,27 @@ std::optional<EventType> DeliveredType(const CacheEvent& event, const ObjectFilt
   return std::nullopt;
 }
 
+// A Cache's id: random, so that a list state from another cache (another replica, a restarted
+// daemon or informer) is never taken for one of this cache's.
+uint64_t RandomCacheId() {
+  std::random_device device;
+  const uint64_t high = device();
+  return (high << 32) ^ static_cast<uint64_t>(device());
+}
+
+// Orders objects as the store does: namespace, then name.
+struct KeyLess {
+  bool operator()(const ObjectRecord* a, const ObjectRecord* b) const {
+    const int c = a->namespace_name.compare(b->namespace_name);
+    return c != 0 ? c < 0 : a->name.view() < b->name.view();
+  }
+};
+
+bool AfterKey(const ObjectRecord& record, const ObjectKey& key) {
+  const int c = record.namespace_name.compare(key.namespace_name);
+  return c != 0 ? c > 0 : record.name.view() > key.name;
+}
+
 }  // namespace
 
 std::shared_ptr<Cache> Cache::Create(CacheOptions options, const Clock& clock) {
@@ -35,6 +58,7 @@ std::shared_ptr<Cache> Cache::Create(CacheOptions options, const Clock& clock) {
 
 Cache::Cache(Token, CacheOptions options, const Clock& clock)
     : extra_field_paths_(options.extra_field_paths),
+      id_(RandomCacheId()),
       clock_(clock),
       on_window_reset_(std::move(options.on_window_reset)),
       store_(std::move(options.extra_field_paths)),
@@ -97,6 +121,17 @@ void Cache::Emit(const std::shared_ptr<const CacheEvent>& event, bool from_relis
         if (subscription->EndFellBehind()) {
           ++fell_behind_;
           wakeups.emplace_back(subscription, true);
+          // Its queue stays for it to read; CheckStalled drops it if it does not. (Without
+          // anyone calling CheckStalled, closed ones are forgotten here from time to time.)
+          if (fell_behind_unread_.size() >= 64) {
+            fell_behind_unread_.erase(
+                std::remove_if(fell_behind_unread_.begin(), fell_behind_unread_.end(),
+                               [](const std::weak_ptr<Subscription>& weak) {
+                                 return weak.expired();
+                               }),
+                fell_behind_unread_.end());
+          }
+          fell_behind_unread_.push_back(subscription);
         }
         pruned = true;
         break;
@@ -532,6 +567,7 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
       {
         std::lock_guard<std::mutex> subscription_lock(subscription->mu_);
         subscription->resume_from_ = options.resource_version;
+        subscription->popped_resume_from_ = options.resource_version;
       }
       const Clock::TimePoint now = clock_.Now();
       for (Delivery& delivery : replay) {
@@ -553,17 +589,103 @@ void Cache::Unregister(const Subscription& subscription) {
 }
 
 absl::StatusOr<ListResult> Cache::List(std::string namespace_name, LabelSelector label_selector,
-                                       const FieldSelector& field_selector) const {
+                                       const FieldSelector& field_selector,
+                                       const ListChunk& page) const {
   absl::StatusOr<ObjectFilter> filter = ObjectFilter::Create(
       std::move(namespace_name), std::move(label_selector), field_selector, extra_field_paths_);
   if (!filter.ok()) return filter.status();
+  // One more than the limit tells whether more follow.
+  const std::size_t max = page.limit == 0 ? 0 : page.limit + 1;
   ListResult result;
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  result.items = store_.List(*filter);
-  result.resource_version = resource_version_;
-  result.synced = Complete();
-  result.unsynced_reason = IncompleteReason();
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    if (page.from) {
+      if (absl::Status read = ReadHistory(*filter, *page.from, max, result.items); !read.ok()) {
+        return read;
+      }
+      result.state = page.from->state;
+      result.resource_version = FormatResourceVersion(result.state.version);
+      result.synced = true;
+    } else {
+      result.items = store_.List(*filter, nullptr, max);
+      result.state = ListState{id_, window_.generation(), version_};
+      result.resource_version = resource_version_;
+      result.synced = Complete();
+      result.unsynced_reason = IncompleteReason();
+    }
+  }
+  if (max != 0 && result.items.size() >= max) {
+    result.items.resize(page.limit);
+    result.more = true;
+  }
   return result;
+}
+
+absl::Status Cache::ReadHistory(const ObjectFilter& filter, const ListCursor& cursor,
+                                std::size_t max,
+                                std::vector<std::shared_ptr<const ObjectRecord>>& items) const {
+  const ListState& state = cursor.state;
+  const auto gone = [&](std::string_view why) {
+    return absl::OutOfRangeError(
+        fmt::format("continue: the list's state at resource version {} is no longer available "
+                    "({}); re-list from the start, without continue",
+                    state.version, why));
+  };
+  if (state.cache_id != id_) {
+    return gone(
+        "the list was started on another cache: another informerd replica, or before informerd "
+        "or the resource's informer restarted");
+  }
+  if (state.generation != window_.generation()) {
+    return gone(
+        "the cache has since been relisted from the apiserver, or its history of changes was "
+        "reset");
+  }
+  // The objects changed since the list's version, after the cursor: each one's state at that
+  // version, the one before its first change since (nullptr: it did not exist yet). Keyed by
+  // the records the window holds, which live while the lock is held.
+  std::map<const ObjectRecord*, std::shared_ptr<const ObjectRecord>, KeyLess> before;
+  const absl::Status covered =
+      window_.ForEachAfter(state.version, [&](const std::shared_ptr<const CacheEvent>& event) {
+        const ObjectRecord* key =
+            event->object() != nullptr ? event->object().get() : event->prev_object().get();
+        if (key == nullptr || !AfterKey(*key, cursor.after)) return;
+        before.emplace(key, event->prev_object());  // the first change wins
+      });
+  if (!covered.ok()) {
+    return gone(fmt::format(
+        "the resource has changed more since than informerd's replay window holds; it reaches "
+        "back to resource version {}",
+        window_.start()));
+  }
+  // The objects untouched since are as they are now. Fetch enough that dropping the changed
+  // ones still leaves `max`.
+  const std::vector<std::shared_ptr<const ObjectRecord>> current =
+      store_.List(filter, &cursor.after, max == 0 ? 0 : max + before.size());
+  auto old = before.begin();
+  const auto next_old = [&]() -> const std::shared_ptr<const ObjectRecord>* {
+    for (; old != before.end(); ++old) {
+      if (old->second != nullptr && filter.Matches(*old->second)) return &old->second;
+    }
+    return nullptr;
+  };
+  const auto full = [&] { return max != 0 && items.size() >= max; };
+  for (const std::shared_ptr<const ObjectRecord>& now : current) {
+    if (full()) break;
+    if (before.count(now.get()) != 0) continue;  // changed since: its old state is in `before`
+    for (const std::shared_ptr<const ObjectRecord>* then = next_old();
+         then != nullptr && KeyLess()(then->get(), now.get()) && !full(); then = next_old()) {
+      items.push_back(*then);
+      ++old;
+    }
+    if (!full()) items.push_back(now);
+  }
+  for (const std::shared_ptr<const ObjectRecord>* then = next_old(); then != nullptr && !full();
+       then = next_old()) {
+    items.push_back(*then);
+    ++old;
+  }
+  return absl::OkStatus();
 }
 
 GetResult Cache::Get(std::string_view namespace_name, std::string_view name) const {
@@ -619,6 +741,55 @@ void Cache::Shutdown(const absl::Status& status) {
   }
   Wake(wakeups);
 }
+
+bool Cache::CheckStalled() {
+  const Clock::TimePoint now = clock_.Now();
+  Wakeups wakeups;
+  // Destroyed last, after the locks and the wake-ups.
+  std::vector<Subscription::Dropped> dropped;
+  bool none_left = false;
+  bool unread = false;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    for (const std::shared_ptr<Subscription>& subscription : subscriptions_) {
+      Subscription::Dropped taken;
+      if (subscription->CheckIfStalled(now, taken) == Subscription::StallCheck::kDropped) {
+        wakeups.emplace_back(subscription, true);
+        dropped.push_back(std::move(taken));
+      }
+    }
+    none_left = subscriptions_.size() == wakeups.size();
+    unread = !fell_behind_unread_.empty();
+  }
+  bool any_left = true;
+  if (!wakeups.empty() || none_left || unread) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    fell_behind_ += wakeups.size();
+    if (!wakeups.empty()) Prune();
+    // Those that fell behind (Push) with items still waiting: dropped too once not read from.
+    fell_behind_unread_.erase(
+        std::remove_if(fell_behind_unread_.begin(), fell_behind_unread_.end(),
+                       [&](const std::weak_ptr<Subscription>& weak) {
+                         const std::shared_ptr<Subscription> subscription = weak.lock();
+                         if (!subscription) return true;
+                         Subscription::Dropped taken;
+                         const Subscription::StallCheck check =
+                             subscription->CheckIfStalled(now, taken);
+                         if (check == Subscription::StallCheck::kNotStalled) return false;
+                         dropped.push_back(std::move(taken));
+                         return true;
+                       }),
+        fell_behind_unread_.end());
+    if (subscriptions_.empty() && fell_behind_unread_.empty()) {
+      stall_checks_running_.store(false);
+      any_left = false;
+    }
+  }
+  Wake(wakeups);
+  return any_left;
+}
+
+bool Cache::StartStallChecks() { return !stall_checks_running_.exchange(true); }
 
 uint64_t Cache::store_entries_examined() const {
   std::shared_lock<std::shared_mutex> lock(mu_);

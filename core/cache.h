@@ -39,8 +39,9 @@
 //    that asked for them (never blocking: see subscription.h).
 //  * A subscriber that is not keeping up is ended with RESOURCE_EXHAUSTED, never waited for: its
 //    live queue may grow past queue_capacity through a burst while it keeps reading, but not
-//    when it reads nothing for stall_budget (the cache's clock), nor past the hard limit
-//    (subscription.h, "Bounded memory").
+//    when it reads nothing for stall_budget (the cache's clock; checked as events are pushed
+//    and, for subscribers no event reaches, by CheckStalled), nor past its live limit, the hard
+//    limit raised while it reads its snapshot or replay (subscription.h, "Bounded memory").
 //  * A relist is not a reset: BeginList/ListItems/EndList turn the new list into differences
 //    (ADDED, MODIFIED, DELETED; a changed UID is DELETED then ADDED) against the cache, applied
 //    and fanned out as they are found, page by page, so the resource is never held twice.
@@ -101,9 +102,25 @@
 // the list is newer than every version sent before its differences; one no newer leaves the
 // window waiting to restart. A relist under way takes precedence: the window does not restart by
 // itself between BeginList and EndList.
+//
+// Paged lists. A List may be read in pages (ListChunk: a limit, and a cursor to continue from),
+// and every page of one list is read from the same state, the one at the first page's resource
+// version V, as the apiserver serves every page of a paged list from one etcd revision. The cache
+// holds only its current state, and keeps no copy per list: a page continued from V is the
+// current state with the changes made after V undone, which the replay window holds (each
+// change's previous state, or nothing for a creation). That costs the cache nothing per list,
+// so no client can pin memory by starting lists it never finishes, and a list can be continued
+// for as long as the window reaches back to V: while the resource has changed less since than
+// the window holds (CacheOptions::window_max_events changes, none older than window_max_age),
+// indefinitely on a quiet resource. After that, or once the cache's history was broken (a relist
+// that changed the cache, a window reset: the window's generation changes), or on another cache
+// (each Cache has a random id: another replica, a restart, an informer started again), a
+// continued page is OUT_OF_RANGE, the apiserver's 410 Expired for a continue token whose
+// revision was compacted: the list must start again. Never an inconsistent page.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -169,8 +186,9 @@ struct SubscribeOptions {
   // bound is Subscription::kHardLimitFactor times it.
   std::size_t queue_capacity = kDefaultSubscriberQueueCapacity;
   // How long the live queue may stay over queue_capacity with nothing popped before the
-  // subscriber is ended as fallen behind (checked when an event is pushed). Not negative; zero
-  // ends it at the second event pushed over the capacity without a pop in between. 1 s: far
+  // subscriber is ended as fallen behind (checked when an event is pushed), and how long any
+  // item may wait with nothing popped (Cache::CheckStalled). Not negative; zero ends it at the
+  // second event pushed over the capacity without a pop in between. 1 s: far
   // more than one write to a reading client takes, and, as for the cacher's budget, small
   // against the memory a stalled reader would otherwise pin.
   std::chrono::steady_clock::duration stall_budget = std::chrono::seconds(1);
@@ -178,9 +196,40 @@ struct SubscribeOptions {
   std::function<void()> on_ready;
 };
 
+// Which state a List read ("Paged lists" above): enough for a later page to read it again.
+struct ListState {
+  // The cache that read it (Cache::id()).
+  uint64_t cache_id = 0;
+  // Its replay window's generation at the time (EventWindow::generation()).
+  uint64_t generation = 0;
+  // The cache's resource version, as a number.
+  uint64_t version = 0;
+};
+
+// Where a continued page starts: the list's state, and the last object of the previous page.
+struct ListCursor {
+  ListState state;
+  ObjectKey after;
+};
+
+// What part of a List to read: a chunk, as kubectl's --chunk-size calls a page (core::ListPage
+// is a page of the apiserver's LIST: list_decoder.h).
+struct ListChunk {
+  // At most this many items (0: every matching object); ListResult::more says whether more
+  // follow.
+  std::size_t limit = 0;
+  // Continue a list: the items after `after` in the state `state` ("Paged lists" above).
+  // Without it, the list starts at the beginning of the current state.
+  std::optional<ListCursor> from;
+};
+
 struct ListResult {
   // Ordered by namespace, then name.
   std::vector<std::shared_ptr<const ObjectRecord>> items;
+  // With a limit: more matching objects follow the last item (continue after it, from `state`).
+  bool more = false;
+  // The state read; its version is resource_version's (when that is a number).
+  ListState state;
   // The cache's resource version at the moment of the read.
   std::string resource_version;
   // The items are one complete state, the one at resource_version: false before the first sync,
@@ -258,16 +307,39 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   // Any thread. INVALID_ARGUMENT for an unsupported field or a non-numeric resource version,
   // OUT_OF_RANGE when the version cannot be replayed, the shutdown status after Shutdown.
   absl::StatusOr<std::shared_ptr<Subscription>> Subscribe(SubscribeOptions options);
-  // INVALID_ARGUMENT for an unsupported field.
+  // INVALID_ARGUMENT for an unsupported field. With `page.from` ("Paged lists" above): the
+  // page of the state at page.from->state.version, synced and with that resource version, or
+  // OUT_OF_RANGE when this cache can no longer read that state (the message says why and to
+  // list again from the start); it is read whether or not the cache is synced now.
   absl::StatusOr<ListResult> List(std::string namespace_name, LabelSelector label_selector,
-                                  const FieldSelector& field_selector) const;
+                                  const FieldSelector& field_selector,
+                                  const ListChunk& page = {}) const;
   GetResult Get(std::string_view namespace_name, std::string_view name) const;
   CacheStats Stats() const;
   const std::vector<std::string>& extra_field_paths() const { return extra_field_paths_; }
+  // Random, fixed for the cache's life: tells its list states from another cache's.
+  uint64_t id() const { return id_; }
 
   // Ends every subscription with `status` (UNAVAILABLE when the daemon stops or the resource is
   // no longer served) and refuses new ones with it.
   void Shutdown(const absl::Status& status);
+
+  // The stall rule's timer (subscription.h, "Not reading at all"): ends with RESOURCE_EXHAUSTED,
+  // dropping what was queued, each subscription that has had items waiting and popped nothing
+  // since a call at least its stall budget ago that already found them waiting; counted with
+  // the subscribers that fell behind. A subscriber that fell behind as an event was pushed keeps
+  // its queue to read; one that does not read it is treated the same way (its queue dropped, its
+  // status naming the last item it popped). Meant for a timer thread, every period P: a
+  // subscriber is then ended within its stall budget plus 2P of its last pop. Holds the cache's
+  // shared lock while it looks at each subscription (a mutex and a few comparisons each), the
+  // exclusive one only to unregister those it ended and to look at those that fell behind.
+  // Returns whether any subscription is left to check: false stops the checks (the caller stops
+  // calling) until StartStallChecks says to start again.
+  bool CheckStalled();
+  // True for exactly one caller once subscriptions exist and no checks run: that caller must
+  // call CheckStalled periodically until it returns false. Cheap (an atomic); any thread, after
+  // Subscribe.
+  bool StartStallChecks();
 
   // For tests: entries the store has tested against filters (see Store::entries_examined).
   uint64_t store_entries_examined() const;
@@ -310,6 +382,11 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   // The largest version sent so far: `high` above.
   uint64_t HighestVersionSent() const;
   void BeginListLocked();
+  // mu_ held (shared is enough): the items after `cursor.after` in the state at
+  // cursor.state.version, at most `max` of them (0: all); OUT_OF_RANGE when that state can no
+  // longer be read.
+  absl::Status ReadHistory(const ObjectFilter& filter, const ListCursor& cursor, std::size_t max,
+                           std::vector<std::shared_ptr<const ObjectRecord>>& items) const;
   void Prune();
   // Store mutations that keep object_bytes_ current.
   void PutObject(const std::shared_ptr<const ObjectRecord>& record);
@@ -321,6 +398,7 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   void Unregister(const Subscription& subscription);
 
   const std::vector<std::string> extra_field_paths_;
+  const uint64_t id_;
   const Clock& clock_;
   const std::function<void(const WindowReset&)> on_window_reset_;
 
@@ -349,6 +427,13 @@ class Cache final : public ReflectorSink, public std::enable_shared_from_this<Ca
   bool relist_delivered_ = false;
   bool shut_down_ = false;
   absl::Status shutdown_status_;
+  // Someone calls CheckStalled periodically (StartStallChecks). Set by StartStallChecks, cleared
+  // under the exclusive lock when CheckStalled finds no subscription, so that a subscriber
+  // registered after that clearing finds it cleared.
+  std::atomic<bool> stall_checks_running_{false};
+  // Subscriptions that fell behind as an event was pushed (unregistered, their queues kept for
+  // them to read), until CheckStalled finds them read to the end or drops what is left.
+  std::vector<std::weak_ptr<Subscription>> fell_behind_unread_;
   // The largest version() of any change emitted so far, a relist's differences included.
   uint64_t max_change_version_ = 0;
   // While the window waits to restart after a reset other than a relist's: what happened.

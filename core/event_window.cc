@@ -26,6 +26,7 @@ EventWindow::EventWindow(std::size_t max_events, std::chrono::steady_clock::dura
 
 void EventWindow::Reset(uint64_t start, bool start_exclusive, std::string why) {
   events_.clear();
+  ++generation_;
   valid_ = true;
   start_ = start;
   start_exclusive_ = start_exclusive;
@@ -35,6 +36,7 @@ void EventWindow::Reset(uint64_t start, bool start_exclusive, std::string why) {
 
 void EventWindow::Invalidate(std::string why) {
   events_.clear();
+  ++generation_;
   valid_ = false;
   why_ = std::move(why);
   gaps_.clear();

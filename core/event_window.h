@@ -86,6 +86,10 @@ class EventWindow {
 
   std::size_t size() const { return events_.size(); }
   uint64_t start() const { return start_; }
+  // Counts Reset and Invalidate calls. While it stays the same, the window's events after a
+  // version V it covers are every change after V: a paged List reads the state at V by undoing
+  // them (Cache::List), and a changed generation tells it that the history was broken since.
+  uint64_t generation() const { return generation_; }
   bool start_exclusive() const { return start_exclusive_; }
 
  private:
@@ -103,6 +107,7 @@ class EventWindow {
   bool valid_ = false;
   uint64_t start_ = 0;
   bool start_exclusive_ = false;
+  uint64_t generation_ = 0;
   std::string why_ = "the cache cannot replay events before its first list completes";
 };
 

@@ -158,6 +158,27 @@ absl::StatusOr<FieldSelector> FieldSelector::Parse(std::string_view text) {
   return FieldSelector(std::move(requirements));
 }
 
+std::size_t FieldSelector::CountRequirements(std::string_view text) {
+  // SplitTerms' rules, without building the terms.
+  std::size_t terms = 0;
+  std::size_t term_length = 0;
+  bool escaped = false;
+  for (const char c : text) {
+    if (escaped) {
+      escaped = false;
+    } else if (c == '\\') {
+      escaped = true;
+    } else if (c == ',') {
+      if (term_length > 0) ++terms;
+      term_length = 0;
+      continue;
+    }
+    ++term_length;
+  }
+  if (term_length > 0) ++terms;
+  return terms;
+}
+
 std::string FieldSelector::ToString() const {
   std::string out;
   for (std::size_t i = 0; i < requirements_.size(); ++i) {

@@ -14,6 +14,7 @@
 // whoever supplies the values (the apiserver answers an unsupported field with an error).
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,6 +69,13 @@ class FieldSelector {
   // "" selects everything. Errors are absl::InvalidArgumentError naming the term or escape
   // sequence and its byte position.
   static absl::StatusOr<FieldSelector> Parse(std::string_view text);
+
+  // How many requirements `text` holds, counted in one pass without parsing or allocating: its
+  // non-empty terms (split at unescaped commas). For a selector Parse accepts this is
+  // requirements().size(), unless a term is a bare `=` or `!=` (which Parse drops); for any other
+  // it bounds the requirements Parse would build before failing. A server checks it against its
+  // limit before Parse, so that a selector of thousands of terms costs one scan to refuse.
+  static std::size_t CountRequirements(std::string_view text);
 
   // `get(field)` returns the object's value for a field path as std::optional<std::string_view>
   // (nullopt: the object has no such field); std::optional<std::string> works too. True when

@@ -496,6 +496,26 @@ absl::StatusOr<LabelSelector> LabelSelector::Parse(std::string_view text) {
   return LabelSelectorParser(text).Parse();
 }
 
+std::size_t LabelSelector::CountRequirements(std::string_view text) {
+  // Requirements are separated by commas; the only commas that are not separators are those
+  // inside an `in (...)` or `notin (...)` value set. Unbalanced parentheses make the selector
+  // invalid anyway: a ')' without its '(' is ignored, so the count never misses a separator.
+  std::size_t commas = 0;
+  std::size_t depth = 0;
+  bool blank = true;
+  for (const char c : text) {
+    if (!IsWhitespace(c)) blank = false;
+    if (c == '(') {
+      ++depth;
+    } else if (c == ')') {
+      if (depth > 0) --depth;
+    } else if (c == ',' && depth == 0) {
+      ++commas;
+    }
+  }
+  return blank ? 0 : commas + 1;
+}
+
 bool LabelSelector::Matches(const LabelSet& labels) const {
   return std::all_of(requirements_.begin(), requirements_.end(),
                      [&labels](const LabelRequirement& r) { return r.Matches(labels); });

@@ -13,6 +13,7 @@
 // Only the error texts are our own: they name the offending token and its byte position.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -82,6 +83,13 @@ class LabelSelector {
   // absl::InvalidArgumentError, e.g.
   //   label selector "a in (b": expected ',' or ')' after "b", found end of string at position 7
   static absl::StatusOr<LabelSelector> Parse(std::string_view text);
+
+  // How many requirements `text` holds, counted in one pass without parsing or allocating: the
+  // commas outside parentheses, plus one, for a selector that is not blank (0 for a blank one).
+  // For a selector Parse accepts this is exactly requirements().size(); for any other it bounds
+  // the requirements Parse would build before failing. A server checks it against its limit
+  // before Parse, so that a selector of thousands of clauses costs one scan to refuse.
+  static std::size_t CountRequirements(std::string_view text);
 
   // True when every requirement matches (an AND); true for the empty selector.
   bool Matches(const LabelSet& labels) const;

@@ -20,6 +20,12 @@ bool ByKey(const std::shared_ptr<const ObjectRecord>& a,
   return c != 0 ? c < 0 : a->name < b->name;
 }
 
+// `record` comes after `key` in the store's order.
+bool After(const ObjectRecord& record, const ObjectKey& key) {
+  const int c = record.namespace_name.compare(key.namespace_name);
+  return c != 0 ? c > 0 : record.name.view() > key.name;
+}
+
 }  // namespace
 
 Store::Store(std::vector<std::string> extra_field_paths)
@@ -163,7 +169,9 @@ const Store::Posting* Store::FindPosting(const ValueIndex& index, std::string_vi
   return it == index.end() ? nullptr : &it->second;
 }
 
-std::vector<std::shared_ptr<const ObjectRecord>> Store::List(const ObjectFilter& filter) const {
+std::vector<std::shared_ptr<const ObjectRecord>> Store::List(const ObjectFilter& filter,
+                                                             const ObjectKey* after,
+                                                             std::size_t max) const {
   // Equality terms that pin the namespace or the name. The request's namespace and a
   // metadata.namespace= term may disagree; then nothing matches, and the filter says so below.
   std::optional<std::string_view> namespace_name;
@@ -212,8 +220,16 @@ std::vector<std::shared_ptr<const ObjectRecord>> Store::List(const ObjectFilter&
   std::vector<std::shared_ptr<const ObjectRecord>> out;
   uint64_t examined = 0;
   const auto test = [&](const std::shared_ptr<const ObjectRecord>& record) {
+    if (after != nullptr && !After(*record, *after)) return;
     ++examined;
     if (filter.Matches(*record)) out.push_back(record);
+  };
+  // The ordered plans stop once they have `max`.
+  const auto full = [&] { return max != 0 && out.size() >= max; };
+  // The first entry after `after` (the first entry when there is none).
+  const auto first_after = [&] {
+    return after == nullptr ? entries_.begin()
+                            : entries_.upper_bound(KeyView{after->namespace_name, after->name});
   };
   if (cost == 0) {
     // An index says nothing can match.
@@ -221,21 +237,32 @@ std::vector<std::shared_ptr<const ObjectRecord>> Store::List(const ObjectFilter&
     const auto it = entries_.find(KeyView{*namespace_name, *name});
     if (it != entries_.end()) test(it->record);
   } else if (plan == Plan::kNamespace) {
-    for (auto it = entries_.lower_bound(KeyView{*namespace_name, std::string_view()});
-         it != entries_.end() && it->record->namespace_name == *namespace_name; ++it) {
+    const KeyView start{*namespace_name, std::string_view()};
+    auto it = entries_.lower_bound(start);
+    if (after != nullptr && !EntryLess()(KeyView{after->namespace_name, after->name}, start)) {
+      it = first_after();
+    }
+    for (; it != entries_.end() && it->record->namespace_name == *namespace_name && !full(); ++it) {
       test(it->record);
     }
   } else if (plan == Plan::kNameEverywhere) {
     // In namespace order, so the result is ordered without a sort.
     for (const auto& [each_namespace, count] : namespace_counts_) {
+      if (full()) break;
       const auto it = entries_.find(KeyView{each_namespace, *name});
       if (it != entries_.end()) test(it->record);
     }
   } else if (plan == Plan::kPosting) {
     for (const Entry* entry : *posting) test(entry->record);
-    std::sort(out.begin(), out.end(), ByKey);
+    if (max != 0 && out.size() > max) {
+      std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(max), out.end(),
+                        ByKey);
+      out.resize(max);
+    } else {
+      std::sort(out.begin(), out.end(), ByKey);
+    }
   } else {
-    for (const Entry& entry : entries_) test(entry.record);
+    for (auto it = first_after(); it != entries_.end() && !full(); ++it) test(it->record);
   }
   examined_.fetch_add(examined, std::memory_order_relaxed);
   return out;

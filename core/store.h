@@ -42,6 +42,13 @@
 
 namespace informerd::core {
 
+// A position in the store's order (namespace, then name): where a page of a paged List ends
+// and the next one starts.
+struct ObjectKey {
+  std::string namespace_name;
+  std::string name;
+};
+
 class Store {
  public:
   // `extra_field_paths` as in ScanOptions: ObjectRecord::extra_fields[i] holds the value at
@@ -74,7 +81,11 @@ class Store {
   // metadata.namespace=), one lookup per namespace (metadata.name= alone), the label index
   // (k=v, k==v, k in (v)) and the indexed extra fields (path=value). Scans everything only when
   // none applies. `filter` must have been created with this store's extra_field_paths().
-  std::vector<std::shared_ptr<const ObjectRecord>> List(const ObjectFilter& filter) const;
+  // With `after`, only the objects that come after that key; with `max` above 0, the first `max`
+  // of them (a page): the scans and the namespace range start at `after` and stop at `max`.
+  std::vector<std::shared_ptr<const ObjectRecord>> List(const ObjectFilter& filter,
+                                                        const ObjectKey* after = nullptr,
+                                                        std::size_t max = 0) const;
 
   // How many entries List has tested against a filter since construction: lets tests prove
   // that an index was used (a full scan examines every entry).

@@ -26,6 +26,9 @@ Subscription::Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, Objec
                       ? std::numeric_limits<std::size_t>::max()
                       : queue_capacity * kHardLimitFactor),
       snapshot_(std::move(snapshot)) {
+  // The store's List grows its vector by doubling: up to twice the pointers the snapshot needs,
+  // held until its last item is popped (subscription_memory_test).
+  snapshot_.shrink_to_fit();
   if (on_ready) {
     on_ready_ = std::make_shared<const std::function<void()>>(std::move(on_ready));
   }
@@ -40,17 +43,29 @@ std::optional<Delivery> Subscription::TryPop() {
     if (closed_) return std::nullopt;
     if (snapshot_next_ < snapshot_.size()) {
       ++pops_;
+      ++head_start_popped_;
       snapshot_object = std::move(snapshot_[snapshot_next_++]);
       if (snapshot_next_ == snapshot_.size()) {
         // Release the (now empty) array as soon as the snapshot is out.
         std::vector<std::shared_ptr<const ObjectRecord>>().swap(snapshot_);
         snapshot_next_ = 0;
       }
+      MaybeEndHeadStartLocked();
     } else if (!queue_.empty()) {
       Queued front = std::move(queue_.front());
       queue_.pop_front();
       ++pops_;
-      if (front.counted) --counted_;
+      if (front.counted) {
+        --counted_;
+      } else {
+        --uncounted_queued_;
+        ++head_start_popped_;
+      }
+      // The same rule as resume_from_'s in Push, one item at a time.
+      if (front.delivery.type == EventType::kSynced || !popped_resume_from_.empty()) {
+        popped_resume_from_ = front.delivery.resource_version();
+      }
+      MaybeEndHeadStartLocked();
       return std::move(front.delivery);
     } else {
       return std::nullopt;
@@ -81,6 +96,8 @@ void Subscription::Close() {
     snapshot_next_ = 0;
     std::deque<Queued>().swap(queue_);
     counted_ = 0;
+    uncounted_queued_ = 0;
+    head_start_popped_ = 0;
     if (!ended_) {
       ended_ = true;
       status_ = absl::CancelledError("subscription closed by the subscriber");
@@ -104,19 +121,40 @@ std::size_t Subscription::counted() const {
   return counted_;
 }
 
+std::size_t Subscription::live_limit() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LiveLimitLocked();
+}
+
+std::size_t Subscription::LiveLimitLocked() const {
+  return head_start_popped_ > std::numeric_limits<std::size_t>::max() - hard_limit_
+             ? std::numeric_limits<std::size_t>::max()
+             : hard_limit_ + head_start_popped_;
+}
+
+void Subscription::MaybeEndHeadStartLocked() {
+  if (head_start_popped_ != 0 && snapshot_next_ >= snapshot_.size() && uncounted_queued_ == 0 &&
+      counted_ <= capacity_) {
+    head_start_popped_ = 0;
+  }
+}
+
 Subscription::PushResult Subscription::Push(Delivery delivery, bool counted, Clock::TimePoint now) {
   std::lock_guard<std::mutex> lock(mu_);
   if (ended_) return PushResult::kEnded;
   if (counted) {
     if (counted_ < capacity_) {
       stall_since_.reset();
-    } else if (counted_ >= hard_limit_) {
+    } else if (counted_ >= LiveLimitLocked()) {
+      full_at_limit_ = true;
+      full_head_start_ = head_start_popped_;
       return PushResult::kFull;
     } else if (!stall_since_ || pops_ != pops_at_stall_since_) {
       // Just went over the capacity, or the consumer has popped since: the budget starts now.
       stall_since_ = now;
       pops_at_stall_since_ = pops_;
     } else if (now - *stall_since_ >= stall_budget_) {
+      full_at_limit_ = false;
       return PushResult::kFull;
     }
   }
@@ -127,7 +165,11 @@ Subscription::PushResult Subscription::Push(Delivery delivery, bool counted, Clo
     resume_from_ = delivery.resource_version();
   }
   queue_.push_back(Queued{std::move(delivery), counted});
-  if (counted) ++counted_;
+  if (counted) {
+    ++counted_;
+  } else {
+    ++uncounted_queued_;
+  }
   return was_empty ? PushResult::kQueuedIntoEmpty : PushResult::kQueued;
 }
 
@@ -161,15 +203,21 @@ bool Subscription::EndFellBehind() {
   std::lock_guard<std::mutex> lock(mu_);
   if (ended_) return false;
   ended_ = true;
-  // Which of the two limits it hit (Push): the hard limit, or the stall budget over capacity.
-  const std::string why =
-      counted_ >= hard_limit_
-          ? fmt::format("{} events waited for it, {} times its queue capacity of {}", counted_,
-                        kHardLimitFactor, capacity_)
-          : fmt::format(
-                "it read nothing for {} ms while {} events waited (its queue capacity is {})",
-                std::chrono::duration_cast<std::chrono::milliseconds>(stall_budget_).count(),
-                counted_, capacity_);
+  // Which of the two limits it hit (Push): the live limit, or the stall budget over capacity.
+  std::string why;
+  if (full_at_limit_ && full_head_start_ == 0) {
+    why = fmt::format("{} events waited for it, {} times its queue capacity of {}", counted_,
+                      kHardLimitFactor, capacity_);
+  } else if (full_at_limit_) {
+    why = fmt::format(
+        "{} events waited for it, {} times its queue capacity of {} plus the {} items of its "
+        "snapshot or replay it has read: it reads more slowly than the events arrive",
+        counted_, kHardLimitFactor, capacity_, full_head_start_);
+  } else {
+    why = fmt::format("it read nothing for {} ms while {} events waited (its queue capacity is {})",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(stall_budget_).count(),
+                      counted_, capacity_);
+  }
   if (resume_from_.empty()) {
     status_ = absl::ResourceExhaustedError(
         fmt::format("subscriber fell behind before its initial snapshot was complete: {}; "
@@ -182,6 +230,53 @@ bool Subscription::EndFellBehind() {
                     why, resume_from_));
   }
   return true;
+}
+
+Subscription::StallCheck Subscription::CheckIfStalled(Clock::TimePoint now, Dropped& dropped) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::size_t waiting = (snapshot_.size() - snapshot_next_) + queue_.size();
+  // Only a subscriber that fell behind is told where to resume; any other end stands as it is.
+  if (ended_ &&
+      (closed_ || waiting == 0 || status_.code() != absl::StatusCode::kResourceExhausted)) {
+    return StallCheck::kDone;
+  }
+  if (waiting == 0) {
+    check_since_.reset();
+    return StallCheck::kNotStalled;
+  }
+  if (!check_since_ || pops_ != pops_at_check_since_) {
+    // Items wait, and this is the first look at them or the consumer has popped since the last
+    // one (at some time in between, so count from now: never too early).
+    check_since_ = now;
+    pops_at_check_since_ = pops_;
+    return StallCheck::kNotStalled;
+  }
+  if (now - *check_since_ < stall_budget_) return StallCheck::kNotStalled;
+  // Ended now, or (fallen behind already) its status named the last item queued, which it will
+  // not receive now: either way the status names what it was given.
+  ended_ = true;
+  const std::string why = fmt::format(
+      "it read nothing for {} ms while {} items waited for it",
+      std::chrono::duration_cast<std::chrono::milliseconds>(stall_budget_).count(), waiting);
+  if (popped_resume_from_.empty()) {
+    status_ = absl::ResourceExhaustedError(
+        fmt::format("subscriber fell behind before its initial snapshot was complete: {}; "
+                    "subscribe again without a resource version",
+                    why));
+  } else {
+    status_ = absl::ResourceExhaustedError(
+        fmt::format("subscriber fell behind: {}; the last event it was sent has resource "
+                    "version {}: resume from it",
+                    why, popped_resume_from_));
+  }
+  // Nobody is reading them: the memory goes now, not when (if ever) the consumer pops.
+  dropped.snapshot.swap(snapshot_);
+  snapshot_next_ = 0;
+  dropped.queue.swap(queue_);
+  counted_ = 0;
+  uncounted_queued_ = 0;
+  head_start_popped_ = 0;
+  return StallCheck::kDropped;
 }
 
 bool Subscription::EndIfAwaitingSynced(const absl::Status& status) {

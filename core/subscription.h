@@ -21,17 +21,55 @@
 // blocking the cache, when either
 //  * the queue is over its capacity and nothing has been popped for `stall_budget` (measured with
 //    the cache's clock from when the queue went over its capacity or, after that, from the last
-//    push that found items popped since the one before; checked only when an event is pushed,
-//    so a stalled subscriber is ended by the next event that reaches it), or
-//  * the queue holds hard_limit() live events, however fast it is being read: that bounds memory
-//    and the largest burst a subscriber survives (4096 events at the default capacity of 1024).
+//    push that found items popped since the one before), or
+//  * the live queue reaches its limit, however fast it is being read: hard_limit() (4096 events
+//    at the default capacity of 1024), which bounds memory and the largest burst a subscriber
+//    survives, raised while the subscriber reads its head start (below).
 // A zero `stall_budget` ends a subscriber whose queue is over its capacity at the second event
 // pushed without a pop in between. The events already queued are still handed out, so the
-// subscriber can resume from the last one it received. Bookmarks are optional (the cacher drops
-// them for a watcher that is not ready) and never end a subscription: one that arrives while the
-// queue is at or over its capacity is dropped, and a newer one replaces a queued one. The initial
-// snapshot and the replayed window do not count against either bound: they exist whatever the
-// subscriber's pace (the snapshot holds pointers to stored objects, not copies).
+// subscriber can resume from the last one it received; if it reads nothing of them for the stall
+// budget, the timer's check below drops them too.
+//
+// Not reading at all (the timer's check): the rules above act only when an event is pushed, so a
+// subscriber that stops reading on a quiet resource would hold its queue and its snapshot for
+// ever. The daemon therefore calls Cache::CheckStalled periodically (every few hundred
+// milliseconds, on a timer thread, never the reflector's), which ends with RESOURCE_EXHAUSTED any
+// subscription that has items waiting (snapshot, replayed or live, whatever their number) and has
+// popped nothing since a check at least `stall_budget` earlier that already found items waiting:
+// it is ended between stall_budget and stall_budget plus two check periods after its last pop (or
+// after its items started waiting), never sooner. Such a subscriber is not reading, so what is
+// queued for it is dropped at once (that is the memory it held), and the status names the resume
+// point of the last item it popped, or says to subscribe again without a resource version if
+// that was inside its initial snapshot.
+//
+// The head start: the initial snapshot's objects, the replayed window's events and SYNCED
+// markers do not count against the capacity: they exist whatever the subscriber's pace. The
+// snapshot costs the subscriber one pointer to each stored object (16 bytes per object, the
+// records themselves shared with the store; test/core:subscription_memory_test measures it),
+// released when its last item is popped, and each object's record as it was at the snapshot,
+// which outlives the store's newer copy until that item is popped; a live event queued costs
+// about 34 bytes (its event is shared). A lazy snapshot (an iterator over a copy-on-write version
+// of the store) would save the array but not the records it pins, and needs a persistent store:
+// at 800 KB for 50,000 objects, for at most as long as the subscriber keeps reading, the array is
+// kept. While a subscriber works through a large head start, live events pile up behind it, and
+// a fixed hard limit would end (and end again after every resubscribe: a livelock) a subscriber
+// that reads a large snapshot on a busy resource at any pace. So every head-start item the
+// subscriber pops (an uncounted item: snapshot object, replayed event, SYNCED) raises its live
+// queue's limit by one, until it has popped every uncounted item queued and its live queue is back
+// within its capacity (room again for a burst), when the limit returns to hard_limit(). The live
+// events waiting are those that arrived minus the live ones popped, so the raised limit holds
+// exactly while the subscriber keeps a reasonable pace, defined as: the items it has popped since
+// it subscribed (head start and live) are more than the live events that have arrived for it minus
+// hard_limit(). In words, it reads at least as fast as the events arrive, give or take a burst of
+// hard_limit(): a reader of a 50,000-object snapshot at 400 items/s while 200 events/s arrive
+// finishes the snapshot after 125 s with 25,000 events behind it and works them off; one slower
+// than the events is ended once it has fallen hard_limit() items behind them (it could never catch
+// up), and one that stops is ended by the stall rules. Memory stays bounded all along: the items
+// waiting for a subscriber never exceed its head start plus hard_limit().
+//
+// Bookmarks are optional (the cacher drops them for a watcher that is not ready) and never end a
+// subscription: one that arrives while the queue is at or over its capacity is dropped, and a
+// newer one replaces a queued one.
 //
 // Consumer protocol: call TryPop until it returns nothing; then, if FinalStatus() has a value,
 // the stream is over; otherwise wait for on_ready and try again. on_ready is called when an item
@@ -86,7 +124,8 @@ class Subscription {
 
   // nullopt while more items may come. Once the subscription has ended and everything queued
   // before the end has been popped: why it ended. RESOURCE_EXHAUSTED: it fell behind (the
-  // message says from which resource version to resume); whatever status the cache was shut
+  // message says from which resource version to resume; when the timer's check ended it, what
+  // was queued was dropped, so the status comes next); whatever status the cache was shut
   // down with (UNAVAILABLE); OUT_OF_RANGE: it was waiting for a future resource version and a
   // relist made that impossible to honour; CANCELLED after Close.
   std::optional<absl::Status> FinalStatus() const;
@@ -121,6 +160,9 @@ class Subscription {
   std::chrono::steady_clock::duration stall_budget() const { return stall_budget_; }
   // kHardLimitFactor × queue_capacity (saturating).
   std::size_t hard_limit() const { return hard_limit_; }
+  // The live queue's limit now: hard_limit() plus the head-start items popped while reading a
+  // head start (see "The head start" above), saturating.
+  std::size_t live_limit() const;
   // Items waiting: snapshot, replayed and live.
   std::size_t pending() const;
 
@@ -137,11 +179,17 @@ class Subscription {
     // Counts against the capacity (live events), or not (replayed events and markers).
     bool counted;
   };
+  // What the timer's check took from a subscription it ended, to be destroyed after the cache's
+  // lock is released: dropping a large snapshot may free many records.
+  struct Dropped {
+    std::vector<std::shared_ptr<const ObjectRecord>> snapshot;
+    std::deque<Queued> queue;
+  };
 
   // The Cache's side; called with the cache's lock held.
   // Queues `delivery`. A counted push is refused (kFull, nothing queued) when the live queue is at
-  // its hard limit, or at or over its capacity with nothing popped for the stall budget by `now`
-  // (the cache's clock; see above).
+  // its limit (LiveLimitLocked), or at or over its capacity with nothing popped for the stall
+  // budget by `now` (the cache's clock; see above).
   PushResult Push(Delivery delivery, bool counted, Clock::TimePoint now);
   // A bookmark: replaces a bookmark still queued last; otherwise dropped (kDropped: nothing
   // queued, the resume point unchanged) when the live queue is at or over its capacity.
@@ -149,10 +197,24 @@ class Subscription {
   // Ends the subscription with `status` (the queued items stay poppable); false when it had
   // already ended.
   bool End(absl::Status status);
-  // Ends it with RESOURCE_EXHAUSTED, saying where to resume.
+  // Ends it with RESOURCE_EXHAUSTED, saying where to resume (after a push returned kFull).
   bool EndFellBehind();
+  // The timer's check ("Not reading at all" above) at `now` (the cache's clock). When the
+  // subscription has had items waiting and popped nothing since a check at least the stall
+  // budget ago, moves what was queued into `dropped` and ends it with RESOURCE_EXHAUSTED
+  // (kDropped); one that had already fallen behind (Push) gets that status anew, naming the last
+  // item popped instead of the last queued. kDone: it has ended and nothing waits (or it is
+  // closed): nothing is left for the check to do. Called with the cache's lock held (shared is
+  // enough: only this subscription's own state changes).
+  enum class StallCheck { kNotStalled, kDropped, kDone };
+  StallCheck CheckIfStalled(Clock::TimePoint now, Dropped& dropped);
   // The live queue's length.
   std::size_t counted() const;
+  // With mu_ held: live_limit().
+  std::size_t LiveLimitLocked() const;
+  // With mu_ held, after a pop: the head start's raise of the limit ends once no uncounted item
+  // is waiting and the live queue is back within its capacity.
+  void MaybeEndHeadStartLocked();
   // Calls on_ready; `last` when the subscription has ended (on_ready is then released). Called
   // without the cache's lock.
   void Notify(bool last);
@@ -182,6 +244,14 @@ class Subscription {
   std::size_t snapshot_next_ = 0;
   std::deque<Queued> queue_;
   std::size_t counted_ = 0;
+  // Uncounted items in queue_ (replayed events, SYNCED markers).
+  std::size_t uncounted_queued_ = 0;
+  // Head-start items popped, which raise the live queue's limit ("The head start" above).
+  std::size_t head_start_popped_ = 0;
+  // Whether the last kFull was for the live limit (not the stall budget), and the head start's
+  // raise of the limit then, for the message.
+  bool full_at_limit_ = false;
+  std::size_t full_head_start_ = 0;
   // Items popped so far (progress), and its value when `stall_since_` was last set.
   uint64_t pops_ = 0;
   uint64_t pops_at_stall_since_ = 0;
@@ -194,6 +264,13 @@ class Subscription {
   // The resource version a subscriber that has received everything queued so far can resume
   // from; empty while it has none (a snapshot not yet followed by SYNCED).
   std::string resume_from_;
+  // The same for what has been popped so far (what the timer's check names when it drops the
+  // rest).
+  std::string popped_resume_from_;
+  // The timer's check: when a check found items waiting with no pop since the previous look
+  // (nothing popped since then: pops_ is still pops_at_check_since_). Cleared when nothing waits.
+  std::optional<Clock::TimePoint> check_since_;
+  uint64_t pops_at_check_since_ = 0;
 
   // Serializes on_ready calls, and lets Close wait for one in progress. Recursive so that
   // on_ready may call Close.

@@ -1,7 +1,11 @@
 #include "daemon/app.h"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdlib>
 #include <utility>
@@ -12,6 +16,7 @@
 #include "daemon/security/always_allow_authorizer.h"
 #include "daemon/service/server_credentials.h"
 #include "daemon/version.h"
+#include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
 namespace informerd::daemon {
@@ -76,9 +81,22 @@ absl::Status Daemon::Build(const Options& options) {
   if (!rest_config.ok()) return rest_config.status();
   logger_->info("apiserver {} as {}", rest_config->server.ToString(), rest_config->identity);
 
-  auto client = ApiServerClient::Create(io_, *std::move(rest_config));
+  // The ingest threads' clients copy the RestConfig, and so share its credential source (one
+  // token file watch, one exec plugin run for all) and TLS settings; each has its own connection
+  // pool, credential thread and strand.
+  auto client = ApiServerClient::Create(io_, *rest_config);
   if (!client.ok()) return client.status();
   client_ = *std::move(client);
+  for (std::size_t i = 1; i < options.ingest_threads; ++i) {
+    ingest_io_.push_back(std::make_unique<boost::asio::io_context>(1));
+    auto ingest = ApiServerClient::Create(*ingest_io_.back(), *rest_config);
+    if (!ingest.ok()) return ingest.status();
+    ingest_clients_.push_back(*std::move(ingest));
+  }
+  if (options.ingest_threads > 1) {
+    logger_->info("ingest: {} threads, each with its own apiserver connections",
+                  options.ingest_threads);
+  }
   BuildAccessControl(options);
   discovery_ = std::make_unique<Discovery>(*client_, clock_);
 
@@ -90,16 +108,31 @@ absl::Status Daemon::Build(const Options& options) {
   service_options.max_on_demand_informers = config_.max_on_demand_informers;
   service_options.subscribe_sync_wait = options.subscribe_sync_wait;
   service_options.future_version_wait = options.subscribe_future_version_wait;
+  service_options.max_list_response_bytes = options.max_list_response_bytes;
+  service_options.max_list_response_objects = options.max_list_response_objects;
+  service_options.max_subscriptions = options.max_subscriptions;
+  service_options.max_subscriptions_per_user = options.max_subscriptions_per_user;
+  service_options.max_selector_bytes = options.max_selector_bytes;
+  service_options.max_selector_requirements = options.max_selector_requirements;
+  service_options.rpc_threads = options.rpc_threads;
+  service_options.rpc_thread_nice = options.rpc_nice;
   service_ =
       std::make_unique<InformerService>(*resolver_, registry_, *access_control_, service_options);
 
   SharedInformerFactoryOptions informer_options = InformerFactoryOptions(config_);
   informer_options.registry = &registry_;
+  if (!ingest_clients_.empty()) {
+    informer_options.ingest_clients.push_back(client_.get());
+    for (const auto& ingest : ingest_clients_) {
+      informer_options.ingest_clients.push_back(ingest.get());
+    }
+  }
   informers_ = SharedInformerFactory::Create(*client_, *discovery_, clock_, config_.resources,
                                              informer_options, nullptr, logging_.For("informer"));
 
-  // The metrics port: /metrics, /healthz, and /readyz with the same readiness as gRPC health.
-  // Bound before the gRPC port, so that a start-up failure here leaves no gRPC call running.
+  // The metrics port: /metrics, /healthz, and /readyz with the same readiness as gRPC health; the
+  // probe port: /healthz and /readyz alone, for the kubelet, on connections of its own. Bound
+  // before the gRPC port, so that a start-up failure here leaves no gRPC call running.
   status_sources_.readiness = [this] {
     if (shutting_down_) return Readiness{false, {"informerd is shutting down"}};
     return daemon::CheckReadiness(*informers_);
@@ -107,6 +140,25 @@ absl::Status Daemon::Build(const Options& options) {
   status_sources_.metrics = [this] {
     MetricsSnapshot snapshot =
         CollectMetrics(*informers_, status_sources_.readiness(), &grpc_requests_);
+    {
+      const ClientLimitStats stats = service_->client_limit_stats();
+      ClientLimitMetrics& limits = snapshot.client_limits.emplace();
+      limits.subscriptions_open = stats.subscriptions_open;
+      limits.subscriptions_largest_user = stats.subscriptions_largest_user;
+      limits.refused_max_subscriptions = stats.refused_max_subscriptions;
+      limits.refused_max_subscriptions_per_user = stats.refused_max_subscriptions_per_user;
+      limits.refused_max_selector_bytes = stats.refused_max_selector_bytes;
+      limits.refused_max_selector_requirements = stats.refused_max_selector_requirements;
+    }
+    {
+      const ListStats stats = service_->list_stats();
+      ListMetrics& lists = snapshot.lists.emplace();
+      lists.refused_max_bytes = stats.refused_bytes;
+      lists.refused_max_objects = stats.refused_objects;
+      lists.pages = stats.pages;
+      lists.pages_cut_at_bytes = stats.pages_cut_at_bytes;
+      lists.continues_expired = stats.continues_expired;
+    }
     if (token_reviews_) {
       const TokenReviewStats stats = token_reviews_->stats();
       TokenReviewMetrics& tokens = snapshot.token_reviews.emplace();
@@ -130,19 +182,67 @@ absl::Status Daemon::Build(const Options& options) {
       access.latency_seconds_sum = std::chrono::duration<double>(stats.review_latency_sum).count();
       access.latency_count = stats.review_latency_count;
     }
+    if (const GrpcServer* server = server_for_metrics_.load(std::memory_order_acquire)) {
+      const ConnectionGateStats stats = server->connection_stats();
+      GrpcConnectionMetrics& connections = snapshot.grpc_connections.emplace();
+      connections.open = stats.open;
+      connections.max_connections = stats.max_connections;
+      connections.accepted = stats.accepted;
+      connections.refused_max_connections = stats.refused;
+      connections.refused_peer_closing = stats.refused_peer_closing;
+      connections.closed_calls_in_flight = stats.closed_calls_in_flight;
+      connections.calls_in_flight = stats.calls;
+    }
+    snapshot.http_listeners.push_back(ListenerMetrics("metrics", metrics_http_.Snapshot()));
+    if (probe_server_) {
+      snapshot.http_listeners.push_back(ListenerMetrics("probes", probe_http_.Snapshot()));
+    }
     return RenderPrometheus(snapshot);
   };
+  // The probe port first: the metrics port's scrapes read probe_server_.
+  HttpServerOptions http_options;
+  http_options.header_timeout = options.http_header_timeout;
+  http_options.idle_timeout = options.http_idle_timeout;
+  if (!options.probe_listen_address.empty()) {
+    HttpServerOptions probe_options = http_options;
+    probe_options.max_connections = options.probe_max_connections;
+    probe_options.counters = &probe_http_;
+    probe_options.name = "probes";
+    probe_options.flag = "--probe-listen";
+    auto started = HttpServer::Start(
+        options.probe_listen_address,
+        [this](const HttpRequest& request) { return ServeProbeRequest(status_sources_, request); },
+        logging_.For("probes"), probe_options);
+    if (!started.ok()) return started.status();
+    probe_server_ = *std::move(started);
+  }
   if (!options.metrics_listen_address.empty()) {
+    HttpServerOptions metrics_options = http_options;
+    metrics_options.max_connections = options.metrics_max_connections;
+    metrics_options.counters = &metrics_http_;
     auto started = HttpServer::Start(
         options.metrics_listen_address,
         [this](const HttpRequest& request) { return ServeStatusRequest(status_sources_, request); },
-        logging_.For("metrics"));
+        logging_.For("metrics"), metrics_options);
     if (!started.ok()) return started.status();
     metrics_server_ = *std::move(started);
   }
 
   GrpcServerOptions server_options;
   server_options.unix_socket_mode = options.listen_socket_mode;
+  // What informerd means to send at most: a List answer, or one object (a Get, an event, a
+  // page's only item) with its message's few other fields.
+  server_options.max_send_message_bytes = static_cast<int>(std::min<std::size_t>(
+      std::max(options.max_list_response_bytes, config_.max_object_bytes) + (1 << 20), INT_MAX));
+  // The transport limits (daemon/service/connection_gate.h, grpc_server.h).
+  server_options.max_connections = options.grpc_max_connections;
+  server_options.max_calls_per_connection = options.grpc_max_calls_per_connection;
+  server_options.max_concurrent_streams = static_cast<int>(options.grpc_max_concurrent_streams);
+  server_options.max_connection_age = options.grpc_max_connection_age;
+  server_options.max_connection_age_grace = options.grpc_max_connection_age_grace;
+  server_options.min_client_ping_interval = options.grpc_keepalive_min_time;
+  server_options.handshake_timeout = options.grpc_handshake_timeout;
+  server_options.call_thread_nice = options.rpc_nice;
   server_options.health_service_names = {informerd::v1::Informer::service_full_name()};
   server_options.on_call_done = [this](std::string_view method, int code) {
     grpc_requests_.Count(method, code);
@@ -151,6 +251,7 @@ absl::Status Daemon::Build(const Options& options) {
                                   {service_.get()}, logging_.For("grpc"), server_options);
   if (!server.ok()) return server.status();
   server_ = *std::move(server);
+  server_for_metrics_.store(server_.get(), std::memory_order_release);
 
   return absl::OkStatus();
 }
@@ -203,23 +304,48 @@ void Daemon::BuildAccessControl(const Options& options) {
 Daemon::~Daemon() {
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
   signals_.cancel();
+  StopIngestThreads();
   // The parts may have left handlers queued (a cancelled timer's or watch's completion, a post
-  // to the strand). Run them now, while everything they may touch still exists, rather than
-  // have them destroyed, or run, after what they borrow is gone.
+  // to the strand). Run them now, on this thread, while everything they may touch still exists,
+  // rather than have them destroyed, or run, after what they borrow is gone. The factory's stop
+  // runs on the main io_context and posts each informer's to its own: poll them all until none
+  // has anything left.
   if (informers_) informers_->Stop();
-  io_.restart();
-  while (io_.poll() > 0) {
+  for (std::size_t ran = 1; ran > 0;) {
+    io_.restart();
+    ran = io_.poll();
+    for (const auto& io : ingest_io_) {
+      io->restart();
+      ran += io->poll();
+    }
   }
+}
+
+void Daemon::StopIngestThreads() {
+  ingest_work_.clear();
+  for (const auto& io : ingest_io_) io->stop();
+  for (std::thread& thread : ingest_threads_) thread.join();
+  ingest_threads_.clear();
 }
 
 absl::Status Daemon::Run() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signal_number) {
     if (!ec) OnSignal(signal_number);
   });
+  for (std::size_t i = 0; i < ingest_io_.size(); ++i) {
+    ingest_work_.push_back(boost::asio::make_work_guard(*ingest_io_[i]));
+    ingest_threads_.emplace_back([&io = *ingest_io_[i], name = fmt::format("ingest-{}", i + 1)] {
+      // As top -H and /proc/PID/task/*/comm show it (the main thread is ingest thread 0).
+      pthread_setname_np(pthread_self(), name.c_str());
+      io.run();
+    });
+  }
   informers_->Start();
   CheckReadiness();
   io_.run();
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  // The informers stopped before the gRPC server's grace period (BeginShutdown).
+  StopIngestThreads();
   logger_->info("informerd stopped");
   return absl::OkStatus();
 }

@@ -3,9 +3,13 @@
 // metrics port), builds them in dependency order, runs them, and takes them down in reverse.
 //
 // Threads: Run() is called (through RunDaemon, from cmd/informerd/main.cc) on the main thread,
-// which becomes the daemon's Asio I/O thread: the apiserver client, every informer, discovery and
-// their timers live on the client's strand of that io_context, and SIGTERM/SIGINT are handled
-// there. gRPC serves from its own threads, the metrics port from one of its own. A graceful
+// which becomes the daemon's Asio I/O thread: the main apiserver client, discovery, the security
+// reviews, the informer factory's own timers and the readiness timer live on that client's strand
+// of that io_context, and SIGTERM/SIGINT are handled there. With --ingest-threads N above 1,
+// Run() starts N-1 more threads, each running an io_context with an apiserver client of its own
+// (sharing the main client's credential source); every informer lives on one of the N clients,
+// the least loaded when it starts (SharedInformerFactoryOptions::ingest_clients).
+// gRPC serves from its own threads, the metrics port from one of its own. A graceful
 // shutdown's blocking gRPC Shutdown runs on a thread of its own (see BeginShutdown()).
 //
 // Shutdown (the first SIGTERM or SIGINT): health goes NOT_SERVING and /readyz 503,
@@ -16,11 +20,13 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -74,6 +80,9 @@ class Daemon {
   void OnSignal(int signal_number);
   void BeginShutdown();
   void CheckReadiness();
+  // Stops the ingest threads' io_contexts and joins the threads (their queued handlers stay for
+  // the destructor). Idempotent; on the main thread.
+  void StopIngestThreads();
 
   // Declared in dependency order: each member may borrow any member declared before it, never
   // one after it. C++ destroys members in reverse, so everything is destroyed before what it
@@ -85,7 +94,14 @@ class Daemon {
   const core::SteadyClock clock_;
   Config config_;
   boost::asio::io_context io_;
+  // The extra ingest threads' io_contexts (--ingest-threads minus the main thread), and what
+  // keeps each running while it has nothing to do; run by ingest_threads_.
+  std::vector<std::unique_ptr<boost::asio::io_context>> ingest_io_;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      ingest_work_;
   std::unique_ptr<ApiServerClient> client_;
+  // One client per ingest_io_ entry; with client_, where the informers run.
+  std::vector<std::unique_ptr<ApiServerClient>> ingest_clients_;
   // Who is calling and what they may read, decided by the apiserver through client_ (TokenReview,
   // SubjectAccessReview): what the gRPC service asks before it reads anything for a call.
   // Null with --authentication-token-webhook=false.
@@ -106,14 +122,24 @@ class Daemon {
   std::shared_ptr<SharedInformerFactory> informers_;
   GrpcRequestCounters grpc_requests_;
   std::unique_ptr<GrpcServer> server_;
+  // server_ for the metrics port's scrapes, which may run before it is set: published once it
+  // exists.
+  std::atomic<const GrpcServer*> server_for_metrics_{nullptr};
   std::atomic<bool> shutting_down_{false};
+  // The HTTP ports' connection counters, which /metrics shows.
+  HttpServerCounters metrics_http_;
+  HttpServerCounters probe_http_;
   StatusSources status_sources_;
+  // The probe port (--probe-listen): before the metrics port, whose scrapes look at it.
+  std::unique_ptr<HttpServer> probe_server_;
   std::unique_ptr<HttpServer> metrics_server_;
   // Readiness (gRPC health): every configured resource has synced and is not staler than
   // maxStaleness (SharedInformerFactory::AllReady). Looked at twice a second.
   boost::asio::steady_timer readiness_timer_;
   // Runs the gRPC server's blocking Shutdown (see BeginShutdown); joined by Run().
   std::thread shutdown_thread_;
+  // Run ingest_io_, one each; started by Run(), stopped and joined by StopIngestThreads().
+  std::vector<std::thread> ingest_threads_;
   // Last, as its handler uses the parts above; still constructed (in the constructor) before
   // Build() starts anything, so a signal during start-up is handled once the loop runs instead
   // of killing the process mid-way.

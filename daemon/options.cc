@@ -1,9 +1,12 @@
 #include "daemon/options.h"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
@@ -52,6 +55,23 @@ absl::Status ParseDurationFlag(const char* flag, const std::string& text,
   return absl::OkStatus();
 }
 
+// The largest count flag: far beyond any limit that would still protect the daemon.
+constexpr std::size_t kMaxCount = 1000000000;
+
+// A decimal count from `minimum` to kMaxCount, into `out`.
+absl::Status ParseCountFlag(const char* flag, const std::string& text, std::size_t minimum,
+                            std::size_t* out) {
+  const bool digits = !text.empty() && text.size() <= 10 &&
+                      text.find_first_not_of("0123456789") == std::string::npos;
+  const std::size_t value = digits ? std::stoull(text) : 0;
+  if (!digits || value < minimum || value > kMaxCount) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--{}: \"{}\" is not a whole number from {} to {}", flag, text, minimum, kMaxCount));
+  }
+  *out = value;
+  return absl::OkStatus();
+}
+
 // An octal file mode such as 0660 or 660 (permission bits only).
 std::optional<unsigned> ParseFileMode(const std::string& text) {
   if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos) {
@@ -64,6 +84,8 @@ std::optional<unsigned> ParseFileMode(const std::string& text) {
 
 // The transport and access-control flags as given, checked once the command line is read.
 struct FlagText {
+  std::string max_list_response_bytes = std::to_string(core::kDefaultMaxListResponseBytes);
+  std::string max_list_response_objects = std::to_string(core::kDefaultMaxListResponseObjects);
   std::string tls_reload_interval = "60s";
   std::string listen_socket_mode = "0660";
   bool listen_socket_mode_given = false;
@@ -78,7 +100,190 @@ struct FlagText {
   std::string audit_log = "true";
   std::string subscribe_sync_wait = "30s";
   std::string subscribe_future_version_wait = "3s";
+  std::string metrics_max_connections = "64";
+  std::string probe_max_connections = "16";
+  std::string ingest_threads;  // empty: DefaultIngestThreads()
+  std::string http_header_timeout = "5s";
+  std::string http_idle_timeout = "2m";
+  std::string max_subscriptions = std::to_string(core::kDefaultMaxSubscriptions);
+  std::string max_subscriptions_per_user = std::to_string(core::kDefaultMaxSubscriptionsPerUser);
+  std::string max_selector_bytes = std::to_string(core::kDefaultMaxSelectorBytes);
+  std::string max_selector_requirements = std::to_string(core::kDefaultMaxSelectorRequirements);
+  std::string rpc_threads = std::to_string(core::kDefaultRpcThreads);
+  std::string rpc_nice = "10";
+  std::string grpc_max_connections = "1000";
+  std::string grpc_max_calls_per_connection = "200";
+  std::string grpc_max_concurrent_streams = "100";
+  std::string grpc_max_connection_age = "30m";
+  std::string grpc_max_connection_age_grace = "5m";
+  std::string grpc_keepalive_min_time = "10s";
+  std::string grpc_handshake_timeout = "20s";
 };
+
+// --grpc-*: the gRPC port's transport limits.
+absl::Status ApplyGrpcLimitFlags(const FlagText& text, Options& options) {
+  if (absl::Status parsed = ParseCountFlag("grpc-max-connections", text.grpc_max_connections, 1,
+                                           &options.grpc_max_connections);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed =
+          ParseCountFlag("grpc-max-concurrent-streams", text.grpc_max_concurrent_streams, 1,
+                         &options.grpc_max_concurrent_streams);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed =
+          ParseCountFlag("grpc-max-calls-per-connection", text.grpc_max_calls_per_connection, 0,
+                         &options.grpc_max_calls_per_connection);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (options.grpc_max_calls_per_connection != 0 &&
+      options.grpc_max_calls_per_connection < options.grpc_max_concurrent_streams) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--grpc-max-calls-per-connection: {} is below --grpc-max-concurrent-streams ({}): a "
+        "client using the streams it is allowed would be disconnected (0 turns the check off)",
+        options.grpc_max_calls_per_connection, options.grpc_max_concurrent_streams));
+  }
+  for (const auto& [flag, given, out] :
+       {std::tuple{"grpc-max-connection-age", &text.grpc_max_connection_age,
+                   &options.grpc_max_connection_age},
+        std::tuple{"grpc-max-connection-age-grace", &text.grpc_max_connection_age_grace,
+                   &options.grpc_max_connection_age_grace},
+        std::tuple{"grpc-keepalive-min-time", &text.grpc_keepalive_min_time,
+                   &options.grpc_keepalive_min_time},
+        std::tuple{"grpc-handshake-timeout", &text.grpc_handshake_timeout,
+                   &options.grpc_handshake_timeout}}) {
+    if (absl::Status parsed = ParseDurationFlag(flag, *given, out); !parsed.ok()) return parsed;
+  }
+  for (const auto& [flag, given, value] :
+       {std::tuple{"grpc-keepalive-min-time", &text.grpc_keepalive_min_time,
+                   options.grpc_keepalive_min_time},
+        std::tuple{"grpc-handshake-timeout", &text.grpc_handshake_timeout,
+                   options.grpc_handshake_timeout}}) {
+    if (value <= std::chrono::milliseconds::zero()) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{}: \"{}\" must be more than 0s", flag, *given));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// --max-subscriptions*, --max-selector-*.
+absl::Status ApplyClientLimitFlags(const FlagText& text, Options& options) {
+  if (absl::Status parsed = ParseCountFlag("max-subscriptions", text.max_subscriptions, 0,
+                                           &options.max_subscriptions);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed =
+          ParseCountFlag("max-subscriptions-per-user", text.max_subscriptions_per_user, 0,
+                         &options.max_subscriptions_per_user);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed = ParseCountFlag("max-selector-bytes", text.max_selector_bytes, 1,
+                                           &options.max_selector_bytes);
+      !parsed.ok()) {
+    return parsed;
+  }
+  return ParseCountFlag("max-selector-requirements", text.max_selector_requirements, 1,
+                        &options.max_selector_requirements);
+}
+
+// The most --rpc-threads: far more than the cores of any node informerd runs on.
+constexpr std::size_t kMaxRpcThreads = 256;
+
+// --rpc-threads.
+absl::Status ApplyRpcThreadsFlag(const FlagText& text, Options& options) {
+  std::size_t threads = 0;
+  if (!ParseCountFlag("rpc-threads", text.rpc_threads, 1, &threads).ok() ||
+      threads > kMaxRpcThreads) {
+    return absl::InvalidArgumentError(
+        fmt::format("--rpc-threads: \"{}\" is not a whole number from 1 to {}", text.rpc_threads,
+                    kMaxRpcThreads));
+  }
+  options.rpc_threads = threads;
+  std::size_t nice = 0;
+  if (!ParseCountFlag("rpc-nice", text.rpc_nice, 0, &nice).ok() || nice > 19) {
+    return absl::InvalidArgumentError(
+        fmt::format("--rpc-nice: \"{}\" is not a whole number from 0 to 19", text.rpc_nice));
+  }
+  options.rpc_nice = static_cast<int>(nice);
+  return absl::OkStatus();
+}
+
+// The most --ingest-threads: a thread per core of a large node, far more than informers need.
+constexpr std::size_t kMaxIngestThreads = 64;
+
+// --ingest-threads.
+absl::Status ApplyIngestThreadsFlag(const FlagText& text, Options& options) {
+  if (text.ingest_threads.empty()) return absl::OkStatus();
+  std::size_t threads = 0;
+  if (!ParseCountFlag("ingest-threads", text.ingest_threads, 1, &threads).ok() ||
+      threads > kMaxIngestThreads) {
+    return absl::InvalidArgumentError(
+        fmt::format("--ingest-threads: \"{}\" is not a whole number from 1 to {}",
+                    text.ingest_threads, kMaxIngestThreads));
+  }
+  options.ingest_threads = threads;
+  return absl::OkStatus();
+}
+
+// --probe-listen, and the HTTP ports' limits: --*-max-connections, --http-*-timeout.
+absl::Status ApplyHttpFlags(const FlagText& text, Options& options) {
+  if (options.probe_listen_address == "none") options.probe_listen_address.clear();
+  if (!options.probe_listen_address.empty() && !IsHostPort(options.probe_listen_address)) {
+    return absl::InvalidArgumentError(
+        fmt::format("--probe-listen: \"{}\" is not HOST:PORT or none (for example 0.0.0.0:9091)",
+                    options.probe_listen_address));
+  }
+  if (!options.probe_listen_address.empty() &&
+      options.probe_listen_address == options.metrics_listen_address &&
+      options.probe_listen_address.substr(options.probe_listen_address.rfind(':')) != ":0") {
+    return absl::InvalidArgumentError(fmt::format(
+        "--probe-listen and --metrics-listen are both {}: the probe port needs a port of its own "
+        "(or --probe-listen none)",
+        options.probe_listen_address));
+  }
+  if (absl::Status parsed = ParseCountFlag("metrics-max-connections", text.metrics_max_connections,
+                                           1, &options.metrics_max_connections);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status parsed = ParseCountFlag("probe-max-connections", text.probe_max_connections, 1,
+                                           &options.probe_max_connections);
+      !parsed.ok()) {
+    return parsed;
+  }
+  const auto positive_duration = [](const char* flag, const std::string& given,
+                                    std::chrono::milliseconds* out) {
+    if (absl::Status parsed = ParseDurationFlag(flag, given, out); !parsed.ok()) return parsed;
+    if (*out <= std::chrono::milliseconds::zero()) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{}: \"{}\" must be more than 0s", flag, given));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status parsed = positive_duration("http-header-timeout", text.http_header_timeout,
+                                              &options.http_header_timeout);
+      !parsed.ok()) {
+    return parsed;
+  }
+  return positive_duration("http-idle-timeout", text.http_idle_timeout, &options.http_idle_timeout);
+}
+
+// --max-list-response-*.
+absl::Status ApplyListFlags(const FlagText& text, Options& options) {
+  if (absl::Status parsed = ParseCountFlag("max-list-response-bytes", text.max_list_response_bytes,
+                                           1, &options.max_list_response_bytes);
+      !parsed.ok()) {
+    return parsed;
+  }
+  return ParseCountFlag("max-list-response-objects", text.max_list_response_objects, 1,
+                        &options.max_list_response_objects);
+}
 
 // --tls-*, --client-ca-file, --listen-socket-mode, --insecure-allow-plaintext.
 absl::Status ApplyTransportFlags(const FlagText& text, const ListenAddress& listen,
@@ -224,6 +429,24 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
        "unix:PATH or unix:///ABS/PATH (default 127.0.0.1:50051)")
       ("metrics-listen", po::value(&options.metrics_listen_address)->value_name("HOST:PORT"),
        "address for /metrics, /healthz and /readyz (default 0.0.0.0:9090; \"none\" turns it off)")
+      ("probe-listen", po::value(&options.probe_listen_address)->value_name("HOST:PORT"),
+       "address for the kubelet's probes only, /healthz and /readyz, with connections of their "
+       "own (default 0.0.0.0:9091; \"none\" turns it off)")
+      ("metrics-max-connections", po::value(&text.metrics_max_connections)->value_name("N"),
+       "connections open at once on the metrics port; at the limit a new one closes the one "
+       "waiting longest for its client (default 64)")
+      ("probe-max-connections", po::value(&text.probe_max_connections)->value_name("N"),
+       "connections open at once on the probe port, likewise (default 16)")
+      ("ingest-threads", po::value(&text.ingest_threads)->value_name("N"),
+       "threads that run the informers (watch I/O, decoding, cache updates), each with its own "
+       "apiserver connections; each informer runs on the one with the fewest when it starts "
+       "(1 to 64; 1 runs everything on the main thread; default the CPUs, at most 8)")
+      ("http-header-timeout", po::value(&text.http_header_timeout)->value_name("DURATION"),
+       "both HTTP ports: a request must arrive whole within this long of its first byte, and a "
+       "new connection must start one within it; slower clients (slowloris) are cut (default 5s)")
+      ("http-idle-timeout", po::value(&text.http_idle_timeout)->value_name("DURATION"),
+       "both HTTP ports: a kept-alive connection with no new request for this long is closed "
+       "(default 2m)")
       ("log-level", po::value(&options.log_level)->value_name("LEVEL"),
        "trace, debug, info, warn or error (default info)")
       ("log-format", po::value(&log_format)->value_name("FORMAT"),
@@ -270,6 +493,13 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
       ("audit-log", po::value(&text.audit_log)->value_name("BOOL")->implicit_value("true"),
        "log one line per finished call: caller, method, resource, namespace, decision, status "
        "(default true)")
+      ("max-list-response-bytes", po::value(&text.max_list_response_bytes)->value_name("N"),
+       "the largest List answer, in encoded bytes: a page stops before it (with a continue "
+       "token), a List without limit or continue that would exceed it is refused "
+       "RESOURCE_EXHAUSTED (default 4128768, 4 MiB less 64 KiB: under gRPC's default 4 MiB "
+       "receive limit)")
+      ("max-list-response-objects", po::value(&text.max_list_response_objects)->value_name("N"),
+       "the most objects in one List answer, likewise (default 10000)")
       ("subscribe-sync-wait", po::value(&text.subscribe_sync_wait)->value_name("DURATION"),
        "how long a Subscribe without a resource version waits for its resource's sync before "
        "it ends UNAVAILABLE saying why (default 30s; 0s: as long as it takes)")
@@ -278,6 +508,52 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
        "how long a Subscribe from a resource version the cache has not reached waits for it "
        "before it ends UNAVAILABLE \"too large resource version\" (default 3s; 0s: as long as "
        "it takes)")
+      ("max-subscriptions", po::value(&text.max_subscriptions)->value_name("N"),
+       "Subscribe streams open at once in total; past it, a new one is refused "
+       "RESOURCE_EXHAUSTED (default 10000; 0: no limit)")
+      ("max-subscriptions-per-user", po::value(&text.max_subscriptions_per_user)->value_name("N"),
+       "Subscribe streams one user (the authenticated name; every anonymous caller is one "
+       "user) may have open at once (default 5000; 0: no limit)")
+      ("max-selector-bytes", po::value(&text.max_selector_bytes)->value_name("N"),
+       "the longest label or field selector a request may carry, in bytes; longer is "
+       "INVALID_ARGUMENT (default 4096)")
+      ("max-selector-requirements", po::value(&text.max_selector_requirements)->value_name("N"),
+       "the most comma-separated requirements in one label or field selector; more is "
+       "INVALID_ARGUMENT (default 64)")
+      ("rpc-threads", po::value(&text.rpc_threads)->value_name("N"),
+       "threads of the gRPC service's own that run a call's work once a review or discovery "
+       "answers and the Subscribe streams' writes as events arrive, so that the thread applying "
+       "the watches never does (1 to 256; default 2)")
+      ("rpc-nice", po::value(&text.rpc_nice)->value_name("N"),
+       "the nice value of the threads that serve clients (gRPC's and --rpc-threads), so that "
+       "applying the watches gets the cores first when both want them (0 to 19; 0: the same "
+       "priority; default 10)")
+      ("grpc-max-connections", po::value(&text.grpc_max_connections)->value_name("N"),
+       "gRPC connections open at once; another is closed as soon as it is accepted (default "
+       "1000)")
+      ("grpc-max-concurrent-streams",
+       po::value(&text.grpc_max_concurrent_streams)->value_name("N"),
+       "calls (HTTP/2 streams) one gRPC connection may have open at once; gRPC clients queue "
+       "the rest (default 100)")
+      ("grpc-max-calls-per-connection",
+       po::value(&text.grpc_max_calls_per_connection)->value_name("N"),
+       "calls in flight on one gRPC connection (streams the client reset included) beyond which "
+       "it is closed: a stream-reset flood (default 200; 0: not checked)")
+      ("grpc-max-connection-age", po::value(&text.grpc_max_connection_age)->value_name("DURATION"),
+       "a gRPC connection is sent GOAWAY at about this age, so that clients spread over "
+       "replicas (default 30m; 0s: no limit)")
+      ("grpc-max-connection-age-grace",
+       po::value(&text.grpc_max_connection_age_grace)->value_name("DURATION"),
+       "how long calls still open at the age may go on before the connection is closed and they "
+       "end UNAVAILABLE; a Subscribe resumes from its last resource version (default 5m; 0s: no "
+       "limit)")
+      ("grpc-keepalive-min-time", po::value(&text.grpc_keepalive_min_time)->value_name("DURATION"),
+       "the most frequent keepalive pings a gRPC client may send; 3 sooner than this in a row "
+       "and the connection is sent GOAWAY too_many_pings (default 10s; clients are told to ping "
+       "every 30s or more: keep it at or below that)")
+      ("grpc-handshake-timeout", po::value(&text.grpc_handshake_timeout)->value_name("DURATION"),
+       "how long a new gRPC connection has to finish its TLS handshake and send its HTTP/2 "
+       "settings before it is closed (default 20s)")
       ("version", "print the version and exit")
       ("help", "print this help and exit");
   // clang-format on
@@ -326,7 +602,8 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
   text.listen_socket_mode_given = values.count("listen-socket-mode") > 0;
   const absl::StatusOr<ListenAddress> listen = ParseListenAddress(options.listen_address);
   if (!listen.ok()) {
-    return absl::InvalidArgumentError(fmt::format("--listen: {}", std::string(listen.status().message())));
+    return absl::InvalidArgumentError(
+        fmt::format("--listen: {}", std::string(listen.status().message())));
   }
   if (options.metrics_listen_address == "none") options.metrics_listen_address.clear();
   if (!options.metrics_listen_address.empty() && !IsHostPort(options.metrics_listen_address)) {
@@ -335,6 +612,8 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
                     options.metrics_listen_address));
   }
 
+  if (absl::Status status = ApplyHttpFlags(text, options); !status.ok()) return status;
+  if (absl::Status status = ApplyListFlags(text, options); !status.ok()) return status;
   if (absl::Status status = ApplyTransportFlags(text, *listen, options); !status.ok()) {
     return status;
   }
@@ -350,7 +629,16 @@ absl::StatusOr<Options> ParseOptions(int argc, const char* const* argv) {
       !parsed.ok()) {
     return parsed;
   }
+  if (absl::Status status = ApplyClientLimitFlags(text, options); !status.ok()) return status;
+  if (absl::Status status = ApplyGrpcLimitFlags(text, options); !status.ok()) return status;
+  if (absl::Status status = ApplyIngestThreadsFlag(text, options); !status.ok()) return status;
+  if (absl::Status status = ApplyRpcThreadsFlag(text, options); !status.ok()) return status;
   return options;
+}
+
+std::size_t DefaultIngestThreads() {
+  const unsigned cpus = std::thread::hardware_concurrency();
+  return std::clamp<std::size_t>(cpus, 1, 8);
 }
 
 }  // namespace informerd::daemon

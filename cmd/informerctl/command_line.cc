@@ -23,8 +23,8 @@ constexpr char kUsage[] =
     "  get RESOURCE NAME [-n NS] [--min-resource-version RV]\n"
     "                                 one object (-n for namespaced resources)\n"
     "  list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL]\n"
-    "        [--min-resource-version RV]\n"
-    "                                 the cached objects that match\n"
+    "        [--min-resource-version RV] [--chunk-size N]\n"
+    "                                 the cached objects that match, read in pages of N\n"
     "  watch RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL]\n"
     "        [--resource-version RV] [--bookmarks]\n"
     "                                 follow changes until Ctrl-C or the stream ends\n"
@@ -50,7 +50,7 @@ bool FlagApplies(Command command, const std::string& flag) {
     case Command::kList:
       return flag != "resource-version" && flag != "bookmarks";
     case Command::kWatch:
-      return flag != "min-resource-version";
+      return flag != "min-resource-version" && flag != "chunk-size";
   }
   return false;
 }
@@ -93,7 +93,7 @@ const char* OperandUsage(Command command) {
       return "usage: informerctl get RESOURCE NAME [-n NS] [--min-resource-version RV]";
     case Command::kList:
       return "usage: informerctl list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL] "
-             "[--min-resource-version RV]";
+             "[--min-resource-version RV] [--chunk-size N]";
     case Command::kWatch:
       return "usage: informerctl watch RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL] "
              "[--resource-version RV] [--bookmarks]";
@@ -178,6 +178,7 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
   }
   std::string timeout_text;
   std::string output_text;
+  std::string chunk_size_text;
   std::vector<std::string> words;
   po::options_description global("Global flags");
   // clang-format off
@@ -205,7 +206,12 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
       ("min-resource-version", po::value(&invocation.min_resource_version)->value_name("RV"),
        "wait (within --timeout) until informerd's cache has reached RV, for example the "
        "resourceVersion a write returned, so that the answer includes that write; default: "
-       "answer at once");
+       "answer at once")
+      ("chunk-size", po::value(&chunk_size_text)->value_name("N"),
+       "list: read the list in pages of at most N objects, as kubectl's --chunk-size (every "
+       "page from the same state; a list that expires while paging is read again from the "
+       "start); 0: in one answer, which informerd refuses for a list larger than its response "
+       "bound (default 500)");
   po::options_description watching("Watching");
   watching.add_options()
       ("resource-version", po::value(&invocation.resource_version)->value_name("RV"),
@@ -281,7 +287,7 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
   if (*command != Command::kResources) invocation.resource = words[1];
   if (*command == Command::kGet) invocation.name = words[2];
   for (const char* flag : {"namespace", "all-namespaces", "selector", "field-selector",
-                           "min-resource-version", "resource-version", "bookmarks"}) {
+                           "min-resource-version", "resource-version", "bookmarks", "chunk-size"}) {
     if (Given(values, flag) && !FlagApplies(*command, flag)) {
       return UsageError(fmt::format("--{} does not apply to {}", flag, words[0]));
     }
@@ -308,6 +314,16 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, const char* const* argv,
           timeout_text));
     }
     invocation.timeout = *timeout;
+  }
+  if (values.count("chunk-size")) {
+    const bool digits = !chunk_size_text.empty() && chunk_size_text.size() <= 9 &&
+                        chunk_size_text.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits) {
+      return UsageError(
+          fmt::format("--chunk-size: \"{}\" is not a whole number of objects (0 for one answer)",
+                      chunk_size_text));
+    }
+    invocation.chunk_size = std::stoul(chunk_size_text);
   }
   if (values.count("output")) {
     if (output_text == "json") {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -74,6 +75,9 @@ struct Invocation {
   // get, list: --min-resource-version (ListRequest/GetRequest.min_resource_version): informerd
   // waits until its cache has reached it. Passed as typed; informerd checks it.
   std::string min_resource_version;
+  // list: --chunk-size, the `limit` of each page (ListRequest.limit); 0 asks for the whole list
+  // in one answer. 500 by default, as kubectl's.
+  std::size_t chunk_size = 500;
   // watch: --resource-version and --bookmarks.
   std::string resource_version;
   bool bookmarks = false;

@@ -147,21 +147,50 @@ absl::Status Resources(const Invocation& invocation, const ChannelSettings& sett
   return absl::OkStatus();
 }
 
+// How many times list starts again from the first page when its list expires while paging (the
+// resource changed more meanwhile than informerd's replay window holds, or informerd relisted).
+constexpr int kListRestarts = 2;
+
 absl::Status List(const Invocation& invocation, const ChannelSettings& settings, std::FILE* out,
                   std::FILE* err) {
   Connection connection(settings);
-  grpc::ClientContext context;
-  connection.Prepare(invocation, kDefaultTimeout, &context);
-  v1::ListRequest request;
-  request.set_resource(invocation.resource);
-  request.set_namespace_(invocation.namespace_name);
-  request.set_label_selector(invocation.label_selector);
-  request.set_field_selector(invocation.field_selector);
-  request.set_min_resource_version(invocation.min_resource_version);
+  // Every page's items, in order, with the list's resource version: one answer for FormatList.
   v1::ListResponse response;
-  const grpc::Status status = connection.stub->List(&context, request, &response);
-  if (!status.ok()) {
-    return RpcError(status, connection.Hint(status));
+  for (int restarts = 0;; ++restarts) {
+    response.Clear();
+    std::string token;
+    grpc::Status status;
+    do {
+      // --timeout applies to each request, as kubectl's --request-timeout does.
+      grpc::ClientContext context;
+      connection.Prepare(invocation, kDefaultTimeout, &context);
+      v1::ListRequest request;
+      request.set_resource(invocation.resource);
+      request.set_namespace_(invocation.namespace_name);
+      request.set_label_selector(invocation.label_selector);
+      request.set_field_selector(invocation.field_selector);
+      request.set_limit(static_cast<int64_t>(invocation.chunk_size));
+      if (token.empty()) {
+        request.set_min_resource_version(invocation.min_resource_version);
+      } else {
+        request.set_continue_(token);
+      }
+      v1::ListResponse page;
+      status = connection.stub->List(&context, request, &page);
+      if (!status.ok()) break;
+      for (std::string& item : *page.mutable_items()) response.add_items(std::move(item));
+      response.set_resource_version(page.resource_version());
+      token = page.continue_();
+    } while (!token.empty());
+    if (status.ok()) break;
+    // Only a continued page can expire: the list is read again, from a newer state.
+    if (status.error_code() != grpc::StatusCode::OUT_OF_RANGE || token.empty() ||
+        restarts == kListRestarts) {
+      return RpcError(status, connection.Hint(status));
+    }
+    Write(err, fmt::format("informerctl: the list expired while paging ({}); listing again from "
+                           "the start\n",
+                           status.error_message()));
   }
   if (response.items_size() == 0 && invocation.output != OutputFormat::kJson) {
     // kubectl's wording, on stderr so that scripts reading stdout see nothing.

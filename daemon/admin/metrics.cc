@@ -5,6 +5,7 @@
 #include <charconv>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "core/watch_event_decoder.h"
@@ -114,6 +115,18 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
   out.Family("informerd_resources_pending", "gauge",
              "Configured resources not running yet (unknown to the apiserver so far).");
   out.Sample("informerd_resources_pending", "", snapshot.resources_pending);
+  if (!snapshot.ingest_thread_informers.empty()) {
+    out.Family("informerd_ingest_threads", "gauge",
+               "Threads that run the informers (--ingest-threads), each with its own apiserver "
+               "connections.");
+    out.Sample("informerd_ingest_threads", "", snapshot.ingest_thread_informers.size());
+    out.Family("informerd_ingest_thread_informers", "gauge",
+               "Informers running on each ingest thread (0 is the main thread).");
+    for (std::size_t i = 0; i < snapshot.ingest_thread_informers.size(); ++i) {
+      out.Sample("informerd_ingest_thread_informers", Label("thread", std::to_string(i)),
+                 snapshot.ingest_thread_informers[i]);
+    }
+  }
 
   std::vector<std::string> labels;
   labels.reserve(snapshot.resources.size());
@@ -224,6 +237,83 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
                Join(Label("method", request.method), Label("code", request.code)), request.count);
   }
 
+  if (const std::optional<GrpcConnectionMetrics>& connections = snapshot.grpc_connections) {
+    out.Family("informerd_grpc_connections", "gauge",
+               "gRPC connections open (accepted and not yet ended), as --grpc-max-connections "
+               "counts them.");
+    out.Sample("informerd_grpc_connections", "", connections->open);
+    out.Family("informerd_grpc_max_connections", "gauge",
+               "The gRPC port's connection limit (--grpc-max-connections).");
+    out.Sample("informerd_grpc_max_connections", "", connections->max_connections);
+    out.Family("informerd_grpc_connections_accepted_total", "counter",
+               "gRPC connections accepted and handed to gRPC.");
+    out.Sample("informerd_grpc_connections_accepted_total", "", connections->accepted);
+    out.Family("informerd_grpc_connections_refused_total", "counter",
+               "gRPC connections closed as soon as they were accepted, by reason: max-connections "
+               "(--grpc-max-connections were open), peer-closing (from an address whose "
+               "connection was closed for its calls in flight and is still winding them down).");
+    out.Sample("informerd_grpc_connections_refused_total", Label("reason", "max-connections"),
+               connections->refused_max_connections);
+    out.Sample("informerd_grpc_connections_refused_total", Label("reason", "peer-closing"),
+               connections->refused_peer_closing);
+    out.Family("informerd_grpc_connections_closed_total", "counter",
+               "gRPC connections informerd closed, by reason: calls-in-flight (more calls in "
+               "flight than --grpc-max-calls-per-connection: a client resetting streams faster "
+               "than their calls finish).");
+    out.Sample("informerd_grpc_connections_closed_total", Label("reason", "calls-in-flight"),
+               connections->closed_calls_in_flight);
+    out.Family("informerd_grpc_calls_in_flight", "gauge",
+               "gRPC calls started and not yet finished on the TCP connections, as "
+               "--grpc-max-calls-per-connection counts them (unix-socket calls are not counted).");
+    out.Sample("informerd_grpc_calls_in_flight", "", connections->calls_in_flight);
+  }
+
+  if (const std::optional<ClientLimitMetrics>& limits = snapshot.client_limits) {
+    out.Family("informerd_subscriptions_open", "gauge",
+               "Subscribe streams open (admitted and not finished), as --max-subscriptions counts "
+               "them.");
+    out.Sample("informerd_subscriptions_open", "", limits->subscriptions_open);
+    out.Family("informerd_subscriptions_open_largest_user", "gauge",
+               "The most Subscribe streams one user has open, as --max-subscriptions-per-user "
+               "counts them.");
+    out.Sample("informerd_subscriptions_open_largest_user", "", limits->subscriptions_largest_user);
+    out.Family("informerd_subscriptions_refused_total", "counter",
+               "Subscribe calls refused RESOURCE_EXHAUSTED by a subscription limit, by the flag "
+               "that set it.");
+    out.Sample("informerd_subscriptions_refused_total", Label("limit", "max-subscriptions"),
+               limits->refused_max_subscriptions);
+    out.Sample("informerd_subscriptions_refused_total",
+               Label("limit", "max-subscriptions-per-user"),
+               limits->refused_max_subscriptions_per_user);
+    out.Family("informerd_selectors_refused_total", "counter",
+               "Subscribe and List calls refused INVALID_ARGUMENT for a selector over a limit, by "
+               "the flag that set it.");
+    out.Sample("informerd_selectors_refused_total", Label("limit", "max-selector-bytes"),
+               limits->refused_max_selector_bytes);
+    out.Sample("informerd_selectors_refused_total", Label("limit", "max-selector-requirements"),
+               limits->refused_max_selector_requirements);
+  }
+
+  if (const std::optional<ListMetrics>& lists = snapshot.lists) {
+    out.Family("informerd_list_refused_total", "counter",
+               "Lists without limit or continue refused RESOURCE_EXHAUSTED: their answer would "
+               "exceed a response bound, by the flag that set it.");
+    out.Sample("informerd_list_refused_total", Label("limit", "max-list-response-bytes"),
+               lists->refused_max_bytes);
+    out.Sample("informerd_list_refused_total", Label("limit", "max-list-response-objects"),
+               lists->refused_max_objects);
+    out.Family("informerd_list_pages_total", "counter",
+               "Pages answered to paged Lists (limit or continue).");
+    out.Sample("informerd_list_pages_total", "", lists->pages);
+    out.Family("informerd_list_pages_cut_total", "counter",
+               "Pages that stopped before their limit at --max-list-response-bytes.");
+    out.Sample("informerd_list_pages_cut_total", "", lists->pages_cut_at_bytes);
+    out.Family("informerd_list_continues_expired_total", "counter",
+               "Continued pages refused OUT_OF_RANGE: the list's state was no longer available "
+               "(the list had to start again).");
+    out.Sample("informerd_list_continues_expired_total", "", lists->continues_expired);
+  }
+
   if (const std::optional<TokenReviewMetrics>& tokens = snapshot.token_reviews) {
     out.Family("informerd_token_reviews_total", "counter",
                "TokenReviews of bearer tokens answered by the apiserver or failed, by result: "
@@ -265,6 +355,46 @@ std::string RenderPrometheus(const MetricsSnapshot& snapshot) {
     out.SampleDouble("informerd_access_review_duration_seconds_sum", "",
                      access->latency_seconds_sum);
     out.Sample("informerd_access_review_duration_seconds_count", "", access->latency_count);
+  }
+
+  if (!snapshot.http_listeners.empty()) {
+    const auto per_listener = [&](std::string_view name, std::string_view type,
+                                  std::string_view help, uint64_t HttpListenerMetrics::*value) {
+      out.Family(name, type, help);
+      for (const HttpListenerMetrics& listener : snapshot.http_listeners) {
+        out.Sample(name, Label("listener", listener.listener), listener.*value);
+      }
+    };
+    per_listener("informerd_http_connections", "gauge",
+                 "Connections open on an HTTP port (listener: metrics or probes).",
+                 &HttpListenerMetrics::open);
+    per_listener("informerd_http_max_connections", "gauge",
+                 "The connection limit of an HTTP port (--metrics-max-connections, "
+                 "--probe-max-connections).",
+                 &HttpListenerMetrics::max_connections);
+    per_listener("informerd_http_connections_accepted_total", "counter",
+                 "Connections accepted on an HTTP port.", &HttpListenerMetrics::accepted);
+    out.Family("informerd_http_connections_closed_total", "counter",
+               "Connections an HTTP port closed on its own, by reason: evicted (the one waiting "
+               "longest for its client, to make room for a new connection at the limit), "
+               "header_timeout (no whole request within --http-header-timeout: slowloris, or "
+               "silent), idle_timeout (kept alive with no request for --http-idle-timeout), "
+               "write_timeout (the client did not take the response).");
+    for (const HttpListenerMetrics& listener : snapshot.http_listeners) {
+      const std::string name = Label("listener", listener.listener);
+      for (const auto& [reason, count] :
+           {std::pair<const char*, uint64_t>{"evicted", listener.evicted},
+            {"header_timeout", listener.header_timeouts},
+            {"idle_timeout", listener.idle_timeouts},
+            {"write_timeout", listener.write_timeouts}}) {
+        out.Sample("informerd_http_connections_closed_total", Join(name, Label("reason", reason)),
+                   count);
+      }
+    }
+    per_listener("informerd_http_connections_waited_total", "counter",
+                 "New connections that found every connection of an HTTP port being answered and "
+                 "waited in the listen backlog for one to finish.",
+                 &HttpListenerMetrics::waited);
   }
 
   if (snapshot.process) {

@@ -80,6 +80,16 @@ struct GrpcRequestCount {
   uint64_t count = 0;
 };
 
+// List's answers (InformerService::list_stats): Lists refused by a response bound, pages
+// served, pages cut at the byte bound, continued pages whose list had expired.
+struct ListMetrics {
+  uint64_t refused_max_bytes = 0;    // --max-list-response-bytes
+  uint64_t refused_max_objects = 0;  // --max-list-response-objects
+  uint64_t pages = 0;
+  uint64_t pages_cut_at_bytes = 0;
+  uint64_t continues_expired = 0;
+};
+
 struct ProcessMetrics {
   uint64_t resident_memory_bytes = 0;
   uint64_t virtual_memory_bytes = 0;
@@ -111,16 +121,65 @@ struct AccessReviewMetrics {
   uint64_t latency_count = 0;
 };
 
+// The Informer service's client limits (daemon/service/client_limits.h): Subscribe streams open
+// and requests refused, by the flag that set the limit.
+struct ClientLimitMetrics {
+  uint64_t subscriptions_open = 0;
+  uint64_t subscriptions_largest_user = 0;  // the most one user has open
+  uint64_t refused_max_subscriptions = 0;
+  uint64_t refused_max_subscriptions_per_user = 0;
+  uint64_t refused_max_selector_bytes = 0;
+  uint64_t refused_max_selector_requirements = 0;
+};
+
+// One HTTP port's connections (daemon/admin/http_server.h, HttpServerStats), by listener:
+// "metrics" (--metrics-listen) or "probes" (--probe-listen).
+struct HttpListenerMetrics {
+  std::string listener;
+  uint64_t open = 0;
+  uint64_t max_connections = 0;
+  uint64_t accepted = 0;
+  uint64_t evicted = 0;  // closed to make room for a new connection at the limit
+  uint64_t waited = 0;   // new connections that waited for room (every connection busy answering)
+  uint64_t header_timeouts = 0;
+  uint64_t idle_timeouts = 0;
+  uint64_t write_timeouts = 0;
+};
+
+// The gRPC port's connections (daemon/service/connection_gate.h, ConnectionGateStats).
+struct GrpcConnectionMetrics {
+  uint64_t open = 0;
+  uint64_t max_connections = 0;  // --grpc-max-connections
+  uint64_t accepted = 0;
+  // Closed at once: --grpc-max-connections were open.
+  uint64_t refused_max_connections = 0;
+  // Closed at once: from an address whose connection closed for its calls in flight winds down.
+  uint64_t refused_peer_closing = 0;
+  uint64_t closed_calls_in_flight = 0;  // over --grpc-max-calls-per-connection
+  uint64_t calls_in_flight = 0;         // on the TCP connections
+};
+
 struct MetricsSnapshot {
   std::string version;  // informerd_build_info{version}
   bool ready = false;   // as /readyz and gRPC health report it
   std::size_t resources_pending = 0;
+  // Informers running on each ingest thread (--ingest-threads; index 0 is the main thread's).
+  // Its size is informerd_ingest_threads.
+  std::vector<uint64_t> ingest_thread_informers;
   std::vector<ResourceMetrics> resources;
   std::vector<GrpcRequestCount> grpc_requests;
+  // Present once the service runs; the families are left out otherwise.
+  std::optional<ListMetrics> lists;
   // Present when the daemon reviews tokens / asks for access decisions; the families are left
   // out otherwise.
   std::optional<TokenReviewMetrics> token_reviews;
   std::optional<AccessReviewMetrics> access_reviews;
+  // Present once the service runs; the families are left out otherwise.
+  std::optional<ClientLimitMetrics> client_limits;
+  // Present once the gRPC server runs; the families are left out otherwise.
+  std::optional<GrpcConnectionMetrics> grpc_connections;
+  // The HTTP ports that are on; the families are left out when there is none.
+  std::vector<HttpListenerMetrics> http_listeners;
   // nullopt when /proc/self/statm could not be read: the process series are left out.
   std::optional<ProcessMetrics> process;
 };

@@ -1,7 +1,9 @@
 #include "daemon/admin/status_endpoints.h"
 
 #include <chrono>
+#include <optional>
 #include <string_view>
+#include <utility>
 
 #include "core/resource_version.h"
 #include "daemon/informers/resource_registry.h"
@@ -95,7 +97,11 @@ MetricsSnapshot CollectMetrics(const SharedInformerFactory& informers, const Rea
   snapshot.version = kVersion;
   snapshot.ready = readiness.ready;
   snapshot.resources_pending = informers.Pending().size();
+  snapshot.ingest_thread_informers.assign(informers.ingest_client_count(), 0);
   for (const RunningInformer& running : informers.Entries()) {
+    if (running.ingest_client < snapshot.ingest_thread_informers.size()) {
+      ++snapshot.ingest_thread_informers[running.ingest_client];
+    }
     if (std::optional<ResourceMetrics> metrics = CollectResourceMetrics(running)) {
       snapshot.resources.push_back(std::move(*metrics));
     }
@@ -107,16 +113,21 @@ MetricsSnapshot CollectMetrics(const SharedInformerFactory& informers, const Rea
   return snapshot;
 }
 
-HttpResponse ServeStatusRequest(const StatusSources& sources, const HttpRequest& request) {
+namespace {
+
+std::string_view PathOf(const HttpRequest& request) {
   std::string_view path = request.target;
   if (const auto query = path.find('?'); query != std::string_view::npos) {
     path = path.substr(0, query);
   }
+  return path;
+}
+
+// /healthz and /readyz; nullopt for other paths.
+std::optional<HttpResponse> ServeProbe(const StatusSources& sources, const HttpRequest& request,
+                                       std::string_view path) {
   HttpResponse response;
-  if (path == "/metrics") {
-    response.content_type = kPrometheusContentType;
-    response.body = sources.metrics();
-  } else if (path == "/healthz") {
+  if (path == "/healthz") {
     response.body = "ok\n";
   } else if (path == "/readyz") {
     const Readiness readiness = sources.readiness();
@@ -133,10 +144,51 @@ HttpResponse ServeStatusRequest(const StatusSources& sources, const HttpRequest&
       }
     }
   } else {
+    return std::nullopt;
+  }
+  return response;
+}
+
+}  // namespace
+
+HttpResponse ServeStatusRequest(const StatusSources& sources, const HttpRequest& request) {
+  const std::string_view path = PathOf(request);
+  if (std::optional<HttpResponse> probe = ServeProbe(sources, request, path)) return *probe;
+  HttpResponse response;
+  if (path == "/metrics") {
+    response.content_type = kPrometheusContentType;
+    response.body = sources.metrics();
+  } else {
     response.status = 404;
     response.body = fmt::format("not found: {} (try /metrics, /healthz, /readyz)\n", path);
   }
   return response;
+}
+
+HttpResponse ServeProbeRequest(const StatusSources& sources, const HttpRequest& request) {
+  const std::string_view path = PathOf(request);
+  if (std::optional<HttpResponse> probe = ServeProbe(sources, request, path)) return *probe;
+  HttpResponse response;
+  response.status = 404;
+  response.body = fmt::format(
+      "not found: {} (the probe port serves /healthz and /readyz; /metrics is on the metrics "
+      "port)\n",
+      path);
+  return response;
+}
+
+HttpListenerMetrics ListenerMetrics(std::string name, const HttpServerStats& stats) {
+  HttpListenerMetrics metrics;
+  metrics.listener = std::move(name);
+  metrics.open = stats.open;
+  metrics.max_connections = stats.max_connections;
+  metrics.accepted = stats.accepted;
+  metrics.evicted = stats.evicted;
+  metrics.waited = stats.waited;
+  metrics.header_timeouts = stats.header_timeouts;
+  metrics.idle_timeouts = stats.idle_timeouts;
+  metrics.write_timeouts = stats.write_timeouts;
+  return metrics;
 }
 
 }  // namespace informerd::daemon

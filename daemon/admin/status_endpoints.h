@@ -1,13 +1,16 @@
-// StatusEndpoints: what the metrics port serves. /metrics is the Prometheus exposition of the
+// StatusEndpoints: what the HTTP ports serve. /metrics is the Prometheus exposition of the
 // running informers (daemon/admin/metrics.*), /healthz says the process is alive, /readyz says
 // whether every configured resource has synced and is fresh (its data confirmed by the
-// apiserver within maxStaleness), listing what is not when it is not.
+// apiserver within maxStaleness), listing what is not when it is not. The metrics port serves
+// all three; the probe port only /healthz and /readyz, so that the kubelet's probes have a
+// port of their own that scrapers and other clients have no reason to use.
 //
 // Readiness has one source: SharedInformerFactory::AllReady(), which the daemon also polls to set
 // the gRPC health service (daemon/app.cc), so /readyz and gRPC health agree; while the daemon
 // shuts down both say not ready.
 //
-// Data flow: HttpServer (daemon/admin/http_server.*) → ServeStatusRequest → StatusSources, whose
+// Data flow: HttpServer (daemon/admin/http_server.*) → ServeStatusRequest (or ServeProbeRequest)
+// → StatusSources, whose
 // callbacks the daemon builds from CollectMetrics and CheckReadiness. Threads: everything here is
 // called on the HTTP server's thread and reads the informers, caches and counters through their
 // thread-safe accessors (small mutexes, the caches' shared lock, relaxed atomics); nothing on the
@@ -54,5 +57,13 @@ struct StatusSources {
 // name the apiserver's address, the kubeconfig's path or an exec plugin's error output, which
 // are nobody else's business. Others get a bare "ok" or "failed", with the same status code.
 HttpResponse ServeStatusRequest(const StatusSources& sources, const HttpRequest& request);
+
+// The probe port: GET /healthz and /readyz as above; 404 for anything else, /metrics included
+// (it is served on the metrics port). Never calls sources.metrics.
+HttpResponse ServeProbeRequest(const StatusSources& sources, const HttpRequest& request);
+
+// An HTTP port's connection counters as /metrics shows them, for the listener `name` ("metrics"
+// or "probes").
+HttpListenerMetrics ListenerMetrics(std::string name, const HttpServerStats& stats);
 
 }  // namespace informerd::daemon

@@ -93,7 +93,20 @@ SharedInformerFactory::SharedInformerFactory(Token, ListWatchClient& client, Dis
                                   : std::make_unique<SteadyTimerFactory>(client.strand())),
       timers_(options_.timers ? *options_.timers : *own_timers_),
       retry_timer_(timers_.CreateTimer()),
-      slots_(entries_.size()) {}
+      slots_(entries_.size()) {
+  ingest_clients_ = options_.ingest_clients;
+  if (ingest_clients_.empty()) ingest_clients_.push_back(&client_);
+  for (ListWatchClient* ingest : ingest_clients_) {
+    if (options_.timers) {
+      ingest_timers_.push_back(options_.timers);
+    } else if (ingest == &client_) {
+      ingest_timers_.push_back(own_timers_.get());
+    } else {
+      own_ingest_timers_.push_back(std::make_unique<SteadyTimerFactory>(ingest->strand()));
+      ingest_timers_.push_back(own_ingest_timers_.back().get());
+    }
+  }
+}
 
 void SharedInformerFactory::Start() {
   boost::asio::post(client_.strand(), [self = shared_from_this()] { self->ResolvePending(); });
@@ -126,8 +139,18 @@ void SharedInformerFactory::Stop() {
 
 // ---- Building informers -------------------------------------------------------------------
 
+std::size_t SharedInformerFactory::LeastLoadedClient() const {
+  std::vector<std::size_t> load(ingest_clients_.size(), 0);
+  for (const Slot& slot : slots_) {
+    if (slot.running) ++load[slot.running->ingest_client];
+  }
+  for (const auto& [key, entry] : on_demand_) ++load[entry.running.ingest_client];
+  return static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+}
+
 RunningInformer SharedInformerFactory::MakeRunning(const ResourceConfig& config,
                                                    const core::ResolvedResource& resource,
+                                                   std::size_t ingest_client,
                                                    std::function<void()> on_gone) const {
   core::CacheOptions cache_options = options_.cache;
   cache_options.extra_field_paths = config.indexes;
@@ -141,12 +164,13 @@ RunningInformer SharedInformerFactory::MakeRunning(const ResourceConfig& config,
   informer_options.reflector = options_.reflector;
   informer_options.max_event_bytes = options_.max_event_bytes;
   informer_options.on_resource_gone = std::move(on_gone);
-  informer_options.timers = &timers_;
+  informer_options.timers = ingest_timers_[ingest_client];
   informer_options.random = options_.random;
 
   RunningInformer running;
   running.config = config;
   running.resource = resource;
+  running.ingest_client = ingest_client;
   // core/ has no logger: the cache reports its replay window resets, and they are logged here.
   cache_options.on_window_reset = [logger = logger_, what = ServedFor(running).Describe()](
                                       const core::WindowReset& reset) {
@@ -158,8 +182,8 @@ RunningInformer SharedInformerFactory::MakeRunning(const ResourceConfig& config,
         what, reset.message);
   };
   running.cache = core::Cache::Create(std::move(cache_options), clock_);
-  running.informer =
-      Informer::Create(client_, std::move(informer_options), running.cache, clock_, logger_);
+  running.informer = Informer::Create(*ingest_clients_[ingest_client], std::move(informer_options),
+                                      running.cache, clock_, logger_);
   return running;
 }
 
@@ -260,14 +284,16 @@ void SharedInformerFactory::StartSlot(std::size_t index, const core::ResolvedRes
   const ResourceConfig& config = entries_[index];
   uint64_t generation = 0;
   std::optional<ResourceRegistry::Id> registry_id;
+  std::size_t ingest_client = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_ || slots_[index].running) return;
     generation = ++slots_[index].generation;
     registry_id = slots_[index].registry_id;
+    ingest_client = LeastLoadedClient();
   }
   RunningInformer running =
-      MakeRunning(config, resolved, [weak = weak_from_this(), index, generation] {
+      MakeRunning(config, resolved, ingest_client, [weak = weak_from_this(), index, generation] {
         if (auto self = weak.lock()) self->OnConfiguredGone(index, generation);
       });
   if (options_.registry) {
@@ -408,10 +434,10 @@ absl::StatusOr<ServedLease> SharedInformerFactory::Acquire(const core::ResolvedR
       config.resource = resource.QualifiedName();
       OnDemandEntry entry;
       entry.serial = next_serial_++;
-      entry.running =
-          MakeRunning(config, resource, [weak = weak_from_this(), key, serial = entry.serial] {
-            if (auto self = weak.lock()) self->OnDemandGone(key, serial);
-          });
+      entry.running = MakeRunning(config, resource, LeastLoadedClient(),
+                                  [weak = weak_from_this(), key, serial = entry.serial] {
+                                    if (auto self = weak.lock()) self->OnDemandGone(key, serial);
+                                  });
       entry.running.on_demand = true;
       entry.grace_timer = timers_.CreateTimer();
       // The registry's mutex ranks below mu_ (the registry never calls back with it held).

@@ -35,6 +35,17 @@
 // thread; resolution, gone checks and grace timers run on the client's strand. Acquire, the leases'
 // release, Entries(), Pending(), AllSynced() and AllReady() may be called from any thread (one
 // mutex, never held while calling out, except into the registry, whose mutex ranks below it).
+//
+// Ingest on several threads (SharedInformerFactoryOptions::ingest_clients): the factory's own
+// client (the "home" one: discovery, retries, gone checks, grace timers) need not carry the
+// informers. Each new informer, configured or on demand, is placed on the ingest client running
+// the fewest informers at that moment (the first of them on a tie) and lives wholly on that
+// client's strand (its requests, decoding, backoff timer and cache updates), as every informer
+// did on the one client before; a client on an io_context of its own runs on a thread of its own,
+// so busy resources on different clients use different cores. What informers on different
+// clients share is safe from several threads: the registry and this factory (mutexes), the
+// logger, the clock, and discovery (whose state lives on the home strand). Stopping an informer
+// (RunningInformer::Stop) from the home strand posts to the informer's own strand.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -69,6 +80,8 @@ struct RunningInformer {
   std::shared_ptr<core::Cache> cache;
   std::shared_ptr<Informer> informer;
   bool on_demand = false;
+  // Which of SharedInformerFactoryOptions::ingest_clients it runs on (0 without them).
+  std::size_t ingest_client = 0;
 
   // Ends this informer for good: no more requests upstream (the informer stops), and the
   // cache's subscribers and waiting readers end with `why`. Every path that retires an informer
@@ -92,8 +105,15 @@ struct SharedInformerFactoryOptions {
   // The retry and grace timers, and every informer's backoff timer; nullptr: Asio steady timers
   // on the client's strand. Tests pass fake timers (test/common/fake_timers.h).
   TimerFactory* timers = nullptr;
-  // Every informer's random source (InformerOptions::random); nullptr: each its own.
+  // Every informer's random source (InformerOptions::random); nullptr: each its own. With more
+  // than one ingest client it is used from several threads at once.
   core::RandomSource* random = nullptr;
+  // The clients informers run on (see the top of this file), each outliving the factory; empty:
+  // every informer on the factory's own client. The daemon passes its main client and one client
+  // per extra ingest thread. Given `timers`, every informer takes its backoff timer from them
+  // (tests, which run every strand on one thread); otherwise from Asio steady timers on its own
+  // client's strand.
+  std::vector<ListWatchClient*> ingest_clients;
 };
 
 class SharedInformerFactory : public OnDemandSource,
@@ -129,6 +149,8 @@ class SharedInformerFactory : public OnDemandSource,
   // one is). A relist in progress does not make it unready (List and Get wait for its end; the
   // staleness bound covers one that does not end). What /readyz and gRPC health report.
   bool AllReady() const;
+  // How many clients informers are placed on: options.ingest_clients' size, or 1. Any thread.
+  std::size_t ingest_client_count() const { return ingest_clients_.size(); }
 
  private:
   struct Token {};
@@ -160,8 +182,11 @@ class SharedInformerFactory : public OnDemandSource,
   };
   class Lease;
 
+  // `ingest_client` indexes ingest_clients_.
   RunningInformer MakeRunning(const ResourceConfig& config, const core::ResolvedResource& resource,
-                              std::function<void()> on_gone) const;
+                              std::size_t ingest_client, std::function<void()> on_gone) const;
+  // The ingest client running the fewest informers (the first on a tie). Under mu_.
+  std::size_t LeastLoadedClient() const;
   static ServedResource ServedFor(const RunningInformer& running);
   // A placeholder for a configured entry whose resource is gone (see the top of this file).
   ServedResource GonePlaceholder(const RunningInformer& running, const absl::Status& why) const;
@@ -198,6 +223,11 @@ class SharedInformerFactory : public OnDemandSource,
   std::shared_ptr<spdlog::logger> logger_;
   std::unique_ptr<TimerFactory> own_timers_;  // when options_.timers is not given
   TimerFactory& timers_;
+  // Where informers run: options_.ingest_clients, or the factory's client alone; and the timer
+  // factory for each (timers_ when options_.timers is given, else one on that client's strand).
+  std::vector<ListWatchClient*> ingest_clients_;
+  std::vector<std::unique_ptr<TimerFactory>> own_ingest_timers_;
+  std::vector<TimerFactory*> ingest_timers_;
   std::unique_ptr<Timer> retry_timer_;
   std::size_t resolving_ = 0;  // strand only: resolutions of the current ResolvePending round
 

@@ -20,11 +20,13 @@
 // WatchHandle::Cancel() may be called from any thread; every callback runs on strand().
 // Credentials are fetched with CredentialSource::Current() on one helper thread owned by the
 // client, never on the I/O thread: an exec plugin may run for seconds (client-go allows a
-// minute), and the I/O thread carries every watch of the daemon, whose idle watchdogs and
-// downstream fan-out must not stall behind it. The client's I/O objects stay alive while
-// operations are pending (they hold its shared state); destroying the client closes every
-// connection and watch, and from then on no callback runs, except one already running on
-// another thread.
+// minute), and the I/O thread carries every watch of the informers on this client, whose idle
+// watchdogs and downstream fan-out must not stall behind it. The daemon may run several clients,
+// one per ingest thread, each on an io_context of its own; they may share one RestConfig (and so
+// one CredentialSource, which is thread-safe), each with its own pool, helper thread and strand.
+// The client's I/O objects stay alive while operations are pending (they hold its shared
+// state); destroying the client closes every connection and watch, and from then on no callback
+// runs, except one already running on another thread.
 //
 // Implementation, one class per file, all private to this target: client_shared_state.h (what
 // the client and its operations share), connection_pool.h, apiserver_connection.h,

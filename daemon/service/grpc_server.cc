@@ -8,11 +8,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "daemon/listen_address.h"
+#include "daemon/service/thread_priority.h"
 #include "fmt/format.h"
 
 namespace informerd::daemon {
@@ -20,16 +24,27 @@ namespace {
 
 using CallDone = std::function<void(std::string_view method, int code)>;
 
-// Reports each call's method and status code when the status is sent. One per call; gRPC
-// owns it.
-class CallCountingInterceptor : public grpc::experimental::Interceptor {
+// One per call, for as long as the call lives (gRPC owns it and destroys it with the call): counts
+// the call on its connection in the ConnectionGate, and reports the call's method and status code
+// when the status is sent.
+class CallInterceptor : public grpc::experimental::Interceptor {
  public:
-  CallCountingInterceptor(const char* method, const CallDone& done)
-      : method_(method != nullptr ? method : "unknown"), done_(done) {}
+  CallInterceptor(const char* method, const CallDone& done, ConnectionGate::CallHandle handle,
+                  int thread_nice)
+      : method_(method != nullptr ? method : "unknown"),
+        done_(done),
+        handle_(std::move(handle)),
+        thread_nice_(thread_nice) {
+    built_.store(true, std::memory_order_release);
+  }
+  ~CallInterceptor() override { (void)built_.load(std::memory_order_acquire); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+    (void)built_.load(std::memory_order_acquire);
+    // Every thread gRPC runs a call's operations on, as it first does.
+    LowerThisThreadsPriority(thread_nice_);
+    if (done_ && methods->QueryInterceptionHookPoint(
+                     grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       done_(method_, static_cast<int>(methods->GetSendStatus().error_code()));
     }
     methods->Proceed();
@@ -38,19 +53,40 @@ class CallCountingInterceptor : public grpc::experimental::Interceptor {
  private:
   const char* method_;  // the registered method's name: lives as long as the server
   const CallDone& done_;
+  const ConnectionGate::CallHandle handle_;
+  const int thread_nice_;
+  // gRPC builds the interceptor on one of its threads and runs and destroys it on others, handing
+  // it over inside libgrpc, which ThreadSanitizer cannot see (Debian's gRPC is not instrumented).
+  // Publishing the construction through this flag makes the hand-over visible to it; it costs an
+  // uncontended atomic per hook.
+  std::atomic<bool> built_{false};
 };
 
-class CallCountingFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+class CallInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit CallCountingFactory(CallDone done) : done_(std::move(done)) {}
+  CallInterceptorFactory(CallDone done, ConnectionGate& gate, int thread_nice)
+      : done_(std::move(done)), gate_(gate), thread_nice_(thread_nice) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new CallCountingInterceptor(info->method(), done_);
+    // The call is bound to its context before interceptors are made: its peer is known.
+    LowerThisThreadsPriority(thread_nice_);
+    return new CallInterceptor(info->method(), done_,
+                               gate_.CallStarted(info->server_context()->peer()), thread_nice_);
   }
 
  private:
   const CallDone done_;
+  ConnectionGate& gate_;
+  const int thread_nice_;
 };
+
+// gRPC's channel arguments are ints in milliseconds; zero durations mean "no limit" here.
+int Milliseconds(std::chrono::milliseconds duration) {
+  if (duration.count() <= 0 || duration.count() >= std::numeric_limits<int>::max()) {
+    return std::numeric_limits<int>::max();
+  }
+  return static_cast<int>(duration.count());
+}
 
 // Makes way for a unix socket at `address.socket_path`: nothing there is fine; a socket nobody
 // accepts connections on (left by a process that is gone) is removed; a socket something serves
@@ -116,81 +152,80 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     }
   }
 
+  ConnectionGateOptions gate_options;
+  gate_options.max_connections = options.max_connections;
+  gate_options.max_calls_per_connection = options.max_calls_per_connection;
+  gate_options.unix_socket_mode = options.unix_socket_mode;
+  absl::StatusOr<std::unique_ptr<ConnectionGate>> gate =
+      ConnectionGate::Bind(*parsed, gate_options, logger);
+  if (!gate.ok()) return gate.status();
+
   // Both are process-wide switches in gRPC's API; they take effect for servers built after them.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
-  // gRPC sets SO_REUSEPORT by default, which lets a second daemon bind the same port and steal
-  // half the connections; a port in use must be a start-up error instead.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
-  builder.SetMaxSendMessageSize(-1);  // a List of many large objects is one message
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
-                             static_cast<int>(options.keepalive_time.count()));
+  builder.SetMaxSendMessageSize(options.max_send_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Milliseconds(options.keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
-                             static_cast<int>(options.keepalive_timeout.count()));
+                             Milliseconds(options.keepalive_timeout));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             static_cast<int>(options.min_client_ping_interval.count()));
-  // Pings without data in between are fine: a quiet Subscribe stream is the normal case.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  int port = 0;
-  builder.AddListeningPort(parsed->ForGrpc(), std::move(credentials), &port);
+                             Milliseconds(options.min_client_ping_interval));
+  // Finite: 0 would mean unlimited strikes, letting a client ping as often as it likes.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES,
+                             std::max(1, options.max_ping_strikes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             Milliseconds(options.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             Milliseconds(options.max_connection_age_grace));
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             Milliseconds(options.handshake_timeout));
+  // The gate accepts the connections; gRPC serves each with these credentials.
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor =
+      builder.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+          std::move(credentials));
   for (grpc::Service* service : services) builder.RegisterService(service);
-  if (options.on_call_done) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
-    factories.push_back(std::make_unique<CallCountingFactory>(options.on_call_done));
-    builder.experimental().SetInterceptorCreators(std::move(factories));
-  }
-  std::unique_ptr<grpc::Server> server;
-  if (parsed->is_unix()) {
-    // bind() creates the socket file with 0777 & ~umask: narrowed for the bind, so that the file
-    // is never more open than asked, even for the moment before the chmod below. umask is
-    // process-wide; nothing else creates files while the daemon starts.
-    const mode_t previous = umask(0777 & ~static_cast<mode_t>(options.unix_socket_mode));
-    server = builder.BuildAndStart();
-    umask(previous);
-  } else {
-    server = builder.BuildAndStart();
-  }
-  if (!server || port == 0) {
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<CallInterceptorFactory>(options.on_call_done, **gate,
+                                                               options.call_thread_nice));
+  builder.experimental().SetInterceptorCreators(std::move(factories));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
     return absl::UnavailableError(
-        parsed->is_unix()
-            ? fmt::format("cannot listen on {} (does the directory exist, and may informerd "
-                          "create files in it?); choose another with --listen",
-                          listen_address)
-            : fmt::format("cannot listen on {} (address in use, not a local address, or not "
-                          "permitted); choose another with --listen",
-                          listen_address));
+        fmt::format("cannot serve gRPC on {}: the server did not start", listen_address));
   }
   std::string address = listen_address;
-  if (parsed->is_unix()) {
-    if (chmod(parsed->socket_path.c_str(), static_cast<mode_t>(options.unix_socket_mode)) != 0) {
-      const int chmod_errno = errno;
-      server->Shutdown(std::chrono::system_clock::now());
-      server->Wait();
-      return absl::UnavailableError(fmt::format("cannot listen on {}: chmod {:o} {}: {}",
-                                                listen_address, options.unix_socket_mode,
-                                                parsed->socket_path, std::strerror(chmod_errno)));
-    }
-  } else {
-    address = fmt::format("{}:{}", parsed->host, port);
-  }
-  auto result = std::unique_ptr<GrpcServer>(new GrpcServer(
-      std::move(server), std::move(address), std::move(logger), options.health_service_names));
-  // gRPC's default health service starts with "" SERVING: turn it NOT_SERVING before the address
-  // is logged, so that a client that learns the address from the log never sees the daemon
-  // ready before it is.
+  if (!parsed->is_unix()) address = fmt::format("{}:{}", parsed->host, (*gate)->port());
+  auto result = std::unique_ptr<GrpcServer>(
+      new GrpcServer(*std::move(gate), std::move(acceptor), std::move(server), std::move(address),
+                     std::move(logger), options.health_service_names));
+  // gRPC's default health service starts with "" SERVING: turn it NOT_SERVING before the first
+  // connection is accepted (until then they wait in the listen backlog), so that no client sees
+  // the daemon ready before it is.
   result->SetServing(false);
+  grpc::experimental::ExternalConnectionAcceptor* const handed_to = result->acceptor_.get();
+  result->gate_->Start([handed_to](int fd, int listener_fd) {
+    grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters connection;
+    connection.listener_fd = listener_fd;
+    connection.fd = fd;
+    handed_to->HandleNewConnection(&connection);
+  });
   result->logger_->info("gRPC listening on {}", result->address_);
   return result;
 }
 
-GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, std::string address,
+GrpcServer::GrpcServer(std::unique_ptr<ConnectionGate> gate,
+                       std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor,
+                       std::unique_ptr<grpc::Server> server, std::string address,
                        std::shared_ptr<spdlog::logger> logger,
                        std::vector<std::string> service_names)
-    : server_(std::move(server)),
+    : gate_(std::move(gate)),
+      acceptor_(std::move(acceptor)),
+      server_(std::move(server)),
       address_(std::move(address)),
       logger_(std::move(logger)),
       service_names_(std::move(service_names)) {}
@@ -221,6 +256,8 @@ void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
     stopped_ = true;
     if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
   }
+  // No new connections (and the unix socket file removed) before the open ones are wound down.
+  gate_->Stop();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   logger_->info("gRPC server stopped");

@@ -4,9 +4,10 @@
 // (Subscribe) and unary_calls.cc (List, Get, ListResources).
 //
 // Threads: the constructor and destructor run on the daemon's thread, Shutdown on any; Admit
-// starts on the gRPC thread of the call and continues wherever each step answers: the review
-// client's strand (a TokenReview, a SubjectAccessReview), the resolver's thread, or the same
-// thread when a step answers at once (cached, AlwaysAllow).
+// starts on the gRPC thread of the call and continues in place after a step that answers at once
+// (cached, AlwaysAllow), and on the service's executor after one that answers later (a
+// TokenReview or SubjectAccessReview on the review client's strand, the resolver), never on the
+// thread that answered (Step).
 #include "daemon/service/informer_service.h"
 
 #include <algorithm>
@@ -50,15 +51,27 @@ InformerService::InformerService(ResourceResolver& resolver, const ResourceRegis
       registry_(registry),
       access_(access),
       options_(std::move(options)),
-      encoder_(options_.encoder ? options_.encoder : core::CacheEvent::Encoder(&EncodeEvent)) {}
+      encoder_(options_.encoder ? options_.encoder : core::CacheEvent::Encoder(&EncodeEvent)),
+      subscriptions_(options_.max_subscriptions, options_.max_subscriptions_per_user),
+      selectors_(options_.max_selector_bytes, options_.max_selector_requirements),
+      executor_(options_.rpc_threads, options_.rpc_thread_nice) {}
 
-InformerService::~InformerService() = default;
+// The executor's tasks (posted Pumps, admission's continuations) run while everything they use
+// exists; then the TimerThread stops, and what it posts is refused.
+InformerService::~InformerService() { executor_.Shutdown(); }
 
 void InformerService::Shutdown() {
   if (shutting_down_.exchange(true)) return;
   for (const std::shared_ptr<const ServedResource>& served : registry_.Entries()) {
     served->cache->Shutdown(ShuttingDown());
   }
+}
+
+ClientLimitStats InformerService::client_limit_stats() const {
+  ClientLimitStats stats;
+  subscriptions_.AddStats(stats);
+  selectors_.AddStats(stats);
+  return stats;
 }
 
 void InformerService::Admit(const CallCredentials& credentials, Ask ask, AuditRecord* audit,
@@ -70,71 +83,101 @@ void InformerService::Admit(const CallCredentials& credentials, Ask ask, AuditRe
   audit->decision = AuditDecision::kError;  // until a step decides
   // 1. Who is calling: before anything else, so that a caller without valid credentials learns
   // nothing, not even whether a resource exists.
-  access_.Authenticate(credentials, [this, ask = std::move(ask), audit, done = std::move(done)](
-                                        absl::StatusOr<core::UserInfo> user) mutable {
-    if (!user.ok()) {
-      audit->decision = AuditDecisionFor(user.status());
-      return done(user.status());
-    }
-    audit->user = user->name;
-    if (ask.name_required && ask.name.empty()) {
-      return done(absl::InvalidArgumentError("name must not be empty"));
-    }
-    // 2. What the request names.
-    const std::string name = ask.resource;
-    resolver_.Resolve(name, [this, ask = std::move(ask), user = *std::move(user), audit,
-                             done = std::move(done)](
-                                absl::StatusOr<core::ResolvedResource> resolved) mutable {
-      absl::StatusOr<NamedResource> named = NameResource(resolved, ask.resource);
-      if (!named.ok()) return done(named.status());
-      const core::ResolvedResource& resource = named->resource;
-      audit->resource = resource.QualifiedName();
-      // 3. May the user read it, as the apiserver would decide for the same read.
-      std::vector<core::ResourceAttributes> needed;
-      for (const std::string& verb : ask.verbs) {
-        core::ResourceAttributes attributes;
-        attributes.verb = verb;
-        attributes.group = resource.group;
-        attributes.resource = resource.resource;
-        // Cluster-scoped resources are authorized at the cluster scope whatever the request says
-        // (FindTarget refuses a namespace for them).
-        attributes.namespace_name = resource.namespaced ? ask.namespace_name : "";
-        attributes.name = ask.name;
-        needed.push_back(std::move(attributes));
-      }
-      std::vector<core::ResourceAttributes> checked = needed;
-      access_.Authorize(
-          user, std::move(needed),
-          [this, ask = std::move(ask), user, named = *std::move(named), audit,
-           checked = std::move(checked), done = std::move(done)](absl::Status access) mutable {
-            audit->decision = AuditDecisionFor(access);
-            if (!access.ok()) return done(access);
-            // 4. What answers the request.
-            absl::StatusOr<ReadTarget> target =
-                FindTarget(named, ask.namespace_name, ask.label_selector, ask.field_selector);
-            if (!target.ok()) return done(target.status());
-            if (!target->on_demand) {
-              return done(Admitted{std::move(user), std::move(checked), *std::move(target)});
+  Step authentication(executor_);
+  access_.Authenticate(
+      credentials,
+      authentication.Then<absl::StatusOr<core::UserInfo>>(
+          [this, ask = std::move(ask), audit,
+           done = std::move(done)](absl::StatusOr<core::UserInfo> user) mutable {
+            if (!user.ok()) {
+              audit->decision = AuditDecisionFor(user.status());
+              return done(user.status());
             }
-            const core::ResolvedResource resource = named.resource;
-            auto admitted = std::make_shared<Admitted>(
-                Admitted{std::move(user), std::move(checked), *std::move(target)});
-            AcquireOnDemand(admitted->user, resource, /*checked=*/false,
-                            [admitted, audit,
-                             done = std::move(done)](absl::StatusOr<ServedLease> lease) mutable {
-                              if (!lease.ok()) {
-                                if (lease.status().code() == absl::StatusCode::kPermissionDenied) {
-                                  audit->decision = AuditDecision::kDeny;
+            audit->user = user->name;
+            if (ask.name_required && ask.name.empty()) {
+              return done(absl::InvalidArgumentError("name must not be empty"));
+            }
+            // 2. What the request names.
+            const std::string name = ask.resource;
+            Observe("resolve");
+            Step resolution(executor_);
+            resolver_.Resolve(
+                name,
+                resolution.Then<absl::StatusOr<core::ResolvedResource>>(
+                    [this, ask = std::move(ask), user = *std::move(user), audit,
+                     done =
+                         std::move(done)](absl::StatusOr<core::ResolvedResource> resolved) mutable {
+                      absl::StatusOr<NamedResource> named = NameResource(resolved, ask.resource);
+                      if (!named.ok()) return done(named.status());
+                      const core::ResolvedResource& resource = named->resource;
+                      audit->resource = resource.QualifiedName();
+                      // 3. May the user read it, as the apiserver would decide for the same read.
+                      std::vector<core::ResourceAttributes> needed;
+                      for (const std::string& verb : ask.verbs) {
+                        core::ResourceAttributes attributes;
+                        attributes.verb = verb;
+                        attributes.group = resource.group;
+                        attributes.resource = resource.resource;
+                        // Cluster-scoped resources are authorized at the cluster scope whatever the
+                        // request says (FindTarget refuses a namespace for them).
+                        attributes.namespace_name = resource.namespaced ? ask.namespace_name : "";
+                        attributes.name = ask.name;
+                        needed.push_back(std::move(attributes));
+                      }
+                      std::vector<core::ResourceAttributes> checked = needed;
+                      Step authorization(executor_);
+                      access_.Authorize(
+                          user, std::move(needed),
+                          authorization.Then<absl::Status>(
+                              [this, ask = std::move(ask), user, named = *std::move(named), audit,
+                               checked = std::move(checked),
+                               done = std::move(done)](absl::Status access) mutable {
+                                audit->decision = AuditDecisionFor(access);
+                                if (!access.ok()) return done(access);
+                                // 4. What answers the request.
+                                absl::StatusOr<ReadTarget> target =
+                                    FindTarget(named, ask.namespace_name, ask.label_selector,
+                                               ask.field_selector);
+                                if (!target.ok()) return done(target.status());
+                                // 5. A Subscribe's place under the subscription limits: before any
+                                // snapshot is taken or on-demand informer started for it.
+                                SubscriptionSlot slot;
+                                if (ask.subscription) {
+                                  absl::StatusOr<SubscriptionSlot> acquired =
+                                      subscriptions_.Acquire(user.name);
+                                  if (!acquired.ok()) return done(acquired.status());
+                                  slot = *std::move(acquired);
                                 }
-                                return done(lease.status());
-                              }
-                              admitted->target.served = std::move(lease->served);
-                              admitted->target.lease = std::move(lease->lease);
-                              done(std::move(*admitted));
-                            });
-          });
-    });
-  });
+                                if (!target->on_demand) {
+                                  return done(Admitted{std::move(user), std::move(checked),
+                                                       *std::move(target), std::move(slot)});
+                                }
+                                // 6. The on-demand informer.
+                                const core::ResolvedResource resource = named.resource;
+                                auto admitted = std::make_shared<Admitted>(
+                                    Admitted{std::move(user), std::move(checked),
+                                             *std::move(target), std::move(slot)});
+                                AcquireOnDemand(admitted->user, resource, /*checked=*/false,
+                                                [admitted, audit, done = std::move(done)](
+                                                    absl::StatusOr<ServedLease> lease) mutable {
+                                                  if (!lease.ok()) {
+                                                    // The stream ends with this status: its place
+                                                    // is free first.
+                                                    admitted->slot.Release();
+                                                    if (lease.status().code() ==
+                                                        absl::StatusCode::kPermissionDenied) {
+                                                      audit->decision = AuditDecision::kDeny;
+                                                    }
+                                                    return done(lease.status());
+                                                  }
+                                                  admitted->target.served =
+                                                      std::move(lease->served);
+                                                  admitted->target.lease = std::move(lease->lease);
+                                                  done(std::move(*admitted));
+                                                });
+                              }));
+                    }));
+          }));
 }
 
 absl::StatusOr<InformerService::NamedResource> InformerService::NameResource(
@@ -172,16 +215,10 @@ absl::StatusOr<InformerService::ReadTarget> InformerService::FindTarget(
     }
   }
 
-  const auto too_long = [&](const char* what, const std::string& text) {
-    return absl::InvalidArgumentError(fmt::format("{} is {} bytes long; at most {} are accepted",
-                                                  what, text.size(), options_.max_selector_bytes));
-  };
-  if (label_selector.size() > options_.max_selector_bytes) {
-    return too_long("label selector", label_selector);
-  }
-  if (field_selector.size() > options_.max_selector_bytes) {
-    return too_long("field selector", field_selector);
-  }
+  // Length and number of requirements, before any parsing: a selector of thousands of clauses
+  // costs one scan to refuse.
+  if (absl::Status limit = selectors_.CheckLabelSelector(label_selector); !limit.ok()) return limit;
+  if (absl::Status limit = selectors_.CheckFieldSelector(field_selector); !limit.ok()) return limit;
   // The parsers' messages name the selector ("label selector \"a in (b\": ...").
   absl::StatusOr<core::LabelSelector> labels = core::LabelSelector::Parse(label_selector);
   if (!labels.ok()) return labels.status();
@@ -244,6 +281,7 @@ void InformerService::AcquireOnDemand(const core::UserInfo& user,
             "retry once one has stopped (a grace period after its last reader leaves)",
             name, options_.max_on_demand_informers)));
       }
+      Observe("on-demand");
       absl::StatusOr<ServedLease> lease = registry_.AcquireOnDemand(resource);
       if (checked || !lease.ok() || lease->served == running) {
         lock.unlock();
@@ -261,17 +299,22 @@ void InformerService::AcquireOnDemand(const core::UserInfo& user,
   list.resource = resource.resource;
   core::ResourceAttributes watch = list;
   watch.verb = "watch";
-  access_.Authorize(user, {list, watch},
-                    [this, user, resource, name, done = std::move(done)](absl::Status access) {
-                      if (access.code() == absl::StatusCode::kPermissionDenied) {
-                        return done(absl::PermissionDeniedError(fmt::format(
-                            "starting an on-demand informer for {} needs list and watch at the "
-                            "cluster scope: {}",
-                            name, std::string(access.message()))));
-                      }
-                      if (!access.ok()) return done(access);
-                      AcquireOnDemand(user, resource, /*checked=*/true, done);
-                    });
+  {
+    Step authorization(executor_);
+    access_.Authorize(
+        user, {list, watch},
+        authorization.Then<absl::Status>(
+            [this, user, resource, name, done = std::move(done)](absl::Status access) {
+              if (access.code() == absl::StatusCode::kPermissionDenied) {
+                return done(absl::PermissionDeniedError(
+                    fmt::format("starting an on-demand informer for {} needs list and watch at "
+                                "the cluster scope: {}",
+                                name, std::string(access.message()))));
+              }
+              if (!access.ok()) return done(access);
+              AcquireOnDemand(user, resource, /*checked=*/true, done);
+            }));
+  }
   unchecked_lease.reset();
 }
 

@@ -13,8 +13,13 @@
 //      `watch`, List `list`, Get `get` on the name, on the resolved group and resource in the
 //      request's namespace ("": cluster-wide, for all-namespaces requests and cluster-scoped
 //      resources) → PERMISSION_DENIED naming what was checked, or UNAVAILABLE;
-//   4. the registry entry and the selectors (FindTarget); for a resource only an on-demand
-//      informer can serve, its start is checked too (AcquireOnDemand).
+//   4. the registry entry and the selectors (FindTarget; their length and number of
+//      requirements are checked before they are parsed: SelectorLimits);
+//   5. for a Subscribe, a place under the subscription limits (SubscriptionLimits: in total and
+//      per user, RESOURCE_EXHAUSTED naming the limit), before any snapshot is taken or on-demand
+//      informer started for it; the stream gives it back when it finishes, however it ends;
+//   6. for a resource only an on-demand informer can serve, its start is checked too
+//      (AcquireOnDemand).
 // ListResources shows only the entries the caller may `list` (cluster-wide, or in the request's
 // namespace). An open Subscribe is authorized again every AccessControl::recheck_interval() and
 // ended with PERMISSION_DENIED (nothing more written) once its permission is gone. Every finished
@@ -37,21 +42,29 @@
 // Starting one needs the caller to be allowed to list and watch the resource cluster-wide, the
 // resource to be in on_demand_resources, and fewer than max_on_demand_informers running.
 //
-// Threads: gRPC's callback API, never a thread per call. Each Subscribe is a ServerWriteReactor
-// with at most one write in flight, as the callback API requires: a reactor may not start a
-// write before the previous one's OnWriteDone, and gRPC calls OnDone once, last, after which
-// gRPC never touches the reactor. The next write is started by whichever comes first of
-// OnWriteDone and the subscription's on_ready, which arrives on the cache's (reflector's)
-// thread; see SubscribeStream in subscribe_stream.cc. Admission continues on the threads that
-// answer it: the review client's strand (reviews), the resolver's thread. List and Get that wait
-// for a sync look again on one TimerThread shared by all of them, and finish from there
-// (unary_calls.cc); the same thread schedules the Subscribe re-authorizations and bounded
-// waits. Every handler returns at once.
+// Threads: gRPC's callback API, never a thread per call, and the service's own RpcExecutor
+// (rpc_threads threads). The thread that applies the watches to the caches (the apiserver
+// client's strand, which also answers the reviews and discovery) never does RPC work: it only
+// queues it on the executor. Each Subscribe is a ServerWriteReactor with at most one write in
+// flight, as the callback API requires: a reactor may not start a write before the previous
+// one's OnWriteDone, and gRPC calls OnDone once, last, after which gRPC never touches the
+// reactor. The next write is started by whichever comes first of OnWriteDone (a gRPC thread) and
+// the subscription's on_ready, which arrives on the cache's (reflector's) thread and only posts
+// the stream's Pump to the executor (at most one waiting per stream); see SubscribeStream in
+// subscribe_stream.cc. Admission's steps that answer later (a review, the resolver) continue on
+// the executor, never on the thread that answered (Step); steps that answer at once (AlwaysAllow,
+// a cached review) continue in place, on the gRPC thread of the call. So the resolution, a
+// Subscribe's snapshot, a List or Get's read and copy and an on-demand start run on a gRPC thread
+// or the executor. List and Get that wait for a sync look again from one TimerThread shared by
+// all of them, which hands each look to the executor (unary_calls.cc); the same thread schedules
+// the Subscribe re-authorizations and bounded waits. Every handler returns at once.
 //
 // Ownership: the daemon owns the service beside the gRPC server (which must be shut down before
 // the service is destroyed, as for any service) and lends it the resolver, the registry and the
 // access control, which must outlive it (the access control also outlives every review it
-// started). Status codes cross into gRPC only here: everything below is absl::Status.
+// started). The destructor first shuts the executor down (every task already posted runs, with
+// the service whole), then the TimerThread. Status codes cross into gRPC only here: everything
+// below is absl::Status.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -66,6 +79,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -79,6 +93,8 @@
 #include "daemon/config.h"
 #include "daemon/informers/resource_registry.h"
 #include "daemon/security/access_control.h"
+#include "daemon/service/client_limits.h"
+#include "daemon/service/rpc_executor.h"
 #include "daemon/service/timer_thread.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -107,12 +123,35 @@ struct InformerServiceOptions {
   // A waiting List or Get gives up this long before the call's deadline (at most a quarter of the
   // time it had), so that the client reads UNAVAILABLE and why, not DEADLINE_EXCEEDED.
   std::chrono::milliseconds deadline_margin{200};
-  // The longest label or field selector accepted. kubectl's selectors are a few hundred bytes;
-  // the parsers' messages quote the selector, and a status message must fit in gRPC's trailers.
-  std::size_t max_selector_bytes = std::size_t{64} << 10;
+  // The longest label or field selector accepted, in bytes, and the most requirements in one
+  // (--max-selector-bytes, --max-selector-requirements): checked before parsing, refused
+  // INVALID_ARGUMENT naming the flag (client_limits.h). At least 1 each.
+  std::size_t max_selector_bytes = core::kDefaultMaxSelectorBytes;
+  std::size_t max_selector_requirements = core::kDefaultMaxSelectorRequirements;
+  // Subscribe streams open at once, in total and for one user (--max-subscriptions,
+  // --max-subscriptions-per-user; 0: no limit): past either, RESOURCE_EXHAUSTED naming it.
+  std::size_t max_subscriptions = core::kDefaultMaxSubscriptions;
+  std::size_t max_subscriptions_per_user = core::kDefaultMaxSubscriptionsPerUser;
+  // The largest List answer, in encoded bytes and in objects (--max-list-response-bytes,
+  // --max-list-response-objects): a page stops at either (with a continue token); a List
+  // without limit or continue that would exceed one is RESOURCE_EXHAUSTED naming it
+  // (informerd.proto, List). At least 1 each.
+  std::size_t max_list_response_bytes = core::kDefaultMaxListResponseBytes;
+  std::size_t max_list_response_objects = core::kDefaultMaxListResponseObjects;
   // Produces an event's wire bytes; empty means EncodeEvent. Tests wrap EncodeEvent to count
   // calls; anything else must produce the same bytes.
   core::CacheEvent::Encoder encoder;
+  // Threads of the service's executor (--rpc-threads): what a call does once a review or the
+  // resolver answers, and the Subscribe streams' writes once events arrive. At least 1.
+  std::size_t rpc_threads = core::kDefaultRpcThreads;
+  // The executor's threads run at this nice value (daemon/service/thread_priority.h), below
+  // ingest's, so that RPC work gets the cores only after the watches are applied. 0: as ingest.
+  int rpc_thread_nice = 0;
+  // Test hook: called on the thread that does each piece of a call's work, as it starts it:
+  // "resolve" (the resource name), "subscribe" (a Subscribe's subscription and snapshot),
+  // "write" (a Subscribe's next message, encoded and written), "list" and "get" (the cache read
+  // and the answer's copy), "on-demand" (an on-demand informer's start). Empty: none.
+  std::function<void(const char* work)> observe_work;
   // Stream ends (debug) and subscribers that fell behind (warn). Optional.
   std::shared_ptr<spdlog::logger> logger;
   // On-demand informers (when the registry has an OnDemandSource): the resources one may be
@@ -122,8 +161,23 @@ struct InformerServiceOptions {
   std::size_t max_on_demand_informers = kDefaultMaxOnDemandInformers;
 };
 
+// What List's response bounds and paging have counted since the start, for /metrics.
+struct ListStats {
+  // Lists without limit or continue refused RESOURCE_EXHAUSTED: over the byte bound, over the
+  // object bound.
+  uint64_t refused_bytes = 0;
+  uint64_t refused_objects = 0;
+  // Answers to paged Lists (limit or continue), and those that stopped before the client's
+  // limit (or the object bound) at the byte bound.
+  uint64_t pages = 0;
+  uint64_t pages_cut_at_bytes = 0;
+  // Continued pages refused OUT_OF_RANGE: the list's state was no longer available.
+  uint64_t continues_expired = 0;
+};
+
 class InformerService final
-    : public v1::Informer::WithRawCallbackMethod_Subscribe<v1::Informer::CallbackService> {
+    : public v1::Informer::WithRawCallbackMethod_Subscribe<
+          v1::Informer::WithRawCallbackMethod_List<v1::Informer::CallbackService>> {
  public:
   // `resolver`, `registry` and `access` must outlive the service.
   InformerService(ResourceResolver& resolver, const ResourceRegistry& registry,
@@ -138,13 +192,22 @@ class InformerService final
   // clients to retry rather than being cancelled at the grace period. Any thread; idempotent.
   void Shutdown();
 
+  // What the client limits have counted (open subscriptions, refusals by limit), for /metrics.
+  // Any thread.
+  ClientLimitStats client_limit_stats() const;
+
+  // List's counts (ListStats). Any thread.
+  ListStats list_stats() const;
+
   // The RPCs; gRPC calls them. Subscribe's request and stream are raw bytes so that each event's
-  // encoded bytes are written as they are, shared, without a per-subscriber copy.
+  // encoded bytes are written as they are, shared, without a per-subscriber copy; List's, so that
+  // an answer points at the cached objects instead of holding two copies of them until the
+  // client has read it (list_encoder.h).
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* context,
-                                 const v1::ListRequest* request,
-                                 v1::ListResponse* response) override;
+                                 const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context, const v1::GetRequest* request,
                                 v1::GetResponse* response) override;
   grpc::ServerUnaryReactor* ListResources(grpc::CallbackServerContext* context,
@@ -174,6 +237,8 @@ class InformerService final
     std::vector<std::string> verbs;  // what the read needs: {"list", "watch"}, {"list"}, {"get"}
     std::string label_selector;
     std::string field_selector;
+    // Subscribe: admission takes a place under the subscription limits (Admitted::slot).
+    bool subscription = false;
   };
   // An admitted call: who, and what it reads.
   struct Admitted {
@@ -181,6 +246,8 @@ class InformerService final
     // The checks it passed (a Subscribe's are made again every recheck_interval()).
     std::vector<core::ResourceAttributes> checked;
     ReadTarget target;
+    // A Subscribe's place under the subscription limits, for the stream to hold until it ends.
+    SubscriptionSlot slot;
   };
   using AdmitCallback = std::function<void(absl::StatusOr<Admitted>)>;
   // The resource a request names: discovery's answer, or, when discovery no longer knows the
@@ -194,6 +261,44 @@ class InformerService final
   // UNAVAILABLE, "informerd is shutting down": what every call gets after Shutdown.
   static absl::Status ShuttingDown();
 
+  // One asynchronous step of a call (an Authenticate, Authorize or Resolve it starts), for its
+  // callback: Then(f) is a callback that runs f in place when the answer comes before the step
+  // returns, on the thread that started it (the answer was known at once: cached, AlwaysAllow,
+  // the fake resolver), and otherwise posts f to the executor, since the thread that answers
+  // later is the apiserver client's strand, which applies every watch and must not do the call's
+  // work. A Step lives on the stack around the call that starts the step.
+  class Step {
+   public:
+    explicit Step(RpcExecutor& executor) : executor_(executor), state_(std::make_shared<State>()) {}
+    ~Step() { state_->returned.store(true, std::memory_order_release); }
+    Step(const Step&) = delete;
+    Step& operator=(const Step&) = delete;
+
+    template <typename Arg, typename F>
+    std::function<void(Arg)> Then(F f) {
+      return [executor = &executor_, state = state_, f = std::move(f)](Arg arg) mutable {
+        if (!state->returned.load(std::memory_order_acquire) &&
+            std::this_thread::get_id() == state->starter) {
+          return f(std::move(arg));
+        }
+        executor->Post([f = std::move(f), arg = std::move(arg)]() mutable { f(std::move(arg)); });
+      };
+    }
+
+   private:
+    struct State {
+      const std::thread::id starter = std::this_thread::get_id();
+      std::atomic<bool> returned{false};
+    };
+    RpcExecutor& executor_;
+    const std::shared_ptr<State> state_;
+  };
+
+  // options_.observe_work, if any.
+  void Observe(const char* work) const {
+    if (options_.observe_work) options_.observe_work(work);
+  }
+
   // Authenticates `credentials`, resolves and authorizes `ask`, finds its target (starting an
   // on-demand informer if need be): the steps in the order the top of this file gives. Calls
   // `done` exactly once, on whichever thread answered last. `audit` belongs to the call: filled
@@ -202,9 +307,9 @@ class InformerService final
   void Admit(const CallCredentials& credentials, Ask ask, AuditRecord* audit, AdmitCallback done);
   absl::StatusOr<NamedResource> NameResource(const absl::StatusOr<core::ResolvedResource>& resolved,
                                              const std::string& name) const;
-  // Registry entry → selectors → namespace check, in that order; `on_demand` when no entry
-  // answers and on-demand informers are on. Selectors that on-demand caches cannot answer are
-  // refused here, before an informer is started for nothing.
+  // Registry entry → selectors (their limits, then parsing) → namespace check, in that order;
+  // `on_demand` when no entry answers and on-demand informers are on. Selectors that on-demand
+  // caches cannot answer are refused here, before an informer is started for nothing.
   absl::StatusOr<ReadTarget> FindTarget(const NamedResource& named,
                                         const std::string& namespace_name,
                                         const std::string& label_selector,
@@ -243,10 +348,26 @@ class InformerService final
   const InformerServiceOptions options_;
   const core::CacheEvent::Encoder encoder_;
   std::atomic<bool> shutting_down_{false};
+  // ListStats, counted by the List calls.
+  struct ListCounters {
+    std::atomic<uint64_t> refused_bytes{0};
+    std::atomic<uint64_t> refused_objects{0};
+    std::atomic<uint64_t> pages{0};
+    std::atomic<uint64_t> pages_cut_at_bytes{0};
+    std::atomic<uint64_t> continues_expired{0};
+  };
+  ListCounters list_counters_;
+  SubscriptionLimits subscriptions_;
+  // Mutable: FindTarget counts its refusals.
+  mutable SelectorLimits selectors_;
   // Serializes on-demand starts: the look at what runs and the lease taken on it.
   std::mutex on_demand_mu_;
-  // Last: its destructor stops the thread before anything its tasks use goes away.
+  // Its destructor stops the thread before anything its tasks use goes away.
   TimerThread timer_;
+  // Last: shut down first (by the service's destructor), while everything its tasks use, the
+  // TimerThread included, still exists. Tasks the TimerThread posts after that are dropped
+  // (there is no call left by then: the gRPC server has stopped).
+  RpcExecutor executor_;
 };
 
 // absl → gRPC at the RPC edge: the same code (the two enumerations share their values) and the

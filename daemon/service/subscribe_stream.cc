@@ -8,12 +8,18 @@
 // resource version the cache has not reached within future_version_wait (FutureWaitOver).
 //
 // Threads: Start runs on the gRPC thread that delivered the call; OnAdmitted (and so
-// OpenSubscription) on the thread of admission's last answer (the review client's strand, the
-// resolver's thread), or on that same gRPC thread when every step answers at once; OnWriteDone,
-// OnCancel and OnDone on gRPC's threads; Pump on any of these and on the cache's (reflector's)
-// thread, through the subscription's on_ready; Recheck, SyncWaitOver and FutureWaitOver on the
-// TimerThread (the last two also Pump there, through on_ready) and OnRechecked where the review
-// answers. The state machine in the class comment says how they share the stream.
+// OpenSubscription, the snapshot) on the service's executor when an admission step answered
+// later (a review, the resolver), or on that same gRPC thread when every step answers at once;
+// OnWriteDone, OnCancel and OnDone on gRPC's threads; the subscription's on_ready on the cache's
+// (reflector's) thread, or on the TimerThread (the bounded waits, SyncWaitOver and
+// FutureWaitOver, and the ends of the caches' stall checks, ScheduleStallCheck, end
+// subscriptions there), where it only posts a Pump to the executor (SchedulePump); so Pump, and
+// every StartWrite and Finish, runs on gRPC's threads, the executor, or where OnRechecked runs.
+// Recheck runs on the TimerThread and OnRechecked where the review answers (it starts no write:
+// at most it closes the subscription and finishes the stream). The thread that applies watches
+// never encodes or writes for a subscriber. The state machine in the class comment says how they
+// share the stream.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -50,6 +56,22 @@ absl::Status NotSyncedWithin(const ServedResource& served, std::chrono::millisec
                                       served.status ? served.status() : core::ReflectorStatus())));
 }
 
+// How often a cache with subscribers is checked for subscribers that read nothing
+// (core::Cache::CheckStalled): one is ended within its stall budget (1 s) plus twice this. One
+// recurring task per cache that has subscribers, on the service's TimerThread (never the
+// reflector's thread, which serves every informer).
+constexpr std::chrono::milliseconds kStallCheckPeriod{250};
+
+// Checks `cache` every kStallCheckPeriod until it has no subscriber left (or is gone). The task
+// runs on `timer`'s own thread, so `timer` exists whenever it runs.
+void ScheduleStallCheck(TimerThread& timer, std::weak_ptr<core::Cache> cache) {
+  timer.RunAt(TimerThread::Clock::now() + kStallCheckPeriod,
+              [&timer, cache = std::move(cache)]() mutable {
+                const std::shared_ptr<core::Cache> locked = cache.lock();
+                if (locked && locked->CheckStalled()) ScheduleStallCheck(timer, std::move(cache));
+              });
+}
+
 }  // namespace
 
 // One Subscribe stream. The state machine, all under mu_:
@@ -58,12 +80,15 @@ absl::Status NotSyncedWithin(const ServedResource& served, std::chrono::millisec
 //              before subscription_ is set, OnCancel only records itself.
 //   streaming  Pump() pops the next Delivery and starts its write, unless a write is in flight
 //              (write_in_flight_) or the stream is finished. Pump runs from OnWriteDone (the
-//              previous write completed), from on_ready (something arrived in an empty queue, or
-//              the subscription ended: the cache's thread), and after subscribing. Whoever finds
-//              the queue empty and the subscription not ended simply returns: the next arrival
-//              calls on_ready, and the pop and the emptiness check happen under mu_, so an item
-//              that arrives meanwhile is either popped or followed by an on_ready that waits for
-//              mu_ and then pops it. Never two writes at once, no lost wake-up.
+//              previous write completed), from a task that on_ready posted to the executor
+//              (something arrived in an empty queue, or the subscription ended), and after
+//              subscribing. on_ready posts at most one such task at a time (pump_posted_, cleared
+//              by the task before it Pumps). Whoever finds the queue empty and the subscription
+//              not ended simply returns: the next arrival calls on_ready, and the pop and the
+//              emptiness check happen under mu_, so an item that arrives meanwhile is either
+//              popped or followed by an on_ready whose task (posted then, or one already posted
+//              that has not cleared the flag yet, and so Pumps after the arrival) pops it. Never
+//              two writes at once, no lost wake-up.
 //   revoked    a re-authorization said no (revoked_): from that decision on nothing is popped
 //              (the subscription is closed, its queue dropped); once the write in flight, if
 //              any, completes, Pump finishes the stream with revoked_.
@@ -76,12 +101,16 @@ absl::Status NotSyncedWithin(const ServedResource& served, std::chrono::millisec
 // (on_ready, what was queued is written, then FinalStatus), with no state of the stream's. OnDone,
 // after Finish, Closes the subscription again (a no-op unless it had ended by itself), which also
 // waits for an on_ready call in progress, writes the audit line and lets go of the stream's
-// reference to itself: no on_ready can follow. Subscription::Close is never called with mu_ held:
-// it waits for on_ready, which takes mu_.
+// reference to itself: no on_ready can follow, but a Pump task it posted may still wait on the
+// executor. Subscription::Close is never called with mu_ held (it waits for on_ready).
 //
-// Lifetime: the stream owns itself (self_) from Start to OnDone. Re-authorization tasks and
-// their review callbacks hold it weakly and may keep it alive past OnDone for a moment; they
-// then find it finished and touch neither gRPC nor the service (which may be gone by then).
+// Lifetime: the stream owns itself (self_) from Start to OnDone. A Pump task on the executor
+// holds it strongly (taken by on_ready, while OnDone has not let go of it), so it may outlive
+// OnDone until the task has run: Pump then finds it finished and touches neither gRPC nor the
+// service; the service shuts its executor down, running every task, before its own state goes.
+// Re-authorization tasks and their review callbacks hold it weakly and may keep it alive past
+// OnDone for a moment; they then find it finished and touch neither gRPC nor the service (which
+// may be gone by then).
 class InformerService::SubscribeStream final
     : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       public std::enable_shared_from_this<SubscribeStream> {
@@ -115,6 +144,7 @@ class InformerService::SubscribeStream final
     ask.verbs = {"list", "watch"};
     ask.label_selector = request_.label_selector();
     ask.field_selector = request_.field_selector();
+    ask.subscription = true;
     // Nothing after this call: admission may finish the stream before it returns.
     service_.Admit(credentials, std::move(ask), &audit_,
                    [this](absl::StatusOr<Admitted> admitted) { OnAdmitted(std::move(admitted)); });
@@ -162,6 +192,11 @@ class InformerService::SubscribeStream final
       self = std::move(self_);
     }
     if (subscription) subscription->Close();
+    {
+      // Released when the stream finished (FinishLocked); this only makes sure.
+      std::lock_guard<std::mutex> lock(mu_);
+      slot_.Release();
+    }
     if (service_.options_.logger) {
       service_.options_.logger->debug("Subscribe to {} ended: {}", description_,
                                       final_status.ToString());
@@ -175,6 +210,9 @@ class InformerService::SubscribeStream final
     {
       std::lock_guard<std::mutex> lock(mu_);
       cancelled = cancelled_;
+      // Held by the stream from now on, so that however it finishes, the place is given back
+      // before the client can read the status.
+      if (admitted.ok()) slot_ = std::move(admitted->slot);
     }
     if (cancelled) return FinishEarly(absl::CancelledError("the call was cancelled"));
     if (!admitted.ok()) return FinishEarly(admitted.status());
@@ -185,9 +223,13 @@ class InformerService::SubscribeStream final
       std::lock_guard<std::mutex> lock(mu_);
       lease_ = admitted->target.lease;
     }
+    service_.Observe("subscribe");
     absl::StatusOr<std::shared_ptr<core::Subscription>> subscription = service_.OpenSubscription(
-        admitted->target, request_, [this] { Pump(); }, description_);
+        admitted->target, request_, [this] { SchedulePump(); }, description_);
     if (!subscription.ok()) return FinishEarly(subscription.status());
+    // A subscriber that stops reading is ended even when no event reaches it (the first
+    // subscriber of a cache with none starts the cache's checks).
+    if (served_->cache->StartStallChecks()) ScheduleStallCheck(service_.timer_, served_->cache);
     // Before any write (none can start while subscription_ is null): tells the client that the
     // subscription exists, even when nothing is delivered for a while.
     StartSendInitialMetadata();
@@ -306,6 +348,20 @@ class InformerService::SubscribeStream final
     Pump();
   }
 
+  // The subscription's on_ready (the cache's thread, the TimerThread): posts one Pump to the
+  // service's executor unless one is posted and has not started, so that the thread applying
+  // events only sets a flag and queues a task, whatever the client does. on_ready runs only
+  // before OnDone's Close returns, so the stream (held by self_ or by OnDone) and the service
+  // exist here; the task holds the stream until it has run.
+  void SchedulePump() {
+    if (pump_posted_.exchange(true, std::memory_order_acq_rel)) return;
+    service_.executor_.Post([self = shared_from_this()] {
+      // Cleared before the pop: an item arriving from now on posts again.
+      self->pump_posted_.store(false, std::memory_order_release);
+      self->Pump();
+    });
+  }
+
   void FinishEarly(const absl::Status& status) {
     std::lock_guard<std::mutex> lock(mu_);
     finished_ = true;
@@ -317,7 +373,14 @@ class InformerService::SubscribeStream final
   // finished before gRPC has bound its reactor keeps the status in the reactor) are ordered
   // before OnDone, which takes mu_, for ThreadSanitizer. gRPC never runs OnDone inside Finish
   // for this reactor (it is not inlineable), so this cannot deadlock.
-  void FinishLocked(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  //
+  // The stream ends here, however it ends (cancelled, failed, ended by the cache, revoked, shut
+  // down): its place under the subscription limits is given back before the status is sent, so
+  // that a client that reads it and subscribes again finds the place free.
+  void FinishLocked(const absl::Status& status) {
+    slot_.Release();
+    Finish(ToGrpcStatus(status));
+  }
 
   void Pump(bool ending_start = false) {
     std::optional<core::Delivery> next;
@@ -360,6 +423,7 @@ class InformerService::SubscribeStream final
     // Encoding (once per event and delivered type, whoever comes first) happens outside mu_, so
     // on_ready never waits for it. Only this thread touches buffer_ until the write completes;
     // it is assigned under mu_ so that the next writer's access is ordered after this one's.
+    service_.Observe("write");
     grpc::ByteBuffer buffer = EventByteBuffer(*next, service_.encoder_);
     next.reset();
     {
@@ -384,8 +448,12 @@ class InformerService::SubscribeStream final
   std::shared_ptr<SubscribeStream> self_;
   // An on-demand entry's lease, held until OnDone.
   std::shared_ptr<const void> lease_;
+  // The stream's place under the subscription limits: from admission until it finishes.
+  SubscriptionSlot slot_;
   std::shared_ptr<core::Subscription> subscription_;
   bool write_in_flight_ = false;
+  // Not guarded: a Pump task is on the executor and has not started (SchedulePump).
+  std::atomic<bool> pump_posted_{false};
   bool finished_ = false;
   bool cancelled_ = false;
   // Until OnAdmitted's last Pump: the stream may start writes but not finish.

@@ -21,6 +21,14 @@ metadata of each call, which informerd checks with a TokenReview and authorizes 
 informerctl, the example sends a token in plaintext only to a unix socket or a loopback address.
 Run it as a program, or import it and call follow() with an `until` condition, as
 test/e2e/python_example_test.py does.
+
+Listing (--list, or list_objects()): a List answer is at most 4 MiB by default (informerd's
+--max-list-response-bytes), so a large resource is read in pages, as client-go's pager does:
+`limit` objects per page, each next page asked for with the previous answer's `continue`, every
+page read from the same state (the first page's resource version). A list that expires while
+paging (OUT_OF_RANGE: the resource changed more meanwhile than informerd's replay window holds)
+is read again from the start. `continue` is a Python keyword: the field is read with getattr()
+and set through a dict.
 """
 import argparse
 import ipaddress
@@ -134,6 +142,40 @@ def follow(stub, resource, namespace="", label_selector="", field_selector="", c
             sleep(delay)
 
 
+def object_key(obj):
+    """ "namespace/name", or "name" for a cluster-scoped object."""
+    metadata = obj.get("metadata", {})
+    namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
+    return "%s/%s" % (namespace, name) if namespace else name
+
+
+def list_objects(stub, resource, namespace="", label_selector="", field_selector="", limit=500,
+                 metadata=lambda: (), log=print, restarts=2):
+    """Lists one resource in pages of `limit` objects (0: one answer, which informerd refuses
+    for a list larger than its response bound). Returns (dict of objects keyed by
+    "namespace/name", the list's resource version). A list that expires while paging is read
+    again from the start, `restarts` times at most; other errors are raised."""
+    for attempt in range(restarts + 1):
+        objects, token = {}, ""
+        try:
+            while True:
+                request = informerd_pb2.ListRequest(
+                    resource=resource, namespace=namespace, label_selector=label_selector,
+                    field_selector=field_selector, limit=limit, **{"continue": token})
+                response = stub.List(request, metadata=metadata())
+                for item in response.items:
+                    obj = json.loads(item)
+                    objects[object_key(obj)] = obj
+                token = getattr(response, "continue")
+                if not token:
+                    return objects, response.resource_version
+        except grpc.RpcError as error:
+            # Only a continued page expires (token is the one it was asked with).
+            if error.code() != grpc.StatusCode.OUT_OF_RANGE or not token or attempt == restarts:
+                raise
+            log("%s: %s; listing again from the start" % (error.code().name, error.details()))
+
+
 def is_local(address):
     """Whether a gRPC target is this machine only: a unix socket or a loopback address."""
     if address.startswith(("unix:", "unix-abstract:")):
@@ -186,6 +228,10 @@ def main():
     parser.add_argument("--namespace", default="", help="default: all namespaces")
     parser.add_argument("--selector", default="", help="label selector, kubectl syntax")
     parser.add_argument("--max-events", type=int, default=None, help="stop after N events")
+    parser.add_argument("--list", action="store_true",
+                        help="list the objects once (in pages) and exit instead of following")
+    parser.add_argument("--chunk-size", type=int, default=500,
+                        help="with --list: objects per page (default 500; 0: one answer)")
     parser.add_argument("--cacert", help="PEM CA of informerd's certificate: use TLS")
     parser.add_argument("--tls", action="store_true", help="use TLS with the system's CAs")
     credentials = parser.add_mutually_exclusive_group()
@@ -205,6 +251,18 @@ def main():
         return 1
     with channel:
         stub = informerd_pb2_grpc.InformerStub(channel)
+        if args.list:
+            try:
+                objects, resource_version = list_objects(
+                    stub, args.resource, args.namespace, args.selector, limit=args.chunk_size,
+                    metadata=metadata, log=lambda line: print(line, file=sys.stderr))
+            except grpc.RpcError as error:
+                print("informer_client: %s: %s" % (error.code().name, error.details()),
+                      file=sys.stderr)
+                return 1
+            print("%d objects at resource version %s: %s" % (
+                len(objects), resource_version, " ".join(sorted(objects))))
+            return 0
         cache = LocalCache()
         try:
             follow(stub, args.resource, args.namespace, args.selector, cache=cache,

@@ -3,6 +3,7 @@
 #include "cmd/informerctl/command_line.h"
 
 #include <catch2/catch.hpp>
+#include <string>
 #include <vector>
 
 namespace informerd::ctl {
@@ -101,6 +102,26 @@ TEST_CASE("get and list take --min-resource-version; other commands refuse it") 
   auto help = Parse({"--help"});
   REQUIRE(help.ok());
   CHECK(help->help_text.find("--min-resource-version RV") != std::string::npos);
+}
+
+TEST_CASE("list takes --chunk-size, 500 by default as kubectl's; other commands refuse it") {
+  CHECK(Parse({"list", "pods"})->chunk_size == 500);
+  CHECK(Parse({"list", "pods", "--chunk-size", "20"})->chunk_size == 20);
+  CHECK(Parse({"list", "pods", "--chunk-size=0"})->chunk_size == 0);
+  CHECK(Parse({"watch", "pods", "--chunk-size", "20"}).status().message() ==
+        "--chunk-size does not apply to watch (see informerctl --help)");
+  CHECK(Parse({"get", "pods", "x", "--chunk-size", "20"}).status().message() ==
+        "--chunk-size does not apply to get (see informerctl --help)");
+  for (const char* bad : {"-1", "ten", "", "1e3", "9999999999"}) {
+    const auto refused = Parse({"list", "pods", "--chunk-size", bad});
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().message() == std::string("--chunk-size: \"") + bad +
+                                            "\" is not a whole number of objects (0 for one "
+                                            "answer) (see informerctl --help)");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--chunk-size N") != std::string::npos);
 }
 
 TEST_CASE("resources takes a namespace: what the caller may list there") {

@@ -227,6 +227,94 @@ TEST_CASE("list passes namespace and selectors through and drops the NAMESPACE c
   CHECK(requests[0].min_resource_version() == "42");
 }
 
+v1::ListResponse Page(std::vector<std::string> items, const std::string& token) {
+  v1::ListResponse page;
+  for (std::string& item : items) page.add_items(std::move(item));
+  page.set_resource_version("77");
+  page.set_continue_(token);
+  return page;
+}
+
+TEST_CASE(
+    "list reads a paged list to its end: limit 500, continue, min_resource_version only on "
+    "the first page") {
+  FakeInformer fake;
+  fake.service().QueueList({{grpc::Status::OK, Page({Pod("a", "p1", hours(1))}, "t1")},
+                            {grpc::Status::OK, Page({Pod("a", "p2", hours(2))}, "t2")},
+                            {grpc::Status::OK, Page({Pod("b", "p3", hours(3))}, "")}});
+  const SubprocessResult result =
+      Run({"--address", fake.address(), "list", "pods", "--min-resource-version", "42"});
+  CHECK(result.exit_code == 0);
+  CHECK(result.err.empty());
+  CHECK(result.out ==
+        "NAMESPACE   NAME   AGE\n"
+        "a           p1     60m\n"
+        "a           p2     120m\n"
+        "b           p3     3h\n");
+  const auto requests = fake.service().list_requests();
+  REQUIRE(requests.size() == 3);
+  for (const v1::ListRequest& request : requests) {
+    CHECK(request.resource() == "pods");
+    CHECK(request.limit() == 500);
+  }
+  CHECK(requests[0].continue_().empty());
+  CHECK(requests[0].min_resource_version() == "42");
+  CHECK(requests[1].continue_() == "t1");
+  CHECK(requests[1].min_resource_version().empty());
+  CHECK(requests[2].continue_() == "t2");
+}
+
+TEST_CASE("list --chunk-size sets each page's limit; 0 asks for one answer") {
+  FakeInformer fake;
+  fake.service().SetList(ThreePods());
+  CHECK(Run({"--address", fake.address(), "list", "pods", "--chunk-size", "2"}).exit_code == 0);
+  CHECK(Run({"--address", fake.address(), "list", "pods", "--chunk-size", "0"}).exit_code == 0);
+  const auto requests = fake.service().list_requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].limit() == 2);
+  CHECK(requests[1].limit() == 0);
+}
+
+TEST_CASE("a list that expires while paging is read again from the start, twice at most") {
+  const grpc::Status expired(grpc::StatusCode::OUT_OF_RANGE,
+                             "continue: the list's state at resource version 77 is no longer "
+                             "available (...); re-list from the start, without continue");
+  FakeInformer fake;
+  fake.service().QueueList({{grpc::Status::OK, Page({Pod("a", "old", hours(1))}, "t1")},
+                            {expired, v1::ListResponse()},
+                            {grpc::Status::OK, Page({Pod("a", "p1", hours(1))}, "t2")},
+                            {grpc::Status::OK, Page({Pod("a", "p2", hours(2))}, "")}});
+  const SubprocessResult result = Run({"--address", fake.address(), "list", "pods", "-o", "name"});
+  CHECK(result.exit_code == 0);
+  CHECK(result.out == "pods/p1\npods/p2\n");
+  CHECK(result.err == "informerctl: the list expired while paging (" + expired.error_message() +
+                          "); listing again from the start\n");
+  const auto requests = fake.service().list_requests();
+  REQUIRE(requests.size() == 4);
+  CHECK(requests[2].continue_().empty());
+  CHECK(requests[3].continue_() == "t2");
+
+  // Expiring every time: the third expiry is the answer.
+  FakeInformer unlucky;
+  std::vector<std::pair<grpc::Status, v1::ListResponse>> answers;
+  for (int i = 0; i < 3; ++i) {
+    answers.push_back({grpc::Status::OK, Page({Pod("a", "p1", hours(1))}, "t")});
+    answers.push_back({expired, v1::ListResponse()});
+  }
+  unlucky.service().QueueList(answers);
+  const SubprocessResult failed = Run({"--address", unlucky.address(), "list", "pods"});
+  CHECK(failed.exit_code == 1);
+  CHECK(failed.out.empty());
+  CHECK(failed.err.find("informerctl: OUT_OF_RANGE: continue: the list's state at resource "
+                        "version 77 is no longer available") != std::string::npos);
+  CHECK(unlucky.service().list_requests().size() == 6);
+  // A first page is not retried: OUT_OF_RANGE there is not an expired list.
+  FakeInformer first;
+  first.service().FailWith(expired);
+  CHECK(Run({"--address", first.address(), "list", "pods"}).exit_code == 1);
+  CHECK(first.service().list_requests().size() == 1);
+}
+
 TEST_CASE("list of a cluster-scoped resource has no NAMESPACE column") {
   FakeInformer fake;
   v1::ListResponse response;
@@ -633,7 +721,7 @@ TEST_CASE("usage errors print one line and exit 2 without calling informerd") {
        "informerctl --help)"},
       {{"list"},
        "usage: informerctl list RESOURCE [-n NS | -A] [-l SEL] [--field-selector SEL] "
-       "[--min-resource-version RV] (see informerctl --help)"},
+       "[--min-resource-version RV] [--chunk-size N] (see informerctl --help)"},
       {{"watch", "pods", "--min-resource-version", "3"},
        "--min-resource-version does not apply to watch (see informerctl --help)"},
       {{"resources", "pods"}, "resources takes no arguments (see informerctl --help)"},

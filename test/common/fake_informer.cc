@@ -3,6 +3,7 @@
 
 #include <grpc/grpc_security_constants.h>
 
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -19,6 +20,13 @@ void FakeInformerService::SetResources(v1::ListResourcesResponse response) {
 void FakeInformerService::SetList(v1::ListResponse response) {
   std::lock_guard<std::mutex> lock(mutex_);
   list_ = std::move(response);
+}
+
+void FakeInformerService::QueueList(
+    std::vector<std::pair<grpc::Status, v1::ListResponse>> answers) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  list_queue_.insert(list_queue_.end(), std::make_move_iterator(answers.begin()),
+                     std::make_move_iterator(answers.end()));
 }
 
 void FakeInformerService::AddObject(const std::string& namespace_name, const std::string& name,
@@ -113,6 +121,12 @@ grpc::Status FakeInformerService::List(grpc::ServerContext* context, const v1::L
   }
   if (auto failure = Begin("List", context)) return *failure;
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!list_queue_.empty()) {
+    auto [status, answer] = std::move(list_queue_.front());
+    list_queue_.erase(list_queue_.begin());
+    *response = std::move(answer);
+    return status;
+  }
   *response = list_;
   return grpc::Status::OK;
 }

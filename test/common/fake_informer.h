@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "informerd/v1/informerd.grpc.pb.h"
@@ -46,6 +47,9 @@ class FakeInformerService final : public v1::Informer::Service {
  public:
   void SetResources(v1::ListResourcesResponse response);
   void SetList(v1::ListResponse response);
+  // The next List calls answer these, one each, in order (a paged list, an expired continue),
+  // before SetList's answer serves the rest.
+  void QueueList(std::vector<std::pair<grpc::Status, v1::ListResponse>> answers);
   // Get answers from the objects given here, keyed by namespace and name; others are NOT_FOUND.
   void AddObject(const std::string& namespace_name, const std::string& name, std::string json,
                  std::string resource_version);
@@ -83,6 +87,7 @@ class FakeInformerService final : public v1::Informer::Service {
   std::chrono::milliseconds failure_delay_{0};
   v1::ListResourcesResponse resources_;
   v1::ListResponse list_;
+  std::vector<std::pair<grpc::Status, v1::ListResponse>> list_queue_;
   std::map<std::pair<std::string, std::string>, v1::GetResponse> objects_;
   SubscribeScript subscribe_;
   std::vector<v1::ListRequest> list_requests_;

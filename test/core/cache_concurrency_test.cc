@@ -1,8 +1,9 @@
 // core/cache.* under concurrency: the reflector's thread applies a long random history (live
 // events, bookmarks, relists) while consumer threads subscribe, read, disconnect, fall behind and
-// resume, and a reader thread lists. Every subscriber must see a stream without a gap or a
-// duplicate, ending in exactly the cache's final state under its filter; every (event, delivered
-// type) must be encoded once. Run under --config=tsan to check the locking.
+// resume, a reader thread lists, and a stall checker ends (dropping their queues) the dawdlers
+// it finds with items waiting, as the daemon's timer does. Every subscriber must see a stream
+// without a gap or a duplicate, ending in exactly the cache's final state under its filter; every
+// (event, delivered type) must be encoded once. Run under --config=tsan to check the locking.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -240,6 +241,17 @@ TEST_CASE("concurrent subscribers see gap-free, duplicate-free streams while eve
       }
     });
   }
+  // The daemon's stall check (Cache::CheckStalled), far more often than the daemon runs it: it
+  // ends the slow consumers (no stall budget) that dawdle with items waiting and drops their
+  // queues, concurrently with the applier and the consumers.
+  std::atomic<int> stall_checks{0};
+  threads.emplace_back([&] {
+    while (!done) {
+      cache->CheckStalled();
+      ++stall_checks;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  });
   // What the reader found wrong (read after the threads are joined).
   std::vector<std::string> reader_failures;
   int reads = 0;
@@ -362,6 +374,7 @@ TEST_CASE("concurrent subscribers see gap-free, duplicate-free streams while eve
   INFO("reader: " << reads << " reads");
   for (const std::string& failure : reader_failures) FAIL_CHECK("reader: " << failure);
   CHECK(reads > 0);
+  CHECK(stall_checks > 0);
 
   const auto all = cache->List("", LabelSelector(), FieldSelector());
   REQUIRE(all.ok());

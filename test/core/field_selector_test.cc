@@ -286,5 +286,21 @@ TEST_CASE("malformed field selectors are rejected naming the term or sequence an
   }
 }
 
+TEST_CASE("CountRequirements counts the terms Parse would read, without parsing") {
+  for (const char* text : {"", ",", ",,,", "a=b", "a=b,c!=d", "a==b,,c=d,", R"x(a=x\,y,b=c)x",
+                           R"x(a=\\,b=c)x", "metadata.name=web,spec.nodeName!=n1"}) {
+    INFO("selector: \"" << text << "\"");
+    CHECK(FieldSelector::CountRequirements(text) == MustParse(text).requirements().size());
+  }
+  // Bare '=' terms, which Parse drops, are counted: the count bounds the work, never undercounts.
+  CHECK(FieldSelector::CountRequirements("=,!=,a=b") == 3);
+  CHECK(MustParse("=,!=,a=b").requirements().size() == 1);
+  // Invalid selectors are counted by their terms too.
+  CHECK(FieldSelector::CountRequirements("a,b,c") == 3);
+  std::string many = "a=b";
+  for (int i = 1; i < 20000; ++i) many += ",a=b";
+  CHECK(FieldSelector::CountRequirements(many) == 20000);
+}
+
 }  // namespace
 }  // namespace informerd::core

@@ -523,6 +523,27 @@ TEST_CASE("malformed selectors are rejected naming the token and its position") 
   }
 }
 
+// ---- Counting requirements before parsing ------------------------------------------------------
+
+TEST_CASE("CountRequirements counts what Parse would build, without parsing") {
+  // Every valid selector: the count is exactly the parsed requirements'.
+  for (const char* text : {"", " \t", "a", "!a", "a=b", "a==b,c!=d", "a in (b,c),d notin (e,,f),g",
+                           "a in ()", "a in (,,,)", "x>1,y<2", " a = b , c ",
+                           "in in (in),notin notin (notin)", "example.com/k in (v1, v2, v3),k2"}) {
+    INFO("selector: \"" << text << "\"");
+    CHECK(LabelSelector::CountRequirements(text) == MustParse(text).requirements().size());
+  }
+  // Invalid ones: a bound on what Parse would build before it fails; unbalanced parentheses
+  // never hide a separator.
+  CHECK(LabelSelector::CountRequirements(",") == 2);
+  CHECK(LabelSelector::CountRequirements("a in (b,c") == 1);
+  CHECK(LabelSelector::CountRequirements("a),b,c") == 3);
+  // A selector of 20,000 clauses is counted as such in one pass.
+  std::string many = "a";
+  for (int i = 1; i < 20000; ++i) many += ",a";
+  CHECK(LabelSelector::CountRequirements(many) == 20000);
+}
+
 TEST_CASE("error messages escape control characters in the selector") {
   CHECK(ParseError("a\x01=b") ==
         "label selector \"a\\x01=b\": invalid key \"a\\x01\" at position 0: " +

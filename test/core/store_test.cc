@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -184,6 +185,53 @@ TEST_CASE("an extra field change moves the object between field index entries") 
   store.Put(Own(MakeObject("ns", "a", "u", 2, {}, {std::string("n1")})), 0);
   CHECK(Examined(store, Filter("", "", "spec.nodeName=")) == 0);
   CHECK(Keys(store.List(Filter("", "", "spec.nodeName=n1"))) == std::vector<std::string>{"ns/a"});
+}
+
+// A paged List (core/cache.h, "Paged lists") reads the store a page at a time: after the
+// previous page's last key, at most `max` objects, whatever plan answers the filter.
+TEST_CASE(
+    "List after a key and at most max pages through exactly what one List returns, with "
+    "every plan") {
+  Store store(kPaths);
+  Populate(store);
+  const ObjectFilter filter = GENERATE(as<ObjectFilter>{}, Filter("", "", ""),       // scan
+                                       Filter("ns-3", "", ""),                       // namespace
+                                       Filter("", "", "metadata.namespace=ns-4"),    // namespace
+                                       Filter("ns-2", "", "metadata.name=pod-007"),  // point
+                                       Filter("", "", "metadata.name=pod-042"),  // each namespace
+                                       Filter("", "app=app-3", ""),              // label index
+                                       Filter("", "", "spec.nodeName=node-7"),   // field index
+                                       Filter("", "app=app-3,rare=yes", ""),     // fewer
+                                       Filter("absent", "", ""));                // nothing
+  const std::size_t max = GENERATE(1u, 7u, 50u);
+  const std::vector<std::string> all = Keys(store.List(filter));
+  std::vector<std::string> paged;
+  std::optional<ObjectKey> after;
+  for (int pages = 0; pages < 1100; ++pages) {
+    const auto page = store.List(filter, after ? &*after : nullptr, max);
+    REQUIRE(page.size() <= max);
+    for (const auto& object : page) paged.push_back(testing::Key(*object));
+    if (page.size() < max) break;
+    after = ObjectKey{page.back()->namespace_name.str(), page.back()->name.str()};
+  }
+  CHECK(paged == all);
+}
+
+TEST_CASE("a paged List of the namespace range starts after the key, not at the namespace") {
+  Store store(kPaths);
+  Populate(store);
+  const ObjectKey before_namespace{"ns-2", "zzz"};
+  CHECK(Keys(store.List(Filter("ns-3", "", ""), &before_namespace, 2)) ==
+        std::vector<std::string>{"ns-3/pod-000", "ns-3/pod-001"});
+  const ObjectKey inside{"ns-3", "pod-097"};
+  CHECK(Keys(store.List(Filter("ns-3", "", ""), &inside, 5)) ==
+        std::vector<std::string>{"ns-3/pod-098", "ns-3/pod-099"});
+  const ObjectKey past{"ns-4", ""};
+  CHECK(store.List(Filter("ns-3", "", ""), &past, 5).empty());
+  // A page of a scan stops at `max`: it examines no more than it returns.
+  const uint64_t examined = store.entries_examined();
+  CHECK(store.List(Filter("", "", ""), &inside, 10).size() == 10);
+  CHECK(store.entries_examined() - examined == 10);
 }
 
 TEST_CASE("RemoveUnstamped removes exactly the entries a list did not stamp, in key order") {

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace informerd::daemon {
@@ -50,6 +51,101 @@ TEST_CASE("--metrics-listen takes HOST:PORT, or none (or nothing) to turn the me
   CHECK(options->metrics_listen_address.empty());
   CHECK(ErrorOf({"--config", "c", "--metrics-listen", "9090"}) ==
         "--metrics-listen: \"9090\" is not HOST:PORT or none (for example 0.0.0.0:9090)");
+}
+
+TEST_CASE("--probe-listen: the probe port, 0.0.0.0:9091 by default, none turns it off") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->probe_listen_address == "0.0.0.0:9091");
+  auto options = Parse({"--config", "c", "--probe-listen", "127.0.0.1:0"});
+  REQUIRE(options.ok());
+  CHECK(options->probe_listen_address == "127.0.0.1:0");
+  options = Parse({"--config", "c", "--probe-listen=[::]:8081"});
+  REQUIRE(options.ok());
+  CHECK(options->probe_listen_address == "[::]:8081");
+  options = Parse({"--config", "c", "--probe-listen", "none"});
+  REQUIRE(options.ok());
+  CHECK(options->probe_listen_address.empty());
+  CHECK(ErrorOf({"--config", "c", "--probe-listen", "9091"}) ==
+        "--probe-listen: \"9091\" is not HOST:PORT or none (for example 0.0.0.0:9091)");
+  // One port cannot be both (port 0 picks two different ports).
+  CHECK(ErrorOf({"--config", "c", "--probe-listen", "0.0.0.0:9090"}) ==
+        "--probe-listen and --metrics-listen are both 0.0.0.0:9090: the probe port needs a port "
+        "of its own (or --probe-listen none)");
+  CHECK(
+      Parse({"--config", "c", "--probe-listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"}).ok());
+}
+
+TEST_CASE("--ingest-threads: the CPUs (1 to 8) by default, 1 to 64, errors name the range") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  const unsigned cpus = std::thread::hardware_concurrency();
+  const std::size_t expected = cpus == 0 ? 1 : cpus > 8 ? 8 : cpus;
+  CHECK(defaults->ingest_threads == expected);
+  CHECK(DefaultIngestThreads() == expected);
+
+  for (const char* value : {"1", "2", "64"}) {
+    INFO(value);
+    auto options = Parse({"--config", "c", std::string("--ingest-threads=") + value});
+    REQUIRE(options.ok());
+    CHECK(options->ingest_threads == std::stoul(value));
+  }
+  auto spaced = Parse({"--config", "c", "--ingest-threads", "3"});
+  REQUIRE(spaced.ok());
+  CHECK(spaced->ingest_threads == 3);
+
+  for (const char* value : {"0", "65", "-1", "two"}) {
+    INFO(value);
+    CHECK(ErrorOf({"--config", "c", std::string("--ingest-threads=") + value}) ==
+          std::string("--ingest-threads: \"") + value + "\" is not a whole number from 1 to 64");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--ingest-threads N") != std::string::npos);
+}
+
+TEST_CASE("the HTTP ports' limits: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->metrics_max_connections == 64);
+  CHECK(defaults->probe_max_connections == 16);
+  CHECK(defaults->http_header_timeout == std::chrono::seconds(5));
+  CHECK(defaults->http_idle_timeout == std::chrono::minutes(2));
+
+  auto options = Parse({"--config", "c", "--metrics-max-connections=200", "--probe-max-connections",
+                        "4", "--http-header-timeout=1500ms", "--http-idle-timeout", "30s"});
+  REQUIRE(options.ok());
+  CHECK(options->metrics_max_connections == 200);
+  CHECK(options->probe_max_connections == 4);
+  CHECK(options->http_header_timeout == std::chrono::milliseconds(1500));
+  CHECK(options->http_idle_timeout == std::chrono::seconds(30));
+
+  for (const char* flag : {"metrics-max-connections", "probe-max-connections"}) {
+    INFO(flag);
+    for (const char* value : {"0", "-1", "many"}) {
+      INFO(value);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + value}) ==
+            std::string("--") + flag + ": \"" + value +
+                "\" is not a whole number from 1 to 1000000000");
+    }
+  }
+  for (const char* flag : {"http-header-timeout", "http-idle-timeout"}) {
+    INFO(flag);
+    CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=0s"}) ==
+          std::string("--") + flag + ": \"0s\" must be more than 0s");
+    CHECK(
+        ErrorOf({"--config", "c", std::string("--") + flag + "=5"}) ==
+        std::string("--") + flag +
+            ": \"5\" is not a duration such as 30s, 5m or 1h30m (units h, m, s, ms), at most 24h");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* flag :
+       {"--probe-listen HOST:PORT", "--metrics-max-connections N", "--probe-max-connections N",
+        "--http-header-timeout DURATION", "--http-idle-timeout DURATION"}) {
+    INFO(flag);
+    CHECK(help->help_text.find(flag) != std::string::npos);
+  }
 }
 
 TEST_CASE("every flag is taken, in --flag=value and --flag value forms") {
@@ -262,6 +358,30 @@ TEST_CASE("boolean flags: bare means true; =true and =false; anything else is an
   }
 }
 
+TEST_CASE("List's response bounds: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->max_list_response_bytes == 4128768);  // 4 MiB less 64 KiB
+  CHECK(defaults->max_list_response_objects == 10000);
+  auto options = Parse(
+      {"--config", "c", "--max-list-response-bytes=16777216", "--max-list-response-objects", "1"});
+  REQUIRE(options.ok());
+  CHECK(options->max_list_response_bytes == 16777216);
+  CHECK(options->max_list_response_objects == 1);
+  for (const char* flag : {"max-list-response-bytes", "max-list-response-objects"}) {
+    for (const char* bad : {"0", "-1", "4MiB", "1000000001"}) {
+      INFO(flag << "=" << bad);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + bad}) ==
+            std::string("--") + flag + ": \"" + bad +
+                "\" is not a whole number from 1 to 1000000000");
+    }
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--max-list-response-bytes N") != std::string::npos);
+  CHECK(help->help_text.find("--max-list-response-objects N") != std::string::npos);
+}
+
 TEST_CASE("authentication and authorization flags: values and errors") {
   auto options =
       Parse({"--config", "c", "--authentication-token-webhook-cache-ttl", "30s",
@@ -326,6 +446,132 @@ TEST_CASE("Subscribe's bounded waits: defaults, values and errors") {
   CHECK(help->help_text.find("--subscribe-future-version-wait DURATION") != std::string::npos);
 }
 
+TEST_CASE("client limits: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->max_subscriptions == 10000);
+  CHECK(defaults->max_subscriptions_per_user == 5000);
+  CHECK(defaults->max_selector_bytes == 4096);
+  CHECK(defaults->max_selector_requirements == 64);
+
+  auto options = Parse({"--config", "c", "--max-subscriptions=0", "--max-subscriptions-per-user",
+                        "100", "--max-selector-bytes=65536", "--max-selector-requirements=1"});
+  REQUIRE(options.ok());
+  CHECK(options->max_subscriptions == 0);
+  CHECK(options->max_subscriptions_per_user == 100);
+  CHECK(options->max_selector_bytes == 65536);
+  CHECK(options->max_selector_requirements == 1);
+
+  for (const char* flag : {"max-subscriptions", "max-subscriptions-per-user"}) {
+    INFO(flag);
+    for (const char* value : {"-1", "1e3", "+5", "1000000001", "99999999999999999999"}) {
+      INFO(value);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + value}) ==
+            std::string("--") + flag + ": \"" + value +
+                "\" is not a whole number from 0 to 1000000000");
+    }
+  }
+  // A selector limit of 0 would refuse every selector.
+  for (const char* flag : {"max-selector-bytes", "max-selector-requirements"}) {
+    INFO(flag);
+    CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=0"}) ==
+          std::string("--") + flag + ": \"0\" is not a whole number from 1 to 1000000000");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* flag : {"--max-subscriptions N", "--max-subscriptions-per-user N",
+                           "--max-selector-bytes N", "--max-selector-requirements N"}) {
+    INFO(flag);
+    CHECK(help->help_text.find(flag) != std::string::npos);
+  }
+}
+
+TEST_CASE("the gRPC transport limits: defaults, values and errors") {
+  auto defaults = Parse({"--config", "c"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->grpc_max_connections == 1000);
+  CHECK(defaults->grpc_max_calls_per_connection == 200);
+  CHECK(defaults->grpc_max_concurrent_streams == 100);
+  CHECK(defaults->grpc_max_connection_age == std::chrono::minutes(30));
+  CHECK(defaults->grpc_max_connection_age_grace == std::chrono::minutes(5));
+  CHECK(defaults->grpc_keepalive_min_time == std::chrono::seconds(10));
+  CHECK(defaults->grpc_handshake_timeout == std::chrono::seconds(20));
+
+  auto options = Parse({"--config", "c", "--grpc-max-connections=5",
+                        "--grpc-max-concurrent-streams", "10", "--grpc-max-calls-per-connection=0",
+                        "--grpc-max-connection-age=0s", "--grpc-max-connection-age-grace", "1m",
+                        "--grpc-keepalive-min-time=30s", "--grpc-handshake-timeout=1500ms"});
+  REQUIRE(options.ok());
+  CHECK(options->grpc_max_connections == 5);
+  CHECK(options->grpc_max_concurrent_streams == 10);
+  CHECK(options->grpc_max_calls_per_connection == 0);                            // not checked
+  CHECK(options->grpc_max_connection_age == std::chrono::milliseconds::zero());  // no limit
+  CHECK(options->grpc_max_connection_age_grace == std::chrono::minutes(1));
+  CHECK(options->grpc_keepalive_min_time == std::chrono::seconds(30));
+  CHECK(options->grpc_handshake_timeout == std::chrono::milliseconds(1500));
+  // Calls in flight may equal the streams allowed.
+  auto equal = Parse({"--config", "c", "--grpc-max-concurrent-streams=50",
+                      "--grpc-max-calls-per-connection=50", "--grpc-max-connection-age-grace=0s"});
+  REQUIRE(equal.ok());
+  CHECK(equal->grpc_max_calls_per_connection == 50);
+  CHECK(equal->grpc_max_connection_age_grace == std::chrono::milliseconds::zero());
+
+  for (const char* flag : {"grpc-max-connections", "grpc-max-concurrent-streams"}) {
+    INFO(flag);
+    for (const char* value : {"0", "-1", "many", "1000000001"}) {
+      INFO(value);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + value}) ==
+            std::string("--") + flag + ": \"" + value +
+                "\" is not a whole number from 1 to 1000000000");
+    }
+  }
+  for (const char* value : {"-1", "lots", "1e3"}) {
+    INFO(value);
+    CHECK(ErrorOf({"--config", "c", std::string("--grpc-max-calls-per-connection=") + value}) ==
+          std::string("--grpc-max-calls-per-connection: \"") + value +
+              "\" is not a whole number from 0 to 1000000000");
+  }
+  // Fewer calls in flight than the streams a client may open would disconnect honest clients:
+  // below the default streams, or the default calls below raised streams.
+  CHECK(ErrorOf({"--config", "c", "--grpc-max-calls-per-connection=99"}) ==
+        "--grpc-max-calls-per-connection: 99 is below --grpc-max-concurrent-streams (100): a "
+        "client using the streams it is allowed would be disconnected (0 turns the check off)");
+  CHECK(ErrorOf({"--config", "c", "--grpc-max-concurrent-streams=300"}) ==
+        "--grpc-max-calls-per-connection: 200 is below --grpc-max-concurrent-streams (300): a "
+        "client using the streams it is allowed would be disconnected (0 turns the check off)");
+  CHECK(Parse({"--config", "c", "--grpc-max-concurrent-streams=300",
+               "--grpc-max-calls-per-connection=0"})
+            .ok());
+  for (const char* flag : {"grpc-max-connection-age", "grpc-max-connection-age-grace",
+                           "grpc-keepalive-min-time", "grpc-handshake-timeout"}) {
+    INFO(flag);
+    for (const char* value : {"5", "soon", "25h"}) {
+      INFO(value);
+      CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=" + value}) ==
+            std::string("--") + flag + ": \"" + value +
+                "\" is not a duration such as 30s, 5m or 1h30m (units h, m, s, ms), at most 24h");
+    }
+  }
+  // A connection age of 0 means no limit; a keepalive interval or handshake timeout of 0 means
+  // nothing sensible.
+  for (const char* flag : {"grpc-keepalive-min-time", "grpc-handshake-timeout"}) {
+    INFO(flag);
+    CHECK(ErrorOf({"--config", "c", std::string("--") + flag + "=0s"}) ==
+          std::string("--") + flag + ": \"0s\" must be more than 0s");
+  }
+
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  for (const char* flag :
+       {"--grpc-max-connections N", "--grpc-max-concurrent-streams N",
+        "--grpc-max-calls-per-connection N", "--grpc-max-connection-age DURATION",
+        "--grpc-max-connection-age-grace DURATION", "--grpc-keepalive-min-time DURATION",
+        "--grpc-handshake-timeout DURATION"}) {
+    INFO(flag);
+    CHECK(help->help_text.find(flag) != std::string::npos);
+  }
+}
+
 TEST_CASE("--help describes the security flags") {
   auto help = Parse({"--help"});
   REQUIRE(help.ok());
@@ -339,6 +585,46 @@ TEST_CASE("--help describes the security flags") {
     INFO(flag);
     CHECK(help->help_text.find(flag) != std::string::npos);
   }
+}
+
+TEST_CASE("--rpc-threads: the service's executor threads, 2 by default, 1 to 256") {
+  auto options = Parse({"--config", "c"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_threads == 2);
+  options = Parse({"--config", "c", "--rpc-threads", "1"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_threads == 1);
+  options = Parse({"--config", "c", "--rpc-threads=256"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_threads == 256);
+  for (const std::string given : {"0", "257", "-1", "two"}) {
+    INFO(given);
+    CHECK(ErrorOf({"--config", "c", "--rpc-threads=" + given}) ==
+          "--rpc-threads: \"" + given + "\" is not a whole number from 1 to 256");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--rpc-threads N") != std::string::npos);
+}
+
+TEST_CASE("--rpc-nice: the client-serving threads' nice value, 10 by default, 0 to 19") {
+  auto options = Parse({"--config", "c"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_nice == 10);
+  options = Parse({"--config", "c", "--rpc-nice", "0"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_nice == 0);
+  options = Parse({"--config", "c", "--rpc-nice=19"});
+  REQUIRE(options.ok());
+  CHECK(options->rpc_nice == 19);
+  for (const std::string given : {"20", "-1", "ten"}) {
+    INFO(given);
+    CHECK(ErrorOf({"--config", "c", "--rpc-nice=" + given}) ==
+          "--rpc-nice: \"" + given + "\" is not a whole number from 0 to 19");
+  }
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help_text.find("--rpc-nice N") != std::string::npos);
 }
 
 }  // namespace

@@ -2,8 +2,9 @@
 """The Helm chart's renderings, read as Kubernetes would read them: for the default values and
 every example values file, the RBAC is exactly get/list/watch on the configured resources in their
 scope plus the system:auth-delegator binding, the ConfigMap holds exactly the configured
-informers, and the Deployment is wired together (ports, probes, config mount, ServiceAccount,
-hardening, TLS from the Secret, Webhook authorization), with a NetworkPolicy in front. Also the
+informers, and the Deployment is wired together (ports, probes on the probe port, config mount,
+ServiceAccount, hardening, TLS from the Secret, Webhook authorization), with a NetworkPolicy in
+front that admits no peer to the probe port. Also the
 security values (TLS off, client CA, token audiences, the NetworkPolicy's peers or none), the
 README's self-signed quick-start certificate, the sidecar manifests' wiring (a unix socket in a
 shared emptyDir) and the chart's refusal of values it cannot turn into RBAC. (Applying them to a
@@ -137,15 +138,17 @@ class Renderings(unittest.TestCase):
         self.assertEqual(container["image"], "%s:%s" % (values["image"]["repository"],
                                                         values["image"]["tag"] or "0.1.0"))
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        self.assertEqual(ports, {"grpc": 50051, "metrics": 9090})
+        self.assertEqual(ports, {"grpc": 50051, "metrics": 9090, "probes": 9091})
         args = args_of(container)
         self.assertEqual(args["--listen"], "0.0.0.0:%d" % ports["grpc"])
         self.assertEqual(args["--metrics-listen"], "0.0.0.0:%d" % ports["metrics"])
+        # The kubelet's probes on the probe port, which has connections of its own.
+        self.assertEqual(args["--probe-listen"], "0.0.0.0:%d" % ports["probes"])
         # Every call is authorized by a SubjectAccessReview, whatever informerd's defaults.
         self.assertEqual(args["--authorization-mode"], "Webhook")
         self.check_tls(pod, container, values["tls"], release)
-        self.assertEqual(container["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "metrics"})
-        self.assertEqual(container["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "metrics"})
+        self.assertEqual(container["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "probes"})
+        self.assertEqual(container["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "probes"})
         mount_dir, key = os.path.split(args["--config"])
         mount = next(m for m in container["volumeMounts"] if m["mountPath"] == mount_dir)
         volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
@@ -154,12 +157,13 @@ class Renderings(unittest.TestCase):
         self.assertIn(key, config_map["data"])
         self.assertEqual(pod["terminationGracePeriodSeconds"], 15)
 
-        # The Service selects the pods and targets their named ports.
+        # The Service selects the pods and targets their named ports, the probe port excepted: the
+        # kubelet probes the pod itself, and nothing else needs it.
         service = one(objects, "Service")
         self.assertEqual(service["spec"]["selector"], deployment["spec"]["selector"]["matchLabels"])
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         self.assertTrue(set(service["spec"]["selector"].items()) <= set(labels.items()))
-        self.assertEqual({p["targetPort"] for p in service["spec"]["ports"]}, set(ports))
+        self.assertEqual({p["targetPort"] for p in service["spec"]["ports"]}, {"grpc", "metrics"})
         for obj in objects:
             if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
                 self.assertEqual(obj["metadata"]["namespace"], namespace, obj["kind"])
@@ -218,6 +222,9 @@ class Renderings(unittest.TestCase):
         ] + policy["extraIngress"])
         for rule in spec["ingress"]:
             self.assertTrue(rule["from"], "an empty `from` admits every source")
+            # The probe port is admitted for no peer: only the node (the kubelet), which a
+            # NetworkPolicy always admits, reaches it.
+            self.assertNotIn(ports["probes"], [p.get("port") for p in rule.get("ports", [])])
 
     def test_default_values(self):
         objects = self.check_rendering([], "informerd", "informerd")
@@ -426,15 +433,17 @@ class Sidecar(unittest.TestCase):
             volumes.append(volume)
         self.assertEqual(volumes[0], volumes[1])
         self.assertIn("emptyDir", volumes[0])
-        self.assertEqual([p["name"] for p in informerd["ports"]], ["metrics"])
+        self.assertEqual([p["name"] for p in informerd["ports"]], ["metrics", "probes"])
         # Mode 0660: the socket's group is the fsGroup, which every container of the pod has.
         self.assertEqual(pod["securityContext"]["fsGroup"], pod["securityContext"]["runAsGroup"])
         # Only the two containers share the socket's volume.
         self.assertEqual(sum(1 for c in containers.values() for m in c.get("volumeMounts", [])
                              if m["name"] == volumes[0]["name"]), 2)
-        self.assertEqual(informerd["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "metrics"})
-        self.assertEqual(informerd["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "metrics"})
-        self.assertEqual(args["--metrics-listen"], "0.0.0.0:%d" % informerd["ports"][0]["containerPort"])
+        self.assertEqual(informerd["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "probes"})
+        self.assertEqual(informerd["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "probes"})
+        container_ports = {p["name"]: p["containerPort"] for p in informerd["ports"]}
+        self.assertEqual(args["--metrics-listen"], "0.0.0.0:%d" % container_ports["metrics"])
+        self.assertEqual(args["--probe-listen"], "0.0.0.0:%d" % container_ports["probes"])
         for container in containers.values():
             self.assertEqual(container["securityContext"]["capabilities"], {"drop": ["ALL"]})
             self.assertFalse(container["securityContext"]["allowPrivilegeEscalation"])

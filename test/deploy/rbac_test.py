@@ -178,12 +178,23 @@ def daemon_args(deployment, config_path, kubeconfig, tls_files):
         elif flag == "--metrics-listen":
             metrics_port = lib.free_port()
             value = "127.0.0.1:%d" % metrics_port
+        elif flag == "--probe-listen":
+            value = "127.0.0.1:%d" % lib.free_port()
         elif flag in ("--tls-cert-file", "--client-ca-file"):
             value = certificate
         elif flag == "--tls-private-key-file":
             value = key
         args.append("%s=%s" % (flag, value))
     return args + ["--kubeconfig=" + kubeconfig], metrics_port
+
+
+def probe_port_of(args):
+    """The loopback port daemon_args gave the probe port (--probe-listen), if the manifests ask
+    for one."""
+    for arg in args:
+        if arg.startswith("--probe-listen="):
+            return int(arg.rpartition(":")[2])
+    return None
 
 
 def ca_of(args):
@@ -295,6 +306,14 @@ def run_manifests(cluster, work, name, objects, stubs):
         lib.check(http_status(metrics_port, "/readyz") == 200 and
                   http_status(metrics_port, "/healthz") == 200,
                   "%s: /readyz or /healthz not 200 once synced" % name)
+        # Where the kubelet's probes go: the probe port, which serves nothing else.
+        probe_port = probe_port_of(args)
+        lib.check(probe_port, "%s: the Deployment passes no --probe-listen" % name)
+        lib.check(http_status(probe_port, "/readyz") == 200 and
+                  http_status(probe_port, "/healthz") == 200 and
+                  http_status(probe_port, "/metrics") == 404,
+                  "%s: the probe port does not answer /readyz and /healthz 200 (and /metrics "
+                  "404) once synced" % name)
         lib.check(not re.search(r"HTTP 403|forbidden", daemon.log(), re.I),
                   "%s: informerd was refused something:\n%s" % (name, daemon.log()))
     finally:
@@ -304,7 +323,7 @@ def run_manifests(cluster, work, name, objects, stubs):
     print("ok   %-11s informerd as %s:%s synced %s in %.1fs, health SERVING%s%s" % (
         name, namespace, account, ", ".join("%s=%d" % kv for kv in sorted(counts.items())),
         time.monotonic() - started, " over TLS" if ca_of(args) else "",
-        ", /healthz and /readyz 200"))
+        ", /healthz and /readyz 200 on both HTTP ports"))
     return config_text, args
 
 
@@ -322,6 +341,8 @@ def run_outside_rbac(work, name, config_text, args, stubs):
     metrics_port = lib.free_port()
     args = [("--metrics-listen=127.0.0.1:%d" % metrics_port)
             if a.startswith("--metrics-listen=") else a for a in args]
+    args = [("--probe-listen=127.0.0.1:%d" % lib.free_port())
+            if a.startswith("--probe-listen=") else a for a in args]
     daemon = lib.Daemon(BINARY, args)
     try:
         others = set(EXPECTED_COUNTS[name])
@@ -339,6 +360,11 @@ def run_outside_rbac(work, name, config_text, args, stubs):
                   "/healthz is not 200 while informerd runs")
         readyz, body = http_get(metrics_port, "/readyz")
         lib.check(readyz == 503, "/readyz is %d although secrets could not be listed" % readyz)
+        # What the kubelet's readiness probe sees: not ready, on the probe port too.
+        probe_readyz = http_status(probe_port_of(args), "/readyz")
+        lib.check(probe_readyz == 503,
+                  "/readyz on the probe port is %d although secrets could not be listed" %
+                  probe_readyz)
         # The body says which resource is not ready and why: the apiserver's 403.
         lib.check(re.search(r"secrets \(all namespaces\): .*last error from the apiserver: "
                             r"list: HTTP 403 Forbidden: secrets is forbidden", body) is not None,
@@ -359,8 +385,8 @@ def main():
     lib.check(os.access(BINARY, os.X_OK), "%s not built" % BINARY)
     # Every flag the chart and the sidecar pass must be one informerd knows.
     help_text = lib.subprocess.run([BINARY, "--help"], capture_output=True, text=True).stdout
-    for flag in ("--config", "--listen", "--metrics-listen", "--log-level", "--log-format",
-                 "--kubeconfig", "--listen-socket-mode", "--tls-cert-file",
+    for flag in ("--config", "--listen", "--metrics-listen", "--probe-listen", "--log-level",
+                 "--log-format", "--kubeconfig", "--listen-socket-mode", "--tls-cert-file",
                  "--tls-private-key-file", "--tls-reload-interval", "--client-ca-file",
                  "--authorization-mode", "--authentication-token-audiences"):
         lib.check(flag in help_text, "informerd --help does not list %s:\n%s" % (flag, help_text))

@@ -104,11 +104,11 @@ struct Daemon {
     const std::string cert = Write("tls.crt", server.certificate_pem);
     const std::string key = Write("tls.key", server.private_key_pem);
     const std::string config = Write("pods.yaml", "resources:\n  - resource: pods\n");
-    auto started = Subprocess::Start({kBinary, "--config", config, "--kubeconfig",
-                                      upstream.kubeconfig(), "--listen", "127.0.0.1:0",
-                                      "--metrics-listen", "127.0.0.1:0", "--tls-cert-file", cert,
-                                      "--tls-private-key-file", key, "--authorization-mode=Webhook",
-                                      "--authorization-webhook-cache-authorized-ttl", "1s"});
+    auto started = Subprocess::Start(
+        {kBinary, "--config", config, "--kubeconfig", upstream.kubeconfig(), "--listen",
+         "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--probe-listen", "127.0.0.1:0",
+         "--tls-cert-file", cert, "--tls-private-key-file", key, "--authorization-mode=Webhook",
+         "--authorization-webhook-cache-authorized-ttl", "1s"});
     REQUIRE(started.ok());
     process.emplace(std::move(*started));
     const std::string metrics_marker = "metrics listening on ";

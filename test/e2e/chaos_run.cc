@@ -1109,10 +1109,11 @@ ChaosReport RunChaos(const ChaosOptions& options) {
     std::ofstream(dir + "/chaos-config.yaml") << ConfigYaml(options);
   }
   std::string error;
-  std::unique_ptr<InformerdProcess> informerd = InformerdProcess::Start(
-      {kInformerd, "--config", dir + "/chaos-config.yaml", "--kubeconfig",
-       dir + "/chaos-kubeconfig", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"},
-      &error);
+  std::unique_ptr<InformerdProcess> informerd =
+      InformerdProcess::Start({kInformerd, "--config", dir + "/chaos-config.yaml", "--kubeconfig",
+                               dir + "/chaos-kubeconfig", "--listen", "127.0.0.1:0",
+                               "--metrics-listen", "127.0.0.1:0", "--probe-listen", "127.0.0.1:0"},
+                              &error);
   if (!informerd) return fail(error);
   save_logs = [&] {
     if (options.log_dir.empty()) return;

@@ -212,8 +212,9 @@ std::unique_ptr<Daemon> Daemon::Start(const TestCluster& cluster, const std::str
   const std::string config_path = TempPath(fmt::format("informerd-{}.yaml", counter++));
   std::ofstream(config_path) << config_yaml;
   std::vector<std::string> argv = {
-      kInformerd, "--config",    config_path,        "--kubeconfig", cluster.kubeconfig(identity),
-      "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"};
+      kInformerd,   "--config",    config_path,        "--kubeconfig", cluster.kubeconfig(identity),
+      "--listen",   "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",  "--probe-listen",
+      "127.0.0.1:0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   absl::StatusOr<Subprocess> process = Subprocess::Start(argv);
   INFO(process.status().ToString());

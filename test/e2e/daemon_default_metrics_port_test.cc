@@ -1,7 +1,8 @@
-// End-to-end: without --metrics-listen, the informerd binary serves its metrics port on
-// 0.0.0.0:9090, as the README says. A fixed port: the target is tagged "exclusive" so that no
-// other Bazel test runs beside it, and the test first checks that nothing else on the machine
-// holds the port, failing with that reason rather than with the daemon's start-up error.
+// End-to-end: without --metrics-listen and --probe-listen, the informerd binary serves its metrics
+// port on 0.0.0.0:9090 and its probe port on 0.0.0.0:9091, as the README says. Fixed ports: the
+// target is tagged "exclusive" so that no other Bazel test runs beside it, and the test first
+// checks that nothing else on the machine holds them, failing with that reason rather than with
+// the daemon's start-up error.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@ namespace {
 using std::chrono::seconds;
 
 constexpr int kDefaultMetricsPort = 9090;
+constexpr int kDefaultProbePort = 9091;
 
 // Whether a TCP socket can bind 0.0.0.0:`port` now, with SO_REUSEADDR as the daemon binds it (so
 // that connections of an earlier run in TIME_WAIT do not count, a listening socket does). Closed
@@ -40,12 +42,14 @@ bool PortFree(int port, std::string& why) {
   return bound;
 }
 
-TEST_CASE("without --metrics-listen, the metrics port is 0.0.0.0:9090") {
-  std::string why;
-  const bool free = PortFree(kDefaultMetricsPort, why);
-  INFO("port " << kDefaultMetricsPort << " must be free on this machine for this test (" << why
-               << "): another process (a daemon started by hand?) holds it");
-  REQUIRE(free);
+TEST_CASE("without --metrics-listen, the metrics port is 0.0.0.0:9090; the probe port 9091") {
+  for (const int port : {kDefaultMetricsPort, kDefaultProbePort}) {
+    std::string why;
+    const bool free = PortFree(port, why);
+    INFO("port " << port << " must be free on this machine for this test (" << why
+                 << "): another process (a daemon started by hand?) holds it");
+    REQUIRE(free);
+  }
 
   Upstream upstream;
   auto [daemon, address] =
@@ -53,12 +57,16 @@ TEST_CASE("without --metrics-listen, the metrics port is 0.0.0.0:9090") {
                        upstream.kubeconfig(), "--listen", "127.0.0.1:0"});
   INFO(daemon.stderr_text());
   CHECK(MetricsAddress(daemon) == "0.0.0.0:9090");
+  CHECK(ProbeAddress(daemon) == "0.0.0.0:9091");
   // Bound by the daemon, on every interface, beside its gRPC port.
   const std::set<std::string> listening = ListeningAddresses(daemon.pid());
   CHECK(listening.count("0.0.0.0:9090") == 1);
+  CHECK(listening.count("0.0.0.0:9091") == 1);
   CHECK(listening.count(address) == 1);
   // And served: on loopback as on any address.
   CHECK(Get("127.0.0.1:9090", "/healthz").status == 200);
+  CHECK(Get("127.0.0.1:9091", "/healthz").status == 200);
+  CHECK(Get("127.0.0.1:9091", "/metrics").status == 404);
 
   daemon.Signal(SIGTERM);
   auto exit_code = daemon.Wait(seconds(15));

@@ -48,6 +48,11 @@ std::pair<Subprocess, std::string> StartDaemon(const Upstream& upstream, const s
   if (std::find(extra_args.begin(), extra_args.end(), "--metrics-listen") == extra_args.end()) {
     argv.insert(argv.end(), {"--metrics-listen", "127.0.0.1:0"});
   }
+  const bool probe_port_given =
+      std::any_of(extra_args.begin(), extra_args.end(), [](const std::string& arg) {
+        return arg == "--probe-listen" || arg.rfind("--probe-listen=", 0) == 0;
+      });
+  if (!probe_port_given) argv.insert(argv.end(), {"--probe-listen", "127.0.0.1:0"});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   return StartDaemonWith(argv);
 }
@@ -74,6 +79,10 @@ std::string LoggedAddress(Subprocess& daemon, const std::string& marker) {
 std::string MetricsAddress(Subprocess& daemon) {
   // Logged before the gRPC address, so usually read already.
   return LoggedAddress(daemon, "metrics listening on ");
+}
+
+std::string ProbeAddress(Subprocess& daemon) {
+  return LoggedAddress(daemon, "probes listening on ");
 }
 
 HttpReply Get(const std::string& address, const std::string& target) {

@@ -49,9 +49,10 @@ class Upstream {
   std::string kubeconfig_;
 };
 
-// Starts informerd with `--config config --kubeconfig <upstream's>`, gRPC and metrics on free
-// loopback ports (unless `extra_args` has a --metrics-listen of its own), then `extra_args`;
-// waits for "gRPC listening on" and returns the daemon with the address it bound.
+// Starts informerd with `--config config --kubeconfig <upstream's>`, gRPC, metrics and probes on
+// free loopback ports (unless `extra_args` has a --metrics-listen or --probe-listen of its own),
+// then `extra_args`; waits for "gRPC listening on" and returns the daemon with the address it
+// bound.
 std::pair<Subprocess, std::string> StartDaemon(const Upstream& upstream,
                                                const std::string& config = kExampleConfig,
                                                const std::vector<std::string>& extra_args = {});
@@ -66,6 +67,9 @@ std::string LoggedAddress(Subprocess& daemon, const std::string& marker);
 
 // The metrics port's address, as the daemon logged it ("metrics listening on HOST:PORT").
 std::string MetricsAddress(Subprocess& daemon);
+
+// The probe port's address, as the daemon logged it ("probes listening on HOST:PORT").
+std::string ProbeAddress(Subprocess& daemon);
 
 // GET `target` on the metrics port; fails the test if there is no answer.
 HttpReply Get(const std::string& address, const std::string& target);

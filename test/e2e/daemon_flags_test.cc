@@ -1,7 +1,7 @@
 // End-to-end: the informerd binary's flags and log, as its README describes them: --version,
-// --context, --metrics-listen none, --log-format json and --log-level, and the log lines that
-// report readiness changes. (The default metrics address is in
-// daemon_default_metrics_port_test.cc, which needs port 9090 to itself.)
+// --context, --metrics-listen none and --probe-listen none, --log-format json and --log-level,
+// and the log lines that report readiness changes. (The default metrics and probe addresses are
+// in daemon_default_metrics_port_test.cc, which needs ports 9090 and 9091 to itself.)
 #include <rapidjson/document.h>
 #include <signal.h>
 
@@ -103,9 +103,17 @@ TEST_CASE("--context picks a kubeconfig context other than the current one") {
                         "- name: dead\n  context:\n    cluster: dead\n    user: tester\n"
                         "- name: fake\n  context:\n    cluster: fake\n    user: tester\n"
                         "current-context: dead\n");
-  const std::vector<std::string> base = {kInformerdBinary, "--config",         PodsOnlyConfig(),
-                                         "--kubeconfig",   kubeconfig,         "--listen",
-                                         "127.0.0.1:0",    "--metrics-listen", "none"};
+  const std::vector<std::string> base = {kInformerdBinary,
+                                         "--config",
+                                         PodsOnlyConfig(),
+                                         "--kubeconfig",
+                                         kubeconfig,
+                                         "--listen",
+                                         "127.0.0.1:0",
+                                         "--metrics-listen",
+                                         "none",
+                                         "--probe-listen",
+                                         "none"};
 
   SECTION("with --context fake: the fake apiserver, whose pods sync") {
     std::vector<std::string> argv = base;
@@ -141,19 +149,30 @@ TEST_CASE("--context picks a kubeconfig context other than the current one") {
   }
 }
 
-TEST_CASE("--metrics-listen none: no metrics port, the gRPC port only") {
+TEST_CASE("--metrics-listen none --probe-listen none: no HTTP port, the gRPC port only") {
   Upstream upstream;
   SECTION("none") {
-    auto [daemon, address] = StartDaemon(upstream, PodsOnlyConfig(), {"--metrics-listen", "none"});
-    // The metrics port is bound before the gRPC port: had there been one, it would be logged.
+    auto [daemon, address] = StartDaemon(upstream, PodsOnlyConfig(),
+                                         {"--metrics-listen", "none", "--probe-listen", "none"});
+    // The HTTP ports are bound before the gRPC port: had there been one, it would be logged.
     CHECK(daemon.stderr_text().find("metrics listening on") == std::string::npos);
+    CHECK(daemon.stderr_text().find("probes listening on") == std::string::npos);
     CHECK(DaemonListening(daemon, upstream) == std::set<std::string>{address});
     StopDaemon(daemon);
   }
-  SECTION("a port (the same check sees it)") {
+  SECTION("the probe port alone") {
+    auto [daemon, address] = StartDaemon(upstream, PodsOnlyConfig(), {"--metrics-listen", "none"});
+    CHECK(daemon.stderr_text().find("metrics listening on") == std::string::npos);
+    const std::string probes = ProbeAddress(daemon);
+    CHECK(DaemonListening(daemon, upstream) == std::set<std::string>{address, probes});
+    CHECK(Get(probes, "/healthz").status == 200);
+    StopDaemon(daemon);
+  }
+  SECTION("both ports (the same check sees them)") {
     auto [daemon, address] = StartDaemon(upstream, PodsOnlyConfig());
     const std::string metrics = MetricsAddress(daemon);
-    CHECK(DaemonListening(daemon, upstream) == std::set<std::string>{address, metrics});
+    const std::string probes = ProbeAddress(daemon);
+    CHECK(DaemonListening(daemon, upstream) == std::set<std::string>{address, metrics, probes});
     StopDaemon(daemon);
   }
 }
@@ -198,9 +217,10 @@ TEST_CASE("--log-level: warn hides info lines, info hides debug lines, debug sho
   Upstream upstream;
   SECTION("warn") {
     // Without info lines there is no "gRPC listening on": wait for the warning instead.
-    auto daemon = Subprocess::Start({kInformerdBinary, "--config", kExampleConfig, "--kubeconfig",
-                                     upstream.kubeconfig(), "--listen", "127.0.0.1:0",
-                                     "--metrics-listen", "127.0.0.1:0", "--log-level", "warn"});
+    auto daemon =
+        Subprocess::Start({kInformerdBinary, "--config", kExampleConfig, "--kubeconfig",
+                           upstream.kubeconfig(), "--listen", "127.0.0.1:0", "--metrics-listen",
+                           "127.0.0.1:0", "--probe-listen", "127.0.0.1:0", "--log-level", "warn"});
     REQUIRE(daemon.ok());
     REQUIRE(LogHas(*daemon, "looking again every 30 s", seconds(20)));
     // pods have synced too (an info line, not shown): the apiserver has had their watch.

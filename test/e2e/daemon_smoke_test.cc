@@ -238,9 +238,9 @@ TEST_CASE("a broken config file exits 1 naming file, line and field") {
 TEST_CASE("a port already in use is a start-up error, not a hang") {
   Upstream upstream;
   auto [first, address] = StartDaemon(upstream);
-  auto second =
-      Subprocess::Start({kInformerdBinary, "--config", kExampleConfig, "--kubeconfig",
-                         upstream.kubeconfig(), "--listen", address, "--metrics-listen", "none"});
+  auto second = Subprocess::Start({kInformerdBinary, "--config", kExampleConfig, "--kubeconfig",
+                                   upstream.kubeconfig(), "--listen", address, "--metrics-listen",
+                                   "none", "--probe-listen", "none"});
   REQUIRE(second.ok());
   auto exit_code = second->Wait(seconds(15));
   REQUIRE(exit_code.ok());

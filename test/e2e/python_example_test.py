@@ -42,18 +42,31 @@ def generate_stubs(out_dir):
 
 
 class ScriptedInformer:
-    """Subscribe plays `streams` in order: (events, (code, details) or None for a normal end)."""
+    """Subscribe plays `streams` in order: (events, (code, details) or None for a normal end).
+    List answers `lists` in order: a ListResponse, or (code, details)."""
 
-    def __init__(self, pb2, streams):
+    def __init__(self, pb2, streams, lists=()):
         self.pb2 = pb2
         self.streams = list(streams)
+        self.lists = list(lists)
         self.requests = []
+        self.list_requests = []
         self.lock = threading.Lock()
 
     def ListResources(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "the example only subscribes")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "the example only subscribes and lists")
 
-    List = Get = ListResources
+    Get = ListResources
+
+    def List(self, request, context):
+        with self.lock:
+            self.list_requests.append(request)
+            if not self.lists:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the script has no more lists")
+            answer = self.lists.pop(0)
+        if isinstance(answer, tuple):
+            context.abort(*answer)
+        return answer
 
     def Subscribe(self, request, context):
         with self.lock:
@@ -214,6 +227,59 @@ def test_the_program(pb2, pb2_grpc, client, stubs_dir):
           == ("pods", "default", "app=web"), "request: %r" % request)
 
 
+def page(pb2, names, token, rv="40"):
+    """One List answer: pods `names` (with their own resource versions), the list's version."""
+    items = [json.dumps({"kind": "Pod", "apiVersion": "v1",
+                         "metadata": {"name": name, "namespace": "default",
+                                      "resourceVersion": str(30 + i)}})
+             for i, name in enumerate(names)]
+    return pb2.ListResponse(items=items, resource_version=rv, **{"continue": token})
+
+
+def test_list_pages_through_and_starts_again_when_the_list_expires(pb2, pb2_grpc, client):
+    expired = (grpc.StatusCode.OUT_OF_RANGE,
+               "continue: the list's state at resource version 40 is no longer available (...); "
+               "re-list from the start, without continue")
+    lists = [page(pb2, ["web-1"], "t1"), expired,
+             page(pb2, ["web-1"], "t2", rv="45"), page(pb2, ["web-2"], "t3", rv="45"),
+             page(pb2, ["web-3"], "", rv="45")]
+    fake = ScriptedInformer(pb2, [], lists)
+    server, address = serve(pb2_grpc, fake)
+    lines = []
+    try:
+        with grpc.insecure_channel(address) as channel:
+            objects, rv = client.list_objects(pb2_grpc.InformerStub(channel), "pods", "default",
+                                              "app=web", limit=1, log=lines.append)
+    finally:
+        server.stop(None)
+    check(sorted(objects) == ["default/web-1", "default/web-2", "default/web-3"],
+          "objects: %r" % sorted(objects))
+    check(rv == "45", "resource version: %r" % rv)
+    sent = [(r.limit, getattr(r, "continue")) for r in fake.list_requests]
+    check(sent == [(1, ""), (1, "t1"), (1, ""), (1, "t2"), (1, "t3")], "requests: %r" % sent)
+    for request in fake.list_requests:
+        check((request.resource, request.namespace, request.label_selector)
+              == ("pods", "default", "app=web"), "request: %r" % request)
+    check(lines == ["OUT_OF_RANGE: %s; listing again from the start" % expired[1]],
+          "lines: %r" % lines)
+
+    # A first page's error, and a list that keeps expiring, are raised.
+    for script, calls in (([(grpc.StatusCode.RESOURCE_EXHAUSTED, "too large")], 1),
+                          ([page(pb2, ["a"], "t"), expired] * 3, 6)):
+        fake = ScriptedInformer(pb2, [], script)
+        server, address = serve(pb2_grpc, fake)
+        try:
+            with grpc.insecure_channel(address) as channel:
+                try:
+                    client.list_objects(pb2_grpc.InformerStub(channel), "pods", log=lambda l: None)
+                    raise AssertionError("the error must be raised")
+                except grpc.RpcError as error:
+                    check(error.code() == script[-1][0], "code: %r" % error.code())
+        finally:
+            server.stop(None)
+        check(len(fake.list_requests) == calls, "calls: %d" % len(fake.list_requests))
+
+
 def self_signed(work, name, sans):
     """A self-signed EC certificate and key (their own CA), as the README's quick start makes."""
     key, crt = os.path.join(work, name + ".key"), os.path.join(work, name + ".crt")
@@ -323,7 +389,8 @@ def test_the_program_against_informerd_over_tls(pb2, pb2_grpc, client, stubs_dir
             out.write("resources:\n  - resource: pods\n")
         daemon = subprocess.Popen(
             [INFORMERD, "--config", config, "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0",
-             "--metrics-listen", "none", "--tls-cert-file", crt, "--tls-private-key-file", key],
+             "--metrics-listen", "none", "--probe-listen", "none", "--tls-cert-file", crt,
+             "--tls-private-key-file", key],
             stderr=subprocess.PIPE, text=True)
         lines, address = [], None
         for line in daemon.stderr:
@@ -341,6 +408,12 @@ def test_the_program_against_informerd_over_tls(pb2, pb2_grpc, client, stubs_dir
         check(code == 0, "exit %r; stderr:\n%s\ninformerd:\n%s" % (code, err, "".join(lines)))
         check(re.search(r"^SYNCED 4 objects at resource version \d+$", out, re.M) and
               re.search(r"^4 objects: \S+ \S+ \S+ \S+$", out, re.M), "stdout:\n%s" % out)
+        # Listed in pages of 3 (two pages, one state), over the same TLS channel setup.
+        code, out, err = run_example(stubs_dir, "--address", address, "--cacert", crt,
+                                     "--resource", "pods", "--list", "--chunk-size", "3")
+        check(code == 0, "--list: exit %r; stderr:\n%s" % (code, err))
+        check(re.fullmatch(r"4 objects at resource version \d+: \S+ \S+ \S+ \S+\n", out),
+              "--list stdout:\n%s" % out)
         # Plaintext to the TLS port never gets an answer.
         code, out, err = run_example(stubs_dir, "--address", address, "--resource", "pods",
                                      seconds=3)
@@ -365,6 +438,7 @@ def main():
             test_resume_after_unavailable_and_exhausted_then_fresh_snapshot_after_out_of_range,
             test_state_before_the_first_sync_is_complete_after_it,
             test_errors_in_the_request_are_raised_not_retried,
+            test_list_pages_through_and_starts_again_when_the_list_expires,
             lambda *args: test_the_program(*args, stubs_dir),
             lambda *args: test_the_program_over_tls_with_a_token(*args, stubs_dir),
             lambda *args: test_the_program_against_informerd_over_tls(*args, stubs_dir),

@@ -46,7 +46,8 @@ def generate_health_stubs(out_dir):
 def start_daemon(kubeconfig, config):
     """Starts informerd; returns it, its address and the list its stderr lines are read into."""
     daemon = subprocess.Popen([BINARY, "--config", config, "--kubeconfig", kubeconfig,
-                               "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"],
+                               "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                               "--probe-listen", "127.0.0.1:0"],
                               stderr=subprocess.PIPE, text=True)
     lines = []
     found = threading.Event()

@@ -86,9 +86,10 @@ TEST_CASE("plaintext on 0.0.0.0 is refused at start-up: one line, exit 1") {
 }
 
 TEST_CASE("--insecure-allow-plaintext lets plaintext on 0.0.0.0 through, with a warning") {
-  Subprocess daemon = *Subprocess::Start(
-      {kBinary, "--config", kConfig, "--kubeconfig", UnreachableKubeconfig(), "--listen",
-       "0.0.0.0:0", "--insecure-allow-plaintext", "--metrics-listen", "none"});
+  Subprocess daemon =
+      *Subprocess::Start({kBinary, "--config", kConfig, "--kubeconfig", UnreachableKubeconfig(),
+                          "--listen", "0.0.0.0:0", "--insecure-allow-plaintext", "--metrics-listen",
+                          "none", "--probe-listen", "none"});
   const std::string address = WaitListening(daemon);
   CHECK(daemon.stderr_text().find("gRPC transport: plaintext on an address other hosts can "
                                   "reach (--insecure-allow-plaintext)") != std::string::npos);
@@ -132,6 +133,8 @@ TEST_CASE("a unix socket: served, the file 0660 (or --listen-socket-mode), gone 
                                      "--listen",
                                      "unix://" + path,
                                      "--metrics-listen",
+                                     "none",
+                                     "--probe-listen",
                                      "none"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     Subprocess daemon = *Subprocess::Start(argv);
@@ -156,10 +159,10 @@ TEST_CASE("TLS: served to a client trusting the CA, with no plaintext fallback")
   const daemon::testing::KeyAndCertificate server = ca.IssueServer("informerd-e2e", 2);
   const std::string cert = Write("tls.crt", server.certificate_pem);
   const std::string key = Write("tls.key", server.private_key_pem);
-  Subprocess daemon =
-      *Subprocess::Start({kBinary, "--config", kConfig, "--kubeconfig", UnreachableKubeconfig(),
-                          "--listen", "127.0.0.1:0", "--tls-cert-file", cert,
-                          "--tls-private-key-file", key, "--metrics-listen", "none"});
+  Subprocess daemon = *Subprocess::Start({kBinary, "--config", kConfig, "--kubeconfig",
+                                          UnreachableKubeconfig(), "--listen", "127.0.0.1:0",
+                                          "--tls-cert-file", cert, "--tls-private-key-file", key,
+                                          "--metrics-listen", "none", "--probe-listen", "none"});
   const std::string address = WaitListening(daemon);
   CHECK(daemon.stderr_text().find("gRPC transport: TLS with " + cert + " (CN=informerd-e2e, ") !=
         std::string::npos);

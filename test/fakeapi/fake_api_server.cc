@@ -44,7 +44,7 @@ struct FakeApiServer::Runtime {
   bool stopped = false;
 
   std::mutex load_mutex;
-  std::shared_ptr<LoadGenerator> load;
+  std::map<std::string, std::shared_ptr<LoadGenerator>> loads;  // By resource.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> populated;
 };
 
@@ -141,7 +141,7 @@ void FakeApiServer::Stop() {
   rt.listener.reset();
   {
     std::lock_guard<std::mutex> lock(rt.load_mutex);
-    rt.load.reset();
+    rt.loads.clear();
   }
   rt.io.reset();  // Destroys what handlers remain, while the store still exists.
 }
@@ -284,21 +284,24 @@ absl::Status FakeApiServer::StartModifications(const std::string& resource,
     return absl::FailedPreconditionError(
         fmt::format("no objects of {} to modify: call Populate first", resource));
   }
-  if (rt.load) rt.load->Stop();
-  rt.load = std::make_shared<LoadGenerator>(*rt.io, *rt.store, resource, it->second,
-                                            events_per_second);
-  rt.load->Start();
+  std::shared_ptr<LoadGenerator>& load = rt.loads[resource];
+  if (load) load->Stop();
+  load =
+      std::make_shared<LoadGenerator>(*rt.io, *rt.store, resource, it->second, events_per_second);
+  load->Start();
   return absl::OkStatus();
 }
 
 void FakeApiServer::StopModifications() {
   std::lock_guard<std::mutex> lock(runtime_->load_mutex);
-  if (runtime_->load) runtime_->load->Stop();
+  for (auto& entry : runtime_->loads) entry.second->Stop();
 }
 
 std::uint64_t FakeApiServer::ModificationsGenerated() const {
   std::lock_guard<std::mutex> lock(runtime_->load_mutex);
-  return runtime_->load ? runtime_->load->events_generated() : 0;
+  std::uint64_t generated = 0;
+  for (const auto& entry : runtime_->loads) generated += entry.second->events_generated();
+  return generated;
 }
 
 void FakeApiServer::InjectFault(const std::string& resource, Verb verb, const Fault& fault,

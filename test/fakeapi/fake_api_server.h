@@ -123,8 +123,12 @@ class FakeApiServer {
   // Adds synthetic objects named "<singular>-<index>" in namespaces "load-<k>".
   absl::Status Populate(const std::string& resource, const SyntheticLoad& load);
   // MODIFIED events at `events_per_second`, round-robin over the objects Populate created.
+  // Each resource has its own generator, so several resources can be busy at once; calling it
+  // again for the same resource replaces that resource's generator.
   absl::Status StartModifications(const std::string& resource, double events_per_second);
+  // Stops every resource's generator.
   void StopModifications();
+  // Events generated so far, every resource's together.
   std::uint64_t ModificationsGenerated() const;
 
   // ---- Faults, consumed in order by matching requests ("*": any resource).

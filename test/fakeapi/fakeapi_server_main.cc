@@ -1,10 +1,13 @@
 // fakeapi_server: the fake kube-apiserver as a process, in load mode, for benchmarks.
 //
-// Serves N synthetic objects of one resource (realistic JSON of about B bytes, managedFields
-// included), then MODIFIED events at R per second. The first line on stdout is the port; with
-// --tls the CA certificate is written to --ca-file-out. Runs until SIGINT or SIGTERM.
-// SIGUSR1 expires the resource's watches: each open watch ends and the next WATCH request gets
+// Serves N synthetic objects of each resource named by --resource (realistic JSON of about B
+// bytes, managedFields included), then MODIFIED events at R per second per resource. The first
+// line on stdout is the port; with --tls the CA certificate is written to --ca-file-out. Runs
+// until SIGINT or SIGTERM.
+// SIGUSR1 expires the resources' watches: each open watch ends and the next WATCH request gets
 // 410 Expired, so clients relist (bench/sync_bench measures memory during that relist).
+// With --events-on-signal the MODIFIED events start at SIGUSR2 instead (bench/overload_bench
+// starts them once its client has synced, so that no backlog builds up before it watches).
 #include <signal.h>
 
 #include <boost/program_options.hpp>
@@ -12,6 +15,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "fmt/format.h"
 #include "test/fakeapi/fake_api_server.h"
@@ -29,6 +34,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGUSR1);
+  sigaddset(&stop_signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   int port = 0;
@@ -36,13 +42,14 @@ int main(int argc, char** argv) {
   std::size_t object_bytes = 4096;
   std::size_t namespaces = 10;
   double events_per_second = 0;
-  std::string resource = "pods";
+  std::vector<std::string> resources = {"pods"};
   bool tls = false;
   bool managed_fields = true;
   std::string ca_file_out;
   int bookmark_ms = 60000;
   std::size_t history = 100000;
   bool rv0_ignores_limit = true;
+  bool events_on_signal = false;
 
   po::options_description flags("fakeapi_server: a fake kube-apiserver in load mode");
   flags.add_options()("help", "print this help")("port", po::value(&port)->default_value(0),
@@ -52,9 +59,12 @@ int main(int argc, char** argv) {
       "approximate JSON size of each object (0: natural size)")(
       "namespaces", po::value(&namespaces)->default_value(10), "namespaces to spread them over")(
       "events-per-second", po::value(&events_per_second)->default_value(0),
-      "MODIFIED events per second after start-up (0: none)")(
-      "resource", po::value(&resource)->default_value("pods"),
-      "resource to serve: pods, configmaps, namespaces or deployments.apps")(
+      "MODIFIED events per second per resource after start-up (0: none)")(
+      "events-on-signal", po::bool_switch(&events_on_signal),
+      "start the MODIFIED events at SIGUSR2 instead of at start-up")(
+      "resource", po::value(&resources)->multitoken()->default_value(resources, "pods"),
+      "resource to serve: pods, configmaps, namespaces or deployments.apps; repeat it (or give "
+      "several) to make several resources busy at once")(
       "managed-fields", po::value(&managed_fields)->default_value(true),
       "include metadata.managedFields")("tls", po::bool_switch(&tls), "serve HTTPS")(
       "ca-file-out", po::value(&ca_file_out), "with --tls: write the CA certificate here")(
@@ -102,18 +112,27 @@ int main(int argc, char** argv) {
   load.namespaces = namespaces;
   load.managed_fields = managed_fields;
   const auto populate_start = std::chrono::steady_clock::now();
-  if (auto status = server.Populate(resource, load); !status.ok()) {
-    std::cerr << "fakeapi_server: " << status.ToString() << "\n";
-    return 1;
-  }
-  const double populate_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - populate_start).count();
-  if (events_per_second > 0) {
-    if (auto status = server.StartModifications(resource, events_per_second); !status.ok()) {
+  for (const std::string& resource : resources) {
+    if (auto status = server.Populate(resource, load); !status.ok()) {
       std::cerr << "fakeapi_server: " << status.ToString() << "\n";
       return 1;
     }
   }
+  const double populate_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - populate_start).count();
+  const auto start_modifications = [&]() -> bool {
+    for (const std::string& resource : resources) {
+      if (events_per_second <= 0) break;
+      if (auto status = server.StartModifications(resource, events_per_second); !status.ok()) {
+        std::cerr << "fakeapi_server: " << status.ToString() << "\n";
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!events_on_signal && !start_modifications()) return 1;
+  std::string resource;  // "pods,configmaps" for the log line.
+  for (const std::string& name : resources) resource += (resource.empty() ? "" : ",") + name;
   // The port first, alone on its line, for whoever started us.
   std::cout << server.port() << std::endl;
   std::cerr << fmt::format(
@@ -121,10 +140,18 @@ int main(int argc, char** argv) {
       server.base_url(), objects, resource, object_bytes, populate_seconds, events_per_second);
 
   int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGUSR1) {
-    server.InjectFault(resource, informerd::fakeapi::Verb::kWatch,
-                       informerd::fakeapi::Fault::Expired());
-    server.EndWatches(resource);
+  while (sigwait(&stop_signals, &signal_number) == 0 &&
+         (signal_number == SIGUSR1 || signal_number == SIGUSR2)) {
+    if (signal_number == SIGUSR2) {
+      if (!start_modifications()) return 1;
+      std::cerr << "fakeapi_server: SIGUSR2, MODIFIED events started\n";
+      continue;
+    }
+    for (const std::string& expired : resources) {
+      server.InjectFault(expired, informerd::fakeapi::Verb::kWatch,
+                         informerd::fakeapi::Fault::Expired());
+      server.EndWatches(expired);
+    }
     std::cerr << "fakeapi_server: SIGUSR1, watches expired (next WATCH gets 410)\n";
   }
   std::cerr << fmt::format("fakeapi_server: signal {}, {} events generated, stopping\n",

@@ -1206,6 +1206,48 @@ TEST_CASE("load mode: synthetic objects and MODIFIED events at a steady rate") {
   CHECK_FALSE(server->StartModifications("configmaps", 10).ok());
 }
 
+TEST_CASE("load mode: several resources modified at once by generators of their own") {
+  auto server = StartServer();
+  SyntheticLoad load;
+  load.objects = 20;
+  load.object_bytes = 0;
+  load.namespaces = 2;
+  REQUIRE(server->Populate("pods", load).ok());
+  REQUIRE(server->Populate("configmaps", load).ok());
+  const std::string from = std::to_string(server->CurrentRevision());
+  auto pods = Connect(*server);
+  REQUIRE(pods->StartStream("/api/v1/pods?watch=1&resourceVersion=" + from).status == 200);
+  auto configmaps = Connect(*server);
+  REQUIRE(configmaps->StartStream("/api/v1/configmaps?watch=1&resourceVersion=" + from).status ==
+          200);
+  REQUIRE(server->StartModifications("pods", 200).ok());
+  // Starting the configmaps' generator leaves the pods' running (it used to replace it).
+  REQUIRE(server->StartModifications("configmaps", 200).ok());
+  // Events of both for a second: 200/s each, alternately read.
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t pod_events = 0;
+  std::size_t configmap_events = 0;
+  while (std::chrono::steady_clock::now() - start < milliseconds(1000)) {
+    Event pod = NextEvent(*pods, milliseconds(1000));
+    CHECK(pod.type == "MODIFIED");
+    CHECK(pod.name.rfind("pod-", 0) == 0);
+    ++pod_events;
+    Event configmap = NextEvent(*configmaps, milliseconds(1000));
+    CHECK(configmap.type == "MODIFIED");
+    CHECK(configmap.name.rfind("configmap-", 0) == 0);
+    ++configmap_events;
+  }
+  CHECK(pod_events >= 100);
+  CHECK(configmap_events >= 100);
+  server->StopModifications();
+  // Both stop, and the count is every resource's.
+  std::this_thread::sleep_for(milliseconds(100));
+  const std::uint64_t generated = server->ModificationsGenerated();
+  CHECK(generated >= pod_events + configmap_events);
+  std::this_thread::sleep_for(milliseconds(200));
+  CHECK(server->ModificationsGenerated() == generated);
+}
+
 // ------------------------------------------------------------------------------------------
 // TLS and lifecycle.
 
@@ -1710,6 +1752,55 @@ TEST_CASE("the load binary prints its port first on stdout, serves N objects and
                               Str(list["metadata"], "resourceVersion")).status == 200);
   for (int i = 0; i < 50; ++i) CHECK(NextEvent(watcher).type == "MODIFIED");
 
+  process->Signal(SIGTERM);
+  auto code = process->Wait(seconds(20));
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+}
+
+TEST_CASE("the load binary: several resources, their events started by SIGUSR2") {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string stdout_file = std::string(tmp ? tmp : "/tmp") + "/fakeapi_server_usr2.out";
+  auto process = informerd::test::Subprocess::Start(
+      {"/bin/sh", "-c",
+       "exec test/fakeapi/fakeapi_server --objects 20 --resource pods configmaps "
+       "--events-per-second 500 --events-on-signal > " +
+           stdout_file});
+  REQUIRE(process.ok());
+  auto ready = process->WaitForLine("fakeapi_server: pods,configmaps on", seconds(30));
+  INFO(process->stderr_text());
+  REQUIRE(ready.ok());
+  std::ifstream out(stdout_file);
+  std::string first_line;
+  REQUIRE(std::getline(out, first_line));
+  const auto port = static_cast<std::uint16_t>(std::stoi(first_line));
+
+  std::vector<std::unique_ptr<RawClient>> watchers;
+  std::string from;
+  for (const char* path : {"/api/v1/pods", "/api/v1/configmaps"}) {
+    auto lister = std::make_unique<RawClient>(port);
+    REQUIRE_FALSE(lister->Connect());
+    Response list = lister->Get(path);
+    REQUIRE(list.status == 200);
+    CHECK(Parse(list.body)["items"].Size() == 20);
+    auto watcher = std::make_unique<RawClient>(port);
+    REQUIRE_FALSE(watcher->Connect());
+    from = Str(Parse(list.body)["metadata"], "resourceVersion");
+    REQUIRE(watcher->StartStream(std::string(path) + "?watch=1&resourceVersion=" + from).status ==
+            200);
+    watchers.push_back(std::move(watcher));
+  }
+  // Nothing before the signal (a watcher of its own: a read that times out closes the socket).
+  RawClient quiet(port);
+  REQUIRE_FALSE(quiet.Connect());
+  REQUIRE(quiet.StartStream("/api/v1/pods?watch=1&resourceVersion=" + from).status == 200);
+  CHECK_FALSE(quiet.NextLine(milliseconds(300)).has_value());
+  process->Signal(SIGUSR2);
+  REQUIRE(process->WaitForLine("SIGUSR2, MODIFIED events started", seconds(10)).ok());
+  for (int i = 0; i < 20; ++i) {
+    CHECK(NextEvent(*watchers[0]).name.rfind("pod-", 0) == 0);
+    CHECK(NextEvent(*watchers[1]).name.rfind("configmap-", 0) == 0);
+  }
   process->Signal(SIGTERM);
   auto code = process->Wait(seconds(20));
   REQUIRE(code.ok());

@@ -100,6 +100,11 @@ struct Totals {
   uint64_t fell_behind = 0;
   uint64_t ended_out_of_range = 0;
   uint64_t bounded_wait_ends = 0;
+  // Subscribers the stall check ended; live events queued only thanks to the head start's raise
+  // of the limit (the rules' model counts them).
+  uint64_t stall_ends = 0;
+  uint64_t unread_dropped = 0;
+  uint64_t raised_pushes = 0;
   uint64_t deliveries = 0;
   uint64_t point_checks = 0;
   uint64_t reads_synced = 0;
@@ -127,6 +132,9 @@ struct Totals {
     fell_behind += o.fell_behind;
     ended_out_of_range += o.ended_out_of_range;
     bounded_wait_ends += o.bounded_wait_ends;
+    stall_ends += o.stall_ends;
+    unread_dropped += o.unread_dropped;
+    raised_pushes += o.raised_pushes;
     deliveries += o.deliveries;
     point_checks += o.point_checks;
     reads_synced += o.reads_synced;
@@ -139,13 +147,15 @@ struct Totals {
         "versions the cache never saw, with {} subscribers from a version in between), {} "
         "MarkUnsynced; {} snapshots, {} resumes accepted, {} refused ({} tried from strictly "
         "inside such a relist's span), {} from a replica ({} ahead of the cache); ended: {} fell "
-        "behind, {} OUT_OF_RANGE, {} bounded waits; {} items delivered, {} checked against the "
-        "apiserver's state; reads: {} synced, {} not synced",
+        "behind ({} by the stall check, {} more with their queues dropped by it), {} OUT_OF_RANGE, "
+        "{} bounded waits; {} live events "
+        "queued thanks to a head start; {} items delivered, {} checked against the apiserver's "
+        "state; reads: {} synced, {} not synced",
         steps, upstream_changes, transients, live_events, bookmarks, relists, watch_list_relists,
         relists_aborted, relist_differences, quiet_relists, waiting_in_quiet_gap, mark_unsynced,
         snapshots, resumes, resumes_refused, resumes_in_quiet_gap, replica_subscribes,
-        ahead_subscribes, fell_behind, ended_out_of_range, bounded_wait_ends, deliveries,
-        point_checks, reads_synced, reads_unsynced);
+        ahead_subscribes, fell_behind, stall_ends, unread_dropped, ended_out_of_range,
+        bounded_wait_ends, raised_pushes, deliveries, point_checks, reads_synced, reads_unsynced);
   }
 };
 
@@ -589,8 +599,10 @@ class Simulation {
       BoundedWait();
     } else if (dice < 84) {
       CheckList(Selections()[Pick(Selections().size())]);
-    } else if (dice < 94) {
+    } else if (dice < 91) {
       CheckGet(RandomKey());
+    } else if (dice < 94) {
+      StallCheck();
     } else {
       const auto pause = seconds(2 + Pick(40));
       Note("pause {} s", pause.count());
@@ -799,6 +811,17 @@ class Simulation {
 
   // The service's bounded waits run out: a snapshot subscription still waiting for SYNCED, or
   // one from a version the cache has not reached, ends UNAVAILABLE.
+  // The daemon's periodic Cache::CheckStalled: ends the subscribers that had items waiting and
+  // popped nothing since a check at least their stall budget ago (dropping what was queued); the
+  // clients see the end at their next pop.
+  void StallCheck() {
+    std::vector<uint64_t> expected;
+    if (!g_config.independent) expected = model_->CheckStalled();
+    cache_->CheckStalled();
+    Note("stall check: the rules end {} subscriber(s)", expected.size());
+    totals_.stall_ends += expected.size();
+  }
+
   void BoundedWait() {
     Client* client = PickClient(/*connected=*/true);
     if (!client) return;
@@ -1224,7 +1247,11 @@ class Simulation {
       }
       if (!same) Fail(fmt::format("the model's store is not the state at {}", model_->version()));
     }
-    if (!g_config.independent) CheckStats();
+    if (!g_config.independent) {
+      CheckStats();
+      totals_.raised_pushes = model_->raised_pushes();
+      totals_.unread_dropped = model_->unread_dropped();
+    }
     if (step_ % 2048 == 0) Prune();
   }
 
@@ -1331,6 +1358,9 @@ TEST_CASE("the cache follows the reference model through random histories") {
     CHECK(totals.fell_behind > 100);
     CHECK(totals.ended_out_of_range > 10);
     CHECK(totals.bounded_wait_ends > 20);
+    CHECK(totals.stall_ends > 20);
+    CHECK(totals.unread_dropped > 10);
+    CHECK(totals.raised_pushes > 20);
     CHECK(totals.reads_unsynced > 500);
     // Relists that find no difference past versions the cache never saw, with clients from a
     // replica waiting in between and resuming from in between afterwards.

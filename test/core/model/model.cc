@@ -175,15 +175,16 @@ ObjPtr ExpectedCache::ObjectFor(const Change& change, EventType delivered) {
 }
 
 // subscription.h, "Bounded memory": a counted push into a queue at or over its capacity is
-// refused (the subscriber fell behind) at the hard limit, or when nothing has been popped for the
-// stall budget since the queue went over its capacity or since the last push that saw progress.
+// refused (the subscriber fell behind) at the live limit (the hard limit plus the head-start
+// items popped, "The head start"), or when nothing has been popped for the stall budget since the
+// queue went over its capacity or since the last push that saw progress.
 ExpectedCache::PushResult ExpectedCache::Push(Sub& sub, ExpectedDelivery delivery) {
   if (sub.ended) return PushResult::kEnded;
   const Clock::TimePoint now = clock_.Now();
   if (delivery.counted) {
     if (sub.counted < sub.capacity) {
       sub.stall_since.reset();
-    } else if (sub.counted >= sub.hard_limit) {
+    } else if (sub.counted >= sub.hard_limit + sub.head_start_popped) {
       return PushResult::kFull;
     } else if (!sub.stall_since || sub.pops != sub.pops_at_stall_since) {
       sub.stall_since = now;
@@ -197,7 +198,10 @@ ExpectedCache::PushResult ExpectedCache::Push(Sub& sub, ExpectedDelivery deliver
   if (delivery.type == EventType::kSynced || !sub.resume_from.empty()) {
     sub.resume_from = delivery.resource_version;
   }
-  if (delivery.counted) ++sub.counted;
+  if (delivery.counted) {
+    if (sub.counted >= sub.hard_limit) ++raised_pushes_;
+    ++sub.counted;
+  }
   sub.queue.push_back(std::move(delivery));
   return PushResult::kQueued;
 }
@@ -514,6 +518,7 @@ ExpectedCache::SubscribeOutcome ExpectedCache::Subscribe(const SubscribeRequest&
     }
   } else {
     sub.resume_from = request.resource_version;
+    sub.popped_resume_from = request.resource_version;
     for (ExpectedDelivery& delivery : replay) Push(sub, std::move(delivery));
   }
   return SubscribeOutcome{id, absl::StatusCode::kOk};
@@ -525,7 +530,19 @@ std::optional<ExpectedDelivery> ExpectedCache::Pop(uint64_t id) {
   ExpectedDelivery front = std::move(sub.queue.front());
   sub.queue.pop_front();
   ++sub.pops;
-  if (front.counted) --sub.counted;
+  if (front.counted) {
+    --sub.counted;
+  } else {
+    ++sub.head_start_popped;  // a snapshot object, a replayed event, SYNCED
+  }
+  if (front.type == EventType::kSynced || !sub.popped_resume_from.empty()) {
+    sub.popped_resume_from = front.resource_version;
+  }
+  // The raise ends once no uncounted item waits and the live queue is back within its capacity.
+  const bool uncounted_waiting =
+      std::any_of(sub.queue.begin(), sub.queue.end(),
+                  [](const ExpectedDelivery& delivery) { return !delivery.counted; });
+  if (!uncounted_waiting && sub.counted <= sub.capacity) sub.head_start_popped = 0;
   return front;
 }
 
@@ -548,7 +565,44 @@ void ExpectedCache::Close(uint64_t id) {
   sub.closed = true;
   sub.queue.clear();
   sub.counted = 0;
+  sub.head_start_popped = 0;
   if (!sub.ended) End(sub, absl::StatusCode::kCancelled);
+}
+
+// subscription.h, "Not reading at all": items waiting, and nothing popped since a check at least
+// the stall budget ago that found items waiting: ended, what was queued dropped, the resume point
+// the last item popped. The same for one that fell behind as an event was pushed and has not read
+// what was left queued for it (its end is not counted again).
+std::vector<uint64_t> ExpectedCache::CheckStalled() {
+  const Clock::TimePoint now = clock_.Now();
+  std::vector<uint64_t> ended;
+  for (auto& [id, sub] : subs_) {
+    const bool fell_behind = sub.ended && !sub.closed &&
+                             sub.code == absl::StatusCode::kResourceExhausted && !sub.queue.empty();
+    if (sub.ended && !fell_behind) continue;
+    if (sub.queue.empty()) {
+      sub.check_since.reset();
+      continue;
+    }
+    if (!sub.check_since || sub.pops != sub.pops_at_check_since) {
+      sub.check_since = now;
+      sub.pops_at_check_since = sub.pops;
+      continue;
+    }
+    if (now - *sub.check_since < sub.stall_budget) continue;
+    sub.fell_behind_resume_from = sub.popped_resume_from;
+    sub.queue.clear();
+    sub.counted = 0;
+    sub.head_start_popped = 0;
+    if (fell_behind) {
+      ++unread_dropped_;
+      continue;
+    }
+    End(sub, absl::StatusCode::kResourceExhausted);
+    ++counters_.subscribers_fell_behind;
+    ended.push_back(id);
+  }
+  return ended;
 }
 
 bool ExpectedCache::EndIfAwaitingSynced(uint64_t id, absl::StatusCode code) {

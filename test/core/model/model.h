@@ -193,6 +193,14 @@ class ExpectedCache {
   // The resume point a RESOURCE_EXHAUSTED message names ("" when it says to start over).
   std::string FellBehindResumeFrom(uint64_t id) const;
   void Close(uint64_t id);
+  // Cache::CheckStalled (subscription.h, "Not reading at all"): the ids of the subscriptions it
+  // must end now, in registration order.
+  std::vector<uint64_t> CheckStalled();
+  // Live events queued so far only because a head start raised the limit (for the driver's
+  // totals: the run exercised the rule).
+  uint64_t raised_pushes() const { return raised_pushes_; }
+  // Queues of subscribers that fell behind as an event was pushed, dropped by CheckStalled.
+  uint64_t unread_dropped() const { return unread_dropped_; }
   // Subscription::EndIfAwaitingSynced / EndIfAheadOfCache: whether it must end it.
   bool EndIfAwaitingSynced(uint64_t id, absl::StatusCode code);
   bool EndIfAheadOfCache(uint64_t id, absl::StatusCode code);
@@ -246,6 +254,13 @@ class ExpectedCache {
     uint64_t pops = 0;
     uint64_t pops_at_stall_since = 0;
     std::optional<Clock::TimePoint> stall_since;
+    // Head-start items popped: they raise the live limit (subscription.h, "The head start").
+    std::size_t head_start_popped = 0;
+    // The timer's check: the check that first found items waiting with no pop since.
+    std::optional<Clock::TimePoint> check_since;
+    uint64_t pops_at_check_since = 0;
+    // resume_from's rule applied to what has been popped.
+    std::string popped_resume_from;
     bool ended = false;
     bool closed = false;
     absl::StatusCode code = absl::StatusCode::kOk;
@@ -296,6 +311,8 @@ class ExpectedCache {
   // that kept the window (above).
   std::vector<std::pair<uint64_t, uint64_t>> window_gaps_;
   ExpectedStats counters_;
+  uint64_t raised_pushes_ = 0;
+  uint64_t unread_dropped_ = 0;
 };
 
 }  // namespace informerd::core::model

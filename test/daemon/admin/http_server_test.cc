@@ -169,6 +169,63 @@ TEST_CASE("/readyz: an IPv4 client of a dual-stack listener on [::] is on this h
   }
 }
 
+TEST_CASE("the probe port: /healthz and /readyz only; /metrics is not rendered there") {
+  std::atomic<int> scrapes{0};
+  std::atomic<bool> ready{false};
+  StatusSources sources;
+  sources.metrics = [&] {
+    ++scrapes;
+    return std::string("informerd_up 1\n");
+  };
+  sources.readiness = [&] {
+    Readiness readiness;
+    readiness.ready = ready;
+    if (!ready) readiness.not_ready = {"pods (all namespaces): the initial list has not completed"};
+    return readiness;
+  };
+  HttpServerOptions options;
+  options.name = "probes";
+  options.flag = "--probe-listen";
+  auto started = HttpServer::Start(
+      "127.0.0.1:0",
+      [&](const HttpRequest& request) { return ServeProbeRequest(sources, request); }, NullLogger(),
+      options);
+  REQUIRE(started.ok());
+  const std::string address = (*started)->address();
+
+  auto health = HttpGet(address, "/healthz");
+  REQUIRE(health.ok());
+  CHECK(health->status == 200);
+  CHECK(health->body == "ok\n");
+  auto not_ready = HttpGet(address, "/readyz?verbose");
+  REQUIRE(not_ready.ok());
+  CHECK(not_ready->status == 503);
+  CHECK(not_ready->body ==
+        "not ready:\n  pods (all namespaces): the initial list has not completed\n");
+  ready = true;
+  auto now_ready = HttpGet(address, "/readyz");
+  REQUIRE(now_ready.ok());
+  CHECK(now_ready->status == 200);
+  auto metrics = HttpGet(address, "/metrics");
+  REQUIRE(metrics.ok());
+  CHECK(metrics->status == 404);
+  CHECK(metrics->body ==
+        "not found: /metrics (the probe port serves /healthz and /readyz; /metrics is on the "
+        "metrics port)\n");
+  CHECK(scrapes == 0);
+
+  // The handler alone: a client elsewhere gets the bare answer, as on the metrics port.
+  ready = false;
+  HttpRequest request{"GET", "/readyz"};
+  CHECK(ServeProbeRequest(sources, request).body == "failed\n");
+  // A start-up error names the probe port's flag.
+  auto again = HttpServer::Start(
+      address, [](const HttpRequest&) { return HttpResponse{}; }, NullLogger(), options);
+  REQUIRE_FALSE(again.ok());
+  CHECK(std::string(again.status().message()).find("for probes") != std::string::npos);
+  CHECK(std::string(again.status().message()).find("--probe-listen") != std::string::npos);
+}
+
 TEST_CASE("unknown paths are 404, other methods 405, HEAD has headers only") {
   Harness h;
   auto connection = HttpConnection::Open(h.server->address());

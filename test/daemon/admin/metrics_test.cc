@@ -391,6 +391,204 @@ TEST_CASE("token and access reviews: their families only when the daemon makes r
   CHECK(text.substr(start) == expected);
 }
 
+TEST_CASE("ingest threads: how many, and the informers on each, once the informers exist") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_ingest_") == std::string::npos);
+
+  snapshot.ingest_thread_informers = {2, 1};
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_ingest_threads Threads that run the informers (--ingest-threads), each "
+      "with its own apiserver connections.\n"
+      "# TYPE informerd_ingest_threads gauge\n"
+      "informerd_ingest_threads 2\n"
+      "# HELP informerd_ingest_thread_informers Informers running on each ingest thread (0 is the "
+      "main thread).\n"
+      "# TYPE informerd_ingest_thread_informers gauge\n"
+      "informerd_ingest_thread_informers{thread=\"0\"} 2\n"
+      "informerd_ingest_thread_informers{thread=\"1\"} 1\n";
+  const std::size_t start = text.find("# HELP informerd_ingest_threads ");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start, expected.size()) == expected);
+}
+
+TEST_CASE("client limits: open subscriptions and refusals by limit, once the service runs") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_subscriptions_") == std::string::npos);
+  CHECK(RenderPrometheus(snapshot).find("informerd_selectors_") == std::string::npos);
+
+  ClientLimitMetrics limits;
+  limits.subscriptions_open = 120;
+  limits.subscriptions_largest_user = 100;
+  limits.refused_max_subscriptions = 2;
+  limits.refused_max_subscriptions_per_user = 7;
+  limits.refused_max_selector_bytes = 3;
+  limits.refused_max_selector_requirements = 1;
+  snapshot.client_limits = limits;
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_subscriptions_open Subscribe streams open (admitted and not finished), as "
+      "--max-subscriptions counts them.\n"
+      "# TYPE informerd_subscriptions_open gauge\n"
+      "informerd_subscriptions_open 120\n"
+      "# HELP informerd_subscriptions_open_largest_user The most Subscribe streams one user has "
+      "open, as --max-subscriptions-per-user counts them.\n"
+      "# TYPE informerd_subscriptions_open_largest_user gauge\n"
+      "informerd_subscriptions_open_largest_user 100\n"
+      "# HELP informerd_subscriptions_refused_total Subscribe calls refused RESOURCE_EXHAUSTED by "
+      "a subscription limit, by the flag that set it.\n"
+      "# TYPE informerd_subscriptions_refused_total counter\n"
+      "informerd_subscriptions_refused_total{limit=\"max-subscriptions\"} 2\n"
+      "informerd_subscriptions_refused_total{limit=\"max-subscriptions-per-user\"} 7\n"
+      "# HELP informerd_selectors_refused_total Subscribe and List calls refused INVALID_ARGUMENT "
+      "for a selector over a limit, by the flag that set it.\n"
+      "# TYPE informerd_selectors_refused_total counter\n"
+      "informerd_selectors_refused_total{limit=\"max-selector-bytes\"} 3\n"
+      "informerd_selectors_refused_total{limit=\"max-selector-requirements\"} 1\n";
+  const std::size_t start = text.find("# HELP informerd_subscriptions_open ");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start, expected.size()) == expected);
+}
+
+TEST_CASE("HTTP ports: connections open, accepted and closed by reason, per listener") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_http_") == std::string::npos);
+
+  HttpListenerMetrics metrics{"metrics", 3, 64, 170, 100, 2, 5, 7, 1};
+  HttpListenerMetrics probes{"probes", 1, 16, 40, 0, 0, 4, 0, 0};
+  snapshot.http_listeners = {metrics, probes};
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_http_connections Connections open on an HTTP port (listener: metrics or "
+      "probes).\n"
+      "# TYPE informerd_http_connections gauge\n"
+      "informerd_http_connections{listener=\"metrics\"} 3\n"
+      "informerd_http_connections{listener=\"probes\"} 1\n"
+      "# HELP informerd_http_max_connections The connection limit of an HTTP port "
+      "(--metrics-max-connections, --probe-max-connections).\n"
+      "# TYPE informerd_http_max_connections gauge\n"
+      "informerd_http_max_connections{listener=\"metrics\"} 64\n"
+      "informerd_http_max_connections{listener=\"probes\"} 16\n"
+      "# HELP informerd_http_connections_accepted_total Connections accepted on an HTTP port.\n"
+      "# TYPE informerd_http_connections_accepted_total counter\n"
+      "informerd_http_connections_accepted_total{listener=\"metrics\"} 170\n"
+      "informerd_http_connections_accepted_total{listener=\"probes\"} 40\n"
+      "# HELP informerd_http_connections_closed_total Connections an HTTP port closed on its own, "
+      "by reason: evicted (the one waiting longest for its client, to make room for a new "
+      "connection at the limit), header_timeout (no whole request within --http-header-timeout: "
+      "slowloris, or silent), idle_timeout (kept alive with no request for --http-idle-timeout), "
+      "write_timeout (the client did not take the response).\n"
+      "# TYPE informerd_http_connections_closed_total counter\n"
+      "informerd_http_connections_closed_total{listener=\"metrics\",reason=\"evicted\"} 100\n"
+      "informerd_http_connections_closed_total{listener=\"metrics\",reason=\"header_timeout\"} 5\n"
+      "informerd_http_connections_closed_total{listener=\"metrics\",reason=\"idle_timeout\"} 7\n"
+      "informerd_http_connections_closed_total{listener=\"metrics\",reason=\"write_timeout\"} 1\n"
+      "informerd_http_connections_closed_total{listener=\"probes\",reason=\"evicted\"} 0\n"
+      "informerd_http_connections_closed_total{listener=\"probes\",reason=\"header_timeout\"} 4\n"
+      "informerd_http_connections_closed_total{listener=\"probes\",reason=\"idle_timeout\"} 0\n"
+      "informerd_http_connections_closed_total{listener=\"probes\",reason=\"write_timeout\"} 0\n"
+      "# HELP informerd_http_connections_waited_total New connections that found every "
+      "connection of an HTTP port being answered and waited in the listen backlog for one to "
+      "finish.\n"
+      "# TYPE informerd_http_connections_waited_total counter\n"
+      "informerd_http_connections_waited_total{listener=\"metrics\"} 2\n"
+      "informerd_http_connections_waited_total{listener=\"probes\"} 0\n";
+  const std::size_t start = text.find("# HELP informerd_http_connections ");
+  REQUIRE(start != std::string::npos);
+  const std::size_t end = text.find("# HELP process_", start);
+  CHECK(text.substr(start, end == std::string::npos ? std::string::npos : end - start) == expected);
+}
+
+TEST_CASE("the gRPC port's connections: open, limit, accepted, refused and closed by reason") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_grpc_connections") == std::string::npos);
+  CHECK(RenderPrometheus(snapshot).find("informerd_grpc_calls_in_flight") == std::string::npos);
+
+  GrpcConnectionMetrics connections;
+  connections.open = 3;
+  connections.max_connections = 1000;
+  connections.accepted = 250;
+  connections.refused_max_connections = 12;
+  connections.refused_peer_closing = 4;
+  connections.closed_calls_in_flight = 2;
+  connections.calls_in_flight = 17;
+  snapshot.grpc_connections = connections;
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_grpc_connections gRPC connections open (accepted and not yet ended), as "
+      "--grpc-max-connections counts them.\n"
+      "# TYPE informerd_grpc_connections gauge\n"
+      "informerd_grpc_connections 3\n"
+      "# HELP informerd_grpc_max_connections The gRPC port's connection limit "
+      "(--grpc-max-connections).\n"
+      "# TYPE informerd_grpc_max_connections gauge\n"
+      "informerd_grpc_max_connections 1000\n"
+      "# HELP informerd_grpc_connections_accepted_total gRPC connections accepted and handed to "
+      "gRPC.\n"
+      "# TYPE informerd_grpc_connections_accepted_total counter\n"
+      "informerd_grpc_connections_accepted_total 250\n"
+      "# HELP informerd_grpc_connections_refused_total gRPC connections closed as soon as they "
+      "were "
+      "accepted, by reason: max-connections (--grpc-max-connections were open), peer-closing "
+      "(from an address whose connection was closed for its calls in flight and is still winding "
+      "them down).\n"
+      "# TYPE informerd_grpc_connections_refused_total counter\n"
+      "informerd_grpc_connections_refused_total{reason=\"max-connections\"} 12\n"
+      "informerd_grpc_connections_refused_total{reason=\"peer-closing\"} 4\n"
+      "# HELP informerd_grpc_connections_closed_total gRPC connections informerd closed, by "
+      "reason: "
+      "calls-in-flight (more calls in flight than --grpc-max-calls-per-connection: a client "
+      "resetting streams faster than their calls finish).\n"
+      "# TYPE informerd_grpc_connections_closed_total counter\n"
+      "informerd_grpc_connections_closed_total{reason=\"calls-in-flight\"} 2\n"
+      "# HELP informerd_grpc_calls_in_flight gRPC calls started and not yet finished on the TCP "
+      "connections, as --grpc-max-calls-per-connection counts them (unix-socket calls are not "
+      "counted).\n"
+      "# TYPE informerd_grpc_calls_in_flight gauge\n"
+      "informerd_grpc_calls_in_flight 17\n";
+  const std::size_t start = text.find("# HELP informerd_grpc_connections ");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start, expected.size()) == expected);
+}
+
+TEST_CASE("List's answers: refusals by bound, pages, cut pages, expired lists") {
+  MetricsSnapshot snapshot;
+  snapshot.version = "v";
+  CHECK(RenderPrometheus(snapshot).find("informerd_list_") == std::string::npos);
+  ListMetrics lists;
+  lists.refused_max_bytes = 4;
+  lists.refused_max_objects = 1;
+  lists.pages = 250;
+  lists.pages_cut_at_bytes = 30;
+  lists.continues_expired = 2;
+  snapshot.lists = lists;
+  const std::string text = RenderPrometheus(snapshot);
+  const std::string expected =
+      "# HELP informerd_list_refused_total Lists without limit or continue refused "
+      "RESOURCE_EXHAUSTED: their answer would exceed a response bound, by the flag that set it.\n"
+      "# TYPE informerd_list_refused_total counter\n"
+      "informerd_list_refused_total{limit=\"max-list-response-bytes\"} 4\n"
+      "informerd_list_refused_total{limit=\"max-list-response-objects\"} 1\n"
+      "# HELP informerd_list_pages_total Pages answered to paged Lists (limit or continue).\n"
+      "# TYPE informerd_list_pages_total counter\n"
+      "informerd_list_pages_total 250\n"
+      "# HELP informerd_list_pages_cut_total Pages that stopped before their limit at "
+      "--max-list-response-bytes.\n"
+      "# TYPE informerd_list_pages_cut_total counter\n"
+      "informerd_list_pages_cut_total 30\n"
+      "# HELP informerd_list_continues_expired_total Continued pages refused OUT_OF_RANGE: the "
+      "list's state was no longer available (the list had to start again).\n"
+      "# TYPE informerd_list_continues_expired_total counter\n"
+      "informerd_list_continues_expired_total 2\n";
+  const std::size_t start = text.find("# HELP informerd_list_refused_total ");
+  REQUIRE(start != std::string::npos);
+  CHECK(text.substr(start, expected.size()) == expected);
+}
+
 TEST_CASE("with no informers, every family still has its HELP and TYPE, and no samples") {
   MetricsSnapshot snapshot;
   snapshot.version = "v";

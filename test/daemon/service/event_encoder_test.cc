@@ -1,5 +1,5 @@
-// Specification of daemon/service/event_encoder.*: the informerd.v1.Event bytes of each delivery, equal to
-// what the generated message serializes to, and shared rather than copied.
+// Specification of daemon/service/event_encoder.*: the informerd.v1.Event bytes of each delivery,
+// equal to what the generated message serializes to, and shared rather than copied.
 #include "daemon/service/event_encoder.h"
 
 #include <catch2/catch.hpp>

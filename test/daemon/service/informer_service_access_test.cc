@@ -222,6 +222,47 @@ TEST_CASE("an invalid min_resource_version is judged after authentication and au
              Catch::StartsWith("INVALID_ARGUMENT: ") && Catch::Contains("soon"));
 }
 
+// A List page with credentials, `limit` and `continue`.
+grpc::Status ListPage(v1::Informer::Stub& stub, const Authorization& authorization, int64_t limit,
+                      const std::string& token, v1::ListResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  for (const std::string& value : authorization) context.AddMetadata("authorization", value);
+  v1::ListRequest request;
+  request.set_resource("pods");
+  request.set_namespace_("team-a");
+  request.set_limit(limit);
+  request.set_continue_(token);
+  return stub.List(&context, request, response);
+}
+
+TEST_CASE(
+    "invalid paging is judged after authentication and authorization; a continue token "
+    "grants nothing") {
+  Served s;
+  v1::ListResponse response;
+  for (const auto& [limit, token] :
+       std::vector<std::pair<int64_t, std::string>>{{-1, ""}, {5, "not-a-token"}}) {
+    INFO(limit << " " << token);
+    CHECK(Text(ListPage(s.stub(), kNoCredentials, limit, token, &response)) ==
+          "UNAUTHENTICATED: no credentials: send a bearer token (authorization: Bearer …) or a "
+          "client certificate");
+    CHECK(Text(ListPage(s.stub(), kBob, limit, token, &response)) ==
+          "PERMISSION_DENIED: user \"bob\" cannot list pods in namespace \"team-a\"");
+    CHECK_THAT(Text(ListPage(s.stub(), kAlice, limit, token, &response)),
+               Catch::StartsWith("INVALID_ARGUMENT: "));
+  }
+  // Alice's pages; Bob with her token is still refused, and every page is authorized.
+  v1::ListResponse first;
+  REQUIRE(Text(ListPage(s.stub(), kAlice, 1, "", &first)) == "OK: ");
+  REQUIRE_FALSE(first.continue_().empty());
+  CHECK(Text(ListPage(s.stub(), kBob, 1, first.continue_(), &response)) ==
+        "PERMISSION_DENIED: user \"bob\" cannot list pods in namespace \"team-a\"");
+  v1::ListResponse second;
+  CHECK(Text(ListPage(s.stub(), kAlice, 1, first.continue_(), &second)) == "OK: ");
+  CHECK(Names(second) == std::vector<std::string>{"team-a/a2"});
+}
+
 TEST_CASE("with anonymous calls allowed, a call without credentials is system:anonymous") {
   AccessHarnessOptions options;
   options.allow_anonymous = true;

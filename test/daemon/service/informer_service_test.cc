@@ -1,6 +1,6 @@
-// Specification of InformerService's unary RPCs (daemon/service/informer_service.*) over a real gRPC
-// server: List, Get and ListResources, every error they answer, and how List and Get wait for a
-// resource's initial sync.
+// Specification of InformerService's unary RPCs (daemon/service/informer_service.*) over a real
+// gRPC server: List, Get and ListResources, every error they answer, and how List and Get wait for
+// a resource's initial sync.
 #include "daemon/service/informer_service.h"
 
 #include <atomic>
@@ -168,7 +168,8 @@ TEST_CASE("List's errors", "[list][errors]") {
   // Ten megabytes take a while to cross (gRPC's flow control; sanitizers): a long deadline.
   check(List(*harness.stub, "pods", "default", "", std::string(10 << 20, '='), milliseconds(60000)),
         grpc::StatusCode::INVALID_ARGUMENT,
-        "field selector is 10485760 bytes long; at most 65536 are accepted");
+        "field selector is 10485760 bytes long; at most 4096 are accepted "
+        "(--max-selector-bytes=4096)");
   // And the server goes on serving.
   CHECK(List(*harness.stub, "pods", "default").response.items_size() == 3);
   CHECK(List(*harness.stub, "nodes").response.items_size() == 1);
