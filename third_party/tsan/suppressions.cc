@@ -32,6 +32,12 @@ extern "C" const char* __tsan_default_suppressions() {
       // gRPC binds a reactor to its call (writing the reactor's base) on the handler's thread;
       // OnDone runs on another after libgrpc's hand-over. Only gRPC calls these binders.
       "race:grpc::ServerUnaryReactor::InternalBindCall\n"
-      "race:InternalBindWriter\n";
+      "race:InternalBindWriter\n"
+      // The reactor a unary handler gets from DefaultReactor(): made on the handler's thread,
+      // destroyed in OnDone on another after libgrpc's hand-over.
+      "race_top:grpc::internal::FinishOnlyReactor\n"
+      // A unary call's request and response live in a holder gRPC allocates; the handler fills
+      // the response on its thread, and the holder is released in OnDone on another.
+      "race:grpc::internal::DefaultMessageHolder\n";
 }
 #endif

@@ -207,12 +207,13 @@ void RawHttp2Client::OnFrame(uint8_t type, uint8_t flags, uint32_t /*stream_id*/
   switch (type) {
     case kFrameSettings:
       if ((flags & kFlagAck) == 0) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (!server_settings_) server_settings_ = payload;
-          changed_.notify_all();
-        }
+        // Acknowledged before WaitForSettings returns: the server applies its own settings (its
+        // stream limit, say) only once they are acknowledged, so frames the test sends next must
+        // follow the ACK.
         Send(Http2Frame(kFrameSettings, kFlagAck, 0, ""));
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!server_settings_) server_settings_ = payload;
+        changed_.notify_all();
       }
       break;
     case kFramePing:
