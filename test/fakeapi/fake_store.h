@@ -85,6 +85,12 @@ class FakeStore {
   // MODIFIED with identical content and a new resourceVersion (load mode).
   absl::StatusOr<std::uint64_t> Touch(const std::string& resource, const std::string& ns,
                                       const std::string& name);
+  // Load mode's writer: `count` MODIFIED events as Touch makes them, for keys[first],
+  // keys[first + 1], ... (wrapping around), under one lock, each subscriber woken at most once.
+  // `keys` are Key()s; a key whose object is gone is skipped (it still counts). Returns the
+  // number of events made.
+  std::size_t TouchKeys(const std::string& resource, const std::vector<std::string>& keys,
+                        std::size_t first, std::size_t count);
   absl::StatusOr<std::uint64_t> Delete(const std::string& resource, const std::string& ns,
                                        const std::string& name);
   // Everything before the current revision expires. Returns that revision.
