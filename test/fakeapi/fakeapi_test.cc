@@ -1206,6 +1206,38 @@ TEST_CASE("load mode: synthetic objects and MODIFIED events at a steady rate") {
   CHECK_FALSE(server->StartModifications("configmaps", 10).ok());
 }
 
+TEST_CASE("load mode: a backlog larger than the socket buffers arrives whole and in order") {
+  auto server = StartServer();
+  SyntheticLoad load;
+  load.objects = 100;
+  load.object_bytes = 4096;
+  load.namespaces = 4;
+  REQUIRE(server->Populate("pods", load).ok());
+  const std::uint64_t from = server->CurrentRevision();
+  auto watcher = Connect(*server);
+  REQUIRE(watcher->StartStream("/api/v1/pods?watch=1&resourceVersion=" + std::to_string(from))
+              .status == 200);
+  // Tens of MB of events while the client reads nothing: the writes fill the socket buffers and
+  // resume part-way through a batch (and through an object) as the client reads.
+  REQUIRE(server->StartModifications("pods", 20000).ok());
+  std::this_thread::sleep_for(milliseconds(300));
+  server->StopModifications();
+  std::this_thread::sleep_for(milliseconds(50));  // A tick already queued finishes.
+  const std::uint64_t generated = server->ModificationsGenerated();
+  REQUIRE(generated > 3000);
+  std::vector<std::string> names;
+  for (std::uint64_t i = 0; i < generated; ++i) {
+    Event e = NextEvent(*watcher);
+    REQUIRE(e.type == "MODIFIED");
+    REQUIRE(U64(e.rv) == from + 1 + i);  // Every revision once, in order.
+    names.push_back(e.name);
+  }
+  // Round-robin over the 100 objects.
+  for (std::size_t i = 100; i < names.size(); ++i) REQUIRE(names[i] == names[i - 100]);
+  CHECK(std::set<std::string>(names.begin(), names.end()).size() == 100);
+  CHECK_FALSE(watcher->NextLine(milliseconds(200)).has_value());
+}
+
 TEST_CASE("load mode: several resources modified at once by generators of their own") {
   auto server = StartServer();
   SyntheticLoad load;
