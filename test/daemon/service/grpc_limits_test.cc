@@ -531,6 +531,7 @@ class OpenStreams {
         while (reader->Read(&event)) {
         }
         codes_[i] = reader->Finish().error_code();
+        ++ended_;
       });
     }
   }
@@ -542,11 +543,14 @@ class OpenStreams {
     return codes_;
   }
   ~OpenStreams() { End(); }
+  // Streams that have ended by themselves (or been cancelled by End).
+  int ended() const { return ended_; }
 
  private:
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts_;
   std::vector<grpc::StatusCode> codes_;
   std::vector<std::thread> threads_;
+  std::atomic<int> ended_{0};
 };
 
 TEST_CASE(
@@ -569,6 +573,8 @@ TEST_CASE(
       CHECK(service.subscribes_open == 3);
       OpenStreams fourth(*stub, 1);
       REQUIRE(testing::WaitUntil([&] { return service.subscribes_open == 0; }));
+      // The client sees the connection end on its own time (End would cancel what it has not).
+      CHECK(testing::WaitUntil([&] { return three.ended() == 3 && fourth.ended() == 1; }));
       CHECK(three.End() == std::vector<grpc::StatusCode>(3, grpc::StatusCode::UNAVAILABLE));
       CHECK(fourth.End() == std::vector<grpc::StatusCode>{grpc::StatusCode::UNAVAILABLE});
     }
@@ -579,8 +585,9 @@ TEST_CASE(
           std::string::npos);
     CHECK(log.str().find("4 calls in flight (4 started on it), more than the 3 allowed "
                          "(--grpc-max-calls-per-connection") != std::string::npos);
-    // The client reconnects and is served.
-    CHECK(CallList(*stub).ok());
+    // The client reconnects and is served: once gRPC has released the closed connection (until
+    // then a new one from the same address is refused), after the channel's reconnect backoff.
+    CHECK(testing::WaitUntil([&] { return CallList(*stub, milliseconds(500)).ok(); }));
     CHECK(testing::WaitUntil([&] { return server->connection_stats().calls == 0; }));
   }
 }

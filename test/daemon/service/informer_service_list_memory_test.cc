@@ -113,8 +113,15 @@ TEST_CASE("100 clients that read nothing of a 2 MB List answer each cost the dae
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const std::size_t grown = ResidentBytes() - std::min(before, ResidentBytes());
   INFO("resident memory grew by " << grown / 1024 << " KiB for 100 answers of about 2 MB");
-  // Copies of the answers would be 200 MB at least.
-  CHECK(grown < (40u << 20));
+  // Copies of the answers would be 200 MB at least. Under AddressSanitizer every allocation
+  // carries redzones and freed memory waits in its quarantine: 76 MB was measured there, still a
+  // third of what copies would take.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr std::size_t kBound = std::size_t{120} << 20;
+#else
+  constexpr std::size_t kBound = std::size_t{40} << 20;
+#endif
+  CHECK(grown < kBound);
   for (const int fd : clients) close(fd);
 }
 
