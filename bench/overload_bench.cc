@@ -20,9 +20,9 @@
 // What "ingest" is: events applied to informerd's cache per second, the increase of
 // informerd_events_applied_total (from its /metrics) over a fixed window after a warm-up,
 // divided by the window. The fake generates MODIFIED events faster than informerd can apply
-// them (a calibration first finds the unloaded rate C of one resource; later runs offer 1.25 C
-// for one resource, 0.5 C per resource for four: 2 C in all, above the 1.7x goal), so the figure
-// is how fast ingest can go, not the offered rate. The fake starts its events only once
+// them (a calibration first finds the unloaded rate C of one resource; later runs offer R = 1.25 C
+// for one resource and R / 2 per resource for four: 2.5 C in all, above the 1.7x goal), so the
+// figure is how fast ingest can go, not the offered rate. The fake starts its events only once
 // informerd has synced (SIGUSR2, --events-on-signal), so none pile up before informerd watches.
 // Each line also says whether informerd was behind: the gap between the fake's newest
 // resourceVersion and informerd's (informerd_resource_version), at the window's start and end;
@@ -31,7 +31,7 @@
 // socket; generating them costs the fake CPU all the same.
 //
 // All of it runs on the same machine: informerd, the fake (one I/O thread serving every watch
-// and generating every event, about 10 us of CPU per event in an optimised build) and the
+// and generating every event, about 3 us of CPU per event in an optimised build) and the
 // clients (gRPC's threads in this process) compete for the same cores unless pinned
 // (--cpus-informerd, --cpus-fakeapi, --cpus-bench: CPU lists as taskset takes them, e.g. 0-1,
 // 2, 3). On 2 cores shared by all three, informerd cannot have both for ingest: a 4-resource
@@ -51,7 +51,7 @@
 //       [--rate N] [--max-list-response-bytes N] [--max-list-response-objects N]
 //       [--daemon-arg ARG]... [--cpus-informerd LIST --cpus-fakeapi LIST --cpus-bench LIST]
 //       [--smoke]
-// --rate: events per second the fake offers for (1), 0.4 times it per resource for (2), instead
+// --rate: events per second the fake offers for (1), half of it per resource for (2), instead
 // of calibrating. --daemon-arg: passed to every informerd started (repeatable), e.g.
 // --daemon-arg=--audit-log=false. --smoke: small numbers and short windows (a few seconds
 // altogether), for the test that checks every figure line is printed.
@@ -1084,7 +1084,7 @@ int main(int argc, char** argv) {
     rate = 1.25 * calibrated;
   }
   const double one = informerd::IngestUnderListGet(options, rate);
-  informerd::IngestOfFourResources(options, rate * 0.4, one);
+  informerd::IngestOfFourResources(options, rate * 0.5, one);
   informerd::ListFlood(options);
   return 0;
 }
