@@ -181,7 +181,8 @@ absl::StatusOr<std::uint64_t> FakeStore::Touch(const std::string& resource, cons
 }
 
 std::size_t FakeStore::TouchKeys(const std::string& resource, const std::vector<std::string>& keys,
-                                 std::size_t first, std::size_t count) {
+                                 std::size_t first, std::size_t count,
+                                 std::uint64_t sent_unix_nanos) {
   std::lock_guard<std::mutex> lock(mutex_);
   ResourceState* state = FindLocked(resource);
   if (!state || keys.empty()) return 0;
@@ -195,7 +196,10 @@ std::size_t FakeStore::TouchKeys(const std::string& resource, const std::vector<
     auto it = state->objects.find(keys[(first + i) % keys.size()]);
     if (it == state->objects.end()) continue;
     ObjectPtr previous = it->second;
-    it->second = WithRevision(*previous, ++revision_);
+    auto next = std::make_shared<StoredObject>(*previous);
+    next->resource_version = ++revision_;
+    if (sent_unix_nanos != 0) next->sent_unix_nanos = sent_unix_nanos;
+    it->second = std::move(next);
     auto event = std::make_shared<StoreEvent>(
         StoreEvent{EventType::kModified, it->second, std::move(previous)});
     state->history.push_back(event);

@@ -1206,6 +1206,91 @@ TEST_CASE("load mode: synthetic objects and MODIFIED events at a steady rate") {
   CHECK_FALSE(server->StartModifications("configmaps", 10).ok());
 }
 
+// The send-time annotation's value in an object, 0 when absent or not 19 decimal digits.
+std::uint64_t SendStamp(const rapidjson::Value& object) {
+  const rapidjson::Value& metadata = object["metadata"];
+  if (!metadata.HasMember("annotations")) return 0;
+  const rapidjson::Value& annotations = metadata["annotations"];
+  if (!annotations.HasMember(informerd::fakeapi::kSendTimeAnnotation)) return 0;
+  const std::string value = Str(annotations, informerd::fakeapi::kSendTimeAnnotation);
+  if (value.size() != 19) return 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return 0;
+  }
+  return U64(value);
+}
+
+std::uint64_t NowUnixNanos() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+TEST_CASE("load mode: stamped objects carry the time each MODIFIED event's batch was made") {
+  auto server = StartServer();
+  SyntheticLoad load;
+  load.objects = 20;
+  load.object_bytes = 4096;
+  load.namespaces = 2;
+  load.stamp_send_time = true;
+  REQUIRE(server->Populate("pods", load).ok());
+  SyntheticLoad plain = load;
+  plain.stamp_send_time = false;
+  REQUIRE(server->Populate("configmaps", plain).ok());
+  // The stamp's bytes count in the object's size (to the padding's granularity, about one env
+  // entry with its managedFields).
+  const std::size_t one = server->GetObjectJson("pods", "load-0", "pod-000000")->size();
+  CHECK(one >= 4096 - 400);
+  CHECK(one <= 4096 + 400);
+  auto client = Connect(*server);
+  // Listed objects carry the time they were built; unstamped ones no annotation at all.
+  auto list = Parse(client->Get("/api/v1/pods").body);
+  REQUIRE(list["items"].Size() == 20);
+  for (const auto& item : list["items"].GetArray()) {
+    CHECK(SendStamp(item) > NowUnixNanos() - 60'000'000'000ULL);
+  }
+  auto configmaps = Parse(client->Get("/api/v1/configmaps").body);
+  for (const auto& item : configmaps["items"].GetArray()) {
+    CHECK_FALSE(item["metadata"].HasMember("annotations"));
+  }
+
+  auto watcher = Connect(*server);
+  REQUIRE(watcher
+              ->StartStream("/api/v1/pods?watch=1&resourceVersion=" +
+                            Str(list["metadata"], "resourceVersion"))
+              .status == 200);
+  const std::uint64_t started = NowUnixNanos();
+  REQUIRE(server->StartModifications("pods", 500).ok());
+  std::size_t received = 0;
+  std::uint64_t last_stamp = 0;
+  std::set<std::uint64_t> batches;
+  const auto until = std::chrono::steady_clock::now() + milliseconds(1000);
+  while (std::chrono::steady_clock::now() < until) {
+    Event e = NextEvent(*watcher);
+    const std::uint64_t now = NowUnixNanos();
+    REQUIRE(e.type == "MODIFIED");
+    const std::uint64_t stamp = SendStamp(e.doc["object"]);
+    INFO("event " << received << " stamp " << stamp << " now " << now << " started " << started);
+    REQUIRE(stamp != 0);
+    // Made after the modifications started, before it was read, within a second of now.
+    REQUIRE(stamp >= started);
+    REQUIRE(stamp <= now);
+    REQUIRE(now - stamp < 1'000'000'000ULL);
+    REQUIRE(stamp >= last_stamp);
+    last_stamp = stamp;
+    batches.insert(stamp);
+    ++received;
+  }
+  server->StopModifications();
+  CHECK(received >= 250);
+  // One stamp per batch (a timer tick), several events per batch at 500/s.
+  CHECK(batches.size() > 10);
+  CHECK(batches.size() < received);
+  // The same revision read back from the store renders the same stamp.
+  auto stored = Parse(*server->GetObjectJson("pods", "load-0", "pod-000000"));
+  CHECK(SendStamp(stored) >= started);
+}
+
 TEST_CASE("load mode: a backlog larger than the socket buffers arrives whole and in order") {
   auto server = StartServer();
   SyntheticLoad load;

@@ -2,7 +2,10 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <atomic>
+
+#include "test/fakeapi/synthetic_objects.h"
 
 namespace informerd::fakeapi {
 namespace {
@@ -58,7 +61,8 @@ void LoadGenerator::OnTick(boost::system::error_code ec) {
   if (generated_ < due) {
     const std::uint64_t count = due - generated_;
     // A key whose object a test deleted is skipped, and counted all the same.
-    (void)store_.TouchKeys(resource_, keys_, next_, static_cast<std::size_t>(count));
+    last_stamp_ = std::max(last_stamp_, RealtimeUnixNanos());
+    (void)store_.TouchKeys(resource_, keys_, next_, static_cast<std::size_t>(count), last_stamp_);
     next_ = static_cast<std::size_t>((next_ + count) % keys_.size());
     generated_ = due;
   }

@@ -4,6 +4,10 @@
 // events due since the last one as one batch (FakeStore::TouchKeys: one lock, one wake per
 // watcher), so the cost per event stays small at 100,000 events per second.
 //
+// Each batch's revisions carry the batch's CLOCK_REALTIME time as their send-time stamp
+// (never earlier than the previous batch's); it shows in the bytes of objects built with a stamp
+// slot (SyntheticLoad::stamp_send_time) and nowhere else.
+//
 // Owned by FakeApiServer; runs as a timer on the server's io_context. Start/Stop are posted to
 // its strand, so any thread may call them.
 #pragma once
@@ -47,6 +51,7 @@ class LoadGenerator : public std::enable_shared_from_this<LoadGenerator> {
   std::chrono::steady_clock::time_point started_;
   std::uint64_t generated_ = 0;
   std::size_t next_ = 0;
+  std::uint64_t last_stamp_ = 0;  // Unix ns of the previous batch.
   bool stopped_ = false;
   std::atomic<std::uint64_t> published_{0};  // generated_, readable from any thread.
 };
