@@ -14,8 +14,9 @@
 # built. The unpacked source tree is cached too ($INFORMERD_CACHE_DIR/kubernetes-src-VERSION, with
 # Debian's reflect2 1.0.2 in place of the vendored 1.0.1, which crashes under Go 1.19), as is Go's
 # build cache (peer-gocache-VERSION), so a change to the Go sources rebuilds in seconds. The program
-# is compiled in GOPATH mode as k8s.io/kubernetes/informerd-peer, beside a link to the tree's
-# vendor/ directory, which is what supplies client-go; `make generated_files` is not needed.
+# is compiled in GOPATH mode (peer-gopath-VERSION) as k8s.io/kubernetes/informerd-peer, beside a
+# link to the tree's vendor/ directory, which is what supplies client-go; `make generated_files`
+# is not needed.
 #
 # Environment: INFORMERD_CACHE_DIR (default /var/cache/informerd); INFORMERD_KUBE_SOURCE_VERSION
 # (the source part of the cache key; default: the version of Debian's kubernetes source package,
@@ -124,12 +125,16 @@ if [ ! -d "$tree/vendor/k8s.io/client-go/" ]; then
   mv "$tree.tmp" "$tree"
 fi
 
-pkg="$work/gopath/src/k8s.io/kubernetes"
+# A GOPATH that stays put (under the lock): Go's build cache keys packages by their directory, so
+# a fresh temporary GOPATH would recompile all of client-go every time.
+gopath="$cache_dir/peer-gopath-$version"
+pkg="$gopath/src/k8s.io/kubernetes"
+rm -rf "$pkg/informerd-peer"
 mkdir -p "$pkg/informerd-peer"
-ln -s "$tree/vendor" "$pkg/vendor"
+ln -sfn "$tree/vendor" "$pkg/vendor"
 cp "$peer_dir"/*.go "$pkg/informerd-peer/"
 export PATH=/usr/lib/go-1.19/bin:$PATH
-export GOFLAGS= GO111MODULE=off GOPATH="$work/gopath" GOCACHE="$cache_dir/peer-gocache-$version"
+export GOFLAGS= GO111MODULE=off GOPATH="$gopath" GOCACHE="$cache_dir/peer-gocache-$version"
 log "go build k8s.io/kubernetes/informerd-peer (about 2 minutes the first time, seconds after)"
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
