@@ -466,9 +466,14 @@ class Renderings(unittest.TestCase):
         names = {n.strip() for n in text.split("\n", 1)[1].split(",")}
         service = one(render(release="my-release", namespace="my-namespace"), "Service")
         self.assertEqual(service["metadata"]["name"], "my-release")
+        # And the headless Service's name, which round_robin clients dial (service.headless).
+        services = of_kind(render("service: {headless: true}\n", release="my-release",
+                                  namespace="my-namespace"), "Service")
+        self.assertIn("my-release-headless", [o["metadata"]["name"] for o in services])
         self.assertEqual(names, {"DNS:my-release", "DNS:my-release.my-namespace",
                                  "DNS:my-release.my-namespace.svc",
                                  "DNS:my-release.my-namespace.svc.cluster.local",
+                                 "DNS:my-release-headless.my-namespace.svc",
                                  "DNS:localhost", "IP Address:127.0.0.1"})
         public = [subprocess.run(command, capture_output=True, check=True).stdout for command in (
             ["openssl", "x509", "-in", cert, "-noout", "-pubkey"],
