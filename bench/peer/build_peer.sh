@@ -134,7 +134,7 @@ mkdir -p "$pkg/informerd-peer"
 ln -sfn "$tree/vendor" "$pkg/vendor"
 cp "$peer_dir"/*.go "$pkg/informerd-peer/"
 export PATH=/usr/lib/go-1.19/bin:$PATH
-export GOFLAGS= GO111MODULE=off GOPATH="$gopath" GOCACHE="$cache_dir/peer-gocache-$version"
+export GOFLAGS='' GO111MODULE=off GOPATH="$gopath" GOCACHE="$cache_dir/peer-gocache-$version"
 log "go build k8s.io/kubernetes/informerd-peer (about 2 minutes the first time, seconds after)"
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
