@@ -4,7 +4,9 @@
 // received: it gets exactly the changes made meanwhile, in order, none twice and none missing,
 // then live events. This works because resource versions are the apiserver's, so both replicas'
 // replay windows speak the same language. A version from before the second replica's first list
-// is older than its window: OUT_OF_RANGE, and a fresh snapshot from it is the cluster's state.
+// is older than its window: OUT_OF_RANGE, and a fresh snapshot from it is the cluster's state. A
+// client balancing with gRPC's round_robin over both replicas spreads its streams over them, and
+// the streams a stopped replica ended resume, through the same channel, on the other.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -228,6 +230,104 @@ TEST_CASE(
     return std::tie(a.namespace_name, a.name) < std::tie(b.namespace_name, b.name);
   });
   CHECK(Describe(snapshot) == Describe(KubectlKeys(*cluster, {"pods", "-n", kNamespace})));
+}
+
+// The pods informer's subscriber_count on one replica.
+int64_t PodSubscribers(v1::Informer::Stub& stub) {
+  const std::optional<v1::ResourceInfo> pods = FindInformer(ListResources(stub), "pods");
+  REQUIRE(pods.has_value());
+  return pods->subscriber_count();
+}
+
+TEST_CASE(
+    "a client balancing with round_robin spreads its streams over the replicas and resumes the "
+    "ones a stopped replica ended on the others",
+    "[cluster]") {
+  std::unique_ptr<TestCluster> cluster = StartCluster();
+  CreateOk(*cluster, fmt::format("---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {}}}\n",
+                                 kNamespace) +
+                         PodYaml("q1"));
+  std::unique_ptr<Daemon> first = Daemon::Start(*cluster, kConfig);
+  std::unique_ptr<Daemon> second = Daemon::Start(*cluster, kConfig);
+  REQUIRE(AwaitSynced(first->stub(), {"pods"}, seconds(30)));
+  REQUIRE(AwaitSynced(second->stub(), {"pods"}, seconds(30)));
+
+  // What a client of the headless Service does (README "Running several replicas"), with the
+  // replicas' addresses given directly instead of through DNS.
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(R"({"loadBalancingConfig":[{"round_robin":{}}]})");
+  const std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel("ipv4:" + first->address() + "," + second->address(),
+                                grpc::InsecureChannelCredentials(), args);
+  REQUIRE(channel->WaitForConnected(std::chrono::system_clock::now() + seconds(10)));
+  // round_robin is READY as soon as one connection is; it alternates between the replicas once
+  // both are. Until then, two streams in a row land on the same one.
+  REQUIRE(WaitUntil(
+      [&] {
+        Subscriber a(channel, SubscribeTo("pods", kNamespace));
+        Subscriber b(channel, SubscribeTo("pods", kNamespace));
+        return a.WaitFor(HasSynced, seconds(5)) && b.WaitFor(HasSynced, seconds(5)) &&
+               PodSubscribers(first->stub()) == 1 && PodSubscribers(second->stub()) == 1;
+      },
+      seconds(20), milliseconds(200)));
+  REQUIRE(
+      WaitUntil([&] { return PodSubscribers(first->stub()) + PodSubscribers(second->stub()) == 0; },
+                seconds(10)));
+
+  constexpr int kStreams = 6;
+  std::vector<std::unique_ptr<Subscriber>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(std::make_unique<Subscriber>(channel, SubscribeTo("pods", kNamespace)));
+  }
+  for (auto& stream : streams) REQUIRE(stream->WaitFor(HasSynced, seconds(20)));
+  const int64_t on_first = PodSubscribers(first->stub());
+  const int64_t on_second = PodSubscribers(second->stub());
+  INFO("streams on the first replica: " << on_first << ", on the second: " << on_second);
+  CHECK(on_first == kStreams / 2);
+  CHECK(on_second == kStreams / 2);
+
+  // The first replica stops: its streams end UNAVAILABLE, the others stay.
+  first.reset();
+  std::vector<std::size_t> ended;
+  REQUIRE(WaitUntil(
+      [&] {
+        ended.clear();
+        for (std::size_t i = 0; i < streams.size(); ++i) {
+          if (streams[i]->status().has_value()) ended.push_back(i);
+        }
+        return static_cast<int64_t>(ended.size()) == on_first;
+      },
+      seconds(20)));
+  for (std::size_t i : ended) {
+    CHECK(streams[i]->status()->error_code() == grpc::StatusCode::UNAVAILABLE);
+  }
+
+  // A change while they are away; each ended stream resumes through the same channel, which now
+  // picks the second replica, from the last version it received (its snapshot's).
+  const ObjectKey q1 = Annotate(*cluster, "q1", "away");
+  const std::string change = fmt::format("MODIFIED {}/q1 rv={}", kNamespace, q1.resource_version);
+  std::vector<std::unique_ptr<Subscriber>> resumed;
+  for (std::size_t i : ended) {
+    resumed.push_back(std::make_unique<Subscriber>(
+        channel, SubscribeTo("pods", kNamespace, streams[i]->events().back().resource_version())));
+  }
+  for (auto& stream : resumed) CHECK(stream->WaitForCount(1, seconds(20)));
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    if (streams[i]->status().has_value()) continue;
+    CHECK(streams[i]->WaitFor(
+        [](const std::vector<v1::Event>& events) { return !AfterSynced(events).empty(); },
+        seconds(20)));
+  }
+  std::this_thread::sleep_for(milliseconds(500));  // nothing more arrives
+  for (auto& stream : resumed) {
+    CHECK(Describe(stream->events()) == std::vector<std::string>{change});
+    CHECK_FALSE(stream->status().has_value());
+  }
+  for (auto& stream : streams) {
+    if (stream->status().has_value()) continue;
+    CHECK(Describe(AfterSynced(stream->events())) == std::vector<std::string>{change});
+  }
+  CHECK(PodSubscribers(second->stub()) == kStreams);
 }
 
 }  // namespace
