@@ -8,7 +8,12 @@
 // batch was made, annotation informerd.io/bench-sent-unix-nanos) and a fresh informerd. Once
 // informerd has synced, the events start; then N subscribers Subscribe to all pods at once, each
 // on its own gRPC channel with its own TCP connection, their streams read asynchronously from
-// one completion queue polled by --bench-threads (2) threads of this process. Once every
+// one completion queue polled by --bench-threads (2) threads of this process. All three
+// processes share the machine's cores and one cgroup, so nice values count between them:
+// informerd serves its clients on threads at nice 10 (its --rpc-nice) while the subscribers here
+// run at 0 (--bench-nice N lowers the polling threads' priority; --daemon-arg=--rpc-nice=0
+// raises informerd's), which real subscribers in pods of their own, weighed by their cgroups,
+// would not compete with. Once every
 // subscriber's snapshot is complete (SYNCED) and a warm-up has passed, a window of --window
 // seconds: for every event stamped inside the window and every subscriber, latency = the
 // subscriber's CLOCK_REALTIME at receipt minus the stamp (all processes on one machine, one
@@ -32,7 +37,7 @@
 //   bazel run -c opt //bench:fanout_bench -- [--only 100x200|1000x20|search|N1xR1,...]
 //       [--objects 2000] [--object-bytes 4096] [--window 10] [--warmup 3] [--grace 3]
 //       [--search-start 100] [--search-max 6400] [--search-rate 20] [--search-p99-ms 100]
-//       [--bench-threads 2] [--daemon-arg ARG]...
+//       [--bench-threads 2] [--bench-nice 0] [--daemon-arg ARG]...
 //       [--cpus-informerd LIST --cpus-fakeapi LIST --cpus-bench LIST] [--smoke]
 // --only: the scenarios to run (comma-separated; "NxR" runs N subscribers at R ev/s).
 // --smoke: small numbers and short windows (a few seconds altogether), for the test that checks
@@ -41,6 +46,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -100,6 +106,7 @@ struct Options {
   double search_rate = 20;
   double search_p99_ms = 100;
   int bench_threads = 2;
+  int bench_nice = 0;
   std::vector<std::string> daemon_args;
   std::string cpus_informerd;
   std::string cpus_fakeapi;
@@ -126,6 +133,19 @@ std::int64_t StampOf(const std::string& object) {
     value = value * 10 + (c - '0');
   }
   return value;
+}
+
+// A status message with every run of digits as "N", so that the same reason counts once.
+std::string WithoutNumbers(const std::string& message) {
+  std::string out;
+  for (char c : message) {
+    if (c >= '0' && c <= '9') {
+      if (out.empty() || out.back() != 'N') out += 'N';
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 // A value of informerd's /metrics for the pods resource (the first series of `name` whose labels
@@ -217,7 +237,8 @@ struct Receipt {
 // own state needs no lock.
 class Subscribers {
  public:
-  Subscribers(const std::string& address, int count, int threads) {
+  // `nice`: the polling threads' nice value (they do the subscribers' network I/O and reading).
+  Subscribers(const std::string& address, int count, int threads, int nice) {
     for (int i = 0; i < count; ++i) {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // Its own connection.
@@ -231,7 +252,13 @@ class Subscribers {
       s->finish_tag = {s.get(), Op::kFinish};
       subscribers_.push_back(std::move(s));
     }
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Poll(); });
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, nice] {
+        // This thread only (Linux: a thread's own nice value); the children keep theirs.
+        if (nice != 0) setpriority(PRIO_PROCESS, 0, nice);
+        Poll();
+      });
+    }
   }
   ~Subscribers() { Stop(); }
 
@@ -281,7 +308,9 @@ class Subscribers {
   }
 
   struct Result {
-    std::vector<double> snapshot_seconds;  // Per subscriber that synced: from its Subscribe.
+    std::vector<double> snapshot_seconds;       // Per subscriber that synced: from its Subscribe.
+    std::vector<double> first_message_seconds;  // Per subscriber: its Subscribe to its first.
+    std::vector<double> longest_pauses;  // Per subscriber: between two messages before SYNCED.
     Clock::time_point last_synced{};
     std::map<std::string, int> ended;            // By the server, before Stop: by code and message.
     std::vector<std::vector<Receipt>> receipts;  // Per subscriber.
@@ -296,6 +325,10 @@ class Subscribers {
         r.snapshot_seconds.push_back(Seconds(s->synced_at - s->subscribe_sent).count());
         r.last_synced = std::max(r.last_synced, s->synced_at);
       }
+      if (s->first_message != Clock::time_point{}) {
+        r.first_message_seconds.push_back(Seconds(s->first_message - s->subscribe_sent).count());
+      }
+      r.longest_pauses.push_back(s->longest_pause);
       r.receipts.push_back(std::move(s->receipts));
     }
     r.ended = ended_codes_;
@@ -319,6 +352,11 @@ class Subscribers {
     Clock::time_point subscribe_sent{};
     Clock::time_point synced_at{};
     bool synced = false;
+    // Until SYNCED: when its first message arrived, the last one, and the longest pause between
+    // two (a subscriber the server does not write to for a second is ended as not reading).
+    Clock::time_point first_message{};
+    Clock::time_point last_message{};
+    double longest_pause = 0;
     std::vector<Receipt> receipts;
   };
 
@@ -336,7 +374,18 @@ class Subscribers {
             s.reader->Finish(&s.status, &s.finish_tag);
             break;
           }
-          if (t.op == Op::kRead) OnEvent(s, now);
+          if (t.op == Op::kRead) {
+            if (!s.synced) {
+              const Clock::time_point at = Clock::now();
+              if (s.first_message == Clock::time_point{}) {
+                s.first_message = at;
+              } else {
+                s.longest_pause = std::max(s.longest_pause, Seconds(at - s.last_message).count());
+              }
+              s.last_message = at;
+            }
+            OnEvent(s, now);
+          }
           s.event.Clear();
           s.reader->Read(&s.event, &s.read_tag);
           break;
@@ -345,7 +394,7 @@ class Subscribers {
           if (!stopping_) {
             ++ended_;
             ++ended_codes_[fmt::format("{} {}", static_cast<int>(s.status.error_code()),
-                                       s.status.error_message().substr(0, 60))];
+                                       WithoutNumbers(s.status.error_message()))];
           }
           --open_;
           changed_.notify_all();
@@ -423,15 +472,21 @@ struct Figures {
 
 Figures RunScenario(const Options& options, const Scenario& scenario, const std::string& tag) {
   Deployment deployment(options, scenario.rate, scenario.subscribers, tag);
-  Subscribers subscribers(deployment.grpc_address(), scenario.subscribers, options.bench_threads);
+  Subscribers subscribers(deployment.grpc_address(), scenario.subscribers, options.bench_threads,
+                          options.bench_nice);
+  const std::string daemon = std::to_string(deployment.daemon_pid());
+  const std::string fake = std::to_string(deployment.fake_pid());
+  const double snapshot_cpu_daemon = CpuSeconds(daemon);
+  const double snapshot_cpu_bench = CpuSeconds("self");
   const Clock::time_point started = subscribers.Start();
   const auto timeout = std::chrono::seconds(options.smoke ? 60 : 600);
   if (!subscribers.WaitSynced(timeout)) Die(tag + ": the snapshots did not complete in time");
+  const double snapshot_seconds = Seconds(Clock::now() - started).count();
+  const double snapshot_used_daemon = CpuSeconds(daemon) - snapshot_cpu_daemon;
+  const double snapshot_used_bench = CpuSeconds("self") - snapshot_cpu_bench;
   std::this_thread::sleep_for(Seconds(options.warmup));
 
   // The window: events stamped from now for --window seconds.
-  const std::string daemon = std::to_string(deployment.daemon_pid());
-  const std::string fake = std::to_string(deployment.fake_pid());
   const double cpu_daemon = CpuSeconds(daemon);
   const double cpu_fake = CpuSeconds(fake);
   const double cpu_bench = CpuSeconds("self");
@@ -494,15 +549,22 @@ Figures RunScenario(const Options& options, const Scenario& scenario, const std:
                   "receipt of an event to the last's, over {} events every subscriber received",
                   Quantile(spreads, 0.50), Quantile(spreads, 0.99), Max(spreads), spreads.size()));
   std::vector<double> snapshots = result.snapshot_seconds;
-  const double all = result.snapshot_seconds.size() == static_cast<std::size_t>(result.subscribers)
-                         ? Seconds(result.last_synced - started).count()
-                         : 0;
+  // The last of those that completed (all of them, unless some were ended before).
+  const double all = snapshots.empty() ? 0 : Seconds(result.last_synced - started).count();
   Print(tag + "-snapshots",
         fmt::format("{} of {} snapshots of {} objects complete {:.2f} s after the first Subscribe "
-                    "was sent (median subscriber {:.2f} s; {:.0f} objects/s in all)",
+                    "was sent (median subscriber {:.2f} s; {:.0f} objects/s in all); CPU s "
+                    "until then: informerd {:.2f}, bench {:.2f} in {:.1f} s",
                     snapshots.size(), result.subscribers, options.objects, all,
                     Quantile(snapshots, 0.5),
-                    all > 0 ? static_cast<double>(snapshots.size() * options.objects) / all : 0));
+                    all > 0 ? static_cast<double>(snapshots.size() * options.objects) / all : 0,
+                    snapshot_used_daemon, snapshot_used_bench, snapshot_seconds));
+  Print(tag + "-snapshot-pauses",
+        fmt::format("first message {:.2f} s after Subscribe (median), {:.2f} s (max); longest "
+                    "pause between two messages of a snapshot {:.3f} s (median subscriber), "
+                    "{:.3f} s (max)",
+                    Quantile(result.first_message_seconds, 0.5), Max(result.first_message_seconds),
+                    Quantile(result.longest_pauses, 0.5), Max(result.longest_pauses)));
   std::string codes;
   for (const auto& [code, count] : result.ended) codes += fmt::format("; {} x {}", count, code);
   Print(tag + "-ended",
@@ -587,6 +649,8 @@ int main(int argc, char** argv) {
       options.search_p99_ms = std::strtod(value.c_str(), nullptr);
     } else if (flag == "--bench-threads") {
       options.bench_threads = std::atoi(value.c_str());
+    } else if (flag == "--bench-nice") {
+      options.bench_nice = std::atoi(value.c_str());
     } else if (flag == "--daemon-arg") {
       options.daemon_args.push_back(value);
     } else if (flag == "--cpus-informerd") {
@@ -600,13 +664,14 @@ int main(int argc, char** argv) {
     } else if (flag == "--fakeapi") {
       options.fakeapi = value;
     } else {
-      std::fprintf(stderr,
-                   "usage: fanout_bench [--only 100x200|1000x20|search|NxR,...] [--objects N] "
-                   "[--object-bytes N] [--namespaces N] [--window S] [--warmup S] [--grace S] "
-                   "[--search-start N] [--search-max N] [--search-rate R] [--search-p99-ms MS] "
-                   "[--bench-threads N] [--daemon-arg ARG]... [--cpus-informerd LIST] "
-                   "[--cpus-fakeapi LIST] [--cpus-bench LIST] [--informerd PATH] "
-                   "[--fakeapi PATH] [--smoke]\n");
+      std::fprintf(
+          stderr,
+          "usage: fanout_bench [--only 100x200|1000x20|search|NxR,...] [--objects N] "
+          "[--object-bytes N] [--namespaces N] [--window S] [--warmup S] [--grace S] "
+          "[--search-start N] [--search-max N] [--search-rate R] [--search-p99-ms MS] "
+          "[--bench-threads N] [--bench-nice N] [--daemon-arg ARG]... [--cpus-informerd LIST] "
+          "[--cpus-fakeapi LIST] [--cpus-bench LIST] [--informerd PATH] "
+          "[--fakeapi PATH] [--smoke]\n");
       return 2;
     }
   }
@@ -635,8 +700,9 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   std::printf(
       "fanout_bench: informerd and fakeapi_server as separate processes, %zu pods of ~%zu bytes, "
-      "subscribers in this process (%d polling threads), on %u CPUs%s%s; logs in %s\n",
-      options.objects, options.object_bytes, options.bench_threads,
+      "subscribers in this process (%d polling threads at nice %d), on %u CPUs%s%s; logs in "
+      "%s\n",
+      options.objects, options.object_bytes, options.bench_threads, options.bench_nice,
       std::thread::hardware_concurrency(), options.smoke ? " (--smoke: small numbers)" : "",
       options.cpus_informerd.empty() && options.cpus_fakeapi.empty() && options.cpus_bench.empty()
           ? ", not pinned"
