@@ -499,6 +499,10 @@ class FastWalker {
         return Array(array, at);
       }
       case '"': {
+        // Consumed, not left for the iterator to skip: skipping a string that a colon follows,
+        // On-Demand takes it for a key and skips the colon too, so `"a":"b":"c"` would pass.
+        simdjson::ondemand::raw_json_string consumed;
+        if (value.get_raw_json_string().get(consumed) != simdjson::SUCCESS) return false;
         const std::string_view text = TrimTrailingSpace(token);
         if (text.size() < 2 || text.back() != '"') return false;
         const std::string_view content = Content(text.data(), text.data() + text.size() - 1,

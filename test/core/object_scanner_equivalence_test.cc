@@ -108,6 +108,11 @@ std::vector<std::string> Corpus() {
       R"({"a":"unterminated)",
       R"({"a)",
       R"({1:2})",
+      // A string value followed by a colon: On-Demand's skipping would take it for a key.
+      R"({"a":"b":"c"})",
+      R"({"a":["x":"y"]})",
+      R"({"metadata":{"name":"a":"b","uid":"u"}})",
+      R"({"":{"":"":""""{""""{""}}]}})",
       std::string("{\"a\":1}\0", 8),
       std::string("{\"a\":\"x\0y\"}", 11),
       "{\"a\":\"\xC3\x28\"}",
