@@ -37,9 +37,11 @@
 //   bazel run -c opt //bench:fanout_bench -- [--only 100x200|1000x20|search|N1xR1,...]
 //       [--objects 2000] [--object-bytes 4096] [--window 10] [--warmup 3] [--grace 3]
 //       [--search-start 100] [--search-max 6400] [--search-rate 20] [--search-p99-ms 100]
-//       [--bench-threads 2] [--bench-nice 0] [--daemon-arg ARG]...
+//       [--bench-threads 2] [--bench-nice 0] [--batch N] [--daemon-arg ARG]...
 //       [--cpus-informerd LIST --cpus-fakeapi LIST --cpus-bench LIST] [--smoke]
 // --only: the scenarios to run (comma-separated; "NxR" runs N subscribers at R ev/s).
+// --batch N: subscribers ask for up to N events per message (max_events_per_message; informerd
+// then sends what waits for a subscriber, its snapshot above all, in batches); 0: one per message.
 // --smoke: small numbers and short windows (a few seconds altogether), for the test that checks
 // every figure line is printed.
 #include <grpcpp/grpcpp.h>
@@ -107,6 +109,7 @@ struct Options {
   double search_p99_ms = 100;
   int bench_threads = 2;
   int bench_nice = 0;
+  int batch = 0;  // SubscribeRequest.max_events_per_message; 0: one event per message.
   std::vector<std::string> daemon_args;
   std::string cpus_informerd;
   std::string cpus_fakeapi;
@@ -238,7 +241,9 @@ struct Receipt {
 class Subscribers {
  public:
   // `nice`: the polling threads' nice value (they do the subscribers' network I/O and reading).
-  Subscribers(const std::string& address, int count, int threads, int nice) {
+  // `batch`: SubscribeRequest.max_events_per_message (0: one event per message).
+  Subscribers(const std::string& address, int count, int threads, int nice, int batch)
+      : batch_(static_cast<std::uint32_t>(batch)) {
     for (int i = 0; i < count; ++i) {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // Its own connection.
@@ -270,6 +275,7 @@ class Subscribers {
       s->context.set_wait_for_ready(true);
       v1::SubscribeRequest request;
       request.set_resource("pods");
+      request.set_max_events_per_message(batch_);
       s->reader = s->stub->PrepareAsyncSubscribe(&s->context, request, &queue_);
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -384,7 +390,11 @@ class Subscribers {
               }
               s.last_message = at;
             }
-            OnEvent(s, now);
+            if (s.event.batch_size() == 0) {
+              OnEvent(s, s.event, now);
+            } else {
+              for (const v1::Event& event : s.event.batch()) OnEvent(s, event, now);
+            }
           }
           s.event.Clear();
           s.reader->Read(&s.event, &s.read_tag);
@@ -404,8 +414,8 @@ class Subscribers {
     }
   }
 
-  void OnEvent(Subscriber& s, std::int64_t now) {
-    switch (s.event.type()) {
+  void OnEvent(Subscriber& s, const v1::Event& event, std::int64_t now) {
+    switch (event.type()) {
       case v1::Event::SYNCED: {
         s.synced = true;
         s.synced_at = Clock::now();
@@ -416,10 +426,10 @@ class Subscribers {
       }
       case v1::Event::MODIFIED: {
         if (!recording_.load(std::memory_order_relaxed)) return;
-        const std::int64_t stamp = StampOf(s.event.object());
+        const std::int64_t stamp = StampOf(event.object());
         if (stamp < window_from_ || stamp > window_to_) return;
         s.receipts.push_back(
-            Receipt{std::strtoull(s.event.resource_version().c_str(), nullptr, 10), stamp, now});
+            Receipt{std::strtoull(event.resource_version().c_str(), nullptr, 10), stamp, now});
         return;
       }
       default:
@@ -427,6 +437,7 @@ class Subscribers {
     }
   }
 
+  const std::uint32_t batch_;
   grpc::CompletionQueue queue_;
   std::vector<std::unique_ptr<Subscriber>> subscribers_;
   std::vector<std::thread> threads_;
@@ -473,7 +484,7 @@ struct Figures {
 Figures RunScenario(const Options& options, const Scenario& scenario, const std::string& tag) {
   Deployment deployment(options, scenario.rate, scenario.subscribers, tag);
   Subscribers subscribers(deployment.grpc_address(), scenario.subscribers, options.bench_threads,
-                          options.bench_nice);
+                          options.bench_nice, options.batch);
   const std::string daemon = std::to_string(deployment.daemon_pid());
   const std::string fake = std::to_string(deployment.fake_pid());
   const double snapshot_cpu_daemon = CpuSeconds(daemon);
@@ -649,6 +660,8 @@ int main(int argc, char** argv) {
       options.search_p99_ms = std::strtod(value.c_str(), nullptr);
     } else if (flag == "--bench-threads") {
       options.bench_threads = std::atoi(value.c_str());
+    } else if (flag == "--batch") {
+      options.batch = std::atoi(value.c_str());
     } else if (flag == "--bench-nice") {
       options.bench_nice = std::atoi(value.c_str());
     } else if (flag == "--daemon-arg") {
@@ -664,14 +677,14 @@ int main(int argc, char** argv) {
     } else if (flag == "--fakeapi") {
       options.fakeapi = value;
     } else {
-      std::fprintf(
-          stderr,
-          "usage: fanout_bench [--only 100x200|1000x20|search|NxR,...] [--objects N] "
-          "[--object-bytes N] [--namespaces N] [--window S] [--warmup S] [--grace S] "
-          "[--search-start N] [--search-max N] [--search-rate R] [--search-p99-ms MS] "
-          "[--bench-threads N] [--bench-nice N] [--daemon-arg ARG]... [--cpus-informerd LIST] "
-          "[--cpus-fakeapi LIST] [--cpus-bench LIST] [--informerd PATH] "
-          "[--fakeapi PATH] [--smoke]\n");
+      std::fprintf(stderr,
+                   "usage: fanout_bench [--only 100x200|1000x20|search|NxR,...] [--objects N] "
+                   "[--object-bytes N] [--namespaces N] [--window S] [--warmup S] [--grace S] "
+                   "[--search-start N] [--search-max N] [--search-rate R] [--search-p99-ms MS] "
+                   "[--bench-threads N] [--bench-nice N] [--batch N] [--daemon-arg ARG]... "
+                   "[--cpus-informerd LIST] "
+                   "[--cpus-fakeapi LIST] [--cpus-bench LIST] [--informerd PATH] "
+                   "[--fakeapi PATH] [--smoke]\n");
       return 2;
     }
   }
@@ -700,9 +713,11 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   std::printf(
       "fanout_bench: informerd and fakeapi_server as separate processes, %zu pods of ~%zu bytes, "
-      "subscribers in this process (%d polling threads at nice %d), on %u CPUs%s%s; logs in "
-      "%s\n",
+      "subscribers in this process (%d polling threads at nice %d, %s), on %u CPUs%s%s; logs "
+      "in %s\n",
       options.objects, options.object_bytes, options.bench_threads, options.bench_nice,
+      options.batch > 1 ? fmt::format("up to {} events per message", options.batch).c_str()
+                        : "one event per message",
       std::thread::hardware_concurrency(), options.smoke ? " (--smoke: small numbers)" : "",
       options.cpus_informerd.empty() && options.cpus_fakeapi.empty() && options.cpus_bench.empty()
           ? ", not pinned"

@@ -16,4 +16,10 @@ for scenario in fanout-10x200 fanout-40x20 fanout-search-10 fanout-search-20; do
   grep -Eq "^\[$scenario-cpu\] CPU s in [0-9.]+ s: informerd [0-9.]+, fakeapi [0-9.]+, bench [0-9.]+$" <<<"$output" || { echo "[$scenario-cpu] missing or malformed"; status=1; }
 done
 grep -Eq "^\[fanout-search\] largest subscriber count with p99 <= [0-9]+ ms at [0-9]+ ev/s \(doubling from [0-9]+ up to [0-9]+\): [0-9]+ \(p99 [0-9.]+ ms\)" <<<"$output" || { echo "[fanout-search] missing or malformed"; status=1; }
+# The same with batched messages (--batch: SubscribeRequest.max_events_per_message), one scenario.
+batched="$("$bench" --smoke --only 10x200 --batch 16)" || { echo "fanout_bench --smoke --batch 16 failed:"; echo "$batched"; exit 1; }
+echo "$batched"
+grep -q "up to 16 events per message" <<<"$batched" || { echo "--batch not in the header line"; status=1; }
+grep -Eq "^\[fanout-10x200-latency\] p50 $ms, p99 $ms, max $ms from the fake's stamp to each subscriber's receipt, over [1-9][0-9]* \(subscriber, event\) pairs" <<<"$batched" || { echo "[fanout-10x200-latency] missing or malformed with --batch"; status=1; }
+grep -Eq "^\[fanout-10x200-snapshots\] 10 of 10 snapshots" <<<"$batched" || { echo "[fanout-10x200-snapshots] not all complete with --batch"; status=1; }
 exit $status
