@@ -1192,8 +1192,9 @@ void Consumers(const Options& options, const Cluster& cluster, int n) {
                      d_added, d_watchers0, d_watchers, d_longrunning0, d_longrunning),
          "client-go",
          fmt::format("{:.0f} ({:.0f} -> {:.0f} registered, {:.0f} -> {:.0f} long-running WATCH; "
-                     "{} informers in one process)",
-                     p_added, p_watchers0, p_watchers, p_longrunning0, p_longrunning, n),
+                     "{} informer{} in one process)",
+                     p_added, p_watchers0, p_watchers, p_longrunning0, p_longrunning, n,
+                     n == 1 ? "" : "s"),
          Ratio(d_added, p_added));
   Figure(tag + "apiserver-cpu", what + "apiserver CPU seconds until all synced + 1 s",
          fmt::format("{:.2f} s (all synced in {:.2f} s{})", d_apiserver_cpu, d_wall,
@@ -1207,7 +1208,8 @@ void Consumers(const Options& options, const Cluster& cluster, int n) {
   Figure(tag + "rss", what + "consumer-side resident memory",
          fmt::format("{} (informerd {} + subscribers {})", Mb(d_rss), Mb(d_daemon_rss),
                      Mb(d_bench_rss)),
-         "client-go", fmt::format("{} (one process, {} informers)", Mb(p_rss), n),
+         "client-go",
+         fmt::format("{} (one process, {} informer{})", Mb(p_rss), n, n == 1 ? "" : "s"),
          Ratio(d_rss, p_rss));
   Figure(tag + "cpu", what + "consumer-side CPU seconds",
          fmt::format("{:.2f} s (informerd {:.2f} + subscribers {:.2f})", d_cpu, d_daemon_cpu,
@@ -1215,8 +1217,8 @@ void Consumers(const Options& options, const Cluster& cluster, int n) {
          "client-go", fmt::format("{:.2f} s", p_cpu), Ratio(d_cpu, p_cpu));
 }
 
-// (5) and (6), on one informerd.
-void ReadsAndRelist(const Options& options, Cluster& cluster) {
+// (5).
+void Reads(const Options& options, const Cluster& cluster) {
   Informerd daemon(options, cluster, "reads");
   daemon.WaitSynced();
   const std::size_t pods = options.pods;
@@ -1276,8 +1278,12 @@ void ReadsAndRelist(const Options& options, Cluster& cluster) {
            LatencyText(ours, "gRPC"), "apiserver", LatencyText(theirs, "REST, resourceVersion=0"),
            Ratio(ours.p99_ms, theirs.p99_ms));
   }
+}
 
-  // (6): informerd and a typed peer relist together.
+// (6): a fresh informerd and a typed peer relist together.
+void Relist(const Options& options, Cluster& cluster) {
+  Informerd daemon(options, cluster, "relist");
+  daemon.WaitSynced();
   std::unique_ptr<Peer> peer;
   if (!options.no_peer) {
     peer = std::make_unique<Peer>(options, cluster, "relist",
@@ -1518,7 +1524,8 @@ int main(int argc, char** argv) {
   const informerd::Baselines baselines = informerd::MeasureBaselines(options, cluster);
   informerd::SyncAndMemory(options, cluster, json_bytes, baselines);
   for (const int n : options.consumers) informerd::Consumers(options, cluster, n);
-  informerd::ReadsAndRelist(options, cluster);
+  informerd::Reads(options, cluster);
+  informerd::Relist(options, cluster);
 
   std::printf(
       "\n| figure | informerd | %s | ratio (informerd ÷ other) |\n| --- | --- | --- | --- |\n",
