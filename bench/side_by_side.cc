@@ -23,7 +23,8 @@
 //   3. N consumers of all pods (--consumers, default 1,10,100). client-go: ONE peer process
 //      running N informers (--informers N), each with its own transport and watch. informerd:
 //      a fresh informerd plus N gRPC Subscribe streams from this process, each on its own
-//      channel and connection, reading the snapshot and counting events (they keep nothing).
+//      channel and connection, reading the snapshot and counting events (they keep nothing);
+//      one event per message, or with --batch N up to N (SubscribeRequest.max_events_per_message).
 //      Measured once all N have synced and 1 s more: the apiserver's watches on pods (its
 //      /metrics: apiserver_registered_watchers for Pod, and apiserver_longrunning_gauge for
 //      WATCH on pods), the apiserver's CPU seconds from start to then, and the consumer side's
@@ -48,7 +49,8 @@
 // Run (optimised; see bench/run_side_by_side.sh, which builds and runs it):
 //   INFORMERD_KUBE_APISERVER=... INFORMERD_PEER=... bazel run -c opt //bench:side_by_side --
 //       [--pods 3000] [--namespaces 4] [--pod-bytes 4096]
-//       [--consumers 1,10,100] [--callers 50] [--window 5] [--peer PATH] [--no-peer] [--smoke]
+//       [--consumers 1,10,100] [--batch 1] [--callers 50] [--window 5] [--peer PATH] [--no-peer]
+//       [--smoke]
 // The peer: --peer, else $INFORMERD_PEER, else what `bench/peer/build_peer.sh --check` prints
 // (from the runfiles, or the workspace under `bazel run`). Without one the program says how to
 // build it and exits 3, unless --no-peer (informerd's column only).
@@ -122,6 +124,7 @@ struct Options {
   std::size_t pod_bytes = 4096;
   std::vector<int> consumers = {1, 10, 100};
   int callers = 50;
+  int batch = 1;  // the subscribers' max_events_per_message
   double window = 5;
   std::string peer;
   std::string informerd;
@@ -838,7 +841,8 @@ std::shared_ptr<grpc::Channel> OwnChannel(const std::string& address, int index)
 // those. An error after SYNCED, or any other, ends the stream and fails WaitSynced.
 class Subscribers {
  public:
-  Subscribers(const std::string& address, int count) {
+  // `batch`: SubscribeRequest.max_events_per_message (1: one event per message).
+  Subscribers(const std::string& address, int count, int batch) : batch_(batch) {
     for (int i = 0; i < count; ++i) {
       auto s = std::make_unique<Stream>();
       s->stub = v1::Informer::NewStub(OwnChannel(address, i));
@@ -901,6 +905,7 @@ class Subscribers {
     s.status = grpc::Status();
     v1::SubscribeRequest request;
     request.set_resource("pods");
+    request.set_max_events_per_message(static_cast<uint32_t>(batch_));
     s.reader = s.stub->PrepareAsyncSubscribe(s.context.get(), request, &queue_);
     s.reader->StartCall(&s);
   }
@@ -926,10 +931,16 @@ class Subscribers {
         continue;
       }
       if (s.started && ok) {
-        ++events_;
-        if (s.event.type() == v1::Event::SYNCED) {
-          s.synced = true;
-          ++synced_;
+        // One event, or (with --batch) a message whose events are its `batch`.
+        const bool batch = s.event.batch_size() > 0;
+        const int count = batch ? s.event.batch_size() : 1;
+        for (int i = 0; i < count; ++i) {
+          const v1::Event& event = batch ? s.event.batch(i) : s.event;
+          ++events_;
+          if (event.type() == v1::Event::SYNCED) {
+            s.synced = true;
+            ++synced_;
+          }
         }
       }
       s.started = true;
@@ -942,6 +953,7 @@ class Subscribers {
     }
   }
 
+  const int batch_;
   grpc::CompletionQueue queue_;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::vector<std::thread> threads_;
@@ -1138,7 +1150,7 @@ void Consumers(const Options& options, const Cluster& cluster, int n) {
     const double apiserver_cpu0 = cluster.ApiserverCpu();
     const auto start = Clock::now();
     Informerd daemon(options, cluster, fmt::format("consumers-{}", n));
-    Subscribers subscribers(daemon.grpc_address(), n);
+    Subscribers subscribers(daemon.grpc_address(), n, options.batch);
     if (!subscribers.WaitSynced(timeout)) {
       Die(fmt::format("{} subscribers did not all sync: {}", n, subscribers.first_error()));
     }
@@ -1212,8 +1224,9 @@ void Consumers(const Options& options, const Cluster& cluster, int n) {
          fmt::format("{} (one process, {} informer{})", Mb(p_rss), n, n == 1 ? "" : "s"),
          Ratio(d_rss, p_rss));
   Figure(tag + "cpu", what + "consumer-side CPU seconds",
-         fmt::format("{:.2f} s (informerd {:.2f} + subscribers {:.2f})", d_cpu, d_daemon_cpu,
-                     d_bench_cpu),
+         fmt::format(
+             "{:.2f} s (informerd {:.2f} + subscribers {:.2f}{})", d_cpu, d_daemon_cpu, d_bench_cpu,
+             options.batch > 1 ? fmt::format(", up to {} events per message", options.batch) : ""),
          "client-go", fmt::format("{:.2f} s", p_cpu), Ratio(d_cpu, p_cpu));
 }
 
@@ -1446,6 +1459,8 @@ int main(int argc, char** argv) {
       options.pod_bytes = std::strtoul(value.c_str(), nullptr, 10);
     } else if (flag == "--consumers") {
       options.consumers = informerd::ParseList(value);
+    } else if (flag == "--batch") {
+      options.batch = std::atoi(value.c_str());
     } else if (flag == "--callers") {
       options.callers = std::atoi(value.c_str());
     } else if (flag == "--window") {
@@ -1457,13 +1472,13 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: side_by_side [--pods N] [--namespaces N] [--pod-bytes N] "
-                   "[--consumers 1,10,100] [--callers N] [--window S] [--peer PATH] "
+                   "[--consumers 1,10,100] [--batch N] [--callers N] [--window S] [--peer PATH] "
                    "[--informerd PATH] [--no-peer] [--smoke]\n");
       return 2;
     }
   }
   if (options.pods < 1 || options.namespaces < 1 || options.namespaces > options.pods ||
-      options.callers < 1 || options.window <= 0) {
+      options.callers < 1 || options.batch < 1 || options.window <= 0) {
     Die("bad numbers");
   }
   if (options.informerd.empty()) {
