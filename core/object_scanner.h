@@ -62,8 +62,8 @@ struct ScanOptions {
   // (daemon/config.cc); a path with an empty segment simply never matches.
   std::vector<std::string> extra_field_paths;
   // Which documents go to the simdjson path first (see above). The default gives it documents
-  // with a byte >= 0x80, where it measures 1.4-1.9x faster than RapidJSON (whose UTF-8 validation
-  // goes byte by byte), and leaves pure ASCII to RapidJSON, where the two measure the same with
+  // with a byte >= 0x80, where it measures 1.6-1.9x faster than RapidJSON (whose UTF-8 validation
+  // goes byte by byte), and leaves pure ASCII to RapidJSON, which is as fast there or faster with
   // the scanner's work included (bench/decode_bench). kOff and kAlways are for the test that
   // compares the two paths and for benchmarks.
   enum class FastPath : uint8_t { kOff, kNonAscii, kAlways };
