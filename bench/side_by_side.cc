@@ -36,7 +36,7 @@
 //      raised to 64 MiB for it), against the apiserver's REST GET of the same pod / namespace /
 //      all pods with resourceVersion=0 (served from the apiserver's watch cache, as informerd
 //      answers from its cache; a read without it goes to etcd).
-//   6. Relist peak ÷ steady resident memory: with informerd and a typed peer synced, a
+//   6. Relist peak ÷ steady resident memory: with a fresh informerd and a typed peer synced, a
 //      configmap write moves etcd's revision past their pods watches, etcd is compacted and the
 //      apiserver restarted: its new watch cache starts past their resourceVersion, so both
 //      watches fail with 410 and relist. Peak is VmHWM, reset (clear_refs) just before. If
