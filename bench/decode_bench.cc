@@ -250,16 +250,23 @@ void RunSize(std::size_t pod_bytes, double seconds) {
     const char* name;
     bool strip;
     const std::string* stream;
+    ScanOptions::FastPath fast_path;
   };
+  using FastPath = ScanOptions::FastPath;
   for (const WatchCase& watch_case :
-       {WatchCase{"watch decoder, 16 KiB pieces, strip managedFields, 2 paths", true, &stream},
-        WatchCase{"watch decoder, 16 KiB pieces, keep managedFields, 2 paths", false, &stream},
+       {WatchCase{"watch decoder, 16 KiB pieces, strip managedFields, 2 paths", true, &stream,
+                  FastPath::kNonAscii},
+        WatchCase{"  the same, simdjson (fast_path kAlways)", true, &stream, FastPath::kAlways},
+        WatchCase{"watch decoder, 16 KiB pieces, keep managedFields, 2 paths", false, &stream,
+                  FastPath::kNonAscii},
         WatchCase{"watch decoder, as the first, one non-ASCII char per pod", true,
-                  &non_ascii_stream}}) {
+                  &non_ascii_stream, FastPath::kNonAscii},
+        WatchCase{"  the same, RapidJSON only (fast_path kOff)", true, &non_ascii_stream,
+                  FastPath::kOff}}) {
     const std::string& body = *watch_case.stream;
     const Result watch = Measure(seconds, corpus.pods.size(), body.size(), [&] {
       WatchDecoderOptions options;
-      options.scan = ScanOptions{watch_case.strip, extra};
+      options.scan = ScanOptions{watch_case.strip, extra, watch_case.fast_path};
       WatchEventDecoder decoder(options);
       events.clear();
       for (std::size_t at = 0; at < body.size(); at += kPiece) {
@@ -287,17 +294,22 @@ void RunSize(std::size_t pod_bytes, double seconds) {
     page += corpus.pods[i];
   }
   page += "]}";
-  ListDecoder list_decoder(ScanOptions{true, extra});
-  const Result list = Measure(seconds, corpus.pods.size(), page.size(), [&] {
-    auto decoded = list_decoder.Decode(page);
-    if (!decoded.ok()) {
-      std::fprintf(stderr, "list decode failed: %s\n",
-                   std::string(decoded.status().message()).c_str());
-      std::exit(1);
-    }
-    sink += decoded->items.size();
-  });
-  Print("list decoder, 500-item page, strip managedFields, 2 paths", list);
+  for (const FastPath fast_path : {FastPath::kNonAscii, FastPath::kAlways}) {
+    ListDecoder list_decoder(ScanOptions{true, extra, fast_path});
+    const Result list = Measure(seconds, corpus.pods.size(), page.size(), [&] {
+      auto decoded = list_decoder.Decode(page);
+      if (!decoded.ok()) {
+        std::fprintf(stderr, "list decode failed: %s\n",
+                     std::string(decoded.status().message()).c_str());
+        std::exit(1);
+      }
+      sink += decoded->items.size();
+    });
+    Print(fast_path == FastPath::kNonAscii
+              ? "list decoder, 500-item page, strip managedFields, 2 paths"
+              : "  the same, simdjson (fast_path kAlways)",
+          list);
+  }
 
   rapidjson::Reader reader;
   NullHandler handler;

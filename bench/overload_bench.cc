@@ -20,9 +20,9 @@
 // What "ingest" is: events applied to informerd's cache per second, the increase of
 // informerd_events_applied_total (from its /metrics) over a fixed window after a warm-up,
 // divided by the window. The fake generates MODIFIED events faster than informerd can apply
-// them (a calibration first finds the unloaded rate C of one resource; later runs offer 1.25 C
-// for one resource, 0.5 C per resource for four: 2 C in all, above the 1.7x goal), so the figure
-// is how fast ingest can go, not the offered rate. The fake starts its events only once
+// them (a calibration first finds the unloaded rate C of one resource; later runs offer R = 1.25 C
+// for one resource and R / 2 per resource for four: 2.5 C in all, above the 1.7x goal), so the
+// figure is how fast ingest can go, not the offered rate. The fake starts its events only once
 // informerd has synced (SIGUSR2, --events-on-signal), so none pile up before informerd watches.
 // Each line also says whether informerd was behind: the gap between the fake's newest
 // resourceVersion and informerd's (informerd_resource_version), at the window's start and end;
@@ -31,7 +31,7 @@
 // socket; generating them costs the fake CPU all the same.
 //
 // All of it runs on the same machine: informerd, the fake (one I/O thread serving every watch
-// and generating every event, about 10 us of CPU per event in an optimised build) and the
+// and generating every event, about 3 us of CPU per event in an optimised build) and the
 // clients (gRPC's threads in this process) compete for the same cores unless pinned
 // (--cpus-informerd, --cpus-fakeapi, --cpus-bench: CPU lists as taskset takes them, e.g. 0-1,
 // 2, 3). On 2 cores shared by all three, informerd cannot have both for ingest: a 4-resource
@@ -51,7 +51,7 @@
 //       [--rate N] [--max-list-response-bytes N] [--max-list-response-objects N]
 //       [--daemon-arg ARG]... [--cpus-informerd LIST --cpus-fakeapi LIST --cpus-bench LIST]
 //       [--smoke]
-// --rate: events per second the fake offers for (1), 0.4 times it per resource for (2), instead
+// --rate: events per second the fake offers for (1), half of it per resource for (2), instead
 // of calibrating. --daemon-arg: passed to every informerd started (repeatable), e.g.
 // --daemon-arg=--audit-log=false. --smoke: small numbers and short windows (a few seconds
 // altogether), for the test that checks every figure line is printed.
@@ -87,6 +87,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/process_support.h"
 #include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
@@ -97,11 +98,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Seconds = std::chrono::duration<double>;
-
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "overload_bench: %s\n", message.c_str());
-  std::exit(1);
-}
+using bench::CpuSeconds;
+using bench::Die;
+using bench::HttpGet;
+using bench::LoggedAddress;
+using bench::ParseCpuList;
+using bench::PortOf;
+using bench::Process;
+using bench::ReadFile;
+using bench::ResetPeak;
+using bench::Runfile;
+using bench::StatusBytes;
+using bench::WriteFile;
 
 struct Options {
   bool smoke = false;
@@ -124,201 +132,7 @@ struct Options {
   std::string temp_dir;
 };
 
-// "0-1,3" into `set`; false if malformed.
-bool ParseCpuList(const std::string& list, cpu_set_t& set) {
-  std::istringstream items(list);
-  std::string item;
-  bool any = false;
-  while (std::getline(items, item, ',')) {
-    char* end = nullptr;
-    const long first = std::strtol(item.c_str(), &end, 10);
-    long last = first;
-    if (*end == '-') last = std::strtol(end + 1, &end, 10);
-    if (*end != '\0' || first < 0 || last < first || last >= CPU_SETSIZE) return false;
-    for (long cpu = first; cpu <= last; ++cpu) CPU_SET(static_cast<int>(cpu), &set);
-    any = true;
-  }
-  return any;
-}
-
-bool Exists(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0;
-}
-
-// A file of the runfiles: relative to the working directory (bazel run and bazel test run in
-// the workspace's runfiles directory), or under the binary's runfiles, RUNFILES_DIR, TEST_SRCDIR.
-std::string Runfile(const std::string& argv0, const std::string& path) {
-  std::vector<std::string> candidates = {path, argv0 + ".runfiles/informerd/" + path};
-  for (const char* variable : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    if (const char* root = std::getenv(variable)) {
-      candidates.push_back(std::string(root) + "/informerd/" + path);
-    }
-  }
-  for (const std::string& candidate : candidates) {
-    if (Exists(candidate)) return candidate;
-  }
-  Die("cannot find " + path + " in the runfiles");
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) Die("cannot write " + path);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// ---- Processes and /proc.
-
-class Process {
- public:
-  // Starts argv with stderr to `log`; with `stdout_pipe`, stdout is readable with ReadLine.
-  // With `cpus`, the program runs under taskset -c `cpus` (pinned from its first instruction, so
-  // every thread it starts is too).
-  Process(std::vector<std::string> args, const std::string& log, bool stdout_pipe,
-          const std::string& cpus = "") {
-    if (!cpus.empty()) args.insert(args.begin(), {"/usr/bin/taskset", "-c", cpus});
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int out[2] = {-1, -1};
-    if (stdout_pipe) {
-      if (pipe(out) != 0) Die("pipe failed");
-      posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-      posix_spawn_file_actions_addclose(&actions, out[0]);
-    }
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    for (std::string& arg : copy) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, copy[0].c_str(), &actions, nullptr, argv.data(), environ) != 0) {
-      Die("cannot start " + args[0]);
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    if (stdout_pipe) {
-      close(out[1]);
-      stdout_ = out[0];
-    }
-  }
-  ~Process() {
-    if (stdout_ >= 0) close(stdout_);
-    kill(pid_, SIGTERM);
-    int status = 0;
-    const auto deadline = Clock::now() + std::chrono::seconds(20);
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (Clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  std::string ReadLine() {
-    std::string line;
-    char c;
-    while (read(stdout_, &c, 1) == 1 && c != '\n') line += c;
-    return line;
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = 0;
-  int stdout_ = -1;
-};
-
-// User + system CPU seconds of a process, every thread ("self" for this one).
-double CpuSeconds(const std::string& pid) {
-  const std::string stat = ReadFile("/proc/" + pid + "/stat");
-  const std::size_t end = stat.rfind(')');  // The command may contain spaces.
-  if (end == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(end + 2));
-  std::string field;
-  unsigned long long utime = 0;
-  unsigned long long stime = 0;
-  // Fields 3.. follow the command; utime and stime are the 14th and 15th.
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// A /proc/PID/status field in kB ("VmRSS", "VmHWM"), as bytes.
-std::size_t StatusBytes(pid_t pid, const std::string& field) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10) * 1024;
-    }
-  }
-  return 0;
-}
-
-// Resets VmHWM to the current resident set (Linux >= 4.0).
-bool ResetPeak(pid_t pid) {
-  std::ofstream clear("/proc/" + std::to_string(pid) + "/clear_refs");
-  clear << "5";
-  clear.flush();
-  return static_cast<bool>(clear);
-}
-
-// ---- HTTP/1.1 GET, one request per connection (the metrics port, the fake apiserver).
-
-std::optional<std::string> HttpGet(int port, const std::string& target) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string request =
-      fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", target);
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string reply;
-  char buffer[65536];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof buffer)) > 0) reply.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  const std::size_t body = reply.find("\r\n\r\n");
-  if (reply.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) return std::nullopt;
-  std::string text = reply.substr(body + 4);
-  if (reply.substr(0, body).find("chunked") != std::string::npos) {
-    // De-chunk.
-    std::string plain;
-    std::size_t at = 0;
-    while (at < text.size()) {
-      const std::size_t eol = text.find("\r\n", at);
-      if (eol == std::string::npos) break;
-      const std::size_t size = std::strtoul(text.c_str() + at, nullptr, 16);
-      if (size == 0) break;
-      plain.append(text, eol + 2, size);
-      at = eol + 2 + size + 2;
-    }
-    text = std::move(plain);
-  }
-  return text;
-}
+// ---- Processes, /proc and HTTP GETs: bench/process_support.h.
 
 // ---- informerd's /metrics.
 
@@ -383,26 +197,6 @@ double FakeRevision(int port) {
   if (!list) return 0;
   const std::size_t at = list->find("\"resourceVersion\":\"");
   return at == std::string::npos ? 0 : std::strtod(list->c_str() + at + 19, nullptr);
-}
-
-// A log line's address after `marker` ("gRPC listening on 127.0.0.1:PORT"), waiting for it.
-std::string LoggedAddress(const std::string& log, const std::string& marker) {
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < deadline) {
-    const std::string text = ReadFile(log);
-    const std::size_t at = text.find(marker);
-    if (at != std::string::npos) {
-      const std::size_t start = at + marker.size();
-      const std::size_t end = text.find_first_of(" \"\n", start);
-      if (end != std::string::npos) return text.substr(start, end - start);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  Die("informerd did not log '" + marker + "'; its log: " + log);
-}
-
-int PortOf(const std::string& address) {
-  return std::atoi(address.substr(address.rfind(':') + 1).c_str());
 }
 
 // One fake apiserver and one informerd against it, for one set of resources.
@@ -1084,7 +878,7 @@ int main(int argc, char** argv) {
     rate = 1.25 * calibrated;
   }
   const double one = informerd::IngestUnderListGet(options, rate);
-  informerd::IngestOfFourResources(options, rate * 0.4, one);
+  informerd::IngestOfFourResources(options, rate * 0.5, one);
   informerd::ListFlood(options);
   return 0;
 }

@@ -49,6 +49,21 @@ class PageEnvelope : public DocumentEnvelope {
   PageEnvelope(ListPage& page, std::size_t max_item_bytes, const ItemType& item_type)
       : page_(page), max_item_bytes_(max_item_bytes), item_type_(item_type) {}
 
+  bool CanRestart() const override { return true; }
+  void Reset() override {
+    page_ = ListPage{};
+    where_ = Where::kBeforeRoot;
+    member_ = Member::kOther;
+    skip_back_ = Where::kRoot;
+    skip_depth_ = 0;
+    in_item_ = false;
+    has_items_ = false;
+    item_index_ = 0;
+    kind_.clear();
+    api_version_.clear();
+    members_.clear();
+  }
+
   bool StartObject(ObjectStart& start) override {
     switch (where_) {
       case Where::kBeforeRoot:

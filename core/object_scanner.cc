@@ -2,11 +2,13 @@
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <iterator>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "fmt/format.h"
@@ -17,6 +19,10 @@ namespace {
 
 // The longest UTF-8 sequence's continuation bytes: 3.
 constexpr std::size_t kUtf8Padding = 3;
+// What follows the document in scratch_: RapidJSON's terminator and UTF-8 padding, and the
+// bytes simdjson may read past the end of its input (it reads in SIMD blocks).
+constexpr std::size_t kScratchPadding =
+    std::max<std::size_t>(kUtf8Padding + 1, simdjson::SIMDJSON_PADDING);
 
 // Every decoder in core/ parses through ParseDocument(), so all accept exactly the same JSON.
 // - Insitu: RapidJSON decodes strings in place in scratch_ instead of copying each one to a
@@ -74,9 +80,29 @@ std::size_t EndOfNumber(std::string_view text, std::size_t at) {
 
 const char* ValueKindName(bool is_string) { return is_string ? "a string" : "a number or boolean"; }
 
+// Whether `text` has a byte below 0x20 (a control character), eight at a time. JSON allows
+// them only as whitespace between tokens, and the apiserver's compact JSON has none.
+bool HasControlByte(std::string_view text) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  uint64_t found = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    // A byte < 0x20 and < 0x80 sets its high bit here; bytes >= 0x80 are masked by ~word.
+    found |= (word - 0x20 * kOnes) & ~word & kHigh;
+  }
+  for (; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) < 0x20) return true;
+  }
+  return found != 0;
+}
+
 // Scan()'s envelope: the document is the object.
 class StandaloneEnvelope : public DocumentEnvelope {
  public:
+  bool CanRestart() const override { return true; }
   bool StartObject(ObjectStart& start) override {
     start = ObjectStart::kScan;
     return true;
@@ -188,6 +214,334 @@ class ScannerSax {
   std::string error_;
 };
 
+// The simdjson parser of one scanner, and the buffer for strings that need decoding.
+struct ObjectScanner::FastParser {
+  simdjson::ondemand::parser parser;
+  std::string decoded;
+};
+
+namespace {
+
+bool IsHexDigit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+unsigned HexValue(char c) {
+  return c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>((c | 0x20) - 'a' + 10);
+}
+
+// Whether every backslash in `raw` starts an escape that RapidJSON decodes as DecodeEscapes()
+// does: false if one is invalid, or is a \u escape of a surrogate (RapidJSON's handling of those
+// is left to RapidJSON). Checked over the whole document at once: in valid JSON every backslash
+// is inside a string and escapes pair up the same way from the start of the document as from the
+// start of each string; a document that is not valid JSON goes to RapidJSON anyway.
+bool CheckEscapes(std::string_view raw) {
+  const char* at = raw.data();
+  const char* const end = raw.data() + raw.size();
+  while ((at = static_cast<const char*>(std::memchr(at, '\\', end - at))) != nullptr) {
+    if (end - at < 2) return false;
+    switch (at[1]) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        at += 2;
+        break;
+      case 'u': {
+        if (end - at < 6) return false;
+        unsigned code = 0;
+        for (int k = 2; k < 6; ++k) {
+          if (!IsHexDigit(at[k])) return false;
+          code = code * 16 + HexValue(at[k]);
+        }
+        if (code >= 0xD800 && code <= 0xDFFF) return false;
+        at += 6;
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// Decodes the content of a JSON string whose escapes CheckEscapes() accepted into `out`
+// (replacing it), as RapidJSON does.
+void DecodeEscapes(std::string_view raw, std::string& out) {
+  out.clear();
+  const char* at = raw.data();
+  const char* const end = raw.data() + raw.size();
+  while (true) {
+    const auto* slash = static_cast<const char*>(std::memchr(at, '\\', end - at));
+    if (slash == nullptr) {
+      out.append(at, end - at);
+      return;
+    }
+    out.append(at, slash - at);
+    const char kind = slash[1];
+    at = slash + 2;
+    switch (kind) {
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'u': {
+        unsigned code = 0;
+        for (int k = 0; k < 4; ++k) code = code * 16 + HexValue(at[k]);
+        at += 4;
+        if (code < 0x80) {
+          out.push_back(static_cast<char>(code));
+        } else if (code < 0x800) {
+          out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+          out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+        } else {
+          out.push_back(static_cast<char>(0xE0 | (code >> 12)));
+          out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+          out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+        }
+        break;
+      }
+      default:  // '"', '\\', '/'
+        out.push_back(kind);
+        break;
+    }
+  }
+}
+
+// Whether `text` is a number RapidJSON reads exactly as simdjson's walk does: JSON's grammar
+// without an exponent, at most 15 digits before and after the point (so no overflow question).
+bool IsPlainNumber(std::string_view text) {
+  std::size_t i = 0;
+  if (i < text.size() && text[i] == '-') ++i;
+  const std::size_t int_start = i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  const std::size_t int_digits = i - int_start;
+  if (int_digits == 0 || int_digits > 15 || (int_digits > 1 && text[int_start] == '0')) {
+    return false;
+  }
+  if (i == text.size()) return true;
+  if (text[i] != '.') return false;
+  const std::size_t frac_start = ++i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  const std::size_t frac_digits = i - frac_start;
+  return frac_digits > 0 && frac_digits <= 15 && i == text.size();
+}
+
+std::string_view TrimTrailingSpace(std::string_view text) {
+  while (!text.empty() && IsJsonSpace(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+}  // namespace
+
+// Walks a document with simdjson's On-Demand API and drives the scanner and the envelope with
+// the same events, offsets and decoded strings as ScannerSax does under RapidJSON. Every value is
+// visited and checked (On-Demand itself checks only what is read), so a document the walk
+// accepts is one RapidJSON accepts. Any doubt returns false, and RapidJSON parses the document.
+class FastWalker {
+ public:
+  using Envelope = DocumentEnvelope;
+
+  FastWalker(ObjectScanner& scanner, DocumentEnvelope& envelope,
+             simdjson::ondemand::document& document, const char* base, std::size_t size,
+             std::string& decoded)
+      : scanner_(scanner),
+        envelope_(envelope),
+        document_(document),
+        base_(base),
+        size_(size),
+        decoded_(decoded) {}
+
+  bool Run() {
+    simdjson::ondemand::object root;
+    if (document_.get_object().get(root) != simdjson::SUCCESS) return false;
+    const std::size_t at = SkipSpace(std::string_view(base_, size_), 0);
+    if (at >= size_ || base_[at] != '{') return false;
+    if (!Object(root, at)) return false;
+    // Nothing but whitespace may follow the root: the iterator is at its end.
+    const char* next = nullptr;
+    return document_.current_location().get(next) == simdjson::OUT_OF_BOUNDS;
+  }
+
+ private:
+  bool Deeper() { return ++depth_ <= kMaxDepth; }
+
+  // Offset just past the container that has just been iterated: the token the iterator is at
+  // now, less the whitespace before it.
+  std::size_t EndOfContainer() const {
+    const char* next = nullptr;
+    std::size_t end = size_;
+    if (document_.current_location().get(next) == simdjson::SUCCESS) {
+      end = static_cast<std::size_t>(next - base_);
+    }
+    while (end > 0 && IsJsonSpace(base_[end - 1])) --end;
+    return end;
+  }
+  // Whether the scanner needs the end offset of the container ending now: the scanned object's
+  // own end, or the end of a managedFields value being cut.
+  bool NeedsEnd() const {
+    return scanner_.frames_.size() == 1 || (scanner_.cutting_ && scanner_.frames_.size() == 3);
+  }
+
+  // The content of the string whose opening quote is at `quote` and whose closing quote is at
+  // `close`, decoded when `decode`; else, with escapes, it is left as it is (the scanner does not
+  // read a string it has no use for). ParseDocument() has checked every escape in the document.
+  std::string_view Content(const char* quote, const char* close, bool decode) {
+    std::string_view out(quote + 1, static_cast<std::size_t>(close - quote - 1));
+    if (decode && std::memchr(out.data(), '\\', out.size()) != nullptr) {
+      DecodeEscapes(out, decoded_);
+      out = decoded_;
+    }
+    return out;
+  }
+  // Whether the scanner reads the key or the string value that comes next (ObjectScanner::Key
+  // and ObjectScanner::String): in a tracked object or metadata.labels, or at a tracked path.
+  bool ScannerReadsKey() const {
+    const ObjectScanner::Frame& frame = scanner_.frames_.back();
+    return frame.labels || frame.node >= 0;
+  }
+  bool ScannerReadsString() const {
+    return scanner_.frames_.back().labels || scanner_.pending_ >= 0;
+  }
+
+  bool Object(simdjson::ondemand::object& object, std::size_t at) {
+    if (!Deeper()) return false;
+    if (in_object_) {
+      if (!scanner_.StartObject(at)) return false;
+    } else {
+      Envelope::ObjectStart start = Envelope::ObjectStart::kDescend;
+      if (!envelope_.StartObject(start)) return false;
+      if (start == Envelope::ObjectStart::kScan) {
+        in_object_ = true;
+        scanner_.Begin();
+        if (!scanner_.StartObject(at)) return false;
+      }
+    }
+    for (auto member : object) {
+      simdjson::ondemand::field field;
+      if (std::move(member).get(field) != simdjson::SUCCESS) return false;
+      const char* quote = reinterpret_cast<const char*>(field.key().raw()) - 1;
+      simdjson::ondemand::value& value = field.value();
+      // The key's closing quote: back from the value over whitespace, the colon, whitespace.
+      const std::string_view token = value.raw_json_token();
+      const char* close = token.data();
+      do {
+        --close;
+      } while (close > quote && IsJsonSpace(*close));
+      if (close <= quote || *close != ':') return false;
+      do {
+        --close;
+      } while (close > quote && IsJsonSpace(*close));
+      if (close <= quote || *close != '"') return false;
+      const std::string_view key = Content(quote, close, !in_object_ || ScannerReadsKey());
+      const auto key_at = static_cast<std::size_t>(quote - base_);
+      if (in_object_) {
+        if (!scanner_.Key(key.data(), key.size(), key_at)) return false;
+      } else if (!envelope_.Key(key)) {
+        return false;
+      }
+      if (!Value(value, token)) return false;
+    }
+    --depth_;
+    if (!in_object_) return envelope_.EndObject();
+    const std::size_t end = NeedsEnd() ? EndOfContainer() : 0;
+    if (!scanner_.EndObject(end)) return false;
+    if (!scanner_.done_) return true;
+    in_object_ = false;
+    return envelope_.ObjectScanned(scanner_);
+  }
+
+  bool Array(simdjson::ondemand::array& array, std::size_t at) {
+    if (!Deeper()) return false;
+    if (in_object_) {
+      if (!scanner_.StartArray(at)) return false;
+    } else if (!envelope_.StartArray()) {
+      return false;
+    }
+    for (auto element : array) {
+      simdjson::ondemand::value value;
+      if (std::move(element).get(value) != simdjson::SUCCESS) return false;
+      if (!Value(value, value.raw_json_token())) return false;
+    }
+    --depth_;
+    if (!in_object_) return envelope_.EndArray();
+    const std::size_t end = NeedsEnd() ? EndOfContainer() : 0;
+    return scanner_.EndArray(end);
+  }
+
+  // `token`: the value's raw token, from its first byte to the next structural character.
+  bool Value(simdjson::ondemand::value& value, std::string_view token) {
+    if (token.empty()) return false;
+    const auto at = static_cast<std::size_t>(token.data() - base_);
+    switch (token[0]) {
+      case '{': {
+        simdjson::ondemand::object object;
+        if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+        return Object(object, at);
+      }
+      case '[': {
+        simdjson::ondemand::array array;
+        if (value.get_array().get(array) != simdjson::SUCCESS) return false;
+        return Array(array, at);
+      }
+      case '"': {
+        // Consumed, not left for the iterator to skip: skipping a string that a colon follows,
+        // On-Demand takes it for a key and skips the colon too, so `"a":"b":"c"` would pass.
+        simdjson::ondemand::raw_json_string consumed;
+        if (value.get_raw_json_string().get(consumed) != simdjson::SUCCESS) return false;
+        const std::string_view text = TrimTrailingSpace(token);
+        if (text.size() < 2 || text.back() != '"') return false;
+        const std::string_view content = Content(text.data(), text.data() + text.size() - 1,
+                                                 !in_object_ || ScannerReadsString());
+        if (in_object_) return scanner_.String(content.data(), content.size(), at);
+        return envelope_.Scalar(Envelope::JsonScalar::kString, content);
+      }
+      case 't':
+      case 'f':
+      case 'n': {
+        const std::string_view text = TrimTrailingSpace(token);
+        if (text == "null") {
+          if (in_object_) return scanner_.Null(at);
+          return envelope_.Scalar(Envelope::JsonScalar::kNull, "null");
+        }
+        if (text != "true" && text != "false") return false;
+        const bool truth = text.size() == 4;
+        if (in_object_) return scanner_.Bool(truth, at);
+        return envelope_.Scalar(Envelope::JsonScalar::kBool, truth ? "true" : "false");
+      }
+      default: {
+        const std::string_view text = TrimTrailingSpace(token);
+        if (!IsPlainNumber(text)) return false;
+        if (in_object_) return scanner_.Number(text.data(), text.size(), at);
+        return envelope_.Scalar(Envelope::JsonScalar::kNumber, text);
+      }
+    }
+  }
+
+  ObjectScanner& scanner_;
+  DocumentEnvelope& envelope_;
+  simdjson::ondemand::document& document_;
+  const char* base_;
+  std::size_t size_;
+  std::string& decoded_;
+  bool in_object_ = false;
+  int depth_ = 0;
+};
+
 std::string SkippedObject::Describe() const {
   if (name.empty()) return "an object with no name";
   if (namespace_name.empty()) return name;
@@ -271,17 +625,51 @@ absl::StatusOr<ObjectRecord> ObjectScanner::Scan(std::string_view json) {
   return TakeRecord();
 }
 
+bool ObjectScanner::FastParse(std::size_t size, DocumentEnvelope& envelope) {
+  if (!fast_parser_) fast_parser_ = std::make_unique<FastParser>();
+  simdjson::ondemand::document document;
+  if (fast_parser_->parser
+          .iterate(simdjson::padded_string_view(scratch_.data(), size, scratch_.size()))
+          .get(document) != simdjson::SUCCESS) {
+    return false;
+  }
+  FastWalker walker(*this, envelope, document, scratch_.data(), size, fast_parser_->decoded);
+  return walker.Run();
+}
+
 absl::Status ObjectScanner::ParseDocument(std::string_view document, DocumentEnvelope& envelope) {
   document_ = document;
   error_.clear();
-  // NUL-terminated, as the stream needs, and then padded: validating UTF-8, RapidJSON reads a
-  // multi-byte sequence's continuation bytes without stopping at the NUL, so a document that
-  // ends inside one (a truncated event, garbage) would have it read past the terminator.
+  // NUL-terminated, as RapidJSON's stream needs, and then padded: validating UTF-8, RapidJSON
+  // reads a multi-byte sequence's continuation bytes without stopping at the NUL, so a document
+  // that ends inside one (a truncated event, garbage) would have it read past the terminator;
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end.
   scratch_.assign(document.data(), document.size());
-  scratch_.append(kUtf8Padding, '\0');
+  scratch_.append(kScratchPadding, '\0');
+
+  const bool ascii = IsAscii(document);
+  const bool fast = options_.fast_path == ScanOptions::FastPath::kAlways ||
+                    (options_.fast_path == ScanOptions::FastPath::kNonAscii && !ascii);
+  if (fast && envelope.CanRestart() && document.size() <= kFastPathMaxBytes) {
+    std::string_view trimmed = document.substr(SkipSpace(document, 0));
+    trimmed = TrimTrailingSpace(trimmed);
+    if (!HasControlByte(trimmed) && CheckEscapes(trimmed)) {
+      const bool parsed = FastParse(document.size(), envelope);
+      if (fast_parser_->parser.capacity() > keep_buffer_bytes_) fast_parser_.reset();
+      if (parsed) {
+        ++fast_documents_;
+        if (scratch_.capacity() > keep_buffer_bytes_) std::string().swap(scratch_);
+        return absl::OkStatus();
+      }
+    }
+    envelope.Restart();
+    error_.clear();
+  }
+  ++fallback_documents_;
+
   rapidjson::InsituStringStream stream(scratch_.data());
   ScannerSax sax(*this, envelope, stream);
-  if (IsAscii(document)) {
+  if (ascii) {
     reader_->Parse<kParseFlags>(stream, sax);
   } else {
     reader_->Parse<kValidatingParseFlags>(stream, sax);

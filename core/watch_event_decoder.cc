@@ -23,6 +23,15 @@ bool IsBlank(std::string_view text) {
 // other than type and object are skipped, as Go's encoding/json would.
 class EventEnvelope : public DocumentEnvelope {
  public:
+  bool CanRestart() const override { return true; }
+  void Reset() override {
+    depth_ = 0;
+    member_ = Member::kOther;
+    type_.clear();
+    has_type_ = false;
+    has_object_ = false;
+    object_started_ = false;
+  }
   bool StartObject(ObjectStart& start) override {
     if (depth_ == 1 && member_ == Member::kObject) {
       start = ObjectStart::kScan;

@@ -11,7 +11,7 @@ build_packages=(
   bazel-bootstrap g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto libabsl-dev
   libboost-dev libboost-system-dev libboost-program-options-dev
-  libssl-dev openssl rapidjson-dev libspdlog-dev libfmt-dev libyaml-cpp-dev catch2
+  libssl-dev openssl rapidjson-dev libsimdjson-dev libspdlog-dev libfmt-dev libyaml-cpp-dev catch2
 )
 test_packages=(
   python3 python3-grpcio python3-grpc-tools python3-yaml etcd-server etcd-client curl procps

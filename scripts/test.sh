@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/install_deps.sh test
 INFORMERD_KUBE_APISERVER=$(test/cluster/build_kube_apiserver.sh)
 export INFORMERD_KUBE_APISERVER
+INFORMERD_PEER=$(bench/peer/build_peer.sh)  # the client-go peer of the benchmarks (cached too)
+export INFORMERD_PEER
 
 log=$(mktemp "${TMPDIR:-/tmp}/informerd-test.XXXXXX")
 trap 'rm -f "$log"' EXIT

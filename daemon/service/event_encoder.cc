@@ -7,6 +7,7 @@
 #include <memory>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "informerd/v1/informerd.pb.h"
 
@@ -20,6 +21,7 @@ constexpr uint32_t kObjectField = 3;
 constexpr uint32_t kNamespaceField = 4;
 constexpr uint32_t kNameField = 5;
 constexpr uint32_t kUidField = 6;
+constexpr uint32_t kBatchField = 7;
 // Protobuf wire types.
 constexpr uint32_t kVarint = 0;
 constexpr uint32_t kLengthDelimited = 2;
@@ -146,6 +148,28 @@ grpc::ByteBuffer EventByteBuffer(const core::Delivery& delivery,
   const std::string& bytes = delivery.Encoded(encode);
   grpc::Slice slice = BorrowedSlice(bytes, delivery.event);
   return grpc::ByteBuffer(&slice, 1);
+}
+
+grpc::ByteBuffer BatchByteBuffer(const std::vector<core::Delivery>& deliveries,
+                                 const core::CacheEvent::Encoder& encode) {
+  std::vector<grpc::Slice> slices;
+  slices.reserve(deliveries.size() * 4);
+  for (const core::Delivery& delivery : deliveries) {
+    grpc::ByteBuffer one = EventByteBuffer(delivery, encode);
+    std::string header;
+    AppendTag(header, kBatchField, kLengthDelimited);
+    AppendVarint(header, one.Length());
+    slices.emplace_back(header);
+    std::vector<grpc::Slice> parts;
+    (void)one.Dump(&parts);  // Shares the slices (references), copies no bytes.
+    for (grpc::Slice& part : parts) slices.push_back(std::move(part));
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+std::size_t ApproximateEventBytes(const core::Delivery& delivery) {
+  const core::ObjectRecord* object = delivery.object();
+  return object == nullptr ? 0 : object->json.size();
 }
 
 }  // namespace informerd::daemon

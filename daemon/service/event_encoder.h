@@ -1,8 +1,8 @@
 // EventEncoder: turns what a subscriber pops from its queue (core::Delivery) into the bytes of one
 // informerd.v1.Event message on the wire, without copying them per subscriber.
 //
-// Data flow: Cache → Subscription queue → SubscribeStream (daemon/service/informer_service.*) → here →
-// gRPC. An event shared by many subscribers is encoded once per delivered type through
+// Data flow: Cache → Subscription queue → SubscribeStream (daemon/service/informer_service.*) →
+// here → gRPC. An event shared by many subscribers is encoded once per delivered type through
 // core::CacheEvent::Encoded (the cacher's cachingObject; docs/kubernetes-semantics.md, "Encode
 // once"), and every subscriber's grpc::ByteBuffer points at that one string: the slice holds a
 // reference to the CacheEvent and drops it when gRPC is done.
@@ -21,7 +21,9 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "core/cache_event.h"
 
@@ -47,5 +49,15 @@ EventFrame EncodeEventFrame(const core::CacheEvent& event, core::EventType deliv
 // event's memo. `encode` must produce EncodeEvent's bytes (it may count or wrap it).
 grpc::ByteBuffer EventByteBuffer(const core::Delivery& delivery,
                                  const core::CacheEvent::Encoder& encode);
+
+// Several deliveries as one informerd.v1.Event whose only field is `batch` (repeated Event, field
+// 7), in order: each entry is EventByteBuffer's bytes behind the field's tag and length, sharing
+// them as EventByteBuffer does (no copy of an object's JSON). For streams that opted in
+// (SubscribeRequest.max_events_per_message).
+grpc::ByteBuffer BatchByteBuffer(const std::vector<core::Delivery>& deliveries,
+                                 const core::CacheEvent::Encoder& encode);
+
+// Roughly how many bytes a delivery's message takes: its object's JSON (0 for markers).
+std::size_t ApproximateEventBytes(const core::Delivery& delivery);
 
 }  // namespace informerd::daemon

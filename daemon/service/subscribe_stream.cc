@@ -19,6 +19,7 @@
 // at most it closes the subscription and finishes the stream). The thread that applies watches
 // never encodes or writes for a subscriber. The state machine in the class comment says how they
 // share the stream.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -61,6 +62,12 @@ absl::Status NotSyncedWithin(const ServedResource& served, std::chrono::millisec
 // recurring task per cache that has subscribers, on the service's TimerThread (never the
 // reflector's thread, which serves every informer).
 constexpr std::chrono::milliseconds kStallCheckPeriod{250};
+
+// Batching (SubscribeRequest.max_events_per_message): at most this many events in one message,
+// and no more added once the objects in it reach kBatchBytes, so that a batch stays well under
+// gRPC's default 4 MiB receive limit of clients unless one object alone is that large.
+constexpr std::size_t kMaxEventsPerMessage = 1024;
+constexpr std::size_t kBatchBytes = 1 << 20;
 
 // Checks `cache` every kStallCheckPeriod until it has no subscriber left (or is gone). The task
 // runs on `timer`'s own thread, so `timer` exists whenever it runs.
@@ -136,6 +143,8 @@ class InformerService::SubscribeStream final
       return FinishEarly(absl::InvalidArgumentError(
           "the request is not a valid informerd.v1.SubscribeRequest message"));
     }
+    batch_limit_ =
+        std::clamp<std::size_t>(request_.max_events_per_message(), 1, kMaxEventsPerMessage);
     if (service_.shutting_down_.load()) return FinishEarly(ShuttingDown());
     Ask ask;
     ask.method = "Subscribe";
@@ -383,7 +392,7 @@ class InformerService::SubscribeStream final
   }
 
   void Pump(bool ending_start = false) {
-    std::optional<core::Delivery> next;
+    std::vector<core::Delivery> next;  // One, or up to batch_limit_ when the client opted in.
     std::optional<absl::Status> final_status;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -396,9 +405,18 @@ class InformerService::SubscribeStream final
         final_status_ = *revoked_;
         final_status = *revoked_;
       } else {
-        next = subscription_->TryPop();
-        if (next) {
+        std::optional<core::Delivery> first = subscription_->TryPop();
+        if (first) {
           write_in_flight_ = true;
+          std::size_t bytes = ApproximateEventBytes(*first);
+          next.push_back(std::move(*first));
+          // What else is waiting goes in the same message, if the client asked for batches.
+          while (next.size() < batch_limit_ && bytes < kBatchBytes) {
+            std::optional<core::Delivery> more = subscription_->TryPop();
+            if (!more) break;
+            bytes += ApproximateEventBytes(*more);
+            next.push_back(std::move(*more));
+          }
         } else {
           final_status = subscription_->FinalStatus();
           if (!final_status) return;  // wait for on_ready
@@ -424,8 +442,9 @@ class InformerService::SubscribeStream final
     // on_ready never waits for it. Only this thread touches buffer_ until the write completes;
     // it is assigned under mu_ so that the next writer's access is ordered after this one's.
     service_.Observe("write");
-    grpc::ByteBuffer buffer = EventByteBuffer(*next, service_.encoder_);
-    next.reset();
+    grpc::ByteBuffer buffer = next.size() == 1 ? EventByteBuffer(next.front(), service_.encoder_)
+                                               : BatchByteBuffer(next, service_.encoder_);
+    next.clear();
     {
       std::lock_guard<std::mutex> lock(mu_);
       buffer_.Swap(&buffer);
@@ -452,6 +471,9 @@ class InformerService::SubscribeStream final
   SubscriptionSlot slot_;
   std::shared_ptr<core::Subscription> subscription_;
   bool write_in_flight_ = false;
+  // Events per message (SubscribeRequest.max_events_per_message, 1 to kMaxEventsPerMessage):
+  // written by Start before admission, read by Pump.
+  std::size_t batch_limit_ = 1;
   // Not guarded: a Pump task is on the executor and has not started (SchedulePump).
   std::atomic<bool> pump_posted_{false};
   bool finished_ = false;

@@ -4,26 +4,35 @@ chart uses. helm is not in Debian and these machines reach no other archive, so 
 the chart with this script and apply the result to a real kube-apiserver.
 
     deploy/helm/render.py CHART_DIR [-f VALUES.yaml]... [--release-name NAME] [--namespace NS]
+                          [--api-versions GROUP/VERSION]...
 
 prints every template under CHART_DIR/templates/*.yaml (sorted by name, files starting with "_"
 skipped, like helm) as YAML documents, each headed by `# Source: CHART/templates/FILE`.
 
 What it implements (text/template + the Sprig/Helm functions the chart calls):
   {{ pipeline }}                 .Values.a.b  .Release.Name  .Release.Namespace  .Chart.AppVersion
+                                 .Capabilities.APIVersions.Has "group/version"
                                  .  $  $var  $var.field  "string"  123  true false  ( pipeline )
   {{- ... -}}                    whitespace trimming;  {{/* comment */}}
   {{ if P }} {{ else if P }} {{ else }} {{ end }}
   {{ range P }} / {{ range $v := P }} / {{ range $i, $v := P }} ... {{ else }} ... {{ end }}
   {{ $x := P }}  {{ $x = P }}   variables, scoped to the enclosing block as in Go
-  functions: quote default required toYaml nindent indent not and or eq ne contains splitn
-             list sha256sum fail
+  functions: quote default required toYaml nindent indent not and or eq ne gt int contains
+             splitn list sha256sum fail
 Anything else ({{ with }}, {{ define }}, {{ include }}, an unknown function) is an error naming
 file:line, so a template never silently renders differently here and in Helm.
 
 Deliberate differences from Helm, all stricter: printing an unset value (Helm prints nothing) and
 printing a list or map (Helm prints Go's `[a b]` / `map[...]`) are errors; so is output that is not
 valid YAML. Numbers print as Helm prints the float64 it reads values into: 1000000 -> 1e+06 (use
-toYaml or quote a string for large numbers, in Helm as here).
+toYaml or quote a string for large numbers, in Helm as here). For the same reason `gt` compares
+only whole numbers written in the template or made by `int` (`gt (int .Values.replicaCount) 1`):
+Go's gt refuses a float64 beside an integer, so `gt .Values.replicaCount 1` fails in Helm.
+
+.Capabilities.APIVersions: Helm asks the cluster (helm install) or assumes a recent one (helm
+template). render.py has no cluster: --api-versions lists the cluster's group/versions as
+`kubectl api-versions` prints them, and replaces the default set, which is that of a current
+Kubernetes (DEFAULT_API_VERSIONS). Has takes a group/version ("policy/v1").
 """
 import argparse
 import decimal
@@ -41,6 +50,11 @@ class RenderError(Exception):
 
 class Struct(dict):
     """A Go struct (.Release, .Chart, the root): an unknown field is an error, not nil."""
+
+
+class _GoInt(int):
+    """A Go int: a number written in a template, or `int`'s result. A values file's numbers are
+    plain Python ints here but float64s in Helm, and Go's comparisons refuse to mix the two."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,7 +108,7 @@ def _tokenize(body, where):
         elif c.isdigit() or (c == "-" and i + 1 < n and body[i + 1].isdigit()):
             m = re.compile(r"-?\d+(\.\d+)?").match(body, i)
             text = m.group(0)
-            tokens.append(("number", float(text) if "." in text else int(text)))
+            tokens.append(("number", float(text) if "." in text else _GoInt(text)))
             i = m.end()
         elif c.isalpha() or c == "_":
             m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(body, i)
@@ -400,10 +414,21 @@ def _go_quote(text):
     return "".join(out)
 
 
+def _plain(value):
+    """`value` with every _GoInt an int, as PyYAML's safe dumper takes it."""
+    if isinstance(value, _GoInt):
+        return int(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _to_yaml(value):
     if value is None:
         return "null"
-    text = yaml.safe_dump(value, default_flow_style=False, sort_keys=True, allow_unicode=True,
+    text = yaml.safe_dump(_plain(value), default_flow_style=False, sort_keys=True, allow_unicode=True,
                           width=1 << 20)
     if text.endswith("\n...\n"):
         text = text[:-len("...\n")]
@@ -457,6 +482,31 @@ def _fn_splitn(where, separator, count, text):
     return {"_%d" % i: part for i, part in enumerate(parts)}
 
 
+def _fn_int(where, value):
+    """Sprig's int for what charts give it: a number (truncated) or a decimal string."""
+    if isinstance(value, bool) or value is None:
+        raise RenderError("%s: int needs a number or a decimal string, got %s" % (
+            where, _to_yaml(value)))
+    if isinstance(value, (int, float)):
+        return _GoInt(int(value))
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        return _GoInt(value)
+    raise RenderError("%s: int needs a number or a decimal string, got %s" % (
+        where, _to_yaml(value)))
+
+
+def _fn_gt(where, a, b):
+    """text/template's gt, for whole numbers (both Go ints) or two floats."""
+    if isinstance(a, _GoInt) and isinstance(b, _GoInt):
+        return a > b
+    if type(a) is float and type(b) is float:
+        return a > b
+    raise RenderError("%s: gt compares two whole numbers written in the template or made by int "
+                      "(got %s and %s); a values file's numbers are float64 in Helm, which Go's gt "
+                      "does not compare with an integer: write gt (int .Values.x) 1" % (
+                          where, _to_yaml(a), _to_yaml(b)))
+
+
 def _fn_fail(where, message):
     raise RenderError("%s: fail: %s" % (where, _string_arg(where, message, "fail")))
 
@@ -496,6 +546,8 @@ FUNCTIONS = {
     "or": _fn_or,
     "eq": _fixed("eq", 2, lambda where, a, b: a == b),
     "ne": _fixed("ne", 2, lambda where, a, b: a != b),
+    "gt": _fixed("gt", 2, _fn_gt),
+    "int": _fixed("int", 1, _fn_int),
     "sha256sum": _fixed("sha256sum", 1, lambda where, s: hashlib.sha256(
         _string_arg(where, s, "sha256sum").encode()).hexdigest()),
     "contains": _fixed("contains", 2, lambda where, sub, s: _string_arg(where, sub, "contains") in
@@ -575,10 +627,18 @@ def _eval_pipeline(commands, dot, scope, where):
                 args.append(value)
             value = function(where, *args)
         else:
-            if len(command) > 1 or piped:
-                raise RenderError("%s: can't give an argument to a non-function %s"
-                                  % (where, head[1]))
-            value = _operand(head, dot, scope, where)
+            value_of_head = _operand(head, dot, scope, where)
+            if callable(value_of_head):
+                # A method (.Capabilities.APIVersions.Has): called with the arguments.
+                args = [_operand(token, dot, scope, where) for token in command[1:]]
+                if piped:
+                    args.append(value)
+                value = value_of_head(where, *args)
+            else:
+                if len(command) > 1 or piped:
+                    raise RenderError("%s: can't give an argument to a non-function %s"
+                                      % (where, head[1]))
+                value = value_of_head
         piped = True
     return value
 
@@ -697,9 +757,34 @@ INSTALL_ORDER = [
 ]
 
 
-def render_chart(chart_dir, values_files=(), release_name="informerd", namespace="default"):
+# The group/versions .Capabilities.APIVersions.Has finds without --api-versions: those of a current
+# Kubernetes (1.25 or later) among the ones a chart may ask about.
+DEFAULT_API_VERSIONS = (
+    "v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1", "autoscaling/v2", "apiextensions.k8s.io/v1",
+)
+
+
+def capabilities(api_versions):
+    """Helm's .Capabilities for a cluster serving `api_versions` (group/version strings)."""
+    known = frozenset(api_versions)
+
+    def has(where, *args):
+        if len(args) != 1 or not isinstance(args[0], str):
+            raise RenderError("%s: .Capabilities.APIVersions.Has takes one string" % where)
+        if args[0].count("/") > 1:
+            raise RenderError("%s: render.py's .Capabilities.APIVersions.Has takes a group/version "
+                              "(\"policy/v1\"), not %r" % (where, args[0]))
+        return args[0] in known
+
+    return Struct({"APIVersions": Struct({"Has": has})})
+
+
+def render_chart(chart_dir, values_files=(), release_name="informerd", namespace="default",
+                 api_versions=DEFAULT_API_VERSIONS):
     """Returns [(template path relative to the chart's parent, one rendered YAML document)] in
-    Helm's install order, as `helm template` prints them (empty documents left out)."""
+    Helm's install order, as `helm template` prints them (empty documents left out).
+    `api_versions`: the cluster's group/versions, for .Capabilities.APIVersions."""
     chart = _load_yaml(os.path.join(chart_dir, "Chart.yaml"))
     values = _load_yaml(os.path.join(chart_dir, "values.yaml"))
     for path in values_files:
@@ -709,7 +794,8 @@ def render_chart(chart_dir, values_files=(), release_name="informerd", namespace
                            "Description": chart.get("description")})
     release = Struct({"Name": release_name, "Namespace": namespace, "Service": "Helm",
                       "IsInstall": True, "IsUpgrade": False, "Revision": 1})
-    context = Struct({"Values": values, "Release": release, "Chart": chart_object})
+    context = Struct({"Values": values, "Release": release, "Chart": chart_object,
+                      "Capabilities": capabilities(api_versions)})
     name = os.path.basename(os.path.normpath(chart_dir))
     templates_dir = os.path.join(chart_dir, "templates")
     rendered = []
@@ -747,12 +833,16 @@ def main(argv):
                         help="a values file merged over the chart's values.yaml (repeatable)")
     parser.add_argument("--release-name", default="informerd")
     parser.add_argument("--namespace", default="default")
+    parser.add_argument("--api-versions", action="append", default=None,
+                        help="a group/version the cluster serves, as `kubectl api-versions` prints "
+                        "(repeatable); replaces the default set, a current Kubernetes's")
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", args.release_name):
         print("render.py: release name %r is not a DNS label" % args.release_name, file=sys.stderr)
         return 1
     try:
-        rendered = render_chart(args.chart_dir, args.values, args.release_name, args.namespace)
+        rendered = render_chart(args.chart_dir, args.values, args.release_name, args.namespace,
+                                args.api_versions or DEFAULT_API_VERSIONS)
     except RenderError as error:
         print("render.py: %s" % error, file=sys.stderr)
         return 1

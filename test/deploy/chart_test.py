@@ -159,16 +159,54 @@ class Renderings(unittest.TestCase):
 
         # The Service selects the pods and targets their named ports, the probe port excepted: the
         # kubelet probes the pod itself, and nothing else needs it.
-        service = one(objects, "Service")
+        services = {o["metadata"]["name"]: o for o in of_kind(objects, "Service")}
+        self.assertEqual(set(services), {release} | (
+            {release + "-headless"} if values["service"]["headless"] else set()))
+        service = services[release]
         self.assertEqual(service["spec"]["selector"], deployment["spec"]["selector"]["matchLabels"])
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         self.assertTrue(set(service["spec"]["selector"].items()) <= set(labels.items()))
         self.assertEqual({p["targetPort"] for p in service["spec"]["ports"]}, {"grpc", "metrics"})
+        self.assertNotIn("clusterIP", service["spec"])
+        self.check_replicas(objects, values, deployment, services.get(release + "-headless"))
         for obj in objects:
             if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
                 self.assertEqual(obj["metadata"]["namespace"], namespace, obj["kind"])
         self.check_network_policy(objects, values["networkPolicy"], labels, ports)
         return objects
+
+    def check_replicas(self, objects, values, deployment, headless):
+        """Several replicas: the PodDisruptionBudget (only then), the preferred spread over nodes,
+        and the headless Service when asked for."""
+        replicas = values["replicaCount"]
+        self.assertEqual(deployment["spec"]["replicas"], replicas)
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        pod = deployment["spec"]["template"]["spec"]
+        if replicas > 1 and values["podDisruptionBudget"]["enabled"]:
+            pdb = one(objects, "PodDisruptionBudget")
+            self.assertEqual(pdb["spec"], {
+                "maxUnavailable": values["podDisruptionBudget"]["maxUnavailable"],
+                "selector": {"matchLabels": selector}})
+        else:
+            self.assertEqual(of_kind(objects, "PodDisruptionBudget"), [])
+        if values["affinity"]:
+            self.assertEqual(pod["affinity"], values["affinity"])
+        elif replicas > 1 and values["podAntiAffinity"] == "preferred":
+            self.assertEqual(pod["affinity"], {"podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [{
+                    "weight": 100, "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": selector}}}]}})
+        else:
+            self.assertNotIn("affinity", pod)
+        if headless is not None:
+            # The pods' own addresses, for clients balancing with round_robin: the gRPC port only.
+            self.assertEqual(headless["spec"]["clusterIP"], "None")
+            self.assertEqual(headless["spec"]["selector"], selector)
+            self.assertNotIn("publishNotReadyAddresses", headless["spec"])  # ready pods only
+            self.assertEqual(headless["spec"]["ports"], [{
+                "name": "grpc", "port": values["grpc"]["port"], "targetPort": "grpc",
+                "protocol": "TCP", "appProtocol": "grpc"}])
 
     def check_tls(self, pod, container, tls, release):
         """TLS from the Secret, mounted whole, readable by informerd's group only; or plaintext,
@@ -266,6 +304,52 @@ class Renderings(unittest.TestCase):
         self.assertEqual(pod["tolerations"][0]["key"], "dedicated")
         self.assertEqual(pod["nodeSelector"], {"kubernetes.io/os": "linux"})
         self.assertEqual(pod["containers"][0]["resources"]["limits"]["memory"], "1Gi")
+
+    def test_replicas_example(self):
+        objects = self.check_rendering([lib.EXAMPLES + "/replicas.yaml"], "informerd-ha", "informerd")
+        self.assertEqual(one(objects, "Deployment")["spec"]["replicas"], 3)
+        self.assertEqual(one(objects, "PodDisruptionBudget")["apiVersion"], "policy/v1")
+        self.assertIn("informerd-ha-headless", [o["metadata"]["name"] for o in of_kind(objects, "Service")])
+
+    def test_one_replica_has_no_disruption_budget_spread_or_headless_service(self):
+        objects = render()
+        self.assertEqual(of_kind(objects, "PodDisruptionBudget"), [])
+        self.assertNotIn("affinity", one(objects, "Deployment")["spec"]["template"]["spec"])
+        self.assertEqual([o["metadata"]["name"] for o in of_kind(objects, "Service")], ["informerd"])
+        # A headless Service works with one replica too.
+        objects = render("service: {headless: true}\n")
+        self.assertEqual(sorted(o["metadata"]["name"] for o in of_kind(objects, "Service")),
+                         ["informerd", "informerd-headless"])
+        self.assertEqual(of_kind(objects, "PodDisruptionBudget"), [])
+
+    def test_replica_options(self):
+        for values in ("replicaCount: 2\n", "replicaCount: 2\npodDisruptionBudget: {enabled: false}\n",
+                       "replicaCount: 2\npodDisruptionBudget: {maxUnavailable: 2}\n",
+                       "replicaCount: 2\npodAntiAffinity: ''\n",
+                       "replicaCount: 4\naffinity: {nodeAffinity: {requiredDuringSchedulingIgnored"
+                       "DuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: k, "
+                       "operator: Exists}]}]}}}\n"):
+            with self.subTest(values=values):
+                path = os.path.join(lib.work_dir(), "values.yaml")
+                with open(path, "w") as f:
+                    f.write(values)
+                self.check_rendering([path], "informerd", "informerd")
+        with self.assertRaises(AssertionError) as raised:
+            render("podAntiAffinity: required\n")
+        self.assertIn('podAntiAffinity must be \"preferred\" or', str(raised.exception))
+
+    def test_the_disruption_budget_follows_the_clusters_api_versions(self):
+        """policy/v1 where the cluster serves it (1.21+, and helm template's default), else
+        policy/v1beta1 (Kubernetes 1.20)."""
+        path = os.path.join(lib.work_dir(), "values.yaml")
+        with open(path, "w") as f:
+            f.write("replicaCount: 2\n")
+        for api_versions, expected in ((None, "policy/v1"),
+                                       (["v1", "apps/v1", "policy/v1beta1", "policy/v1"], "policy/v1"),
+                                       (["v1", "apps/v1", "policy/v1beta1"], "policy/v1beta1")):
+            _, documents = lib.render_documents([path], "informerd", "informerd", api_versions)
+            pdb = one([o for _, o, _ in documents], "PodDisruptionBudget")
+            self.assertEqual(pdb["apiVersion"], expected, api_versions)
 
     def test_every_example_values_file_is_tested(self):
         documented = sorted(f for _, files, _, _ in lib.RENDERINGS for f in files)
@@ -382,9 +466,14 @@ class Renderings(unittest.TestCase):
         names = {n.strip() for n in text.split("\n", 1)[1].split(",")}
         service = one(render(release="my-release", namespace="my-namespace"), "Service")
         self.assertEqual(service["metadata"]["name"], "my-release")
+        # And the headless Service's name, which round_robin clients dial (service.headless).
+        services = of_kind(render("service: {headless: true}\n", release="my-release",
+                                  namespace="my-namespace"), "Service")
+        self.assertIn("my-release-headless", [o["metadata"]["name"] for o in services])
         self.assertEqual(names, {"DNS:my-release", "DNS:my-release.my-namespace",
                                  "DNS:my-release.my-namespace.svc",
                                  "DNS:my-release.my-namespace.svc.cluster.local",
+                                 "DNS:my-release-headless.my-namespace.svc",
                                  "DNS:localhost", "IP Address:127.0.0.1"})
         public = [subprocess.run(command, capture_output=True, check=True).stdout for command in (
             ["openssl", "x509", "-in", cert, "-noout", "-pubkey"],

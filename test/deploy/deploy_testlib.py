@@ -25,6 +25,7 @@ RENDERINGS = [
     ("namespaced", [EXAMPLES + "/namespaced.yaml"], "informerd-team-a", "team-a"),
     ("crd", [EXAMPLES + "/crd.yaml"], "informerd-crd", "informerd"),
     ("mtls", [EXAMPLES + "/mtls.yaml"], "informerd-mtls", "informerd"),
+    ("replicas", [EXAMPLES + "/replicas.yaml"], "informerd-ha", "informerd"),
 ]
 
 
@@ -33,10 +34,12 @@ def work_dir():
     return tempfile.mkdtemp(prefix="deploy.", dir=base)
 
 
-def render_documents(values_files, release, namespace):
-    """The chart rendered by render.py's command line: [(source, parsed object, text)]."""
+def render_documents(values_files, release, namespace, api_versions=None):
+    """The chart rendered by render.py's command line: [(source, parsed object, text)].
+    `api_versions`: the cluster's group/versions (render.py's --api-versions); None, its default."""
     result = subprocess.run([sys.executable, RENDER, CHART, "--release-name", release,
-                             "--namespace", namespace] + [a for f in values_files for a in ("-f", f)],
+                             "--namespace", namespace] + [a for f in values_files for a in ("-f", f)] +
+                            [a for v in api_versions or [] for a in ("--api-versions", v)],
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise AssertionError("render.py failed (%d): %s" % (result.returncode, result.stderr))

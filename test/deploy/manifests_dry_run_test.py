@@ -78,9 +78,11 @@ def main():
         lib.check(sorted(kinds) == ["ConfigMap", "Deployment", "Role", "RoleBinding",
                                     "ServiceAccount"], "sidecar kinds: %s" % kinds)
 
-        # The chart, for each documented values file.
+        # The chart, for each documented values file, rendered for this cluster's API versions
+        # (as helm install asks the cluster): a PodDisruptionBudget is policy/v1beta1 on 1.20.
+        api_versions = cluster.kubectl("api-versions").stdout.split()
         for name, values, release, namespace in lib.RENDERINGS:
-            text, documents = lib.render_documents(values, release, namespace)
+            text, documents = lib.render_documents(values, release, namespace, api_versions)
             path = os.path.join(work, "chart-%s.yaml" % name)
             with open(path, "w") as f:
                 f.write(text)
@@ -91,6 +93,10 @@ def main():
             lib.check(any(o["kind"] == "ClusterRoleBinding" and
                           o["roleRef"]["name"] == "system:auth-delegator" for o in sent),
                       "chart (%s): no system:auth-delegator binding" % name)
+            if name == "replicas":
+                lib.check({"PodDisruptionBudget"} <= {o["kind"] for o in sent} and
+                          sum(1 for o in sent if o["kind"] == "Service") == 2,
+                          "chart (replicas): kinds %s" % [o["kind"] for o in sent])
 
         # The checks above can fail: a typo'd field is refused by kubectl's schema validation,
         # and an invalid object by the server.

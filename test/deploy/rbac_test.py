@@ -30,6 +30,7 @@ EXPECTED_COUNTS = {
     "namespaced": {"pods": 1, "configmaps": 1, "deployments.apps": 1},
     "crd": {"widgets.example.informerd.io": 2, "jobs.batch": 1, "services": 1},
     "mtls": {"pods": 3},
+    "replicas": {"pods": 3, "deployments.apps": 2, "nodes": 1},  # the default informers
     # The sidecar's own ConfigMap is the one configmap in "default".
     "sidecar": {"pods": 1, "configmaps": 1},
 }

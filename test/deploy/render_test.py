@@ -159,6 +159,35 @@ class Functions(unittest.TestCase):
         self.assertEqual(run('{{ contains "/" "apps/v1/x" }} {{ not true }} {{ eq 1 1 }} {{ ne "a" "a" }}'),
                          "true false true false")
 
+    def test_gt_and_int_compare_whole_numbers_as_helm_can(self):
+        self.assertEqual(run("{{ gt (int .Values.n) 1 }} {{ gt (int .Values.one) 1 }} {{ gt 2 1 }} "
+                             "{{ gt 1.5 1.25 }} {{ int \"7\" }}", {"n": 3, "one": 1}),
+                         "true false true true 7")
+        self.assertEqual(run("{{ int .Values.f }}", {"f": 2.9}), "2")
+        # Helm holds a values file's numbers as float64s, which Go's gt refuses beside an int.
+        for template in ("{{ gt .Values.n 1 }}", "{{ gt 1 .Values.n }}", "{{ gt 1.5 1 }}"):
+            with self.assertRaisesRegex(render.RenderError, r"^t.yaml:1: gt compares two whole "
+                                        r"numbers .* write gt \(int \.Values\.x\) 1"):
+                run(template, {"n": 3})
+        for value in (True, "x", None, [1]):
+            with self.assertRaisesRegex(render.RenderError, r"^t.yaml:1: int needs a number"):
+                run("{{ int .Values.v }}", {"v": value})
+        self.assertEqual(run("{{ list 1 (int .Values.n) | toYaml }}", {"n": 2}), "- 1\n- 2")
+
+    def test_capabilities_api_versions_has(self):
+        for versions, expected in ((render.DEFAULT_API_VERSIONS, "v1"),
+                                   (["v1", "policy/v1beta1"], "v1beta1")):
+            self.assertEqual(run('{{ if .Capabilities.APIVersions.Has "policy/v1" }}v1{{ else }}'
+                                 'v1beta1{{ end }}', Capabilities=render.capabilities(versions)),
+                             expected)
+        caps = render.capabilities(["v1"])
+        self.assertEqual(run('{{ "v1" | .Capabilities.APIVersions.Has }}', Capabilities=caps), "true")
+        with self.assertRaisesRegex(render.RenderError, r"^t.yaml:1: .*takes a group/version"):
+            run('{{ .Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget" }}',
+                Capabilities=caps)
+        with self.assertRaisesRegex(render.RenderError, r"^t.yaml:1: .*Has takes one string"):
+            run("{{ if .Capabilities.APIVersions.Has }}x{{ end }}", Capabilities=caps)
+
     def test_and_or_return_an_argument_like_text_template(self):
         self.assertEqual(run('{{ or .Values.a .Values.b "c" }}|{{ or 0 "" }}|{{ and 1 "x" }}|'
                              '{{ and 1 0 "x" }}', {"b": "B"}), "B||x|0")
@@ -265,6 +294,17 @@ class Charts(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout, "---\n# Source: c/templates/a.yaml\nkind: ConfigMap\n"
                          "metadata:\n  name: r1\n  namespace: n1\n")
+
+    def test_command_line_api_versions(self):
+        chart = self.make_chart({"a.yaml": "kind: ConfigMap\nmetadata:\n  name: x\ndata:\n  v: "
+                                 "{{ if .Capabilities.APIVersions.Has \"policy/v1\" }}new"
+                                 "{{ else }}old{{ end }}\n"})
+        for extra, expected in (([], "new"), (["--api-versions", "v1", "--api-versions",
+                                               "policy/v1beta1"], "old")):
+            result = subprocess.run([sys.executable, RENDER, chart] + extra, capture_output=True,
+                                    text=True)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertTrue(result.stdout.endswith("  v: %s\n" % expected), result.stdout)
 
     def test_command_line_errors_exit_1_with_file_and_line(self):
         chart = self.make_chart({"a.yaml": "kind: ConfigMap\n\n{{ with .Values }}{{ end }}\n"})

@@ -145,9 +145,7 @@ ObjectPtr HugeObject(const ResourceType& type, const std::string& ns, std::size_
 }
 
 void AppendObject(BufferChain& out, const ObjectPtr& object) {
-  out.AppendShared(object->body, object->body->head);
-  out.AppendCopy(std::to_string(object->resource_version));
-  out.AppendShared(object->body, object->body->tail);
+  AppendObjectJson(out, *object, object->body);
 }
 
 // A body that is not JSON, shaped like the start of a real one.

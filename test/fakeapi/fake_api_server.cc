@@ -250,8 +250,9 @@ absl::Status FakeApiServer::Populate(const std::string& resource, const Syntheti
   if (auto s = CheckStarted(); !s.ok()) return s;
   auto type = runtime_->catalog.FindByKey(resource);
   if (!type) return absl::NotFoundError(fmt::format("resource {} is not registered", resource));
-  auto factory = SyntheticObjectFactory::Create(*type, load.object_bytes, load.managed_fields,
-                                                {{"app", "load"}, {"tier", "backend"}});
+  auto factory =
+      SyntheticObjectFactory::Create(*type, load.object_bytes, load.managed_fields,
+                                     {{"app", "load"}, {"tier", "backend"}}, load.stamp_send_time);
   if (!factory.ok()) return factory.status();
   std::vector<std::pair<std::string, std::string>> created;
   created.reserve(load.objects);

@@ -73,6 +73,9 @@ struct SyntheticLoad {
   std::size_t object_bytes = 4096;  // Per object, managedFields included. 0: natural size.
   std::size_t namespaces = 10;
   bool managed_fields = true;
+  // Objects carry the kSendTimeAnnotation, and each MODIFIED event's object the time its batch
+  // was made (see load_generator.h); the annotation's bytes count in object_bytes.
+  bool stamp_send_time = false;
 };
 
 class FakeApiServer {

@@ -180,6 +180,42 @@ absl::StatusOr<std::uint64_t> FakeStore::Touch(const std::string& resource, cons
   return revision_;
 }
 
+std::size_t FakeStore::TouchKeys(const std::string& resource, const std::vector<std::string>& keys,
+                                 std::size_t first, std::size_t count,
+                                 std::uint64_t sent_unix_nanos) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ResourceState* state = FindLocked(resource);
+  if (!state || keys.empty()) return 0;
+  // The resource's live subscribers, looked up once for the whole batch.
+  std::vector<Subscription*> subscribers;
+  for (auto& [id, sub] : subscriptions_) {
+    if (sub.resource == resource && !sub.ended) subscribers.push_back(&sub);
+  }
+  std::size_t made = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto it = state->objects.find(keys[(first + i) % keys.size()]);
+    if (it == state->objects.end()) continue;
+    ObjectPtr previous = it->second;
+    auto next = std::make_shared<StoredObject>(*previous);
+    next->resource_version = ++revision_;
+    if (sent_unix_nanos != 0) next->sent_unix_nanos = sent_unix_nanos;
+    it->second = std::move(next);
+    auto event = std::make_shared<StoreEvent>(
+        StoreEvent{EventType::kModified, it->second, std::move(previous)});
+    state->history.push_back(event);
+    if (state->history.size() > history_limit_) {
+      state->compacted = state->history.front()->revision();
+      state->history.pop_front();
+    }
+    for (Subscription* sub : subscribers) sub->pending.push_back(event);
+    ++made;
+  }
+  if (made > 0) {
+    for (Subscription* sub : subscribers) WakeLocked(*sub);
+  }
+  return made;
+}
+
 absl::StatusOr<std::uint64_t> FakeStore::Delete(const std::string& resource,
                                                 const std::string& ns, const std::string& name) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -38,11 +38,14 @@ struct StoredObject {
   std::string creation_timestamp;
   std::shared_ptr<const Labels> labels;
   std::uint64_t resource_version = 0;
+  // Load mode's send-time stamp of this revision (Unix ns), written into the body's stamp slot
+  // when it has one; 0: the stamp as built.
+  std::uint64_t sent_unix_nanos = 0;
   std::shared_ptr<const ObjectTemplate> body;
 
   // "namespace/name" ("/name" when cluster-scoped): the store's ordering key.
   std::string Key() const { return namespace_name + "/" + name; }
-  std::string Json() const { return body->Render(resource_version); }
+  std::string Json() const { return body->Render(resource_version, sent_unix_nanos); }
 };
 using ObjectPtr = std::shared_ptr<const StoredObject>;
 
@@ -85,6 +88,13 @@ class FakeStore {
   // MODIFIED with identical content and a new resourceVersion (load mode).
   absl::StatusOr<std::uint64_t> Touch(const std::string& resource, const std::string& ns,
                                       const std::string& name);
+  // Load mode's writer: `count` MODIFIED events as Touch makes them, for keys[first],
+  // keys[first + 1], ... (wrapping around), under one lock, each subscriber woken at most once.
+  // `keys` are Key()s; a key whose object is gone is skipped (it still counts). Each new
+  // revision gets `sent_unix_nanos` as its send-time stamp (0: keeps the previous one). Returns
+  // the number of events made.
+  std::size_t TouchKeys(const std::string& resource, const std::vector<std::string>& keys,
+                        std::size_t first, std::size_t count, std::uint64_t sent_unix_nanos = 0);
   absl::StatusOr<std::uint64_t> Delete(const std::string& resource, const std::string& ns,
                                        const std::string& name);
   // Everything before the current revision expires. Returns that revision.

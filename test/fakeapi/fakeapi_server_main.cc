@@ -8,6 +8,9 @@
 // 410 Expired, so clients relist (bench/sync_bench measures memory during that relist).
 // With --events-on-signal the MODIFIED events start at SIGUSR2 instead (bench/overload_bench
 // starts them once its client has synced, so that no backlog builds up before it watches).
+// With --stamp-send-time every object carries the annotation informerd.io/bench-sent-unix-nanos,
+// and each MODIFIED event's object the time (Unix ns) its batch was made (bench/fanout_bench
+// measures latency from it).
 #include <signal.h>
 
 #include <boost/program_options.hpp>
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   std::size_t history = 100000;
   bool rv0_ignores_limit = true;
   bool events_on_signal = false;
+  bool stamp_send_time = false;
 
   po::options_description flags("fakeapi_server: a fake kube-apiserver in load mode");
   flags.add_options()("help", "print this help")("port", po::value(&port)->default_value(0),
@@ -62,6 +66,9 @@ int main(int argc, char** argv) {
       "MODIFIED events per second per resource after start-up (0: none)")(
       "events-on-signal", po::bool_switch(&events_on_signal),
       "start the MODIFIED events at SIGUSR2 instead of at start-up")(
+      "stamp-send-time", po::bool_switch(&stamp_send_time),
+      "objects carry the annotation informerd.io/bench-sent-unix-nanos: each MODIFIED event's "
+      "the CLOCK_REALTIME time (Unix ns) its batch was made")(
       "resource", po::value(&resources)->multitoken()->default_value(resources, "pods"),
       "resource to serve: pods, configmaps, namespaces or deployments.apps; repeat it (or give "
       "several) to make several resources busy at once")(
@@ -111,6 +118,7 @@ int main(int argc, char** argv) {
   load.object_bytes = object_bytes;
   load.namespaces = namespaces;
   load.managed_fields = managed_fields;
+  load.stamp_send_time = stamp_send_time;
   const auto populate_start = std::chrono::steady_clock::now();
   for (const std::string& resource : resources) {
     if (auto status = server.Populate(resource, load); !status.ok()) {

@@ -1206,6 +1206,123 @@ TEST_CASE("load mode: synthetic objects and MODIFIED events at a steady rate") {
   CHECK_FALSE(server->StartModifications("configmaps", 10).ok());
 }
 
+// The send-time annotation's value in an object, 0 when absent or not 19 decimal digits.
+std::uint64_t SendStamp(const rapidjson::Value& object) {
+  const rapidjson::Value& metadata = object["metadata"];
+  if (!metadata.HasMember("annotations")) return 0;
+  const rapidjson::Value& annotations = metadata["annotations"];
+  if (!annotations.HasMember(informerd::fakeapi::kSendTimeAnnotation)) return 0;
+  const std::string value = Str(annotations, informerd::fakeapi::kSendTimeAnnotation);
+  if (value.size() != 19) return 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return 0;
+  }
+  return U64(value);
+}
+
+std::uint64_t NowUnixNanos() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+TEST_CASE("load mode: stamped objects carry the time each MODIFIED event's batch was made") {
+  auto server = StartServer();
+  SyntheticLoad load;
+  load.objects = 20;
+  load.object_bytes = 4096;
+  load.namespaces = 2;
+  load.stamp_send_time = true;
+  REQUIRE(server->Populate("pods", load).ok());
+  SyntheticLoad plain = load;
+  plain.stamp_send_time = false;
+  REQUIRE(server->Populate("configmaps", plain).ok());
+  // The stamp's bytes count in the object's size (to the padding's granularity, about one env
+  // entry with its managedFields).
+  const std::size_t one = server->GetObjectJson("pods", "load-0", "pod-000000")->size();
+  CHECK(one >= 4096 - 400);
+  CHECK(one <= 4096 + 400);
+  auto client = Connect(*server);
+  // Listed objects carry the time they were built; unstamped ones no annotation at all.
+  auto list = Parse(client->Get("/api/v1/pods").body);
+  REQUIRE(list["items"].Size() == 20);
+  for (const auto& item : list["items"].GetArray()) {
+    CHECK(SendStamp(item) > NowUnixNanos() - 60'000'000'000ULL);
+  }
+  auto configmaps = Parse(client->Get("/api/v1/configmaps").body);
+  for (const auto& item : configmaps["items"].GetArray()) {
+    CHECK_FALSE(item["metadata"].HasMember("annotations"));
+  }
+
+  auto watcher = Connect(*server);
+  REQUIRE(watcher
+              ->StartStream("/api/v1/pods?watch=1&resourceVersion=" +
+                            Str(list["metadata"], "resourceVersion"))
+              .status == 200);
+  const std::uint64_t started = NowUnixNanos();
+  REQUIRE(server->StartModifications("pods", 500).ok());
+  std::size_t received = 0;
+  std::uint64_t last_stamp = 0;
+  std::set<std::uint64_t> batches;
+  const auto until = std::chrono::steady_clock::now() + milliseconds(1000);
+  while (std::chrono::steady_clock::now() < until) {
+    Event e = NextEvent(*watcher);
+    const std::uint64_t now = NowUnixNanos();
+    REQUIRE(e.type == "MODIFIED");
+    const std::uint64_t stamp = SendStamp(e.doc["object"]);
+    INFO("event " << received << " stamp " << stamp << " now " << now << " started " << started);
+    REQUIRE(stamp != 0);
+    // Made after the modifications started, before it was read, within a second of now.
+    REQUIRE(stamp >= started);
+    REQUIRE(stamp <= now);
+    REQUIRE(now - stamp < 1'000'000'000ULL);
+    REQUIRE(stamp >= last_stamp);
+    last_stamp = stamp;
+    batches.insert(stamp);
+    ++received;
+  }
+  server->StopModifications();
+  CHECK(received >= 250);
+  // One stamp per batch (a timer tick), several events per batch at 500/s.
+  CHECK(batches.size() > 10);
+  CHECK(batches.size() < received);
+  // The same revision read back from the store renders the same stamp.
+  auto stored = Parse(*server->GetObjectJson("pods", "load-0", "pod-000000"));
+  CHECK(SendStamp(stored) >= started);
+}
+
+TEST_CASE("load mode: a backlog larger than the socket buffers arrives whole and in order") {
+  auto server = StartServer();
+  SyntheticLoad load;
+  load.objects = 100;
+  load.object_bytes = 4096;
+  load.namespaces = 4;
+  REQUIRE(server->Populate("pods", load).ok());
+  const std::uint64_t from = server->CurrentRevision();
+  auto watcher = Connect(*server);
+  REQUIRE(watcher->StartStream("/api/v1/pods?watch=1&resourceVersion=" + std::to_string(from))
+              .status == 200);
+  // Tens of MB of events while the client reads nothing: the writes fill the socket buffers and
+  // resume part-way through a batch (and through an object) as the client reads.
+  REQUIRE(server->StartModifications("pods", 20000).ok());
+  std::this_thread::sleep_for(milliseconds(300));
+  server->StopModifications();
+  std::this_thread::sleep_for(milliseconds(50));  // A tick already queued finishes.
+  const std::uint64_t generated = server->ModificationsGenerated();
+  REQUIRE(generated > 3000);
+  std::vector<std::string> names;
+  for (std::uint64_t i = 0; i < generated; ++i) {
+    Event e = NextEvent(*watcher);
+    REQUIRE(e.type == "MODIFIED");
+    REQUIRE(U64(e.rv) == from + 1 + i);  // Every revision once, in order.
+    names.push_back(e.name);
+  }
+  // Round-robin over the 100 objects.
+  for (std::size_t i = 100; i < names.size(); ++i) REQUIRE(names[i] == names[i - 100]);
+  CHECK(std::set<std::string>(names.begin(), names.end()).size() == 100);
+  CHECK_FALSE(watcher->NextLine(milliseconds(200)).has_value());
+}
+
 TEST_CASE("load mode: several resources modified at once by generators of their own") {
   auto server = StartServer();
   SyntheticLoad load;

@@ -17,6 +17,9 @@ constexpr char kNamePlaceholder[] = "@@NAME@@";
 constexpr char kNamespacePlaceholder[] = "@@NS@@";
 constexpr char kUidPlaceholder[] = "@@UID@@";
 constexpr char kTimestampPlaceholder[] = "@@TS@@";
+// As wide as the value it stands for, so that objects are sized with the stamp's real length.
+constexpr char kSendTimePlaceholder[] = "@@SENT_UNIX_NANOS@@";
+static_assert(sizeof(kSendTimePlaceholder) - 1 == kSendTimeDigits);
 
 // How much realistic filler an object carries: `entries` padding entries (env vars of a Pod's
 // container, data keys of a ConfigMap, spec settings otherwise), the last one with a value of
@@ -655,13 +658,40 @@ Labels LabelsOf(const std::string& json) {
 
 }  // namespace
 
-std::string ObjectTemplate::Render(std::uint64_t resource_version) const {
+std::string ObjectTemplate::Render(std::uint64_t resource_version,
+                                   std::uint64_t sent_unix_nanos) const {
   std::string out;
   out.reserve(head.size() + tail.size() + 20);
   out += head;
   out += std::to_string(resource_version);
-  out += tail;
+  if (stamped() && sent_unix_nanos != 0) {
+    out.append(tail, 0, stamp_at);
+    out += SendTimeDigits(sent_unix_nanos);
+    out.append(tail, stamp_at + kSendTimeDigits, std::string::npos);
+  } else {
+    out += tail;
+  }
   return out;
+}
+
+void WriteSendTimeDigits(std::uint64_t unix_nanos, char* out) {
+  for (std::size_t i = kSendTimeDigits; i > 0; --i) {
+    out[i - 1] = static_cast<char>('0' + unix_nanos % 10);
+    unix_nanos /= 10;
+  }
+}
+
+std::string SendTimeDigits(std::uint64_t unix_nanos) {
+  std::string out(kSendTimeDigits, '0');
+  WriteSendTimeDigits(unix_nanos, out.data());
+  return out;
+}
+
+std::uint64_t RealtimeUnixNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 absl::StatusOr<BuiltObject> BuildObject(const ResourceType& type, const ObjectIdentity& identity,
@@ -698,7 +728,8 @@ BuiltObject BuildHugeObject(const ResourceType& type, const ObjectIdentity& iden
 absl::StatusOr<SyntheticObjectFactory> SyntheticObjectFactory::Create(const ResourceType& type,
                                                                       std::size_t object_bytes,
                                                                       bool managed_fields,
-                                                                      Labels labels) {
+                                                                      Labels labels,
+                                                                      bool stamp_send_time) {
   // Size the shape with identity values of realistic lengths, then generate with placeholders.
   ObjectIdentity typical;
   typical.namespace_name = "namespace-01";
@@ -707,17 +738,21 @@ absl::StatusOr<SyntheticObjectFactory> SyntheticObjectFactory::Create(const Reso
   typical.creation_timestamp = "2024-05-01T12:00:00Z";
   Shape shape;
   shape.managed_fields = managed_fields;
-  if (object_bytes > 0) shape = ShapeFor(type, typical, labels, {}, managed_fields, object_bytes);
+  std::map<std::string, std::string> annotations;
+  if (stamp_send_time) annotations[kSendTimeAnnotation] = kSendTimePlaceholder;
+  if (object_bytes > 0) {
+    shape = ShapeFor(type, typical, labels, annotations, managed_fields, object_bytes);
+  }
   ObjectIdentity placeholders{kNamespacePlaceholder, kNamePlaceholder, kUidPlaceholder,
                               kTimestampPlaceholder};
-  const std::string master = Generate(type, placeholders, labels, {}, shape);
+  const std::string master = Generate(type, placeholders, labels, annotations, shape);
 
   SyntheticObjectFactory factory;
   factory.labels_ = std::move(labels);
   const std::pair<const char*, Field> kPlaceholders[] = {
-      {kRvPlaceholder, Field::kResourceVersion},   {kNamePlaceholder, Field::kName},
+      {kRvPlaceholder, Field::kResourceVersion},  {kNamePlaceholder, Field::kName},
       {kNamespacePlaceholder, Field::kNamespace}, {kUidPlaceholder, Field::kUid},
-      {kTimestampPlaceholder, Field::kTimestamp}};
+      {kTimestampPlaceholder, Field::kTimestamp}, {kSendTimePlaceholder, Field::kSendTime}};
   std::size_t pos = 0;
   while (pos < master.size()) {
     std::size_t next = std::string::npos;
@@ -761,6 +796,11 @@ BuiltObject SyntheticObjectFactory::Build(const ObjectIdentity& identity) const 
         break;
       case Field::kResourceVersion:
         out = &body->tail;
+        break;
+      case Field::kSendTime:
+        // Annotations follow the resourceVersion in metadata (Generate), so this is the tail.
+        if (out == &body->tail) body->stamp_at = out->size();
+        out->append(SendTimeDigits(RealtimeUnixNanos()));
         break;
     }
   }

@@ -20,13 +20,32 @@
 
 namespace informerd::fakeapi {
 
-// An object's JSON is head + decimal resourceVersion + tail.
+// Load mode's send-time stamp (--stamp-send-time): an annotation whose value is the decimal
+// CLOCK_REALTIME time in Unix nanoseconds (19 digits) at which the event was made, so that a
+// receiver on the same machine can measure latency from the fake to itself.
+inline constexpr char kSendTimeAnnotation[] = "informerd.io/bench-sent-unix-nanos";
+inline constexpr std::size_t kSendTimeDigits = 19;
+
+// An object's JSON is head + decimal resourceVersion + tail. A stamped object's tail holds the
+// send-time annotation's value at `stamp_at` (kSendTimeDigits bytes, the time the object was
+// built); a revision with a send time of its own has those bytes replaced when it is written, as
+// the resourceVersion is, so the stored bytes stay shared and are never re-serialized.
 struct ObjectTemplate {
+  static constexpr std::size_t kNoStamp = static_cast<std::size_t>(-1);
   std::string head;
   std::string tail;
+  std::size_t stamp_at = kNoStamp;
   std::size_t size_without_rv() const { return head.size() + tail.size(); }
-  std::string Render(std::uint64_t resource_version) const;
+  bool stamped() const { return stamp_at != kNoStamp; }
+  // `sent_unix_nanos` 0: the stamp as built.
+  std::string Render(std::uint64_t resource_version, std::uint64_t sent_unix_nanos = 0) const;
 };
+
+// `unix_nanos` as exactly kSendTimeDigits decimal digits (zero-padded) into `out`.
+void WriteSendTimeDigits(std::uint64_t unix_nanos, char* out);
+std::string SendTimeDigits(std::uint64_t unix_nanos);
+// Now, CLOCK_REALTIME, in Unix nanoseconds.
+std::uint64_t RealtimeUnixNanos();
 
 // What a test says about an object; everything else is generated.
 struct ObjectSpec {
@@ -65,15 +84,18 @@ BuiltObject BuildHugeObject(const ResourceType& type, const ObjectIdentity& iden
 
 // Builds many objects of one shape fast: the object is generated once with placeholders for
 // identity fields, and each Build() concatenates the pieces (no JSON work per object).
+// With `stamp_send_time` every object carries the kSendTimeAnnotation (its bytes counted in
+// `object_bytes`), its value the time the object was built.
 class SyntheticObjectFactory {
  public:
   static absl::StatusOr<SyntheticObjectFactory> Create(const ResourceType& type,
                                                        std::size_t object_bytes,
-                                                       bool managed_fields, Labels labels);
+                                                       bool managed_fields, Labels labels,
+                                                       bool stamp_send_time = false);
   BuiltObject Build(const ObjectIdentity& identity) const;
 
  private:
-  enum class Field { kLiteral, kName, kNamespace, kUid, kTimestamp, kResourceVersion };
+  enum class Field { kLiteral, kName, kNamespace, kUid, kTimestamp, kResourceVersion, kSendTime };
   struct Segment {
     Field field;
     std::string literal;

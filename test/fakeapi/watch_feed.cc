@@ -22,13 +22,28 @@ const char* EventPrefix(EventType type) {
 
 void AppendEvent(BufferChain& out, EventType type, const ObjectPtr& object) {
   out.AppendCopy(EventPrefix(type));
-  out.AppendShared(object->body, object->body->head);
-  out.AppendCopy(std::to_string(object->resource_version));
-  out.AppendShared(object->body, object->body->tail);
+  AppendObjectJson(out, *object, object->body);
   out.AppendCopy("}\n");
 }
 
 }  // namespace
+
+void AppendObjectJson(BufferChain& out, const StoredObject& object,
+                      const std::shared_ptr<const void>& owner) {
+  const ObjectTemplate& body = *object.body;
+  out.AppendShared(owner, body.head);
+  out.AppendCopy(std::to_string(object.resource_version));
+  if (!body.stamped() || object.sent_unix_nanos == 0) {
+    out.AppendShared(owner, body.tail);
+    return;
+  }
+  const std::string_view tail(body.tail);
+  out.AppendShared(owner, tail.substr(0, body.stamp_at));
+  char stamp[kSendTimeDigits];
+  WriteSendTimeDigits(object.sent_unix_nanos, stamp);
+  out.AppendCopy(std::string_view(stamp, sizeof(stamp)));
+  out.AppendShared(owner, tail.substr(body.stamp_at + kSendTimeDigits));
+}
 
 bool WatchFilter::Matches(const StoredObject& object) const {
   if (!namespace_name.empty() && object.namespace_name != namespace_name) return false;

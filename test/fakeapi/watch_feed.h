@@ -76,6 +76,11 @@ class WatchFeed {
   bool ended_ = false;
 };
 
+// The object's JSON as shared pieces: the stored bytes around copies of its resourceVersion
+// and, for a stamped revision, its send-time stamp.
+void AppendObjectJson(BufferChain& out, const StoredObject& object,
+                      const std::shared_ptr<const void>& owner);
+
 // `{"type":"TYPE","object":OBJECT}\n` as one string (faults and tests).
 std::string EncodeEventLine(EventType type, const StoredObject& object);
 // `{"type":"ERROR","object":STATUS}\n`.

@@ -54,6 +54,7 @@ libs_of() {
   case "$1" in
     config) echo "-lyaml-cpp" ;;
     kubeconfig) echo "-lyaml-cpp -lssl -lcrypto" ;;
+    object_scanner | watch_event_decoder | list_decoder) echo "-lsimdjson" ;;
     *) echo "" ;;
   esac
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -72,6 +73,76 @@ TEST_CASE("without a resource version: the snapshot as ADDED, then SYNCED, then 
   CHECK(live[1].object() == testing::Object(a2).json);
   CHECK(live[2].object() == testing::Object(b_deleted).json);
   CHECK(live[2].uid() == "uid-b");
+}
+
+// The events of a stream's messages in order: a batch's entries, or the message itself.
+std::vector<v1::Event> Flatten(const std::vector<v1::Event>& messages) {
+  std::vector<v1::Event> events;
+  for (const v1::Event& message : messages) {
+    if (message.batch_size() == 0) {
+      events.push_back(message);
+      continue;
+    }
+    for (const v1::Event& event : message.batch()) events.push_back(event);
+  }
+  return events;
+}
+
+// Reads messages until they hold `count` events (fails the test if the stream ends first).
+std::vector<v1::Event> ReadEvents(Stream& stream, std::size_t count) {
+  std::vector<v1::Event> messages;
+  while (Flatten(messages).size() < count) {
+    std::optional<v1::Event> message = stream.Next();
+    REQUIRE(message.has_value());
+    messages.push_back(*message);
+  }
+  return messages;
+}
+
+TEST_CASE(
+    "max_events_per_message: waiting events come several to a message, in order; streams "
+    "that did not ask get one event per message",
+    "[subscribe]") {
+  Harness harness;
+  auto cache = harness.AddCache();
+  std::vector<ObjectSpec> objects;
+  for (uint64_t i = 0; i < 50; ++i) objects.push_back({"default", fmt::format("o{:02}", i), i + 1});
+  Sync(*cache, objects, 100);
+
+  v1::SubscribeRequest batched_request = SubscribeTo("pods");
+  batched_request.set_max_events_per_message(16);
+  Stream batched(*harness.stub, batched_request);
+  Stream plain(*harness.stub, SubscribeTo("pods"));
+  // The snapshot (50 objects and SYNCED) waits whole from the start: full batches.
+  const std::vector<v1::Event> messages = ReadEvents(batched, 51);
+  const std::vector<v1::Event> one_each = plain.Read(51);
+  for (const v1::Event& message : one_each) CHECK(message.batch_size() == 0);
+  const std::vector<v1::Event> events = Flatten(messages);
+  REQUIRE(events.size() == 51);
+  CHECK(Describe(events) == Describe(one_each));
+  CHECK(events[7].object() == one_each[7].object());
+  CHECK(events[7].uid() == "uid-o07");
+  CHECK(messages.size() == 4);  // 16 + 16 + 16 + 3
+  for (const v1::Event& message : messages) {
+    CHECK(message.batch_size() <= 16);
+    if (message.batch_size() == 0) continue;
+    // A batch carries nothing but its events, and no entry is a batch itself.
+    CHECK(message.type() == v1::Event::TYPE_UNSPECIFIED);
+    CHECK(message.resource_version().empty());
+    CHECK(message.object().empty());
+    for (const v1::Event& event : message.batch()) CHECK(event.batch_size() == 0);
+  }
+
+  // Live events: whatever is waiting when a write completes goes out together, in order.
+  for (uint64_t i = 0; i < 40; ++i) {
+    ObjectSpec changed = objects[i];
+    changed.resource_version = 101 + i;
+    cache->ApplyWatchEvent(testing::Modified(changed));
+  }
+  const std::vector<v1::Event> live = Flatten(ReadEvents(batched, 40));
+  const std::vector<v1::Event> live_plain = plain.Read(40);
+  CHECK(Describe(live) == Describe(live_plain));
+  for (const v1::Event& message : live_plain) CHECK(message.batch_size() == 0);
 }
 
 TEST_CASE("resource version \"0\" is a snapshot too", "[subscribe]") {
