@@ -43,7 +43,8 @@
 // --batch N: subscribers ask for up to N events per message (max_events_per_message; informerd
 // then sends what waits for a subscriber, its snapshot above all, in batches); 0: one per message.
 // --smoke: small numbers and short windows (a few seconds altogether), for the test that checks
-// every figure line is printed.
+// every figure line is printed; flags given explicitly win over its numbers. --help lists the
+// flags and their defaults.
 #include <grpcpp/grpcpp.h>
 #include <sched.h>
 #include <signal.h>
@@ -69,6 +70,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/flags.h"
 #include "bench/process_support.h"
 #include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
@@ -93,13 +95,12 @@ struct Scenario {
   double rate = 0;
 };
 
-struct Options {
-  bool smoke = false;
-  std::size_t objects = 2000;
-  std::size_t object_bytes = 4096;
-  std::size_t namespaces = 10;
-  double window = 10;
-  double warmup = 3;
+// The flags (bench/flags.h has those shared with overload_bench).
+struct Options : bench::FakeapiRunOptions {
+  Options() {
+    objects = 2000;
+    namespaces = 10;
+  }
   double grace = 3;
   std::vector<Scenario> scenarios = {{100, 200}, {1000, 20}};
   bool search = true;
@@ -110,13 +111,6 @@ struct Options {
   int bench_threads = 2;
   int bench_nice = 0;
   int batch = 0;  // SubscribeRequest.max_events_per_message; 0: one event per message.
-  std::vector<std::string> daemon_args;
-  std::string cpus_informerd;
-  std::string cpus_fakeapi;
-  std::string cpus_bench;
-  std::string informerd;
-  std::string fakeapi;
-  std::string temp_dir;
 };
 
 std::int64_t RealtimeNanos() {
@@ -609,107 +603,60 @@ std::vector<Scenario> ParseScenarios(const std::string& list, bool& search) {
 }  // namespace informerd
 
 int main(int argc, char** argv) {
+  namespace po = boost::program_options;
   using informerd::bench::Die;
+  using informerd::bench::SmokeDefault;
   informerd::Options options;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  // --smoke first, so that explicit values after it win.
-  if (std::find(args.begin(), args.end(), "--smoke") != args.end()) {
-    options.smoke = true;
-    options.objects = 200;
-    options.namespaces = 4;
-    options.window = 1;
-    options.warmup = 0.5;
-    options.grace = 1;
-    options.scenarios = {{10, 200}, {40, 20}};
-    options.search_start = 10;
-    options.search_max = 20;
+  std::string only = "100x200,1000x20,search";
+  // clang-format off
+  po::options_description flags = informerd::bench::FlagsDescription(
+      "usage: fanout_bench [flags]\n"
+      "Fan-out latency from the fake apiserver's event to N gRPC subscribers' receipt; flags");
+  informerd::bench::AddFakeapiRunFlags(flags, options);
+  flags.add_options()
+      ("only", po::value(&only)->default_value(only)->value_name("LIST"),
+       "the scenarios to run, comma-separated: NxR (N subscribers at R events/s) or search")
+      ("grace", po::value(&options.grace)->default_value(options.grace)->value_name("S"),
+       "seconds receipts are collected after the window")
+      ("search-start",
+       po::value(&options.search_start)->default_value(options.search_start)->value_name("N"),
+       "the search's first subscriber count (doubled each step)")
+      ("search-max",
+       po::value(&options.search_max)->default_value(options.search_max)->value_name("N"),
+       "the search's largest subscriber count")
+      ("search-rate",
+       po::value(&options.search_rate)->default_value(options.search_rate)->value_name("R"),
+       "the search's events per second")
+      ("search-p99-ms",
+       po::value(&options.search_p99_ms)->default_value(options.search_p99_ms)->value_name("MS"),
+       "the search's bound on p99 latency")
+      ("bench-threads",
+       po::value(&options.bench_threads)->default_value(options.bench_threads)->value_name("N"),
+       "threads of this process polling the subscribers' streams")
+      ("bench-nice",
+       po::value(&options.bench_nice)->default_value(options.bench_nice)->value_name("N"),
+       "nice value of the polling threads")
+      ("batch", po::value(&options.batch)->default_value(options.batch)->value_name("N"),
+       "subscribers ask for up to N events per message (max_events_per_message); 0: one per "
+       "message");
+  // clang-format on
+  const po::variables_map given = informerd::bench::ParseFlags(argc, argv, flags, options.smoke);
+  if (options.smoke) {
+    SmokeDefault(given, "objects", options.objects, 200);
+    SmokeDefault(given, "namespaces", options.namespaces, 4);
+    SmokeDefault(given, "window", options.window, 1);
+    SmokeDefault(given, "warmup", options.warmup, 0.5);
+    SmokeDefault(given, "grace", options.grace, 1);
+    SmokeDefault(given, "only", only, "10x200,40x20,search");
+    SmokeDefault(given, "search-start", options.search_start, 10);
+    SmokeDefault(given, "search-max", options.search_max, 20);
   }
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::string value;
-    const std::size_t equals = flag.find('=');
-    if (equals != std::string::npos) {
-      value = flag.substr(equals + 1);
-      flag = flag.substr(0, equals);
-    } else if (flag != "--smoke" && i + 1 < args.size()) {
-      value = args[++i];
-    }
-    if (flag == "--smoke") continue;
-    if (value.empty()) Die("missing value for " + flag);
-    if (flag == "--only") {
-      options.scenarios = informerd::ParseScenarios(value, options.search);
-    } else if (flag == "--objects") {
-      options.objects = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--object-bytes") {
-      options.object_bytes = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--namespaces") {
-      options.namespaces = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--window") {
-      options.window = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--warmup") {
-      options.warmup = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--grace") {
-      options.grace = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--search-start") {
-      options.search_start = std::atoi(value.c_str());
-    } else if (flag == "--search-max") {
-      options.search_max = std::atoi(value.c_str());
-    } else if (flag == "--search-rate") {
-      options.search_rate = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--search-p99-ms") {
-      options.search_p99_ms = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--bench-threads") {
-      options.bench_threads = std::atoi(value.c_str());
-    } else if (flag == "--batch") {
-      options.batch = std::atoi(value.c_str());
-    } else if (flag == "--bench-nice") {
-      options.bench_nice = std::atoi(value.c_str());
-    } else if (flag == "--daemon-arg") {
-      options.daemon_args.push_back(value);
-    } else if (flag == "--cpus-informerd") {
-      options.cpus_informerd = value;
-    } else if (flag == "--cpus-fakeapi") {
-      options.cpus_fakeapi = value;
-    } else if (flag == "--cpus-bench") {
-      options.cpus_bench = value;
-    } else if (flag == "--informerd") {
-      options.informerd = value;
-    } else if (flag == "--fakeapi") {
-      options.fakeapi = value;
-    } else {
-      std::fprintf(stderr,
-                   "usage: fanout_bench [--only 100x200|1000x20|search|NxR,...] [--objects N] "
-                   "[--object-bytes N] [--namespaces N] [--window S] [--warmup S] [--grace S] "
-                   "[--search-start N] [--search-max N] [--search-rate R] [--search-p99-ms MS] "
-                   "[--bench-threads N] [--bench-nice N] [--batch N] [--daemon-arg ARG]... "
-                   "[--cpus-informerd LIST] "
-                   "[--cpus-fakeapi LIST] [--cpus-bench LIST] [--informerd PATH] "
-                   "[--fakeapi PATH] [--smoke]\n");
-      return 2;
-    }
-  }
+  options.scenarios = informerd::ParseScenarios(only, options.search);
   if (options.objects < 1 || options.window <= 0 || options.bench_threads < 1 ||
       options.search_start < 1) {
     Die("bad numbers");
   }
-  if (options.informerd.empty()) {
-    options.informerd = informerd::bench::Runfile(argv[0], "cmd/informerd/informerd");
-  }
-  if (options.fakeapi.empty()) {
-    options.fakeapi = informerd::bench::Runfile(argv[0], "test/fakeapi/fakeapi_server");
-  }
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(tmp ? tmp : "/tmp") + "/fanout_bench.XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) Die("mkdtemp failed");
-  options.temp_dir = dir;
-  if (!options.cpus_bench.empty()) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (!informerd::bench::ParseCpuList(options.cpus_bench, set) ||
-        sched_setaffinity(0, sizeof set, &set) != 0) {
-      Die("cannot pin the benchmark to CPUs " + options.cpus_bench);
-    }
-  }
+  informerd::bench::PrepareFakeapiRun(argv[0], "fanout_bench", options);
   signal(SIGPIPE, SIG_IGN);
   std::printf(
       "fanout_bench: informerd and fakeapi_server as separate processes, %zu pods of ~%zu bytes, "
@@ -719,14 +666,7 @@ int main(int argc, char** argv) {
       options.batch > 1 ? fmt::format("up to {} events per message", options.batch).c_str()
                         : "one event per message",
       std::thread::hardware_concurrency(), options.smoke ? " (--smoke: small numbers)" : "",
-      options.cpus_informerd.empty() && options.cpus_fakeapi.empty() && options.cpus_bench.empty()
-          ? ", not pinned"
-          : fmt::format(", pinned: informerd {}, fakeapi {}, bench {}",
-                        options.cpus_informerd.empty() ? "any" : options.cpus_informerd,
-                        options.cpus_fakeapi.empty() ? "any" : options.cpus_fakeapi,
-                        options.cpus_bench.empty() ? "any" : options.cpus_bench)
-                .c_str(),
-      dir.c_str());
+      informerd::bench::PinningText(options).c_str(), options.temp_dir.c_str());
   std::fflush(stdout);
   for (const informerd::Scenario& s : options.scenarios) {
     informerd::RunScenario(options, s, fmt::format("fanout-{}x{:.0f}", s.subscribers, s.rate));

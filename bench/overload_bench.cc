@@ -54,7 +54,8 @@
 // --rate: events per second the fake offers for (1), half of it per resource for (2), instead
 // of calibrating. --daemon-arg: passed to every informerd started (repeatable), e.g.
 // --daemon-arg=--audit-log=false. --smoke: small numbers and short windows (a few seconds
-// altogether), for the test that checks every figure line is printed.
+// altogether), for the test that checks every figure line is printed; flags given explicitly win
+// over its numbers. --help lists the flags and their defaults.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
@@ -87,6 +88,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/flags.h"
 #include "bench/process_support.h"
 #include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
@@ -111,25 +113,17 @@ using bench::Runfile;
 using bench::StatusBytes;
 using bench::WriteFile;
 
-struct Options {
-  bool smoke = false;
+// The flags (bench/flags.h has those shared with fanout_bench).
+struct Options : bench::FakeapiRunOptions {
+  Options() {
+    objects = 10000;
+    namespaces = 40;
+  }
   int clients = 200;
   int slow_readers = 50;
-  std::size_t objects = 10000;
-  std::size_t object_bytes = 4096;
-  std::size_t namespaces = 40;
-  double window = 10;
-  double warmup = 3;
   double rate = 0;                       // 0: calibrate.
   std::size_t max_list_bytes = 4128768;  // informerd's defaults.
   std::size_t max_list_objects = 10000;
-  std::vector<std::string> daemon_args;
-  std::string cpus_informerd;  // CPU lists for taskset -c; empty: not pinned.
-  std::string cpus_fakeapi;
-  std::string cpus_bench;
-  std::string informerd;
-  std::string fakeapi;
-  std::string temp_dir;
 };
 
 // ---- Processes, /proc and HTTP GETs: bench/process_support.h.
@@ -766,95 +760,45 @@ void ListFlood(const Options& options) {
 }  // namespace informerd
 
 int main(int argc, char** argv) {
+  namespace po = boost::program_options;
   using informerd::Die;
+  using informerd::bench::SmokeDefault;
   informerd::Options options;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  // --smoke first, so that explicit values after it win.
-  if (std::find(args.begin(), args.end(), "--smoke") != args.end()) {
-    options.smoke = true;
-    options.clients = 20;
-    options.slow_readers = 4;
-    options.objects = 400;
-    options.namespaces = 8;
-    options.window = 1;
-    options.warmup = 0.5;
-    options.rate = 3000;
-  }
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::string value;
-    const std::size_t equals = flag.find('=');
-    if (equals != std::string::npos) {
-      value = flag.substr(equals + 1);
-      flag = flag.substr(0, equals);
-    } else if (flag != "--smoke" && i + 1 < args.size()) {
-      value = args[++i];
-    }
-    if (flag == "--smoke") continue;
-    if (value.empty()) Die("missing value for " + flag);
-    if (flag == "--clients") {
-      options.clients = std::atoi(value.c_str());
-    } else if (flag == "--slow-readers") {
-      options.slow_readers = std::atoi(value.c_str());
-    } else if (flag == "--objects") {
-      options.objects = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--object-bytes") {
-      options.object_bytes = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--namespaces") {
-      options.namespaces = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--window") {
-      options.window = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--warmup") {
-      options.warmup = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--rate") {
-      options.rate = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--max-list-response-bytes") {
-      options.max_list_bytes = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--max-list-response-objects") {
-      options.max_list_objects = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--daemon-arg") {
-      options.daemon_args.push_back(value);
-    } else if (flag == "--cpus-informerd") {
-      options.cpus_informerd = value;
-    } else if (flag == "--cpus-fakeapi") {
-      options.cpus_fakeapi = value;
-    } else if (flag == "--cpus-bench") {
-      options.cpus_bench = value;
-    } else if (flag == "--informerd") {
-      options.informerd = value;
-    } else if (flag == "--fakeapi") {
-      options.fakeapi = value;
-    } else {
-      std::fprintf(stderr,
-                   "usage: overload_bench [--clients N] [--slow-readers N] [--objects N] "
-                   "[--object-bytes N] [--namespaces N] [--window S] [--warmup S] [--rate N] "
-                   "[--max-list-response-bytes N] [--max-list-response-objects N] "
-                   "[--daemon-arg ARG]... [--cpus-informerd LIST] [--cpus-fakeapi LIST] "
-                   "[--cpus-bench LIST] [--informerd PATH] [--fakeapi PATH] [--smoke]\n");
-      return 2;
-    }
+  // clang-format off
+  po::options_description flags = informerd::bench::FlagsDescription(
+      "usage: overload_bench [flags]\n"
+      "informerd's ingest under clients' List/Get load, with 4 busy resources, and its memory in "
+      "a List flood; flags");
+  informerd::bench::AddFakeapiRunFlags(flags, options);
+  flags.add_options()
+      ("clients", po::value(&options.clients)->default_value(options.clients)->value_name("N"),
+       "gRPC clients hammering List/Get, and listing in the flood")
+      ("slow-readers",
+       po::value(&options.slow_readers)->default_value(options.slow_readers)->value_name("N"),
+       "of the flood's clients, those that send one List and read nothing")
+      ("rate", po::value(&options.rate)->default_value(options.rate)->value_name("N"),
+       "events per second the fake offers for one resource, half of it per resource for four; "
+       "0: calibrate")
+      ("max-list-response-bytes",
+       po::value(&options.max_list_bytes)->default_value(options.max_list_bytes)->value_name("N"),
+       "informerd's --max-list-response-bytes")
+      ("max-list-response-objects",
+       po::value(&options.max_list_objects)->default_value(options.max_list_objects)
+           ->value_name("N"),
+       "informerd's --max-list-response-objects, and the slow readers' List limit");
+  // clang-format on
+  const po::variables_map given = informerd::bench::ParseFlags(argc, argv, flags, options.smoke);
+  if (options.smoke) {
+    SmokeDefault(given, "clients", options.clients, 20);
+    SmokeDefault(given, "slow-readers", options.slow_readers, 4);
+    SmokeDefault(given, "objects", options.objects, 400);
+    SmokeDefault(given, "namespaces", options.namespaces, 8);
+    SmokeDefault(given, "window", options.window, 1);
+    SmokeDefault(given, "warmup", options.warmup, 0.5);
+    SmokeDefault(given, "rate", options.rate, 3000);
   }
   if (options.clients < 1 || options.objects < 1 || options.window <= 0) Die("bad numbers");
-  if (options.informerd.empty()) {
-    options.informerd = informerd::Runfile(argv[0], "cmd/informerd/informerd");
-  }
-  if (options.fakeapi.empty()) {
-    options.fakeapi = informerd::Runfile(argv[0], "test/fakeapi/fakeapi_server");
-  }
-  // Logs and files of the runs: under the test's temporary directory when there is one.
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(tmp ? tmp : "/tmp") + "/overload_bench.XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) Die("mkdtemp failed");
-  options.temp_dir = dir;
-  // Pinned before any thread starts, so that gRPC's threads are too.
-  if (!options.cpus_bench.empty()) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (!informerd::ParseCpuList(options.cpus_bench, set) ||
-        sched_setaffinity(0, sizeof set, &set) != 0) {
-      Die("cannot pin the benchmark to CPUs " + options.cpus_bench);
-    }
-  }
+  informerd::bench::PrepareFakeapiRun(argv[0], "overload_bench", options);
   // A client whose connection the daemon closes must not kill the benchmark.
   signal(SIGPIPE, SIG_IGN);
 
@@ -862,14 +806,7 @@ int main(int argc, char** argv) {
       "overload_bench: informerd and fakeapi_server as separate processes, gRPC clients in this "
       "one, on %u CPUs%s%s; logs in %s\n",
       std::thread::hardware_concurrency(), options.smoke ? " (--smoke: small numbers)" : "",
-      options.cpus_informerd.empty() && options.cpus_fakeapi.empty() && options.cpus_bench.empty()
-          ? ", not pinned"
-          : fmt::format(", pinned: informerd {}, fakeapi {}, bench {}",
-                        options.cpus_informerd.empty() ? "any" : options.cpus_informerd,
-                        options.cpus_fakeapi.empty() ? "any" : options.cpus_fakeapi,
-                        options.cpus_bench.empty() ? "any" : options.cpus_bench)
-                .c_str(),
-      dir.c_str());
+      informerd::bench::PinningText(options).c_str(), options.temp_dir.c_str());
   std::fflush(stdout);
   double rate = options.rate;
   if (rate <= 0) {

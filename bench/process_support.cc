@@ -11,10 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -26,8 +28,20 @@ namespace informerd::bench {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// The processes started and not yet destroyed, for Die to stop.
+std::mutex children_mutex;
+std::vector<pid_t> children;
+
+}  // namespace
+
 void Die(const std::string& message) {
   std::fprintf(stderr, "%s: %s\n", program_invocation_short_name, message.c_str());
+  {
+    std::lock_guard<std::mutex> lock(children_mutex);
+    for (const pid_t pid : children) kill(pid, SIGTERM);
+  }
   std::exit(1);
 }
 
@@ -52,7 +66,7 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &info) == 0;
 }
 
-std::string Runfile(const std::string& argv0, const std::string& path) {
+std::optional<std::string> FindRunfile(const std::string& argv0, const std::string& path) {
   std::vector<std::string> candidates = {path, argv0 + ".runfiles/informerd/" + path};
   for (const char* variable : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
     if (const char* root = std::getenv(variable)) {
@@ -62,7 +76,13 @@ std::string Runfile(const std::string& argv0, const std::string& path) {
   for (const std::string& candidate : candidates) {
     if (Exists(candidate)) return candidate;
   }
-  Die("cannot find " + path + " in the runfiles");
+  return std::nullopt;
+}
+
+std::string Runfile(const std::string& argv0, const std::string& path) {
+  std::optional<std::string> found = FindRunfile(argv0, path);
+  if (!found) Die("cannot find " + path + " in the runfiles");
+  return *found;
 }
 
 void WriteFile(const std::string& path, const std::string& text) {
@@ -78,9 +98,15 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-Process::Process(std::vector<std::string> args, const std::string& log, bool stdout_pipe,
-                 const std::string& cpus) {
-  if (!cpus.empty()) args.insert(args.begin(), {"/usr/bin/taskset", "-c", cpus});
+Process::Process(const std::vector<std::string>& args, const std::string& log, bool stdout_pipe,
+                 const std::string& cpus)
+    : log_(log) {
+  std::vector<std::string> command;
+  if (access("/usr/bin/setpriv", X_OK) == 0) {
+    command = {"/usr/bin/setpriv", "--pdeathsig", "TERM", "--"};
+  }
+  if (!cpus.empty()) command.insert(command.end(), {"/usr/bin/taskset", "-c", cpus});
+  command.insert(command.end(), args.begin(), args.end());
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
@@ -91,12 +117,15 @@ Process::Process(std::vector<std::string> args, const std::string& log, bool std
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, out[0]);
   }
-  std::vector<std::string> copy = args;
   std::vector<char*> argv;
-  for (std::string& arg : copy) argv.push_back(arg.data());
+  for (std::string& arg : command) argv.push_back(arg.data());
   argv.push_back(nullptr);
-  if (posix_spawn(&pid_, copy[0].c_str(), &actions, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawn(&pid_, command[0].c_str(), &actions, nullptr, argv.data(), environ) != 0) {
     Die("cannot start " + args[0]);
+  }
+  {
+    std::lock_guard<std::mutex> lock(children_mutex);
+    children.push_back(pid_);
   }
   posix_spawn_file_actions_destroy(&actions);
   if (stdout_pipe) {
@@ -106,6 +135,10 @@ Process::Process(std::vector<std::string> args, const std::string& log, bool std
 }
 
 Process::~Process() {
+  {
+    std::lock_guard<std::mutex> lock(children_mutex);
+    children.erase(std::remove(children.begin(), children.end(), pid_), children.end());
+  }
   if (stdout_ >= 0) close(stdout_);
   kill(pid_, SIGTERM);
   int status = 0;
@@ -143,8 +176,10 @@ double CpuSeconds(const std::string& pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-std::size_t StatusBytes(pid_t pid, const std::string& field) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+double CpuSeconds(pid_t pid) { return CpuSeconds(std::to_string(pid)); }
+
+std::size_t StatusBytes(const std::string& pid, const std::string& field) {
+  std::ifstream status("/proc/" + pid + "/status");
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind(field + ":", 0) == 0) {
@@ -154,6 +189,10 @@ std::size_t StatusBytes(pid_t pid, const std::string& field) {
   return 0;
 }
 
+std::size_t StatusBytes(pid_t pid, const std::string& field) {
+  return StatusBytes(std::to_string(pid), field);
+}
+
 bool ResetPeak(pid_t pid) {
   std::ofstream clear("/proc/" + std::to_string(pid) + "/clear_refs");
   clear << "5";
@@ -161,19 +200,25 @@ bool ResetPeak(pid_t pid) {
   return static_cast<bool>(clear);
 }
 
-std::optional<std::string> HttpGet(int port, const std::string& target) {
+int ConnectLoopback(int port, int read_timeout_seconds) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
+  if (fd < 0) return -1;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{10, 0};
+  timeval timeout{read_timeout_seconds, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     close(fd);
-    return std::nullopt;
+    return -1;
   }
+  return fd;
+}
+
+std::optional<std::string> HttpGet(int port, const std::string& target) {
+  const int fd = ConnectLoopback(port, /*read_timeout_seconds=*/10);
+  if (fd < 0) return std::nullopt;
   const std::string request =
       fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", target);
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
@@ -215,7 +260,7 @@ std::string LoggedAddress(const std::string& log, const std::string& marker) {
       const std::size_t end = text.find_first_of(" \"\n", start);
       if (end != std::string::npos) return text.substr(start, end - start);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   Die("informerd did not log '" + marker + "'; its log: " + log);
 }

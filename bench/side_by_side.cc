@@ -50,23 +50,18 @@
 //   INFORMERD_KUBE_APISERVER=... INFORMERD_PEER=... bazel run -c opt //bench:side_by_side --
 //       [--pods 3000] [--namespaces 4] [--pod-bytes 4096]
 //       [--consumers 1,10,100] [--batch 1] [--callers 50] [--window 5] [--peer PATH] [--no-peer]
-//       [--smoke]
+//       [--informerd PATH] [--smoke]
+// --smoke: small numbers (under a minute), for the smoke test; flags given explicitly win over
+// its numbers. --help lists the flags and their defaults.
 // The peer: --peer, else $INFORMERD_PEER, else what `bench/peer/build_peer.sh --check` prints
 // (from the runfiles, or the workspace under `bazel run`). Without one the program says how to
 // build it and exits 3, unless --no-peer (informerd's column only).
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <malloc.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,7 +72,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -90,11 +84,11 @@
 #include <tuple>
 #include <vector>
 
+#include "bench/flags.h"
+#include "bench/process_support.h"
 #include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 #include "test/cluster/cluster_fixture.h"
-
-extern char** environ;
 
 namespace informerd {
 namespace {
@@ -102,19 +96,21 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Seconds = std::chrono::duration<double>;
 
-// The processes this program has started and not yet stopped (informerd, peers), so that Die
-// stops them too: they would outlive it otherwise. (The cluster's own watchdog stops it.)
-std::mutex children_mutex;
-std::vector<pid_t> children;
-
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "side_by_side: %s\n", message.c_str());
-  {
-    std::lock_guard<std::mutex> lock(children_mutex);
-    for (const pid_t pid : children) kill(pid, SIGTERM);
-  }
-  std::exit(1);
-}
+// Processes, runfiles, /proc and HTTP GETs: bench/process_support.h. Die stops the processes
+// started (informerd, peers) too; the cluster's own watchdog stops the cluster.
+using bench::ConnectLoopback;
+using bench::CpuSeconds;
+using bench::Die;
+using bench::Exists;
+using bench::FindRunfile;
+using bench::HttpGet;
+using bench::LoggedAddress;
+using bench::PortOf;
+using bench::Process;
+using bench::ReadFile;
+using bench::ResetPeak;
+using bench::StatusBytes;
+using bench::WriteFile;
 
 struct Options {
   bool smoke = false;
@@ -131,203 +127,9 @@ struct Options {
   std::string temp_dir;
 };
 
-bool Exists(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0;
-}
-
-// A file of the runfiles: relative to the working directory (bazel run and bazel test run in
-// the workspace's runfiles directory), or under the binary's runfiles, RUNFILES_DIR, TEST_SRCDIR.
-std::optional<std::string> Runfile(const std::string& argv0, const std::string& path) {
-  std::vector<std::string> candidates = {path, argv0 + ".runfiles/informerd/" + path};
-  for (const char* variable : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    if (const char* root = std::getenv(variable)) {
-      candidates.push_back(std::string(root) + "/informerd/" + path);
-    }
-  }
-  for (const std::string& candidate : candidates) {
-    if (Exists(candidate)) return candidate;
-  }
-  return std::nullopt;
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) Die("cannot write " + path);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::string Tail(const std::string& path, std::size_t bytes = 2000) {
   const std::string text = ReadFile(path);
   return text.size() > bytes ? text.substr(text.size() - bytes) : text;
-}
-
-// ---- Processes and /proc.
-
-class Process {
- public:
-  // Starts argv with stderr to `log`; with `stdout_pipe`, stdout is readable with ReadLine.
-  Process(const std::vector<std::string>& args, const std::string& log, bool stdout_pipe)
-      : log_(log) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int out[2] = {-1, -1};
-    if (stdout_pipe) {
-      if (pipe(out) != 0) Die("pipe failed");
-      posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-      posix_spawn_file_actions_addclose(&actions, out[0]);
-    }
-    // Under setpriv --pdeathsig: the child gets SIGTERM if this program dies without stopping
-    // it (a crash; Die stops its children itself).
-    std::vector<std::string> copy = {"/usr/bin/setpriv", "--pdeathsig", "TERM", "--"};
-    if (access(copy[0].c_str(), X_OK) != 0) copy.clear();
-    copy.insert(copy.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& arg : copy) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, copy[0].c_str(), &actions, nullptr, argv.data(), environ) != 0) {
-      Die("cannot start " + args[0]);
-    }
-    {
-      std::lock_guard<std::mutex> lock(children_mutex);
-      children.push_back(pid_);
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    if (stdout_pipe) {
-      close(out[1]);
-      stdout_ = out[0];
-    }
-  }
-  ~Process() {
-    {
-      std::lock_guard<std::mutex> lock(children_mutex);
-      children.erase(std::remove(children.begin(), children.end(), pid_), children.end());
-    }
-    if (stdout_ >= 0) close(stdout_);
-    kill(pid_, SIGTERM);
-    int status = 0;
-    const auto deadline = Clock::now() + std::chrono::seconds(20);
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (Clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  // One line of stdout; empty at end of file.
-  std::string ReadLine() {
-    std::string line;
-    char c;
-    while (read(stdout_, &c, 1) == 1 && c != '\n') line += c;
-    return line;
-  }
-  pid_t pid() const { return pid_; }
-  const std::string& log() const { return log_; }
-
- private:
-  pid_t pid_ = 0;
-  int stdout_ = -1;
-  std::string log_;
-};
-
-// User + system CPU seconds of a process, every thread ("self" for this one).
-double CpuSeconds(const std::string& pid) {
-  const std::string stat = ReadFile("/proc/" + pid + "/stat");
-  const std::size_t end = stat.rfind(')');  // The command may contain spaces.
-  if (end == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(end + 2));
-  std::string field;
-  unsigned long long utime = 0;
-  unsigned long long stime = 0;
-  // Fields 3.. follow the command; utime and stime are the 14th and 15th.
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-double CpuSeconds(pid_t pid) { return CpuSeconds(std::to_string(pid)); }
-
-// A /proc/PID/status field in kB ("VmRSS", "VmHWM"), as bytes ("self" for this process).
-std::size_t StatusBytes(const std::string& pid, const std::string& field) {
-  std::ifstream status("/proc/" + pid + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10) * 1024;
-    }
-  }
-  return 0;
-}
-std::size_t StatusBytes(pid_t pid, const std::string& field) {
-  return StatusBytes(std::to_string(pid), field);
-}
-
-// Resets VmHWM to the current resident set (Linux >= 4.0).
-bool ResetPeak(pid_t pid) {
-  std::ofstream clear("/proc/" + std::to_string(pid) + "/clear_refs");
-  clear << "5";
-  clear.flush();
-  return static_cast<bool>(clear);
-}
-
-// ---- Plain HTTP GET (informerd's metrics port), one request per connection.
-
-std::optional<std::string> HttpGet(int port, const std::string& target) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string request =
-      fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", target);
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string reply;
-  char buffer[65536];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof buffer)) > 0) reply.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  const std::size_t body = reply.find("\r\n\r\n");
-  if (reply.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) return std::nullopt;
-  std::string text = reply.substr(body + 4);
-  if (reply.substr(0, body).find("chunked") != std::string::npos) {
-    std::string plain;
-    std::size_t at = 0;
-    while (at < text.size()) {
-      const std::size_t eol = text.find("\r\n", at);
-      if (eol == std::string::npos) break;
-      const std::size_t size = std::strtoul(text.c_str() + at, nullptr, 16);
-      if (size == 0) break;
-      plain.append(text, eol + 2, size);
-      at = eol + 2 + size + 2;
-    }
-    text = std::move(plain);
-  }
-  return text;
 }
 
 // The sum of a Prometheus text exposition's samples named `name` whose labels contain every one
@@ -408,18 +210,8 @@ class HttpsClient {
 
  private:
   bool Connect() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd_ = ConnectLoopback(port_, /*read_timeout_seconds=*/60);
     if (fd_ < 0) return false;
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port_));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval timeout{60, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    if (connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-      Close();
-      return false;
-    }
     ssl_ = SSL_new(ctx_);
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), "127.0.0.1");
     SSL_set_fd(ssl_, fd_);
@@ -702,26 +494,6 @@ double CreatePods(const Cluster& cluster, const Options& options) {
 }
 
 // ---- informerd.
-
-// A log line's text after `marker` ("gRPC listening on 127.0.0.1:PORT"), waiting for it.
-std::string LoggedAddress(const std::string& log, const std::string& marker) {
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < deadline) {
-    const std::string text = ReadFile(log);
-    const std::size_t at = text.find(marker);
-    if (at != std::string::npos) {
-      const std::size_t start = at + marker.size();
-      const std::size_t end = text.find_first_of(" \"\n", start);
-      if (end != std::string::npos) return text.substr(start, end - start);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  Die("informerd did not log '" + marker + "'; its log: " + log);
-}
-
-int PortOf(const std::string& address) {
-  return std::atoi(address.substr(address.rfind(':') + 1).c_str());
-}
 
 class Informerd {
  public:
@@ -1376,7 +1148,7 @@ std::string FindPeer(const std::string& argv0, std::string& why) {
     why = fmt::format("$INFORMERD_PEER ({}) is not an executable file", env);
     return "";
   }
-  std::optional<std::string> script = Runfile(argv0, "bench/peer/build_peer.sh");
+  std::optional<std::string> script = FindRunfile(argv0, "bench/peer/build_peer.sh");
   if (!script) {
     if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
       const std::string candidate = std::string(workspace) + "/bench/peer/build_peer.sh";
@@ -1422,69 +1194,55 @@ std::vector<int> ParseList(const std::string& text) {
 }  // namespace informerd
 
 int main(int argc, char** argv) {
+  namespace po = boost::program_options;
   using informerd::Die;
+  using informerd::bench::SmokeDefault;
   informerd::Options options;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  // --smoke first, so that explicit values after it win.
-  if (std::find(args.begin(), args.end(), "--smoke") != args.end()) {
-    options.smoke = true;
-    options.pods = 60;
-    options.namespaces = 3;
-    options.consumers = {1, 3};
-    options.callers = 4;
-    options.window = 0.3;
+  std::string consumers = "1,10,100";
+  // clang-format off
+  po::options_description flags = informerd::bench::FlagsDescription(
+      "usage: side_by_side [flags]\n"
+      "informerd and the client-go peer side by side on one kube-apiserver (needs "
+      "INFORMERD_KUBE_APISERVER); flags");
+  flags.add_options()
+      ("pods", po::value(&options.pods)->default_value(options.pods)->value_name("N"),
+       "pods created")
+      ("namespaces",
+       po::value(&options.namespaces)->default_value(options.namespaces)->value_name("N"),
+       "namespaces the pods are spread over")
+      ("pod-bytes",
+       po::value(&options.pod_bytes)->default_value(options.pod_bytes)->value_name("N"),
+       "about how large each pod is, as the apiserver returns it")
+      ("consumers", po::value(&consumers)->default_value(consumers)->value_name("LIST"),
+       "consumer counts measured, comma-separated")
+      ("batch", po::value(&options.batch)->default_value(options.batch)->value_name("N"),
+       "informerd's subscribers ask for up to N events per message (max_events_per_message)")
+      ("callers", po::value(&options.callers)->default_value(options.callers)->value_name("N"),
+       "concurrent Get/List callers")
+      ("window", po::value(&options.window)->default_value(options.window)->value_name("S"),
+       "seconds of each Get/List measurement")
+      ("peer", po::value(&options.peer)->value_name("PATH"),
+       "the client-go peer (default: $INFORMERD_PEER, else bench/peer/build_peer.sh --check)")
+      ("informerd", po::value(&options.informerd)->value_name("PATH"),
+       "the informerd binary (default: from the runfiles)")
+      ("no-peer", po::bool_switch(&options.no_peer),
+       "informerd's column only, without the peer");
+  // clang-format on
+  const po::variables_map given = informerd::bench::ParseFlags(argc, argv, flags, options.smoke);
+  if (options.smoke) {
+    SmokeDefault(given, "pods", options.pods, 60);
+    SmokeDefault(given, "namespaces", options.namespaces, 3);
+    SmokeDefault(given, "consumers", consumers, "1,3");
+    SmokeDefault(given, "callers", options.callers, 4);
+    SmokeDefault(given, "window", options.window, 0.3);
   }
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::string value;
-    const std::size_t equals = flag.find('=');
-    const bool boolean = flag == "--smoke" || flag == "--no-peer";
-    if (equals != std::string::npos) {
-      value = flag.substr(equals + 1);
-      flag = flag.substr(0, equals);
-    } else if (!boolean && i + 1 < args.size()) {
-      value = args[++i];
-    }
-    if (flag == "--smoke") continue;
-    if (flag == "--no-peer") {
-      options.no_peer = true;
-      continue;
-    }
-    if (value.empty()) Die("missing value for " + flag);
-    if (flag == "--pods") {
-      options.pods = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--namespaces") {
-      options.namespaces = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--pod-bytes") {
-      options.pod_bytes = std::strtoul(value.c_str(), nullptr, 10);
-    } else if (flag == "--consumers") {
-      options.consumers = informerd::ParseList(value);
-    } else if (flag == "--batch") {
-      options.batch = std::atoi(value.c_str());
-    } else if (flag == "--callers") {
-      options.callers = std::atoi(value.c_str());
-    } else if (flag == "--window") {
-      options.window = std::strtod(value.c_str(), nullptr);
-    } else if (flag == "--peer") {
-      options.peer = value;
-    } else if (flag == "--informerd") {
-      options.informerd = value;
-    } else {
-      std::fprintf(stderr,
-                   "usage: side_by_side [--pods N] [--namespaces N] [--pod-bytes N] "
-                   "[--consumers 1,10,100] [--batch N] [--callers N] [--window S] [--peer PATH] "
-                   "[--informerd PATH] [--no-peer] [--smoke]\n");
-      return 2;
-    }
-  }
+  options.consumers = informerd::ParseList(consumers);
   if (options.pods < 1 || options.namespaces < 1 || options.namespaces > options.pods ||
       options.callers < 1 || options.batch < 1 || options.window <= 0) {
     Die("bad numbers");
   }
   if (options.informerd.empty()) {
-    std::optional<std::string> path = informerd::Runfile(argv[0], "cmd/informerd/informerd");
-    if (!path) Die("cannot find cmd/informerd/informerd in the runfiles");
-    options.informerd = *path;
+    options.informerd = informerd::bench::Runfile(argv[0], "cmd/informerd/informerd");
   }
   if (!options.no_peer && options.peer.empty()) {
     std::string why;

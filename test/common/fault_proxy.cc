@@ -197,11 +197,15 @@ void FaultProxy::Accept() {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       if (refusing_) {
+        {
+          // Counted before the close, so that a client which sees its connection closed
+          // also sees it counted.
+          std::lock_guard<std::mutex> lock(mu_);
+          ++counts_.refused;
+        }
         error_code ignored;
         socket.shutdown(tcp::socket::shutdown_both, ignored);
         socket.close(ignored);
-        std::lock_guard<std::mutex> lock(mu_);
-        ++counts_.refused;
       } else {
         const std::uint64_t id = next_id_++;
         auto connection = std::make_shared<Connection>(*this, id, std::move(socket));
