@@ -26,6 +26,8 @@
 //   [T-spread]    per event, the last subscriber's receipt minus the first's: p50/p99/max, over
 //                 the events every subscriber received
 //   [T-snapshots] first Subscribe sent -> the last subscriber's SYNCED, and the median one
+//   [T-snapshot-pauses] time to a subscriber's first message, and the longest gap inside a
+//                 snapshot (median and max over subscribers)
 //   [T-ended]     subscribers the server ended before the benchmark did, by status code
 //   [T-cpu]       CPU seconds of informerd, the fake and this process in the window (utime +
 //                 stime from /proc): on 2 cores shared by all three, who used them

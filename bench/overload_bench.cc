@@ -93,8 +93,6 @@
 #include "fmt/format.h"
 #include "informerd/v1/informerd.grpc.pb.h"
 
-extern char** environ;
-
 namespace informerd {
 namespace {
 
@@ -104,12 +102,9 @@ using bench::CpuSeconds;
 using bench::Die;
 using bench::HttpGet;
 using bench::LoggedAddress;
-using bench::ParseCpuList;
 using bench::PortOf;
 using bench::Process;
-using bench::ReadFile;
 using bench::ResetPeak;
-using bench::Runfile;
 using bench::StatusBytes;
 using bench::WriteFile;
 

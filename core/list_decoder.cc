@@ -10,8 +10,6 @@
 namespace informerd::core {
 namespace {
 
-// Appends `"key":"value"` to `out`, `value` escaped as encoding/json would (quote, backslash and
-// control characters; other bytes as they are).
 // A kind ("Pod", "CronTab": letters and digits) or, with `version`, an apiVersion ("v1",
 // "apps/v1", "stable.example.com/v1beta1": also '.', '-' and '/').
 bool IsPlainName(std::string_view text, bool version) {
@@ -24,6 +22,8 @@ bool IsPlainName(std::string_view text, bool version) {
   return true;
 }
 
+// Appends `"key":"value"` to `out`, `value` escaped as encoding/json would (quote, backslash and
+// control characters; other bytes as they are).
 void AppendMember(std::string& out, std::string_view key, std::string_view value) {
   if (!out.empty()) out.push_back(',');
   out.push_back('"');

@@ -64,8 +64,9 @@ absl::Status NotSyncedWithin(const ServedResource& served, std::chrono::millisec
 constexpr std::chrono::milliseconds kStallCheckPeriod{250};
 
 // Batching (SubscribeRequest.max_events_per_message): at most this many events in one message,
-// and no more added once the objects in it reach kBatchBytes, so that a batch stays well under
-// gRPC's default 4 MiB receive limit of clients unless one object alone is that large.
+// and no more added once the objects in it reach kBatchBytes. The check comes before each event
+// is added, so a batch holds less than kBatchBytes plus one event: a client's receive limit must
+// allow its largest object plus 1 MiB (gRPC's default 4 MiB does for objects up to 3 MiB).
 constexpr std::size_t kMaxEventsPerMessage = 1024;
 constexpr std::size_t kBatchBytes = 1 << 20;
 
