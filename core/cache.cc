@@ -508,7 +508,8 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
   if (options.queue_capacity == 0) {
     return absl::InvalidArgumentError("queue capacity must be at least 1");
   }
-  if (options.stall_budget < std::chrono::steady_clock::duration::zero()) {
+  if (options.stall_budget < std::chrono::steady_clock::duration::zero() ||
+      options.head_start_stall_budget < std::chrono::steady_clock::duration::zero()) {
     return absl::InvalidArgumentError("the stall budget must not be negative");
   }
   absl::StatusOr<ObjectFilter> filter =
@@ -551,7 +552,7 @@ absl::StatusOr<std::shared_ptr<Subscription>> Cache::Subscribe(SubscribeOptions 
     subscription = std::make_shared<Subscription>(
         Subscription::Token(), weak_from_this(), next_subscription_id_++, std::move(*filter),
         options.allow_bookmarks, options.queue_capacity, options.stall_budget,
-        std::move(options.on_ready), std::move(objects));
+        options.head_start_stall_budget, std::move(options.on_ready), std::move(objects));
     subscription->min_version_ = min_version;
     if (snapshot) {
       if (Complete()) {

@@ -39,7 +39,8 @@
 //    that asked for them (never blocking: see subscription.h).
 //  * A subscriber that is not keeping up is ended with RESOURCE_EXHAUSTED, never waited for: its
 //    live queue may grow past queue_capacity through a burst while it keeps reading, but not
-//    when it reads nothing for stall_budget (the cache's clock; checked as events are pushed
+//    when it reads nothing for stall_budget (head_start_stall_budget while its snapshot or
+//    replay is not all read; the cache's clock; checked as events are pushed
 //    and, for subscribers no event reaches, by CheckStalled), nor past its live limit, the hard
 //    limit raised while it reads its snapshot or replay (subscription.h, "Bounded memory").
 //  * A relist is not a reset: BeginList/ListItems/EndList turn the new list into differences
@@ -192,6 +193,12 @@ struct SubscribeOptions {
   // more than one write to a reading client takes, and, as for the cacher's budget, small
   // against the memory a stalled reader would otherwise pin.
   std::chrono::steady_clock::duration stall_budget = std::chrono::seconds(1);
+  // The same budget while items of the subscriber's initial snapshot or replayed window wait
+  // (subscription.h, "Not reading at all"); at least stall_budget (a smaller value counts as
+  // stall_budget). 10 s: far more than the gaps of several seconds between one stream's writes
+  // measured while a thousand snapshots are written at once on two cores, and still a bound on how
+  // long a subscriber that stops reading pins its snapshot.
+  std::chrono::steady_clock::duration head_start_stall_budget = std::chrono::seconds(10);
   // See subscription.h, "Consumer protocol".
   std::function<void()> on_ready;
 };

@@ -14,6 +14,7 @@ namespace informerd::core {
 Subscription::Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, ObjectFilter filter,
                            bool allow_bookmarks, std::size_t queue_capacity,
                            std::chrono::steady_clock::duration stall_budget,
+                           std::chrono::steady_clock::duration head_start_stall_budget,
                            std::function<void()> on_ready,
                            std::vector<std::shared_ptr<const ObjectRecord>> snapshot)
     : cache_(std::move(cache)),
@@ -22,6 +23,7 @@ Subscription::Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, Objec
       allow_bookmarks_(allow_bookmarks),
       capacity_(queue_capacity),
       stall_budget_(stall_budget),
+      head_start_stall_budget_(std::max(stall_budget, head_start_stall_budget)),
       hard_limit_(queue_capacity > std::numeric_limits<std::size_t>::max() / kHardLimitFactor
                       ? std::numeric_limits<std::size_t>::max()
                       : queue_capacity * kHardLimitFactor),
@@ -132,6 +134,11 @@ std::size_t Subscription::LiveLimitLocked() const {
              : hard_limit_ + head_start_popped_;
 }
 
+std::chrono::steady_clock::duration Subscription::StallBudgetLocked() const {
+  const bool head_start_waiting = snapshot_next_ < snapshot_.size() || uncounted_queued_ != 0;
+  return head_start_waiting ? head_start_stall_budget_ : stall_budget_;
+}
+
 void Subscription::MaybeEndHeadStartLocked() {
   if (head_start_popped_ != 0 && snapshot_next_ >= snapshot_.size() && uncounted_queued_ == 0 &&
       counted_ <= capacity_) {
@@ -153,8 +160,9 @@ Subscription::PushResult Subscription::Push(Delivery delivery, bool counted, Clo
       // Just went over the capacity, or the consumer has popped since: the budget starts now.
       stall_since_ = now;
       pops_at_stall_since_ = pops_;
-    } else if (now - *stall_since_ >= stall_budget_) {
+    } else if (const auto budget = StallBudgetLocked(); now - *stall_since_ >= budget) {
       full_at_limit_ = false;
+      full_stall_budget_ = budget;
       return PushResult::kFull;
     }
   }
@@ -214,9 +222,10 @@ bool Subscription::EndFellBehind() {
         "snapshot or replay it has read: it reads more slowly than the events arrive",
         counted_, kHardLimitFactor, capacity_, full_head_start_);
   } else {
-    why = fmt::format("it read nothing for {} ms while {} events waited (its queue capacity is {})",
-                      std::chrono::duration_cast<std::chrono::milliseconds>(stall_budget_).count(),
-                      counted_, capacity_);
+    why = fmt::format(
+        "it read nothing for {} ms while {} events waited (its queue capacity is {})",
+        std::chrono::duration_cast<std::chrono::milliseconds>(full_stall_budget_).count(),
+        counted_, capacity_);
   }
   if (resume_from_.empty()) {
     status_ = absl::ResourceExhaustedError(
@@ -251,13 +260,14 @@ Subscription::StallCheck Subscription::CheckIfStalled(Clock::TimePoint now, Drop
     pops_at_check_since_ = pops_;
     return StallCheck::kNotStalled;
   }
-  if (now - *check_since_ < stall_budget_) return StallCheck::kNotStalled;
+  const auto budget = StallBudgetLocked();
+  if (now - *check_since_ < budget) return StallCheck::kNotStalled;
   // Ended now, or (fallen behind already) its status named the last item queued, which it will
   // not receive now: either way the status names what it was given.
   ended_ = true;
   const std::string why = fmt::format(
       "it read nothing for {} ms while {} items waited for it",
-      std::chrono::duration_cast<std::chrono::milliseconds>(stall_budget_).count(), waiting);
+      std::chrono::duration_cast<std::chrono::milliseconds>(budget).count(), waiting);
   if (popped_resume_from_.empty()) {
     status_ = absl::ResourceExhaustedError(
         fmt::format("subscriber fell behind before its initial snapshot was complete: {}; "

@@ -35,9 +35,18 @@
 // ever. The daemon therefore calls Cache::CheckStalled periodically (every few hundred
 // milliseconds, on a timer thread, never the reflector's), which ends with RESOURCE_EXHAUSTED any
 // subscription that has items waiting (snapshot, replayed or live, whatever their number) and has
-// popped nothing since a check at least `stall_budget` earlier that already found items waiting:
-// it is ended between stall_budget and stall_budget plus two check periods after its last pop (or
-// after its items started waiting), never sooner. Such a subscriber is not reading, so what is
+// popped nothing since a check at least its budget earlier that already found items waiting:
+// it is ended between the budget and the budget plus two check periods after its last pop (or
+// after its items started waiting), never sooner.
+//
+// The budget is `stall_budget` once the subscriber has its head start (below) behind it, and the
+// longer `head_start_stall_budget` while any of it waits, for both rules. A head start is the
+// heavy phase: when hundreds of subscribers connect at once, the server writes hundreds of
+// snapshots together, each stream waits its turn for the server's CPU and for its connection, and
+// a gap of seconds between two of a stream's items says nothing about its reader. The cacher
+// likewise never ends a watcher for reading its initial events slowly, only for letting live
+// events pile up; here the live limit (below) still ends a reader slower than the events at once,
+// and one that stops is ended within the longer budget. Such a subscriber is not reading, so what is
 // queued for it is dropped at once (that is the memory it held), and the status names the resume
 // point of the last item it popped, or says to subscribe again without a resource version if
 // that was inside its initial snapshot.
@@ -113,7 +122,9 @@ class Subscription {
 
   Subscription(Token, std::weak_ptr<Cache> cache, uint64_t id, ObjectFilter filter,
                bool allow_bookmarks, std::size_t queue_capacity,
-               std::chrono::steady_clock::duration stall_budget, std::function<void()> on_ready,
+               std::chrono::steady_clock::duration stall_budget,
+               std::chrono::steady_clock::duration head_start_stall_budget,
+               std::function<void()> on_ready,
                std::vector<std::shared_ptr<const ObjectRecord>> snapshot);
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
@@ -158,6 +169,9 @@ class Subscription {
   bool allow_bookmarks() const { return allow_bookmarks_; }
   std::size_t queue_capacity() const { return capacity_; }
   std::chrono::steady_clock::duration stall_budget() const { return stall_budget_; }
+  std::chrono::steady_clock::duration head_start_stall_budget() const {
+    return head_start_stall_budget_;
+  }
   // kHardLimitFactor × queue_capacity (saturating).
   std::size_t hard_limit() const { return hard_limit_; }
   // The live queue's limit now: hard_limit() plus the head-start items popped while reading a
@@ -212,6 +226,9 @@ class Subscription {
   std::size_t counted() const;
   // With mu_ held: live_limit().
   std::size_t LiveLimitLocked() const;
+  // With mu_ held: the stall rules' budget now (head_start_stall_budget_ while head-start items
+  // wait, else stall_budget_; see "Not reading at all").
+  std::chrono::steady_clock::duration StallBudgetLocked() const;
   // With mu_ held, after a pop: the head start's raise of the limit ends once no uncounted item
   // is waiting and the live queue is back within its capacity.
   void MaybeEndHeadStartLocked();
@@ -229,6 +246,7 @@ class Subscription {
   const bool allow_bookmarks_;
   const std::size_t capacity_;
   const std::chrono::steady_clock::duration stall_budget_;
+  const std::chrono::steady_clock::duration head_start_stall_budget_;
   const std::size_t hard_limit_;
 
   // Guarded by the Cache's lock (only the Cache reads or writes them).
@@ -252,6 +270,8 @@ class Subscription {
   // raise of the limit then, for the message.
   bool full_at_limit_ = false;
   std::size_t full_head_start_ = 0;
+  // The budget the last kFull for the stall budget used, for the message.
+  std::chrono::steady_clock::duration full_stall_budget_{};
   // Items popped so far (progress), and its value when `stall_since_` was last set.
   uint64_t pops_ = 0;
   uint64_t pops_at_stall_since_ = 0;

@@ -104,6 +104,7 @@ absl::Status Daemon::Build(const Options& options) {
   InformerServiceOptions service_options;
   service_options.logger = logging_.For("service");
   service_options.subscriber_queue_capacity = config_.subscriber_queue_capacity;
+  service_options.subscriber_snapshot_stall_budget = config_.subscriber_snapshot_stall_budget;
   service_options.on_demand_resources = config_.on_demand_resources;
   service_options.max_on_demand_informers = config_.max_on_demand_informers;
   service_options.subscribe_sync_wait = options.subscribe_sync_wait;

@@ -235,7 +235,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
   if (auto status = CheckKeys(
           root,
           {"allowOnDemand", "maxObjectBytes", "maxOnDemandInformers", "maxStaleness",
-           "onDemandGracePeriod", "onDemandResources", "resources", "subscriberQueueCapacity"},
+           "onDemandGracePeriod", "onDemandResources", "resources", "subscriberQueueCapacity",
+           "subscriberSnapshotStallBudget"},
           "", errors);
       !status.ok()) {
     return status;
@@ -341,6 +342,17 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
                        "must be a number of events from 1 to 1048576");
     }
     config.subscriber_queue_capacity = static_cast<std::size_t>(value);
+  }
+  if (const YAML::Node budget = root["subscriberSnapshotStallBudget"]) {
+    constexpr const char* kExpected =
+        "must be a duration such as 10s, 30s or 2m (units h, m, s, ms), from 1s to 10m";
+    if (!budget.IsScalar()) return errors.At(budget, "subscriberSnapshotStallBudget", kExpected);
+    const std::optional<std::chrono::milliseconds> value = ParseDuration(budget.Scalar());
+    if (!value || *value < std::chrono::seconds(1) || *value > std::chrono::minutes(10)) {
+      return errors.At(budget, "subscriberSnapshotStallBudget",
+                       fmt::format("\"{}\" {}", budget.Scalar(), kExpected));
+    }
+    config.subscriber_snapshot_stall_budget = *value;
   }
   std::set<std::string> seen;
   for (std::size_t i = 0; i < resources.size(); ++i) {

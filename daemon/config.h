@@ -77,6 +77,12 @@ struct Config {
   // reaches 4x it, is ended with RESOURCE_EXHAUSTED ("fell behind") and must resume. Bursts
   // larger than this reach a reader that keeps up. Default 1024.
   std::size_t subscriber_queue_capacity = core::kDefaultSubscriberQueueCapacity;
+  // How long a subscriber may read nothing while items of its initial snapshot or replayed
+  // events wait before it is ended the same way ("subscriberSnapshotStallBudget", a duration from
+  // 1s to 10m); at other times the budget is a second. When many subscribers start at once the
+  // server writes their snapshots together and each stream waits its turn: this is the slack.
+  // Default 10 seconds (core::SubscribeOptions::head_start_stall_budget).
+  std::chrono::milliseconds subscriber_snapshot_stall_budget{std::chrono::seconds(10)};
   // Serve resources the configuration does not list: the first reader (Subscribe, List, Get) of
   // such a resource starts an informer for it (all namespaces, no selectors). Default false:
   // such requests are NOT_FOUND.

@@ -105,6 +105,9 @@ struct InformerServiceOptions {
   // past it, one that stops reading (core::SubscribeOptions::stall_budget) or reaches 4x it is
   // ended with RESOURCE_EXHAUSTED.
   std::size_t subscriber_queue_capacity = core::kDefaultSubscriberQueueCapacity;
+  // The same rule's budget while a subscriber's snapshot or replay waits
+  // (core::SubscribeOptions::head_start_stall_budget).
+  std::chrono::milliseconds subscriber_snapshot_stall_budget{std::chrono::seconds(10)};
   // How often a List or Get that waits for the initial sync looks again.
   std::chrono::milliseconds sync_poll_interval{50};
   // How long a List or Get without a deadline waits for the initial sync before UNAVAILABLE (a

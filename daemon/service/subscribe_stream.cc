@@ -501,6 +501,7 @@ absl::StatusOr<std::shared_ptr<core::Subscription>> InformerService::OpenSubscri
   subscribe.resource_version = request.resource_version();
   subscribe.allow_bookmarks = request.allow_bookmarks();
   subscribe.queue_capacity = options_.subscriber_queue_capacity;
+  subscribe.head_start_stall_budget = options_.subscriber_snapshot_stall_budget;
   subscribe.on_ready = std::move(on_ready);
   // INVALID_ARGUMENT (a non-numeric resource version), OUT_OF_RANGE (older than the window) and
   // UNAVAILABLE (shut down) pass through with the cache's message.

@@ -1,8 +1,10 @@
 // Specification of the stall rules that act without events (Cache::CheckStalled, the daemon's
 // periodic check) and of the head start's raise of the live limit (subscription.h, "Bounded
 // memory"): a subscriber that reads nothing is ended within its stall budget even on a quiet
-// resource, and one that reads a large snapshot at a reasonable pace on a busy resource is not
-// ended by the hard limit. Time is a fake clock; the daemon's timer is simulated by calling
+// resource (the longer head-start budget while its snapshot or replay waits), one whose snapshot
+// pauses for seconds, as when the server writes hundreds of snapshots at once, is not, and one
+// that reads a large snapshot at a reasonable pace on a busy resource is not ended by the hard
+// limit. Time is a fake clock; the daemon's timer is simulated by calling
 // CheckStalled every kPeriod.
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -94,15 +96,15 @@ TEST_CASE(
   REQUIRE(sub->pending() == 101);  // 100 objects, then SYNCED
   CHECK(h.cache->StartStallChecks());
   CHECK_FALSE(h.cache->StartStallChecks());  // one caller runs the checks
-  // Never popped, and no event ever comes.
+  // Never popped, and no event ever comes: its snapshot waits, so the head start's budget.
   const Duration waited = h.CheckUntilEnded(*sub, seconds(60));
   REQUIRE(sub->FinalStatus().has_value());
-  CHECK(waited >= seconds(1));                // never before the budget
-  CHECK(waited <= seconds(1) + 2 * kPeriod);  // the budget plus at most two periods
+  CHECK(waited >= seconds(10));                // never before the budget
+  CHECK(waited <= seconds(10) + 2 * kPeriod);  // the budget plus at most two periods
   CHECK(sub->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
   CHECK(Message(*sub->FinalStatus()) ==
         "subscriber fell behind before its initial snapshot was complete: it read nothing for "
-        "1000 ms while 101 items waited for it; subscribe again without a resource version");
+        "10000 ms while 101 items waited for it; subscribe again without a resource version");
   // The snapshot is released now, not when (if ever) the consumer pops.
   CHECK(sub->pending() == 0);
   CHECK_FALSE(sub->TryPop().has_value());
@@ -201,6 +203,98 @@ TEST_CASE(
   CHECK_FALSE(h.cache->CheckStalled());                  // nothing left to check
 }
 
+TEST_CASE(
+    "a subscriber whose snapshot pauses for seconds at a time is not ended, and once its head "
+    "start is read the one-second budget applies again",
+    "[subscription][stall]") {
+  Harness h(1000);
+  auto sub = h.Subscribe(SubscribeOptions{});  // budgets 1 s, and 10 s for the head start
+  StreamState state;
+  // 64 items every 6 s, as a stream waiting its turn behind hundreds of others, while 20
+  // events/s arrive (one every 50 ms): the check runs every period throughout.
+  constexpr milliseconds kTick{50};
+  Duration since_read{};
+  uint64_t modified = 0;
+  int64_t ticks = 0;
+  while (!state.synced() && !sub->FinalStatus()) {
+    h.clock.Advance(kTick);
+    since_read += kTick;
+    h.Modify(modified++ % 1000);
+    if (since_read >= seconds(6)) {
+      since_read = {};
+      for (int i = 0; i < 64; ++i) {
+        std::optional<Delivery> delivery = sub->TryPop();
+        if (!delivery) break;
+        if (std::optional<std::string> error = state.Apply(*delivery)) FAIL(*error);
+        if (state.synced()) break;
+      }
+    }
+    if (++ticks % (kPeriod / kTick) == 0) h.cache->CheckStalled();
+  }
+  if (sub->FinalStatus()) FAIL(Message(*sub->FinalStatus()));
+  REQUIRE(state.synced());  // 16 pauses of 6 s: over a minute and a half, never ended
+  CHECK(h.cache->Stats().subscribers_fell_behind == 0);
+  // The live events that queued meanwhile are not the head start: stop reading them and the
+  // one-second budget ends it.
+  REQUIRE(sub->pending() > 1000);
+  const Duration waited = h.CheckUntilEnded(*sub, seconds(60));
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK(waited <= seconds(1) + 2 * kPeriod);
+  CHECK_THAT(Message(*sub->FinalStatus()),
+             Catch::StartsWith("subscriber fell behind: it read nothing for 1000 ms while "));
+}
+
+TEST_CASE(
+    "a resumed subscriber has the head start's budget while its replay waits, and the live "
+    "push rule uses it too",
+    "[subscription][stall]") {
+  Harness h(10);
+  const uint64_t from = h.rv;
+  for (uint64_t i = 0; i < 20; ++i) h.Modify(i % 10);  // the window: 20 events
+  SubscribeOptions options;
+  options.resource_version = std::to_string(from);
+  options.queue_capacity = 2;
+  options.head_start_stall_budget = seconds(5);
+  auto sub = h.Subscribe(std::move(options));
+  REQUIRE(sub->pending() == 20);
+  // Three live events: over the capacity of 2 from the third, whose push starts the budget.
+  for (int i = 0; i < 3; ++i) h.Modify(0);
+  // Nothing read for 4 s (the one-second budget would end it): the check and the next push
+  // both leave it be.
+  for (int i = 0; i < 4; ++i) {
+    h.clock.Advance(seconds(1));
+    h.cache->CheckStalled();
+  }
+  h.Modify(1);
+  CHECK_FALSE(sub->FinalStatus().has_value());
+  CHECK(h.cache->Stats().subscribers_fell_behind == 0);
+  // At 5 s without a pop, the next push ends it.
+  h.clock.Advance(seconds(1));
+  h.Modify(2);
+  CHECK(h.cache->Stats().subscribers_fell_behind == 1);
+  Drain(*sub);
+  REQUIRE(sub->FinalStatus().has_value());
+  CHECK_THAT(Message(*sub->FinalStatus()),
+             Catch::Contains("it read nothing for 5000 ms while "));
+}
+
+TEST_CASE("a head start budget below the stall budget counts as the stall budget",
+          "[subscription][stall]") {
+  Harness h(5);
+  SubscribeOptions options;
+  options.stall_budget = seconds(2);
+  options.head_start_stall_budget = milliseconds(100);
+  auto sub = h.Subscribe(std::move(options));
+  CHECK(sub->head_start_stall_budget() == seconds(2));
+  const Duration waited = h.CheckUntilEnded(*sub, seconds(60));
+  CHECK(waited >= seconds(2));
+  CHECK(waited <= seconds(2) + 2 * kPeriod);
+  SubscribeOptions negative;
+  negative.head_start_stall_budget = -seconds(1);
+  CHECK(h.cache->Subscribe(std::move(negative)).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
 // ---- The head start ----------------------------------------------------------------------------
 
 // A reader of a snapshot of `objects` objects while events arrive at 200 per second (one every
@@ -273,8 +367,10 @@ TEST_CASE(
   CHECK(h.cache->Stats().subscribers_fell_behind == 0);
 }
 
-TEST_CASE("a reader that stops in the middle of its snapshot is ended within the stall budget",
-          "[subscription][pace]") {
+TEST_CASE(
+    "a reader that stops in the middle of its snapshot is ended within the head start's stall "
+    "budget",
+    "[subscription][pace]") {
   constexpr uint64_t kObjects = 50000;
   Harness h(kObjects);
   auto sub = h.Subscribe(SubscribeOptions{});
@@ -282,7 +378,8 @@ TEST_CASE("a reader that stops in the middle of its snapshot is ended within the
   // Reads at 400/s for 10 s (4,000 of the 50,000 objects), then stops; the events go on.
   const PaceRun run = ReadAtPace(h, *sub, state, 2, seconds(10), seconds(600), kObjects);
   REQUIRE(run.ended);
-  CHECK(run.ended_at <= seconds(10) + seconds(1) + 2 * kPeriod);
+  CHECK(run.ended_at >= seconds(10) + seconds(10));
+  CHECK(run.ended_at <= seconds(10) + seconds(10) + 2 * kPeriod);
   CHECK_FALSE(run.synced);
   REQUIRE(sub->FinalStatus().has_value());
   CHECK(sub->FinalStatus()->code() == absl::StatusCode::kResourceExhausted);
@@ -290,7 +387,7 @@ TEST_CASE("a reader that stops in the middle of its snapshot is ended within the
   CHECK(sub->pending() == 0);
   CHECK_THAT(Message(*sub->FinalStatus()),
              Catch::StartsWith("subscriber fell behind before its initial snapshot was complete: "
-                               "it read nothing for 1000 ms while ") &&
+                               "it read nothing for 10000 ms while ") &&
                  Catch::EndsWith("subscribe again without a resource version"));
 }
 

@@ -65,11 +65,27 @@ TEST_CASE("subscriberQueueCapacity bounds each subscriber's queue") {
   }
 }
 
+TEST_CASE("subscriberSnapshotStallBudget is a duration from 1s to 10m") {
+  auto config =
+      ParseConfig("subscriberSnapshotStallBudget: 1m30s\nresources:\n  - resource: pods\n", "t");
+  REQUIRE(config.ok());
+  CHECK(config->subscriber_snapshot_stall_budget == std::chrono::seconds(90));
+  for (const char* bad : {"500ms", "11m", "10", "soon", "[1s]"}) {
+    INFO(bad);
+    const std::string error = ErrorOf(std::string("subscriberSnapshotStallBudget: ") + bad +
+                                      "\nresources:\n  - resource: pods\n");
+    CHECK_THAT(error, Catch::StartsWith("test.yaml:1:32: subscriberSnapshotStallBudget: ") &&
+                          Catch::EndsWith("must be a duration such as 10s, 30s or 2m (units h, "
+                                          "m, s, ms), from 1s to 10m"));
+  }
+}
+
 TEST_CASE("optional fields take their documented defaults") {
   auto config = ParseConfig("resources:\n  - resource: configmaps\n", "test.yaml");
   REQUIRE(config.ok());
   CHECK(config->max_object_bytes == 32u << 20);
   CHECK(config->subscriber_queue_capacity == 1024);
+  CHECK(config->subscriber_snapshot_stall_budget == std::chrono::seconds(10));
   const ResourceConfig& entry = config->resources.at(0);
   CHECK(entry.namespace_name.empty());
   CHECK(entry.label_selector.empty());
@@ -91,7 +107,7 @@ TEST_CASE("an unknown field is an error naming file, line, column and the known 
   CHECK(ErrorOf("resource:\n  - resource: pods\n") ==
         "test.yaml:1:1: resource: unknown field (known fields: allowOnDemand, maxObjectBytes, "
         "maxOnDemandInformers, maxStaleness, onDemandGracePeriod, onDemandResources, resources, "
-        "subscriberQueueCapacity)");
+        "subscriberQueueCapacity, subscriberSnapshotStallBudget)");
 }
 
 TEST_CASE("each kind of invalid value names the field") {

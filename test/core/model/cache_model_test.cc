@@ -217,6 +217,8 @@ class Simulation {
     const Selection* selection = nullptr;
     std::size_t capacity = 1024;
     std::chrono::steady_clock::duration stall_budget = seconds(1);
+    // Below stall_budget it counts as stall_budget (both the cache and the model apply it so).
+    std::chrono::steady_clock::duration head_start_stall_budget = seconds(10);
     bool allow_bookmarks = false;
     bool slow = false;
     std::shared_ptr<Subscription> subscription;  // null while disconnected
@@ -642,6 +644,9 @@ class Simulation {
     if (client.slow) {
       client.capacity = 1 + Pick(5);
       client.stall_budget = Pick(4) == 0 ? milliseconds(0) : milliseconds(200 + Pick(5000));
+      // Often the same as the stall budget (or below it), else up to 5 s longer.
+      client.head_start_stall_budget =
+          Pick(3) == 0 ? milliseconds(Pick(300)) : client.stall_budget + milliseconds(Pick(5000));
     }
     client.allow_bookmarks = Pick(2) == 0;
     clients_.push_back(std::move(client));
@@ -650,9 +655,10 @@ class Simulation {
 
   void NewClient() {
     Client& client = AddClient();
-    Note("client {}: new {} {} capacity {} stall budget {} ms{}", client.number,
-         client.slow ? "slow" : "fast", Describe(*client.selection), client.capacity,
-         std::chrono::duration_cast<milliseconds>(client.stall_budget).count(),
+    Note("client {}: new {} {} capacity {} stall budget {} ms (head start {} ms){}",
+         client.number, client.slow ? "slow" : "fast", Describe(*client.selection),
+         client.capacity, std::chrono::duration_cast<milliseconds>(client.stall_budget).count(),
+         std::chrono::duration_cast<milliseconds>(client.head_start_stall_budget).count(),
          client.allow_bookmarks ? ", bookmarks" : "");
     Snapshot(client);
   }
@@ -697,6 +703,7 @@ class Simulation {
     options.allow_bookmarks = client.allow_bookmarks;
     options.queue_capacity = client.capacity;
     options.stall_budget = client.stall_budget;
+    options.head_start_stall_budget = client.head_start_stall_budget;
     return options;
   }
 
@@ -708,6 +715,7 @@ class Simulation {
     request.allow_bookmarks = client.allow_bookmarks;
     request.queue_capacity = client.capacity;
     request.stall_budget = client.stall_budget;
+    request.head_start_stall_budget = client.head_start_stall_budget;
     return request;
   }
 

@@ -174,6 +174,15 @@ ObjPtr ExpectedCache::ObjectFor(const Change& change, EventType delivered) {
   return change.object;
 }
 
+// subscription.h, "Not reading at all": the stall rules' budget is the head start's while any
+// snapshot object, replayed event or SYNCED (the uncounted items) waits.
+std::chrono::steady_clock::duration ExpectedCache::StallBudget(const Sub& sub) {
+  const bool uncounted_waiting =
+      std::any_of(sub.queue.begin(), sub.queue.end(),
+                  [](const ExpectedDelivery& delivery) { return !delivery.counted; });
+  return uncounted_waiting ? sub.head_start_stall_budget : sub.stall_budget;
+}
+
 // subscription.h, "Bounded memory": a counted push into a queue at or over its capacity is
 // refused (the subscriber fell behind) at the live limit (the hard limit plus the head-start
 // items popped, "The head start"), or when nothing has been popped for the stall budget since the
@@ -189,7 +198,7 @@ ExpectedCache::PushResult ExpectedCache::Push(Sub& sub, ExpectedDelivery deliver
     } else if (!sub.stall_since || sub.pops != sub.pops_at_stall_since) {
       sub.stall_since = now;
       sub.pops_at_stall_since = sub.pops;
-    } else if (now - *sub.stall_since >= sub.stall_budget) {
+    } else if (now - *sub.stall_since >= StallBudget(sub)) {
       return PushResult::kFull;
     }
   }
@@ -494,6 +503,7 @@ ExpectedCache::SubscribeOutcome ExpectedCache::Subscribe(const SubscribeRequest&
   sub.capacity = request.queue_capacity;
   sub.hard_limit = request.queue_capacity * 4;
   sub.stall_budget = request.stall_budget;
+  sub.head_start_stall_budget = std::max(request.stall_budget, request.head_start_stall_budget);
   sub.min_version = min_version;
   sub.from_version = !snapshot;
   if (snapshot) {
@@ -589,7 +599,7 @@ std::vector<uint64_t> ExpectedCache::CheckStalled() {
       sub.pops_at_check_since = sub.pops;
       continue;
     }
-    if (now - *sub.check_since < sub.stall_budget) continue;
+    if (now - *sub.check_since < StallBudget(sub)) continue;
     sub.fell_behind_resume_from = sub.popped_resume_from;
     sub.queue.clear();
     sub.counted = 0;

@@ -177,6 +177,7 @@ class ExpectedCache {
     bool allow_bookmarks = false;
     std::size_t queue_capacity = 1;
     std::chrono::steady_clock::duration stall_budget{};
+    std::chrono::steady_clock::duration head_start_stall_budget{};
   };
   // A subscription id, or the status code the cache must refuse with (OUT_OF_RANGE).
   struct SubscribeOutcome {
@@ -246,6 +247,8 @@ class ExpectedCache {
     std::size_t capacity = 1;
     std::size_t hard_limit = 4;
     std::chrono::steady_clock::duration stall_budget{};
+    // At least stall_budget; the budget while uncounted (head-start) items wait.
+    std::chrono::steady_clock::duration head_start_stall_budget{};
     uint64_t min_version = 0;
     bool from_version = false;
     bool awaiting_synced = false;
@@ -270,6 +273,8 @@ class ExpectedCache {
 
   static std::optional<EventType> DeliveredType(const Change& change, const Selection& selection);
   static ObjPtr ObjectFor(const Change& change, EventType delivered);
+  // The stall rules' budget for `sub` now (subscription.h, "Not reading at all").
+  static std::chrono::steady_clock::duration StallBudget(const Sub& sub);
   PushResult Push(Sub& sub, ExpectedDelivery delivery);
   PushResult PushBookmark(Sub& sub, ExpectedDelivery delivery);
   void Emit(const ChangePtr& change, bool from_relist);

@@ -1,6 +1,7 @@
 // Subscribe streams whose client reads nothing, over a real gRPC server: the service's periodic
 // stall check (core::Cache::CheckStalled on its TimerThread) ends them even when no event ever
-// arrives, frees what was queued for them, and leaves the other readers alone.
+// arrives, within the snapshot's budget (subscriber_snapshot_stall_budget) while their snapshot
+// waits, frees what was queued for them, and leaves the other readers alone.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <memory>
@@ -16,6 +17,7 @@ namespace informerd::daemon {
 namespace {
 
 using testing::Harness;
+using testing::HarnessOptions;
 using testing::ObjectSpec;
 using testing::Stream;
 using testing::SubscribeTo;
@@ -23,10 +25,12 @@ using testing::Sync;
 using testing::WaitUntil;
 
 TEST_CASE(
-    "a client that reads nothing on a quiet resource is ended within the stall budget; the "
-    "others keep their streams",
+    "a client that reads nothing of its snapshot on a quiet resource is ended within the "
+    "snapshot's stall budget; the others keep their streams",
     "[subscribe][slow]") {
-  Harness harness;
+  HarnessOptions options;
+  options.service.subscriber_snapshot_stall_budget = std::chrono::seconds(3);
+  Harness harness(options);
   auto cache = harness.AddCache();
   // 300 objects of 8 KiB: a 2.4 MiB snapshot, far more than a stream window holds.
   constexpr int kObjects = 300;
@@ -53,12 +57,13 @@ TEST_CASE(
   idle.WaitSubscribed();
   REQUIRE(WaitUntil([&] { return cache->Stats().subscriber_count == 2; }));
 
-  // No event ever comes. Ended after the budget (1 s) and within it plus two check periods
-  // (250 ms each), give or take this machine's scheduling.
+  // No event ever comes. Ended after the snapshot's budget (3 s, not the 1 s budget of a
+  // subscriber past its snapshot) and within it plus two check periods (250 ms each), give or
+  // take this machine's scheduling.
   REQUIRE(WaitUntil([&] { return cache->Stats().subscriber_count == 1; }));
   const auto ended_after = std::chrono::steady_clock::now() - subscribed;
-  CHECK(ended_after >= std::chrono::seconds(1));
-  CHECK(ended_after < std::chrono::seconds(5));
+  CHECK(ended_after >= std::chrono::seconds(3));
+  CHECK(ended_after < std::chrono::seconds(7));
   CHECK(cache->Stats().subscribers_fell_behind == 1);
 
   // The client, reading at last: what the server had written before it stalled (a part of the
@@ -69,7 +74,7 @@ TEST_CASE(
   CHECK(got.size() < static_cast<std::size_t>(kObjects));
   CHECK_THAT(status.error_message(),
              Catch::StartsWith("subscriber fell behind before its initial snapshot was complete: "
-                               "it read nothing for 1000 ms while ") &&
+                               "it read nothing for 3000 ms while ") &&
                  Catch::EndsWith("subscribe again without a resource version"));
 
   // The reader, which had nothing waiting, is still there and gets what comes next.
