@@ -556,6 +556,33 @@ TEST_CASE("watch prints a table row per event, EVENT first, until the stream end
   CHECK(requests[0].namespace_().empty());
   CHECK(requests[0].resource_version().empty());
   CHECK_FALSE(requests[0].allow_bookmarks());
+  CHECK(requests[0].max_events_per_message() == 256);
+}
+
+TEST_CASE("watch asks for batches and prints every event of a batch, in order") {
+  FakeInformer fake;
+  // The server's batching (Event.batch): the snapshot and SYNCED in one message, then a batch
+  // of two changes, then a single event in a message of its own.
+  const std::vector<v1::Event> events = SnapshotThenChanges();
+  REQUIRE(events.size() == 5);
+  v1::Event snapshot;
+  for (int i = 0; i < 3; ++i) *snapshot.add_batch() = events[static_cast<std::size_t>(i)];
+  v1::Event changes;
+  *changes.add_batch() = events[3];
+  *changes.add_batch() = events[4];
+  const v1::Event later = Event(v1::Event::SYNCED, "15");
+  fake.service().SetSubscribe(
+      {{snapshot, changes, later}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting"),
+       false});
+  const SubprocessResult result = Run({"--address", fake.address(), "watch", "pods", "-o", "name"});
+  CHECK(result.exit_code == 1);
+  CHECK(result.out ==
+        "ADDED pods/web-1\nADDED pods/web-2\nSYNCED\nMODIFIED pods/web-1\nDELETED pods/web-2\n"
+        "SYNCED\n");
+  // The resume point is the last event of all, inside or outside a batch.
+  CHECK(result.err == "informerctl: UNAVAILABLE: restarting (resume with --resource-version 15)\n");
+  REQUIRE(fake.service().subscribe_requests().size() == 1);
+  CHECK(fake.service().subscribe_requests()[0].max_events_per_message() == 256);
 }
 
 TEST_CASE("watch passes namespace, selectors, resource version and bookmarks through") {
