@@ -114,6 +114,27 @@ grpc::Slice BorrowedSlice(std::string_view bytes,
                      new SliceOwner(event));
 }
 
+// The slices of one encoded event (at most 3), written to `out`; returns their total size.
+std::size_t EventSlices(const core::Delivery& delivery, const core::CacheEvent::Encoder& encode,
+                        grpc::Slice (&out)[3], std::size_t& count) {
+  const core::ObjectRecord* object = ObjectOnWire(*delivery.event, delivery.type);
+  // use_count() can only err high while another thread copies the pointer, and a copy needs an
+  // owner besides us; 1 means nobody else can ever ask for this event's encoding.
+  if (delivery.event.use_count() == 1 && object != nullptr) {
+    EventFrame frame = EncodeEventFrame(*delivery.event, delivery.type);
+    const std::size_t size = frame.before.size() + object->json.size() + frame.after.size();
+    out[0] = grpc::Slice(frame.before);
+    out[1] = BorrowedSlice(object->json, delivery.event);
+    count = 2;
+    if (!frame.after.empty()) out[count++] = grpc::Slice(frame.after);
+    return size;
+  }
+  const std::string& bytes = delivery.Encoded(encode);
+  out[0] = BorrowedSlice(bytes, delivery.event);
+  count = 1;
+  return bytes.size();
+}
+
 }  // namespace
 
 std::string EncodeEvent(const core::CacheEvent& event, core::EventType delivered) {
@@ -136,18 +157,10 @@ EventFrame EncodeEventFrame(const core::CacheEvent& event, core::EventType deliv
 
 grpc::ByteBuffer EventByteBuffer(const core::Delivery& delivery,
                                  const core::CacheEvent::Encoder& encode) {
-  const core::ObjectRecord* object = ObjectOnWire(*delivery.event, delivery.type);
-  // use_count() can only err high while another thread copies the pointer, and a copy needs an
-  // owner besides us; 1 means nobody else can ever ask for this event's encoding.
-  if (delivery.event.use_count() == 1 && object != nullptr) {
-    EventFrame frame = EncodeEventFrame(*delivery.event, delivery.type);
-    grpc::Slice slices[3] = {grpc::Slice(frame.before), BorrowedSlice(object->json, delivery.event),
-                             grpc::Slice(frame.after)};
-    return grpc::ByteBuffer(slices, frame.after.empty() ? 2 : 3);
-  }
-  const std::string& bytes = delivery.Encoded(encode);
-  grpc::Slice slice = BorrowedSlice(bytes, delivery.event);
-  return grpc::ByteBuffer(&slice, 1);
+  grpc::Slice slices[3];
+  std::size_t count = 0;
+  EventSlices(delivery, encode, slices, count);
+  return grpc::ByteBuffer(slices, count);
 }
 
 grpc::ByteBuffer BatchByteBuffer(const std::vector<core::Delivery>& deliveries,
@@ -155,14 +168,14 @@ grpc::ByteBuffer BatchByteBuffer(const std::vector<core::Delivery>& deliveries,
   std::vector<grpc::Slice> slices;
   slices.reserve(deliveries.size() * 4);
   for (const core::Delivery& delivery : deliveries) {
-    grpc::ByteBuffer one = EventByteBuffer(delivery, encode);
+    grpc::Slice parts[3];
+    std::size_t count = 0;
+    const std::size_t size = EventSlices(delivery, encode, parts, count);
     std::string header;
     AppendTag(header, kBatchField, kLengthDelimited);
-    AppendVarint(header, one.Length());
+    AppendVarint(header, size);
     slices.emplace_back(header);
-    std::vector<grpc::Slice> parts;
-    (void)one.Dump(&parts);  // Shares the slices (references), copies no bytes.
-    for (grpc::Slice& part : parts) slices.push_back(std::move(part));
+    for (std::size_t i = 0; i < count; ++i) slices.push_back(std::move(parts[i]));
   }
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
