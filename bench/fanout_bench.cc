@@ -72,6 +72,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/fakeapi_deployment.h"
 #include "bench/flags.h"
 #include "bench/process_support.h"
 #include "fmt/format.h"
@@ -83,10 +84,6 @@ namespace {
 using bench::CpuSeconds;
 using bench::Die;
 using bench::HttpGet;
-using bench::LoggedAddress;
-using bench::PortOf;
-using bench::Process;
-using bench::WriteFile;
 using Clock = std::chrono::steady_clock;
 using Seconds = std::chrono::duration<double>;
 
@@ -163,64 +160,23 @@ double PodsMetric(const std::string& text, const std::string& name) {
 
 // ---- The fake and the daemon.
 
-class Deployment {
- public:
-  Deployment(const Options& options, double rate, int subscribers, const std::string& tag) {
-    fake_ = std::make_unique<Process>(
-        std::vector<std::string>{options.fakeapi, "--objects", std::to_string(options.objects),
-                                 "--object-bytes", std::to_string(options.object_bytes),
-                                 "--namespaces", std::to_string(options.namespaces),
-                                 "--events-per-second", fmt::format("{:.0f}", rate),
-                                 "--events-on-signal", "--stamp-send-time", "--resource", "pods"},
-        options.temp_dir + "/fakeapi-" + tag + ".log", /*stdout_pipe=*/true, options.cpus_fakeapi);
-    fake_port_ = std::atoi(fake_->ReadLine().c_str());
-    if (fake_port_ <= 0) Die("fakeapi_server printed no port; see its log in " + options.temp_dir);
-    const std::string kubeconfig = options.temp_dir + "/kubeconfig-" + tag;
-    WriteFile(kubeconfig, fmt::format("apiVersion: v1\nkind: Config\n"
-                                      "clusters:\n- name: fake\n  cluster:\n"
-                                      "    server: http://127.0.0.1:{}\n"
-                                      "users:\n- name: bench\n  user:\n    token: t0ken\n"
-                                      "contexts:\n- name: fake\n  context:\n    cluster: fake\n"
-                                      "    user: bench\ncurrent-context: fake\n",
-                                      fake_port_));
-    const std::string config = options.temp_dir + "/config-" + tag + ".yaml";
-    WriteFile(config, "resources:\n  - resource: pods\n");
-    const std::string log = options.temp_dir + "/informerd-" + tag + ".log";
-    std::vector<std::string> args = {
-        options.informerd, "--config", config, "--kubeconfig", kubeconfig, "--listen",
-        "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--probe-listen", "none",
-        // One connection per subscriber, and a few for the rest.
-        "--grpc-max-connections", std::to_string(std::max(1000, subscribers + 16))};
-    args.insert(args.end(), options.daemon_args.begin(), options.daemon_args.end());
-    daemon_ = std::make_unique<Process>(args, log, /*stdout_pipe=*/false, options.cpus_informerd);
-    grpc_address_ = LoggedAddress(log, "gRPC listening on ");
-    metrics_port_ = PortOf(LoggedAddress(log, "metrics listening on "));
-    const auto deadline = Clock::now() + std::chrono::seconds(300);
-    for (;;) {
-      const std::optional<std::string> metrics = HttpGet(metrics_port_, "/metrics");
-      if (!metrics) Die("no answer from informerd's /metrics; its log: " + log);
-      if (PodsMetric(*metrics, "informerd_resource_objects") >=
-          static_cast<double>(options.objects)) {
-        break;
-      }
-      if (Clock::now() > deadline) Die("informerd did not sync; its log: " + log);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    // Synced and watching: the events start now, so that none wait for the watch to begin.
-    kill(fake_->pid(), SIGUSR2);
-  }
-
-  const std::string& grpc_address() const { return grpc_address_; }
-  pid_t daemon_pid() const { return daemon_->pid(); }
-  pid_t fake_pid() const { return fake_->pid(); }
-
- private:
-  std::unique_ptr<Process> fake_;
-  std::unique_ptr<Process> daemon_;
-  int fake_port_ = 0;
-  int metrics_port_ = 0;
-  std::string grpc_address_;
-};
+// The fake with stamped events and informerd, synced on the fake's pods.
+bench::FakeapiDeploymentSpec DeploymentSpec(const Options& options, double rate, int subscribers,
+                                            const std::string& tag) {
+  bench::FakeapiDeploymentSpec spec;
+  spec.events_per_second = rate;
+  spec.fake_args = {"--stamp-send-time"};
+  // One connection per subscriber, and a few for the rest.
+  spec.daemon_args = {"--grpc-max-connections", std::to_string(std::max(1000, subscribers + 16))};
+  spec.tag = tag;
+  const auto objects = static_cast<double>(options.objects);
+  spec.synced = [objects](int metrics_port) {
+    const std::optional<std::string> metrics = HttpGet(metrics_port, "/metrics");
+    if (!metrics) Die("no answer from informerd's /metrics");
+    return PodsMetric(*metrics, "informerd_resource_objects") >= objects;
+  };
+  return spec;
+}
 
 // ---- The subscribers.
 
@@ -478,7 +434,8 @@ struct Figures {
 };
 
 Figures RunScenario(const Options& options, const Scenario& scenario, const std::string& tag) {
-  Deployment deployment(options, scenario.rate, scenario.subscribers, tag);
+  bench::FakeapiDeployment deployment(
+      options, DeploymentSpec(options, scenario.rate, scenario.subscribers, tag));
   Subscribers subscribers(deployment.grpc_address(), scenario.subscribers, options.bench_threads,
                           options.bench_nice, options.batch);
   const std::string daemon = std::to_string(deployment.daemon_pid());

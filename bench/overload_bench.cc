@@ -88,6 +88,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/fakeapi_deployment.h"
 #include "bench/flags.h"
 #include "bench/process_support.h"
 #include "fmt/format.h"
@@ -101,12 +102,9 @@ using Seconds = std::chrono::duration<double>;
 using bench::CpuSeconds;
 using bench::Die;
 using bench::HttpGet;
-using bench::LoggedAddress;
 using bench::PortOf;
-using bench::Process;
 using bench::ResetPeak;
 using bench::StatusBytes;
-using bench::WriteFile;
 
 // The flags (bench/flags.h has those shared with fanout_bench).
 struct Options : bench::FakeapiRunOptions {
@@ -193,92 +191,45 @@ class Deployment {
  public:
   Deployment(const Options& options, const std::vector<ResourceInfo>& resources, double rate,
              const std::vector<std::string>& extra_args, const std::string& tag)
-      : resources_(resources) {
-    std::vector<std::string> fake_args = {options.fakeapi,
-                                          "--objects",
-                                          std::to_string(options.objects),
-                                          "--object-bytes",
-                                          std::to_string(options.object_bytes),
-                                          "--namespaces",
-                                          std::to_string(options.namespaces),
-                                          "--events-per-second",
-                                          fmt::format("{:.0f}", rate),
-                                          "--rv0-ignores-limit=false",
-                                          "--events-on-signal",
-                                          "--resource"};
-    for (const ResourceInfo& resource : resources) fake_args.push_back(resource.name);
-    fake_ = std::make_unique<Process>(fake_args, options.temp_dir + "/fakeapi-" + tag + ".log",
-                                      /*stdout_pipe=*/true, options.cpus_fakeapi);
-    fake_port_ = std::atoi(fake_->ReadLine().c_str());
-    if (fake_port_ <= 0) Die("fakeapi_server printed no port; see its log in " + options.temp_dir);
+      : resources_(resources),
+        deployment_(options, Spec(options, resources, rate, extra_args, tag)) {}
 
-    const std::string kubeconfig = options.temp_dir + "/kubeconfig-" + tag;
-    WriteFile(kubeconfig, fmt::format("apiVersion: v1\nkind: Config\n"
-                                      "clusters:\n- name: fake\n  cluster:\n"
-                                      "    server: http://127.0.0.1:{}\n"
-                                      "users:\n- name: bench\n  user:\n    token: t0ken\n"
-                                      "contexts:\n- name: fake\n  context:\n    cluster: fake\n"
-                                      "    user: bench\ncurrent-context: fake\n",
-                                      fake_port_));
-    std::string config_text = "resources:\n";
-    for (const ResourceInfo& resource : resources) {
-      config_text += "  - resource: " + resource.name + "\n";
-    }
-    const std::string config = options.temp_dir + "/config-" + tag + ".yaml";
-    WriteFile(config, config_text);
-    const std::string log = options.temp_dir + "/informerd-" + tag + ".log";
-    std::vector<std::string> args = {options.informerd,
-                                     "--config",
-                                     config,
-                                     "--kubeconfig",
-                                     kubeconfig,
-                                     "--listen",
-                                     "127.0.0.1:0",
-                                     "--metrics-listen",
-                                     "127.0.0.1:0",
-                                     "--probe-listen",
-                                     "none",
-                                     "--max-list-response-bytes",
-                                     std::to_string(options.max_list_bytes),
-                                     "--max-list-response-objects",
-                                     std::to_string(options.max_list_objects)};
-    args.insert(args.end(), options.daemon_args.begin(), options.daemon_args.end());
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    daemon_ = std::make_unique<Process>(args, log, /*stdout_pipe=*/false, options.cpus_informerd);
-    grpc_address_ = LoggedAddress(log, "gRPC listening on ");
-    metrics_port_ = PortOf(LoggedAddress(log, "metrics listening on "));
-    // Synced: every resource's objects are cached.
-    const auto deadline = Clock::now() + std::chrono::seconds(300);
-    for (;;) {
-      const auto samples = ReadMetrics(metrics_port_);
-      bool synced = true;
-      for (const ResourceInfo& resource : resources) {
-        auto it = samples.find(resource.metrics);
-        synced = synced && it != samples.end() &&
-                 it->second.objects >= static_cast<double>(options.objects);
-      }
-      if (synced) break;
-      if (Clock::now() > deadline) Die("informerd did not sync; its log: " + log);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    // Synced and watching: the events start now, so that none wait for the watch to begin.
-    kill(fake_->pid(), SIGUSR2);
-  }
-
-  const std::string& grpc_address() const { return grpc_address_; }
-  pid_t daemon_pid() const { return daemon_->pid(); }
-  pid_t fake_pid() const { return fake_->pid(); }
-  int metrics_port() const { return metrics_port_; }
-  int fake_port() const { return fake_port_; }
+  const std::string& grpc_address() const { return deployment_.grpc_address(); }
+  pid_t daemon_pid() const { return deployment_.daemon_pid(); }
+  pid_t fake_pid() const { return deployment_.fake_pid(); }
+  int metrics_port() const { return deployment_.metrics_port(); }
+  int fake_port() const { return deployment_.fake_port(); }
   const std::vector<ResourceInfo>& resources() const { return resources_; }
 
  private:
+  static bench::FakeapiDeploymentSpec Spec(const Options& options,
+                                           const std::vector<ResourceInfo>& resources, double rate,
+                                           const std::vector<std::string>& extra_args,
+                                           const std::string& tag) {
+    bench::FakeapiDeploymentSpec spec;
+    spec.resources.clear();
+    for (const ResourceInfo& resource : resources) spec.resources.push_back(resource.name);
+    spec.events_per_second = rate;
+    spec.fake_args = {"--rv0-ignores-limit=false"};
+    spec.daemon_args = {"--max-list-response-bytes", std::to_string(options.max_list_bytes),
+                        "--max-list-response-objects", std::to_string(options.max_list_objects)};
+    spec.daemon_args.insert(spec.daemon_args.end(), extra_args.begin(), extra_args.end());
+    spec.tag = tag;
+    // Synced: every resource's objects are cached.
+    const auto objects = static_cast<double>(options.objects);
+    spec.synced = [resources, objects](int metrics_port) {
+      const auto samples = ReadMetrics(metrics_port);
+      for (const ResourceInfo& resource : resources) {
+        auto it = samples.find(resource.metrics);
+        if (it == samples.end() || it->second.objects < objects) return false;
+      }
+      return true;
+    };
+    return spec;
+  }
+
   std::vector<ResourceInfo> resources_;
-  std::unique_ptr<Process> fake_;
-  std::unique_ptr<Process> daemon_;
-  int fake_port_ = 0;
-  int metrics_port_ = 0;
-  std::string grpc_address_;
+  bench::FakeapiDeployment deployment_;
 };
 
 // ---- A measurement window.

@@ -224,8 +224,8 @@ bool Subscription::EndFellBehind() {
   } else {
     why = fmt::format(
         "it read nothing for {} ms while {} events waited (its queue capacity is {})",
-        std::chrono::duration_cast<std::chrono::milliseconds>(full_stall_budget_).count(),
-        counted_, capacity_);
+        std::chrono::duration_cast<std::chrono::milliseconds>(full_stall_budget_).count(), counted_,
+        capacity_);
   }
   if (resume_from_.empty()) {
     status_ = absl::ResourceExhaustedError(
@@ -265,9 +265,9 @@ Subscription::StallCheck Subscription::CheckIfStalled(Clock::TimePoint now, Drop
   // Ended now, or (fallen behind already) its status named the last item queued, which it will
   // not receive now: either way the status names what it was given.
   ended_ = true;
-  const std::string why = fmt::format(
-      "it read nothing for {} ms while {} items waited for it",
-      std::chrono::duration_cast<std::chrono::milliseconds>(budget).count(), waiting);
+  const std::string why =
+      fmt::format("it read nothing for {} ms while {} items waited for it",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(budget).count(), waiting);
   if (popped_resume_from_.empty()) {
     status_ = absl::ResourceExhaustedError(
         fmt::format("subscriber fell behind before its initial snapshot was complete: {}; "

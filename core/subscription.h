@@ -37,19 +37,19 @@
 // subscription that has items waiting (snapshot, replayed or live, whatever their number) and has
 // popped nothing since a check at least its budget earlier that already found items waiting:
 // it is ended between the budget and the budget plus two check periods after its last pop (or
-// after its items started waiting), never sooner.
+// after its items started waiting), never sooner. Such a subscriber is not reading, so what is
+// queued for it is dropped at once (that is the memory it held), and the status names the resume
+// point of the last item it popped, or says to subscribe again without a resource version if
+// that was inside its initial snapshot.
 //
 // The budget is `stall_budget` once the subscriber has its head start (below) behind it, and the
-// longer `head_start_stall_budget` while any of it waits, for both rules. A head start is the
+// longer `head_start_stall_budget` while any of it waits, for both rules. The head start is the
 // heavy phase: when hundreds of subscribers connect at once, the server writes hundreds of
 // snapshots together, each stream waits its turn for the server's CPU and for its connection, and
 // a gap of seconds between two of a stream's items says nothing about its reader. The cacher
 // likewise never ends a watcher for reading its initial events slowly, only for letting live
 // events pile up; here the live limit (below) still ends a reader slower than the events at once,
-// and one that stops is ended within the longer budget. Such a subscriber is not reading, so what is
-// queued for it is dropped at once (that is the memory it held), and the status names the resume
-// point of the last item it popped, or says to subscribe again without a resource version if
-// that was inside its initial snapshot.
+// and one that stops is ended within the longer budget.
 //
 // The head start: the initial snapshot's objects, the replayed window's events and SYNCED
 // markers do not count against the capacity: they exist whatever the subscriber's pace. The

@@ -232,12 +232,12 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view 
         fmt::format("{}: empty configuration; it needs a `resources` list", source));
   }
   if (!root.IsMap()) return errors.At(root, "(top level)", "must be a map with `resources`");
-  if (auto status = CheckKeys(
-          root,
-          {"allowOnDemand", "maxObjectBytes", "maxOnDemandInformers", "maxStaleness",
-           "onDemandGracePeriod", "onDemandResources", "resources", "subscriberQueueCapacity",
-           "subscriberSnapshotStallBudget"},
-          "", errors);
+  if (auto status =
+          CheckKeys(root,
+                    {"allowOnDemand", "maxObjectBytes", "maxOnDemandInformers", "maxStaleness",
+                     "onDemandGracePeriod", "onDemandResources", "resources",
+                     "subscriberQueueCapacity", "subscriberSnapshotStallBudget"},
+                    "", errors);
       !status.ok()) {
     return status;
   }

@@ -571,9 +571,9 @@ TEST_CASE("watch asks for batches and prints every event of a batch, in order") 
   *changes.add_batch() = events[3];
   *changes.add_batch() = events[4];
   const v1::Event later = Event(v1::Event::SYNCED, "15");
-  fake.service().SetSubscribe(
-      {{snapshot, changes, later}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting"),
-       false});
+  fake.service().SetSubscribe({{snapshot, changes, later},
+                               grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting"),
+                               false});
   const SubprocessResult result = Run({"--address", fake.address(), "watch", "pods", "-o", "name"});
   CHECK(result.exit_code == 1);
   CHECK(result.out ==

@@ -274,8 +274,7 @@ TEST_CASE(
   CHECK(h.cache->Stats().subscribers_fell_behind == 1);
   Drain(*sub);
   REQUIRE(sub->FinalStatus().has_value());
-  CHECK_THAT(Message(*sub->FinalStatus()),
-             Catch::Contains("it read nothing for 5000 ms while "));
+  CHECK_THAT(Message(*sub->FinalStatus()), Catch::Contains("it read nothing for 5000 ms while "));
 }
 
 TEST_CASE("a head start budget below the stall budget counts as the stall budget",

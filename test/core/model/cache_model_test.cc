@@ -655,9 +655,9 @@ class Simulation {
 
   void NewClient() {
     Client& client = AddClient();
-    Note("client {}: new {} {} capacity {} stall budget {} ms (head start {} ms){}",
-         client.number, client.slow ? "slow" : "fast", Describe(*client.selection),
-         client.capacity, std::chrono::duration_cast<milliseconds>(client.stall_budget).count(),
+    Note("client {}: new {} {} capacity {} stall budget {} ms (head start {} ms){}", client.number,
+         client.slow ? "slow" : "fast", Describe(*client.selection), client.capacity,
+         std::chrono::duration_cast<milliseconds>(client.stall_budget).count(),
          std::chrono::duration_cast<milliseconds>(client.head_start_stall_budget).count(),
          client.allow_bookmarks ? ", bookmarks" : "");
     Snapshot(client);
