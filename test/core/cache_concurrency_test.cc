@@ -141,7 +141,10 @@ SubscribeOptions OptionsFor(Consumer& consumer, std::string resource_version) {
   // A slow consumer has no stall budget: it is ended by the second event pushed over its capacity
   // without a pop in between, which its dawdling makes frequent. The others get the default
   // budget, and keep their subscriptions through bursts unless they reach the hard limit.
-  if (consumer.slow) options.stall_budget = std::chrono::steady_clock::duration::zero();
+  if (consumer.slow) {
+    options.stall_budget = std::chrono::steady_clock::duration::zero();
+    options.head_start_stall_budget = std::chrono::steady_clock::duration::zero();
+  }
   options.on_ready = [&consumer] {
     std::lock_guard<std::mutex> lock(consumer.mu);
     consumer.signaled = true;

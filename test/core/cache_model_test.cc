@@ -212,6 +212,8 @@ class Model {
     options.allow_bookmarks = Pick(2) == 0;
     options.queue_capacity = client.capacity;
     options.stall_budget = client.stall_budget;
+    // The same budget while reading the snapshot: the zero-budget clients fall behind then too.
+    options.head_start_stall_budget = client.stall_budget;
     return options;
   }
 
