@@ -90,12 +90,16 @@ void FakeStore::WakeLocked(Subscription& sub) {
   }
 }
 
-void FakeStore::CommitLocked(const std::string& resource, ResourceState& state, EventPtr event) {
-  state.history.push_back(event);
+void FakeStore::AppendHistoryLocked(ResourceState& state, EventPtr event) {
+  state.history.push_back(std::move(event));
   while (state.history.size() > history_limit_) {
     state.compacted = state.history.front()->revision();
     state.history.pop_front();
   }
+}
+
+void FakeStore::CommitLocked(const std::string& resource, ResourceState& state, EventPtr event) {
+  AppendHistoryLocked(state, event);
   for (auto& [id, sub] : subscriptions_) {
     if (sub.resource == resource && !sub.ended) {
       sub.pending.push_back(event);
@@ -202,11 +206,7 @@ std::size_t FakeStore::TouchKeys(const std::string& resource, const std::vector<
     it->second = std::move(next);
     auto event = std::make_shared<StoreEvent>(
         StoreEvent{EventType::kModified, it->second, std::move(previous)});
-    state->history.push_back(event);
-    if (state->history.size() > history_limit_) {
-      state->compacted = state->history.front()->revision();
-      state->history.pop_front();
-    }
+    AppendHistoryLocked(*state, event);
     for (Subscription* sub : subscribers) sub->pending.push_back(event);
     ++made;
   }

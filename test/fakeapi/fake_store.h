@@ -162,6 +162,9 @@ class FakeStore {
 
   ResourceState* FindLocked(const std::string& resource);
   const ResourceState* FindLocked(const std::string& resource) const;
+  // Appends `event` to the resource's history, compacting the oldest past history_limit_.
+  void AppendHistoryLocked(ResourceState& state, EventPtr event);
+  // AppendHistoryLocked, then queues the event for the resource's live watchers and wakes them.
   void CommitLocked(const std::string& resource, ResourceState& state, EventPtr event);
   void WakeLocked(Subscription& sub);
   std::string NewUidLocked();
