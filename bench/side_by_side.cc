@@ -1216,7 +1216,8 @@ int main(int argc, char** argv) {
       ("consumers", po::value(&consumers)->default_value(consumers)->value_name("LIST"),
        "consumer counts measured, comma-separated")
       ("batch", po::value(&options.batch)->default_value(options.batch)->value_name("N"),
-       "informerd's subscribers ask for up to N events per message (max_events_per_message)")
+       "informerd's subscribers ask for up to N events per message (max_events_per_message; 0 "
+       "or 1: one per message)")
       ("callers", po::value(&options.callers)->default_value(options.callers)->value_name("N"),
        "concurrent Get/List callers")
       ("window", po::value(&options.window)->default_value(options.window)->value_name("S"),
@@ -1238,8 +1239,9 @@ int main(int argc, char** argv) {
   }
   options.consumers = informerd::ParseList(consumers);
   if (options.pods < 1 || options.namespaces < 1 || options.namespaces > options.pods ||
-      options.callers < 1 || options.batch < 1 || options.window <= 0) {
-    Die("bad numbers");
+      options.callers < 1 || options.batch < 0 || options.batch > 1024 || options.window <= 0) {
+    Die("bad numbers: --pods, --namespaces (at most --pods) and --callers at least 1, --batch 0 "
+        "to 1024, --window above 0");
   }
   if (options.informerd.empty()) {
     options.informerd = informerd::bench::Runfile(argv[0], "cmd/informerd/informerd");
