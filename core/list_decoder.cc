@@ -52,39 +52,30 @@ class PageEnvelope : public DocumentEnvelope {
   bool CanRestart() const override { return true; }
   void Reset() override {
     page_ = ListPage{};
-    where_ = Where::kBeforeRoot;
-    member_ = Member::kOther;
-    skip_back_ = Where::kRoot;
-    skip_depth_ = 0;
-    in_item_ = false;
-    has_items_ = false;
-    item_index_ = 0;
-    kind_.clear();
-    api_version_.clear();
-    members_.clear();
+    state_ = State{};
   }
 
   bool StartObject(ObjectStart& start) override {
-    switch (where_) {
+    switch (state_.where) {
       case Where::kBeforeRoot:
-        where_ = Where::kRoot;
+        state_.where = Where::kRoot;
         return true;
       case Where::kRoot:
-        if (member_ == Member::kMetadata) {
-          where_ = Where::kMetadata;
+        if (state_.member == Member::kMetadata) {
+          state_.where = Where::kMetadata;
           return true;
         }
-        if (member_ == Member::kItems) return Fail("\"items\" is an object, not an array");
+        if (state_.member == Member::kItems) return Fail("\"items\" is an object, not an array");
         return Skip(Where::kRoot);
       case Where::kMetadata:
-        if (member_ != Member::kOther) return Fail(WrongType("an object"));
+        if (state_.member != Member::kOther) return Fail(WrongType("an object"));
         return Skip(Where::kMetadata);
       case Where::kItems:
         start = ObjectStart::kScan;
-        in_item_ = true;
+        state_.in_item = true;
         return true;
       case Where::kSkip:
-        ++skip_depth_;
+        ++state_.skip_depth;
         return true;
       case Where::kDone:
         break;
@@ -92,38 +83,39 @@ class PageEnvelope : public DocumentEnvelope {
     return Fail("unexpected object");  // RapidJSON rejects a second root before we get here
   }
   bool EndObject() override {
-    switch (where_) {
+    switch (state_.where) {
       case Where::kMetadata:
-        where_ = Where::kRoot;
-        member_ = Member::kOther;
+        state_.where = Where::kRoot;
+        state_.member = Member::kOther;
         break;
       case Where::kSkip:
         EndSkipped();
         break;
       default:
-        where_ = Where::kDone;
+        state_.where = Where::kDone;
         break;
     }
     return true;
   }
   bool StartArray() override {
-    switch (where_) {
+    switch (state_.where) {
       case Where::kBeforeRoot:
         return Fail("the body is an array, not a JSON object");
       case Where::kRoot:
-        if (member_ == Member::kItems) {
-          where_ = Where::kItems;
+        if (state_.member == Member::kItems) {
+          state_.where = Where::kItems;
           return true;
         }
-        if (member_ == Member::kMetadata) return Fail("\"metadata\" is an array, not an object");
+        if (state_.member == Member::kMetadata)
+          return Fail("\"metadata\" is an array, not an object");
         return Skip(Where::kRoot);
       case Where::kMetadata:
-        if (member_ != Member::kOther) return Fail(WrongType("an array"));
+        if (state_.member != Member::kOther) return Fail(WrongType("an array"));
         return Skip(Where::kMetadata);
       case Where::kItems:
-        return Fail(fmt::format("items[{}] is an array, not an object", item_index_));
+        return Fail(fmt::format("items[{}] is an array, not an object", state_.item_index));
       case Where::kSkip:
-        ++skip_depth_;
+        ++state_.skip_depth;
         return true;
       case Where::kDone:
         break;
@@ -131,57 +123,57 @@ class PageEnvelope : public DocumentEnvelope {
     return Fail("unexpected array");
   }
   bool EndArray() override {
-    if (where_ == Where::kItems) {
-      where_ = Where::kRoot;
-      member_ = Member::kOther;
-      has_items_ = true;
+    if (state_.where == Where::kItems) {
+      state_.where = Where::kRoot;
+      state_.member = Member::kOther;
+      state_.has_items = true;
     } else {
       EndSkipped();
     }
     return true;
   }
   bool Key(std::string_view key) override {
-    if (where_ == Where::kRoot) {
-      member_ = key == "metadata"     ? Member::kMetadata
-                : key == "items"      ? Member::kItems
-                : key == "kind"       ? Member::kKind
-                : key == "apiVersion" ? Member::kApiVersion
-                                      : Member::kOther;
-    } else if (where_ == Where::kMetadata) {
-      member_ = key == "resourceVersion"      ? Member::kResourceVersion
-                : key == "continue"           ? Member::kContinue
-                : key == "remainingItemCount" ? Member::kRemainingItemCount
-                                              : Member::kOther;
+    if (state_.where == Where::kRoot) {
+      state_.member = key == "metadata"     ? Member::kMetadata
+                      : key == "items"      ? Member::kItems
+                      : key == "kind"       ? Member::kKind
+                      : key == "apiVersion" ? Member::kApiVersion
+                                            : Member::kOther;
+    } else if (state_.where == Where::kMetadata) {
+      state_.member = key == "resourceVersion"      ? Member::kResourceVersion
+                      : key == "continue"           ? Member::kContinue
+                      : key == "remainingItemCount" ? Member::kRemainingItemCount
+                                                    : Member::kOther;
     }
     return true;
   }
   bool Scalar(JsonScalar kind, std::string_view text) override {
     const char* what = Describe(kind);
-    switch (where_) {
+    switch (state_.where) {
       case Where::kBeforeRoot:
         return Fail(fmt::format("the body is {}, not a JSON object", what));
       case Where::kRoot:
-        if (member_ == Member::kMetadata) {
+        if (state_.member == Member::kMetadata) {
           if (kind == JsonScalar::kNull) return true;  // null metadata is the same as none
           return Fail(fmt::format("\"metadata\" is {}, not an object", what));
         }
-        if (member_ == Member::kItems) {
+        if (state_.member == Member::kItems) {
           if (kind == JsonScalar::kNull) {
-            has_items_ = true;  // `"items": null` is an empty page
+            state_.has_items = true;  // `"items": null` is an empty page
             return true;
           }
           return Fail(fmt::format("\"items\" is {}, not an array", what));
         }
-        if (member_ == Member::kKind && kind == JsonScalar::kString) {
-          kind_.assign(text.data(), text.size());
-        } else if (member_ == Member::kApiVersion && kind == JsonScalar::kString) {
-          api_version_.assign(text.data(), text.size());
+        if (state_.member == Member::kKind && kind == JsonScalar::kString) {
+          state_.kind.assign(text.data(), text.size());
+        } else if (state_.member == Member::kApiVersion && kind == JsonScalar::kString) {
+          state_.api_version.assign(text.data(), text.size());
         }
         return true;
       case Where::kMetadata:
         return MetadataScalar(kind, text);
       case Where::kItems:
-        return Fail(fmt::format("items[{}] is {}, not an object", item_index_, what));
+        return Fail(fmt::format("items[{}] is {}, not an object", state_.item_index, what));
       case Where::kSkip:
       case Where::kDone:
         return true;
@@ -189,8 +181,8 @@ class PageEnvelope : public DocumentEnvelope {
     return true;
   }
   bool ObjectScanned(ObjectScanner& scanner) override {
-    in_item_ = false;
-    ++item_index_;
+    state_.in_item = false;
+    ++state_.item_index;
     // Checked before the record copies the item's JSON out of the page.
     if (const std::size_t size = scanner.object_bytes(); size > max_item_bytes_) {
       const ObjectRecord& item = scanner.fields();
@@ -205,36 +197,37 @@ class PageEnvelope : public DocumentEnvelope {
       return true;
     }
     const ScanSideFields& side = scanner.side_fields();
-    members_.clear();
+    state_.members.clear();
     if (!side.has_kind) {
       // "PodList" → "Pod", as client-go's UnstructuredList does for its items. Only a name the
       // apiserver could have written is copied into every item; anything else (escapes decoding
       // to a lone surrogate, control characters: garbage) gives way to the resource's own kind.
-      std::string_view kind = kind_;
+      std::string_view kind = state_.kind;
       if (kind.size() > 4 && kind.substr(kind.size() - 4) == "List" &&
           IsPlainName(kind.substr(0, kind.size() - 4), /*version=*/false)) {
         kind.remove_suffix(4);
       } else {
         kind = item_type_.kind;
       }
-      if (!kind.empty()) AppendMember(members_, "kind", kind);
+      if (!kind.empty()) AppendMember(state_.members, "kind", kind);
     }
     if (!side.has_api_version) {
-      const std::string& api_version = !api_version_.empty() && IsPlainName(api_version_, true)
-                                           ? api_version_
-                                           : item_type_.api_version;
-      if (!api_version.empty()) AppendMember(members_, "apiVersion", api_version);
+      const std::string& api_version =
+          !state_.api_version.empty() && IsPlainName(state_.api_version, true)
+              ? state_.api_version
+              : item_type_.api_version;
+      if (!api_version.empty()) AppendMember(state_.members, "apiVersion", api_version);
     }
-    page_.items.push_back(scanner.TakeRecord(members_));
+    page_.items.push_back(scanner.TakeRecord(state_.members));
     return true;
   }
 
-  bool has_items() const { return has_items_; }
+  bool has_items() const { return state_.has_items; }
   // An item was being scanned when the parse stopped: errors are about items[item_index()].
-  bool in_item() const { return in_item_; }
+  bool in_item() const { return state_.in_item; }
   // Items scanned so far, skipped ones included.
-  std::size_t item_index() const { return item_index_; }
-  const std::string& kind() const { return kind_; }
+  std::size_t item_index() const { return state_.item_index; }
+  const std::string& kind() const { return state_.kind; }
 
  private:
   enum class Where { kBeforeRoot, kRoot, kMetadata, kItems, kSkip, kDone };
@@ -250,8 +243,9 @@ class PageEnvelope : public DocumentEnvelope {
   };
 
   bool MetadataScalar(JsonScalar kind, std::string_view text) {
-    if (member_ == Member::kOther || kind == JsonScalar::kNull) return true;  // null: as if absent
-    if (member_ == Member::kRemainingItemCount) {
+    if (state_.member == Member::kOther || kind == JsonScalar::kNull)
+      return true;  // null: as if absent
+    if (state_.member == Member::kRemainingItemCount) {
       if (kind != JsonScalar::kNumber) return Fail(WrongType(Describe(kind)));
       int64_t count = 0;
       const auto result = std::from_chars(text.data(), text.data() + text.size(), count);
@@ -262,43 +256,48 @@ class PageEnvelope : public DocumentEnvelope {
       return true;
     }
     if (kind != JsonScalar::kString) return Fail(WrongType(Describe(kind)));
-    std::string& target = member_ == Member::kResourceVersion ? page_.metadata.resource_version
-                                                              : page_.metadata.continue_token;
+    std::string& target = state_.member == Member::kResourceVersion
+                              ? page_.metadata.resource_version
+                              : page_.metadata.continue_token;
     target.assign(text.data(), text.size());
     return true;
   }
   bool Skip(Where back) {
-    skip_back_ = back;
-    skip_depth_ = 1;
-    where_ = Where::kSkip;
+    state_.skip_back = back;
+    state_.skip_depth = 1;
+    state_.where = Where::kSkip;
     return true;
   }
   void EndSkipped() {
-    if (--skip_depth_ == 0) where_ = skip_back_;
+    if (--state_.skip_depth == 0) state_.where = state_.skip_back;
   }
   std::string WrongType(const char* what) const {
-    const char* name = member_ == Member::kResourceVersion ? "resourceVersion"
-                       : member_ == Member::kContinue      ? "continue"
-                                                           : "remainingItemCount";
-    const char* wanted = member_ == Member::kRemainingItemCount ? "an integer" : "a string";
+    const char* name = state_.member == Member::kResourceVersion ? "resourceVersion"
+                       : state_.member == Member::kContinue      ? "continue"
+                                                                 : "remainingItemCount";
+    const char* wanted = state_.member == Member::kRemainingItemCount ? "an integer" : "a string";
     return fmt::format("metadata.{} is {}, not {}", name, what, wanted);
   }
 
   ListPage& page_;
   const std::size_t max_item_bytes_;
   const ItemType& item_type_;
-  Where where_ = Where::kBeforeRoot;
-  Member member_ = Member::kOther;
-  Where skip_back_ = Where::kRoot;
-  int skip_depth_ = 0;
-  bool in_item_ = false;
-  bool has_items_ = false;
-  std::size_t item_index_ = 0;
-  // The list's own "kind" and "apiVersion", once seen.
-  std::string kind_;
-  std::string api_version_;
-  // The members inserted into the current item.
-  std::string members_;
+  // Where the parse is; Reset starts it over, so all of it lives here.
+  struct State {
+    Where where = Where::kBeforeRoot;
+    Member member = Member::kOther;
+    Where skip_back = Where::kRoot;
+    int skip_depth = 0;
+    bool in_item = false;
+    bool has_items = false;
+    std::size_t item_index = 0;
+    // The list's own "kind" and "apiVersion", once seen.
+    std::string kind;
+    std::string api_version;
+    // The members inserted into the current item.
+    std::string members;
+  };
+  State state_;
 };
 
 }  // namespace

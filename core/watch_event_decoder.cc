@@ -24,61 +24,56 @@ bool IsBlank(std::string_view text) {
 class EventEnvelope : public DocumentEnvelope {
  public:
   bool CanRestart() const override { return true; }
-  void Reset() override {
-    depth_ = 0;
-    member_ = Member::kOther;
-    type_.clear();
-    has_type_ = false;
-    has_object_ = false;
-    object_started_ = false;
-  }
+  void Reset() override { state_ = State{}; }
   bool StartObject(ObjectStart& start) override {
-    if (depth_ == 1 && member_ == Member::kObject) {
+    if (state_.depth == 1 && state_.member == Member::kObject) {
       start = ObjectStart::kScan;
-      object_started_ = true;
+      state_.object_started = true;
       return true;
     }
-    if (depth_ == 1 && member_ == Member::kType) return Check("an object");
-    ++depth_;  // the event itself, or an object inside a member we skip
+    if (state_.depth == 1 && state_.member == Member::kType) return Check("an object");
+    ++state_.depth;  // the event itself, or an object inside a member we skip
     return true;
   }
   bool EndObject() override {
-    --depth_;
+    --state_.depth;
     return true;
   }
   bool StartArray() override {
     if (!Check("an array")) return false;
-    ++depth_;
+    ++state_.depth;
     return true;
   }
   bool EndArray() override {
-    --depth_;
+    --state_.depth;
     return true;
   }
   bool Key(std::string_view key) override {
-    if (depth_ == 1) {
-      member_ = key == "type" ? Member::kType : key == "object" ? Member::kObject : Member::kOther;
+    if (state_.depth == 1) {
+      state_.member = key == "type"     ? Member::kType
+                      : key == "object" ? Member::kObject
+                                        : Member::kOther;
     }
     return true;
   }
   bool Scalar(JsonScalar kind, std::string_view text) override {
-    if (depth_ == 1 && member_ == Member::kType && kind == JsonScalar::kString) {
-      type_.assign(text.data(), text.size());
-      has_type_ = true;
+    if (state_.depth == 1 && state_.member == Member::kType && kind == JsonScalar::kString) {
+      state_.type.assign(text.data(), text.size());
+      state_.has_type = true;
       return true;
     }
     return Check(Describe(kind));
   }
   bool ObjectScanned(ObjectScanner&) override {
-    has_object_ = true;  // the decoder takes the record once it knows the type
+    state_.has_object = true;  // the decoder takes the record once it knows the type
     return true;
   }
 
-  const std::string& type() const { return type_; }
-  bool has_type() const { return has_type_; }
-  bool has_object() const { return has_object_; }
+  const std::string& type() const { return state_.type; }
+  bool has_type() const { return state_.has_type; }
+  bool has_object() const { return state_.has_object; }
   // The scanner began scanning the "object" (it may not have finished).
-  bool object_started() const { return object_started_; }
+  bool object_started() const { return state_.object_started; }
 
  private:
   enum class Member { kOther, kType, kObject };
@@ -86,24 +81,28 @@ class EventEnvelope : public DocumentEnvelope {
   // Any value is fine inside members we skip; "type" and "object" and the event itself have one
   // shape each.
   bool Check(const char* what) {
-    if (depth_ == 0) {
+    if (state_.depth == 0) {
       return Fail(fmt::format("the event is {}, not a JSON object", what));
     }
-    if (depth_ == 1 && member_ == Member::kType) {
+    if (state_.depth == 1 && state_.member == Member::kType) {
       return Fail(fmt::format("\"type\" is {}, not a string", what));
     }
-    if (depth_ == 1 && member_ == Member::kObject) {
+    if (state_.depth == 1 && state_.member == Member::kObject) {
       return Fail(fmt::format("\"object\" is {}, not a JSON object", what));
     }
     return true;
   }
 
-  int depth_ = 0;  // envelope nesting; the scanned object does not count
-  Member member_ = Member::kOther;
-  std::string type_;
-  bool has_type_ = false;
-  bool has_object_ = false;
-  bool object_started_ = false;
+  // Where the parse is; Reset starts it over, so all of it lives here.
+  struct State {
+    int depth = 0;  // envelope nesting; the scanned object does not count
+    Member member = Member::kOther;
+    std::string type;
+    bool has_type = false;
+    bool has_object = false;
+    bool object_started = false;
+  };
+  State state_;
 };
 
 bool ParseEventType(std::string_view text, WatchEventType& type) {
