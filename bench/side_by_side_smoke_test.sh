@@ -1,23 +1,13 @@
 #!/bin/bash
 # side_by_side --smoke with the client-go peer runs to the end and prints every figure line in
 # its form "[tag] informerd X | client-go Y | ratio Z" (Get/List: "| apiserver Y |"), and the
-# table (not the figures' values: they depend on the machine). Arguments: the side_by_side
-# binary, then bench/peer's files, build_peer.sh among them (asked for the peer's cached build
-# unless $INFORMERD_PEER names it). Needs $INFORMERD_KUBE_APISERVER or its cached build, as every
-# cluster test does.
+# table (not the figures' values: they depend on the machine). Argument: the side_by_side
+# binary, which finds the peer itself ($INFORMERD_PEER, else bench/peer/build_peer.sh --check from
+# its runfiles: bench/peer's files are this test's data) and exits 3 saying how to build it when
+# there is none. Needs $INFORMERD_KUBE_APISERVER or its cached build, as every cluster test does.
 set -euo pipefail
 bench="$1"
-build_peer=""
-for file in "${@:2}"; do
-  if [[ "$file" == */build_peer.sh ]]; then build_peer="$file"; fi
-done
-if [[ -z "${INFORMERD_PEER:-}" ]]; then
-  INFORMERD_PEER="$("$build_peer" --check)" || {
-    echo "no built client-go peer: $INFORMERD_PEER"
-    exit 1
-  }
-fi
-output="$("$bench" --smoke --peer "$INFORMERD_PEER")" || {
+output="$("$bench" --smoke)" || {
   echo "side_by_side --smoke failed:"
   echo "$output"
   exit 1
