@@ -480,7 +480,8 @@ class AsyncInformerTest(unittest.TestCase):
         self.assertEqual(len(recorder.threads), 1)
 
     def test_run_async_raises_request_errors(self):
-        fake = ScriptedInformer([([], (grpc.StatusCode.NOT_FOUND, 'resource "foos" is not served'))])
+        fake = ScriptedInformer([([], (grpc.StatusCode.NOT_FOUND,
+                                       'resource "foos" is not served'))])
         server, address = serve(fake)
         self.addCleanup(server.stop, None)
 

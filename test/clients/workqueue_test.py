@@ -17,8 +17,9 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "clients", "python"))
 
-from informerd.rate_limiter import (BucketRateLimiter, ItemExponentialFailureRateLimiter,  # noqa: E402
-                                    MaxOfRateLimiter, default_controller_rate_limiter)
+from informerd.rate_limiter import (  # noqa: E402
+    BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter,
+    default_controller_rate_limiter)
 from informerd.workqueue import DelayingQueue, RateLimitingQueue, WorkQueue  # noqa: E402
 
 
@@ -105,7 +106,8 @@ class WorkQueueTest(unittest.TestCase):
     def test_shut_down_wakes_blocked_workers(self):
         q = WorkQueue()
         results = []
-        workers = [threading.Thread(target=lambda: results.append(q.get()), daemon=True) for _ in range(3)]
+        workers = [threading.Thread(target=lambda: results.append(q.get()), daemon=True)
+                   for _ in range(3)]
         for w in workers:
             w.start()
         time.sleep(0.05)
