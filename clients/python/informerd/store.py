@@ -84,7 +84,8 @@ class Store:
 
     def _index(self, index_name):
         if index_name not in self._indices:
-            raise KeyError("no indexer %r (have: %s)" % (index_name, ", ".join(sorted(self._indices))))
+            raise KeyError("no indexer %r (have: %s)" % (index_name,
+                                                         ", ".join(sorted(self._indices))))
         return self._indices[index_name]
 
     # -- Listers ---------------------------------------------------------------------------
