@@ -104,7 +104,9 @@ class Informer:
         # Guards the reflector, _pending and _next_resync, so that notifications queue in the
         # order the store changed.
         self._cond = threading.Condition()
-        self._pending = collections.deque()  # (handlers or None for all, notification)
+        # (the handlers registered when it was queued, notification): a handler added later
+        # gets only what follows its own replay of the store.
+        self._pending = collections.deque()
         self._next_resync = None
         self._async_wakeup = None            # run_async's asyncio.Event
 
@@ -222,8 +224,7 @@ class Informer:
                         return
                     self._maybe_queue_resync()
                     if self._pending:
-                        targets, notification = self._pending.popleft()
-                        handlers = targets or tuple(self._handlers)
+                        handlers, notification = self._pending.popleft()
                         break
                     if finished.is_set():
                         return
@@ -313,8 +314,8 @@ class Informer:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            targets, notification = item
-            for handler in targets or tuple(self._handlers):
+            handlers, notification = item
+            for handler in handlers:
                 try:
                     result = handler.call(notification)
                     if inspect.isawaitable(result):
@@ -336,9 +337,10 @@ class Informer:
         events = message.batch if len(message.batch) else (message,)
         with self._cond:
             was_synced = self._reflector.synced
+            handlers = tuple(self._handlers)
             for event in events:
                 for notification in self._reflector.apply(event):
-                    self._pending.append((None, notification))
+                    self._pending.append((handlers, notification))
             if not was_synced and self._reflector.synced and self.resync_period:
                 self._next_resync = self._clock() + self.resync_period
             self._wake()
@@ -378,8 +380,9 @@ class Informer:
         """With self._cond held: queues on_update(obj, obj) for every object when due."""
         if self._next_resync is None or self._clock() < self._next_resync:
             return
+        handlers = tuple(self._handlers)
         for obj in self.store.list():
-            self._pending.append((None, (UPDATE, obj, obj)))
+            self._pending.append((handlers, (UPDATE, obj, obj)))
         self._next_resync = self._clock() + self.resync_period
 
     def _seconds_to_resync(self):
