@@ -4,7 +4,8 @@ its parts (selectors, store and indexers, backoff) on their own.
 
 The fake (ScriptedInformer, as test/e2e/python_example_test.py's) plays a script of Subscribe
 streams: each call takes the next (messages, end) and sends the messages, then ends with the
-status `end`, or normally (None), or stays open until the client cancels ("hold"). Handler calls
+status `end`, or normally (None), or stays open until the client cancels ("hold"), or (a
+threading.Event) ends with UNAVAILABLE once the test sets it. Handler calls
 are recorded as ("add", key, rv), ("update", key, old rv, new rv), ("delete", key, rv) and
 ("tombstone", key, last known rv) and compared exactly. The backoff's sleeps are recorded, not
 slept, with the jitter's random source fixed.
@@ -48,6 +49,9 @@ class ScriptedInformer(pb2_grpc.InformerServicer):
             messages, end = self.streams.pop(0)
         for message in messages:
             yield message
+        if isinstance(end, threading.Event):  # ends with UNAVAILABLE once the test sets it
+            end.wait(10)
+            end = (grpc.StatusCode.UNAVAILABLE, "released")
         if end == HOLD:
             while context.is_active():
                 time.sleep(0.02)
@@ -410,13 +414,33 @@ class InformerTest(unittest.TestCase):
                    ([], HOLD)]
         run = Running(self, streams, token_file=token_file)
         self.assertTrue(run.informer.wait_for_sync(10))
-        with open(token_file, "w") as f:
+        with open(token_file + ".new", "w") as f:  # replaced atomically, as the kubelet does
             f.write("second\n")
+        os.replace(token_file + ".new", token_file)
         self.assertTrue(wait_until(lambda: len(run.fake.requests) == 2))
         # The rotation may land before or after the first resubscription: the token read last
         # is the file's newest.
         self.assertEqual(run.fake.metadata[0], ["Bearer first"])
         self.assertIn(run.fake.metadata[1], (["Bearer first"], ["Bearer second"]))
+
+    def test_an_unreadable_token_file_is_retried_not_fatal(self):
+        token_file = os.path.join(self.tmp(), "token")
+        with open(token_file, "w") as f:
+            f.write("t1\n")
+        release = threading.Event()
+        run = Running(self, [([ev(E.ADDED, "5", "a"), mark(E.SYNCED, "6")], release),
+                             ([ev(E.ADDED, "7", "b")], HOLD)], token_file=token_file)
+        self.assertTrue(run.informer.wait_for_sync(10))
+        os.remove(token_file)  # between two subscriptions, as during a rotation
+        release.set()
+        self.assertTrue(wait_until(lambda: len(run.sleeps) >= 3))
+        with open(token_file, "w") as f:
+            f.write("t2\n")
+        self.assertTrue(wait_until(lambda: len(run.fake.requests) == 2), run.errors)
+        self.assertEqual(run.fake.metadata, [["Bearer t1"], ["Bearer t2"]])
+        self.assertIn("reading the token", run.errors[1].details)
+        self.assertEqual(run.errors[1].action, "retry")
+        self.assertEqual(run.raised, [])
 
     def test_a_token_is_never_sent_in_plaintext_to_another_machine(self):
         with self.assertRaisesRegex(ValueError, "refusing to send a bearer token in plaintext "

@@ -183,7 +183,11 @@ class Informer:
             while not stop_event.is_set():
                 with self._cond:
                     version = self._reflector.begin_stream()
-                call = stub.Subscribe(self._request(version), metadata=self.credentials.metadata())
+                metadata, delay = self._metadata()
+                if metadata is None:
+                    (self._sleep or _sleep_unless_stopped)(delay, stop_event)
+                    continue
+                call = stub.Subscribe(self._request(version), metadata=metadata)
                 current[:] = [call]
                 if stop_event.is_set():
                     call.cancel()
@@ -259,7 +263,11 @@ class Informer:
             while not stop_event.is_set():
                 with self._cond:
                     version = self._reflector.begin_stream()
-                call = stub.Subscribe(self._request(version), metadata=self.credentials.metadata())
+                metadata, delay = self._metadata()
+                if metadata is None:
+                    await self._sleep_async(delay, stop_event)
+                    continue
+                call = stub.Subscribe(self._request(version), metadata=metadata)
                 stopper = asyncio.ensure_future(stop_event.wait())
                 stopper.add_done_callback(lambda _, call=call: call.cancel())
                 try:
@@ -278,13 +286,7 @@ class Informer:
                     break
                 delay = self._after_stream_end(code, details, version)
                 if delay:
-                    if self._sleep is not None:
-                        self._sleep(delay, stop_event)
-                    else:
-                        try:
-                            await asyncio.wait_for(stop_event.wait(), delay)
-                        except asyncio.TimeoutError:
-                            pass
+                    await self._sleep_async(delay, stop_event)
         finally:
             finished.set()
             self._async_wakeup.set()
@@ -331,6 +333,29 @@ class Informer:
             resource=self.resource, namespace=self.namespace, label_selector=self.label_selector,
             field_selector=self.field_selector, resource_version=version,
             max_events_per_message=self.max_events_per_message)
+
+    async def _sleep_async(self, delay, stop_event):
+        if self._sleep is not None:
+            self._sleep(delay, stop_event)
+            return
+        try:
+            await asyncio.wait_for(stop_event.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+
+    def _metadata(self):
+        """(the call metadata, 0); or (None, seconds to wait) if the token file cannot be
+        read now: a rotated token may be missing for a moment, so this is retried, not fatal."""
+        try:
+            return self.credentials.metadata(), 0.0
+        except (OSError, ValueError) as error:
+            delay = self._backoff.next_delay()
+            _log.warning("informer %s: reading the token: %s (retry, in %.1fs)", self.resource,
+                         error, delay)
+            if self._error_handler is not None:
+                self._error_handler(StreamError(grpc.StatusCode.UNAUTHENTICATED,
+                                                "reading the token: %s" % error, "retry", delay))
+            return None, delay
 
     def _apply_message(self, message):
         # A batch carries whole events in order and nothing else (informerd.proto, Event.batch).
