@@ -13,7 +13,10 @@ against both.
      OUT_OF_RANGE and a fresh snapshot and notify only the real differences: the deletion as a
      DeletedFinalStateUnknown tombstone, the change as one update, the creation as one add,
      nothing for the rest; live events follow.
-  3. The example controller keeps each namespace's "pod-images" ConfigMap right as pods come,
+  3. Credentials: with informerd authorizing every call against the apiserver, a token file's
+     token (alice, who may list pods) syncs; bob's token is PERMISSION_DENIED and a bad or
+     missing token UNAUTHENTICATED, raised from run() at once, not retried.
+  4. The example controller keeps each namespace's "pod-images" ConfigMap right as pods come,
      change image and go, puts back a ConfigMap edited by hand, and exits 0 on SIGTERM.
 
 Without a kube-apiserver ($INFORMERD_KUBE_APISERVER, else test/cluster/build_kube_apiserver.sh's
@@ -40,7 +43,7 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 
-from informerd import DeletedFinalStateUnknown, Informer  # noqa: E402
+from informerd import DeletedFinalStateUnknown, Informer, StreamError  # noqa: E402
 
 INFORMERD = os.environ.get("INFORMERD_BIN", "cmd/informerd/informerd")
 CLUSTER_SH = os.environ.get("CLUSTER_SH", "test/cluster/cluster.sh")
@@ -106,9 +109,9 @@ class Cluster:
 class Daemon:
     """informerd on a fixed loopback port, so that a restart keeps the address."""
 
-    def __init__(self, cluster, work, port):
-        self.cluster, self.port = cluster, port
-        self.config = os.path.join(work, "informerd.yaml")
+    def __init__(self, cluster, work, port, extra_args=()):
+        self.cluster, self.port, self.extra_args = cluster, port, list(extra_args)
+        self.config = os.path.join(work, "informerd-%d.yaml" % port)
         with open(self.config, "w") as f:
             f.write(CONFIG)
         self.log = []
@@ -121,7 +124,8 @@ class Daemon:
     def start(self):
         self.process = subprocess.Popen(
             [INFORMERD, "--config", self.config, "--kubeconfig", self.cluster.kubeconfig,
-             "--listen", self.address, "--metrics-listen", "none", "--probe-listen", "none"],
+             "--listen", self.address, "--metrics-listen", "none", "--probe-listen", "none"]
+            + self.extra_args,
             stderr=subprocess.PIPE, text=True)
         for line in self.process.stderr:
             self.log.append(line)
@@ -407,6 +411,39 @@ class ClusterTest(unittest.TestCase):
     def kubectl_state(self, namespace, selector=None):
         args = ["get", "pods", "-n", namespace] + (["-l", selector] if selector else [])
         return {describe(o): o for o in self.cluster.kubectl_json(*args)["items"]}
+
+    def test_tokens_are_sent_and_a_denial_is_raised_not_retried(self):
+        """informerd authorizing each call with the apiserver (Webhook): alice's token may list
+        and watch pods, bob's may not."""
+        daemon = Daemon(self.cluster, self.work, free_port(), ["--authorization-mode", "Webhook"])
+        daemon.start()
+        self.addCleanup(daemon.stop)
+        token_file = os.path.join(self.work, "alice.token")
+        with open(token_file, "w") as f:
+            f.write(self.cluster.env["TOKEN_ALICE_TOKEN"] + "\n")
+        self.cluster.kubectl("create", "namespace", "tokens")
+        self.cluster.kubectl("create", "-f", "-", stdin=pod_manifest("tokens", "t1", {}))
+        alice = Informer(daemon.address, "pods", namespace="tokens", token_file=token_file)
+        stop = threading.Event()
+        thread = threading.Thread(target=alice.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            self.assertTrue(alice.wait_for_sync(60), "".join(daemon.log))
+            self.assertEqual(alice.store.keys(), ["tokens/t1"])
+        finally:
+            stop.set()
+            thread.join(15)
+        for token, code in ((self.cluster.env["TOKEN_BOB_TOKEN"], "PERMISSION_DENIED"),
+                            ("not-a-token", "UNAUTHENTICATED"),
+                            (None, "UNAUTHENTICATED")):
+            errors = []
+            informer = Informer(daemon.address, "pods", namespace="tokens", token=token,
+                                error_handler=errors.append)
+            with self.assertRaises(StreamError) as raised:
+                informer.run(threading.Event())
+            self.assertEqual(raised.exception.code.name, code, raised.exception)
+            self.assertEqual([e.action for e in errors], ["fatal"])
+            self.assertFalse(informer.has_synced())
 
     def test_example_controller_keeps_the_configmaps(self):
         k = self.cluster
