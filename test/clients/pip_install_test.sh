@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 cp -rL "$src" "$work/src"  # pip writes build/ beside the sources; runfiles are read-only
 /usr/bin/python3 -m venv --system-site-packages "$work/venv" ||
   fail "cannot create a virtual environment (apt-get install python3-venv)"
-"$work/venv/bin/python" -m pip install --no-index --no-build-isolation "$work/src" \
+"$work/venv/bin/python" -m pip install --no-cache-dir --no-index --no-build-isolation "$work/src" \
   >"$work/pip.log" 2>&1 || fail "pip install failed: $(cat "$work/pip.log")"
 cd "$work"
 "$work/venv/bin/python" - "$work/venv" <<'PY' || fail "the installed package does not import"
