@@ -13,10 +13,12 @@ against both.
      OUT_OF_RANGE and a fresh snapshot and notify only the real differences: the deletion as a
      DeletedFinalStateUnknown tombstone, the change as one update, the creation as one add,
      nothing for the rest; live events follow.
-  3. Credentials: with informerd authorizing every call against the apiserver, a token file's
+  3. A client that falls behind (its reader stalls while 30 changes of 200 KiB pile up) is ended
+     with RESOURCE_EXHAUSTED and resumes with every change delivered once, in order.
+  4. Credentials: with informerd authorizing every call against the apiserver, a token file's
      token (alice, who may list pods) syncs; bob's token is PERMISSION_DENIED and a bad or
      missing token UNAUTHENTICATED, raised from run() at once, not retried.
-  4. The example controller keeps each namespace's "pod-images" ConfigMap right as pods come,
+  5. The example controller keeps each namespace's "pod-images" ConfigMap right as pods come,
      change image and go, puts back a ConfigMap edited by hand, and exits 0 on SIGTERM.
 
 Without a kube-apiserver ($INFORMERD_KUBE_APISERVER, else test/cluster/build_kube_apiserver.sh's
@@ -194,6 +196,11 @@ def rv(obj):
     return obj["metadata"]["resourceVersion"]
 
 
+def grpc_code_name(errors):
+    """The code of the first stream error, by name ("" if none)."""
+    return errors[0].code.name if errors else ""
+
+
 def expected_diff(before, after):
     """The handler calls a re-snapshot must make, from two states (key -> object), sorted."""
     calls = []
@@ -288,10 +295,11 @@ class ClusterTest(unittest.TestCase):
         cls.cluster.stop()
         shutil.rmtree(cls.work, ignore_errors=True)
 
-    def start_informer(self, namespace, label_selector=""):
+    def start_informer(self, namespace, label_selector="", decode=json.loads):
         recorder, errors = Recorder(), []
         informer = Informer(self.daemon.address, "pods", namespace=namespace,
-                            label_selector=label_selector, error_handler=errors.append)
+                            label_selector=label_selector, error_handler=errors.append,
+                            decode=decode)
         informer.add_event_handler(recorder)
         stop = threading.Event()
         raised = []
@@ -407,6 +415,40 @@ class ClusterTest(unittest.TestCase):
         self.wait_calls(every_calls, every_calls.snapshot()[:calls_all + len(expected_all)]
                         + [("add", "%s/p5" % ns, rv(p5))], "live after the restart")
         self.assert_store_is_kubectls(every, ns)
+
+    def test_a_client_that_falls_behind_resumes_without_loss(self):
+        """The informer stops reading (its decode blocks) while large changes pile up: informerd
+        ends its stream with RESOURCE_EXHAUSTED, and it resumes from its last version with every
+        change delivered once, in order."""
+        ns = "behind"
+        k = self.cluster
+        k.kubectl("create", "namespace", ns)
+        k.kubectl("create", "-f", "-", stdin=pod_manifest(ns, "big", {"app": "web"}))
+        truth = ApiserverWatch(k, ns)
+        self.addCleanup(truth.stop)
+        reading = threading.Event()
+        reading.set()
+
+        def stalling_decode(text):
+            reading.wait(120)
+            return json.loads(text)
+
+        informer, calls, errors = self.start_informer(ns, decode=stalling_decode)
+        reading.clear()
+        filler = "x" * (200 << 10)  # 30 changes of 200 KiB: more than gRPC's windows buffer
+        for i in range(30):  # replace from stdin: an argument may not be that long
+            pod = k.kubectl_json("get", "pod", "big", "-n", ns)
+            pod["metadata"].setdefault("annotations", {})["filler"] = "%d%s" % (i, filler)
+            k.kubectl("replace", "-f", "-", stdin=json.dumps(pod))
+        self.assertTrue(wait_until(lambda: len(truth.history(settle=0.2)) >= 31, 60))
+        time.sleep(3)  # informerd gives a subscriber that reads nothing about a second
+        reading.set()
+        expected = truth.history()
+        self.wait_calls(calls, expected, "the change history after falling behind", 1)
+        self.assertIn(grpc_code_name(errors), ("RESOURCE_EXHAUSTED",),
+                      "informerd did not end the stalled stream: %r" % errors)
+        self.assertNotIn("resnapshot", [e.action for e in errors], errors)
+        self.assert_store_is_kubectls(informer, ns)
 
     def kubectl_state(self, namespace, selector=None):
         args = ["get", "pods", "-n", namespace] + (["-l", selector] if selector else [])
