@@ -5,9 +5,9 @@ against both.
 
   1. Convergence: pods are created, updated, relabelled and deleted with kubectl while two
      Informers run (all pods of a namespace; and only app=web, so relabelling moves pods in and
-     out). Each handler's calls are exactly the change history (each add, update and delete
-     once, in order, with the resource versions kubectl printed), and each store equals
-     `kubectl get pods -o json` (keys, resource versions, UIDs).
+     out). Each handler's calls are exactly the change history that kubectl's own watch of the
+     apiserver reports (each add, update and delete once, in order, resource versions
+     included), and each store equals `kubectl get pods -o json` (keys, versions, UIDs).
   2. informerd restarted mid-run: while it is down a pod is deleted, one changed, one created,
      one created and deleted again, one left alone. The Informers come back through
      OUT_OF_RANGE and a fresh snapshot and notify only the real differences: the deletion as a
