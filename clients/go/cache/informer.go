@@ -26,10 +26,10 @@ import (
 	"sync"
 	"time"
 
-	informerdv1 "informerd.io/client/api/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	informerdv1 "informerd.io/client/api/v1"
 )
 
 // ResourceEventHandler is client-go's: OnDelete gets an *Object, or a DeletedFinalStateUnknown
@@ -193,6 +193,14 @@ func (inf *Informer) AddEventHandler(handler ResourceEventHandler) {
 		}
 		inf.signal()
 	}
+}
+
+// LastSyncResourceVersion is the resource version the informer would resume from ("" before
+// the first SYNCED, and after OUT_OF_RANGE until the fresh snapshot's SYNCED).
+func (inf *Informer) LastSyncResourceVersion() string {
+	inf.mu.Lock()
+	defer inf.mu.Unlock()
+	return inf.reflector.resumeFrom
 }
 
 // HasSynced reports whether the first snapshot is in the store.

@@ -29,8 +29,8 @@ import (
 	"sort"
 	"strings"
 
-	informerdv1 "informerd.io/client/api/v1"
 	"google.golang.org/grpc/codes"
+	informerdv1 "informerd.io/client/api/v1"
 )
 
 type notificationKind int
