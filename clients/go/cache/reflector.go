@@ -54,12 +54,13 @@ type reflector struct {
 	synced     bool               // the first snapshot has been applied
 	snapshots  int                // SYNCED events applied
 	snapshot   map[string]*Object // key -> object while a snapshot stream has not synced
+	order      []string           // the snapshot's keys in the order they came
 	indexErr   error              // the last index function error (logged by the informer)
 }
 
 // beginStream is called before each Subscribe; it returns the resource_version to send.
 func (r *reflector) beginStream() string {
-	r.snapshot = nil
+	r.snapshot, r.order = nil, nil
 	if r.resumeFrom == "" {
 		r.snapshot = map[string]*Object{}
 	}
@@ -85,6 +86,9 @@ func (r *reflector) apply(e *informerdv1.Event) ([]notification, error) {
 	if r.snapshot != nil { // part of a snapshot: kept aside until SYNCED
 		switch e.Type {
 		case informerdv1.Event_ADDED, informerdv1.Event_MODIFIED:
+			if _, ok := r.snapshot[obj.Key()]; !ok {
+				r.order = append(r.order, obj.Key())
+			}
 			r.snapshot[obj.Key()] = obj
 		case informerdv1.Event_DELETED:
 			delete(r.snapshot, obj.Key())
@@ -116,21 +120,22 @@ func (r *reflector) apply(e *informerdv1.Event) ([]notification, error) {
 }
 
 func (r *reflector) applySynced(resourceVersion string) []notification {
-	snapshot := r.snapshot
-	r.snapshot = nil
+	snapshot, order := r.snapshot, r.order
+	r.snapshot, r.order = nil, nil
 	r.resumeFrom = resourceVersion
 	if snapshot == nil { // not on a snapshot stream: only a position
 		return nil
 	}
 	old := r.store.Items()
 	var notifications []notification
-	keys := make([]string, 0, len(snapshot))
-	for key := range snapshot {
-		keys = append(keys, key)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		obj := snapshot[key]
+	// In the snapshot's order, as client-go's Replace notifies in the list's order.
+	seen := make(map[string]bool, len(snapshot))
+	for _, key := range order {
+		obj, ok := snapshot[key]
+		if !ok || seen[key] {
+			continue // deleted again within the snapshot, or already done
+		}
+		seen[key] = true
 		previous := old[key]
 		switch {
 		case previous == nil:
