@@ -26,5 +26,7 @@ ln -sfn "$go_client_dir" "$GO_BUILD_DIR/gopath/src/informerd.io/client"
 export GOPATH="$GO_BUILD_DIR/gopath:/usr/share/gocode"
 export GO111MODULE=off GOCACHE="$GO_BUILD_DIR/cache" GOPROXY=off
 export GOFLAGS=
+# Bazel runs tests without HOME; go wants one for its configuration.
+export HOME=${HOME:-$GO_BUILD_DIR}
 # The packages of this module (go's "..." does not follow the GOPATH link).
 GO_CLIENT_PACKAGES=(informerd.io/client/api/v1 informerd.io/client/cache informerd.io/client/workqueue)
