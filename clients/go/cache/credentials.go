@@ -2,9 +2,11 @@ package cache
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TokenCredentials sends a bearer token with every call ("authorization: Bearer <token>"), for
@@ -20,12 +22,14 @@ type TokenCredentials struct {
 func (c TokenCredentials) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
 	token := c.Token
 	if c.TokenFile != "" {
+		// A rotated token may be missing for a moment: UNAVAILABLE, which the Informer
+		// retries with backoff (gRPC would make any other error UNAUTHENTICATED, fatal).
 		data, err := os.ReadFile(c.TokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading the bearer token: %v", err)
+			return nil, status.Errorf(codes.Unavailable, "reading the bearer token: %v", err)
 		}
 		if token = strings.TrimSpace(string(data)); token == "" {
-			return nil, fmt.Errorf("the bearer token file %s is empty", c.TokenFile)
+			return nil, status.Errorf(codes.Unavailable, "the bearer token file %s is empty", c.TokenFile)
 		}
 	}
 	if token == "" {

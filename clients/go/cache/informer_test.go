@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,7 +100,7 @@ func (s *scriptedServer) requestCount() int {
 	return len(s.requests)
 }
 
-func serve(t *testing.T, srv informerdv1.InformerServer) *grpc.ClientConn {
+func serve(t *testing.T, srv informerdv1.InformerServer, dialOptions ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,7 +109,7 @@ func serve(t *testing.T, srv informerdv1.InformerServer) *grpc.ClientConn {
 	server := grpc.NewServer()
 	informerdv1.RegisterInformerServer(server, srv)
 	go server.Serve(listener)
-	conn, err := grpc.Dial(listener.Addr().String(), grpc.WithInsecure())
+	conn, err := grpc.Dial(listener.Addr().String(), append([]grpc.DialOption{grpc.WithInsecure()}, dialOptions...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,9 +221,9 @@ type running struct {
 
 // run starts an Informer for "pods" against a fake playing streams; opts may set anything but
 // the backoff, Sleep and ErrorHandler, which record.
-func run(t *testing.T, streams []script, opts Options) *running {
+func run(t *testing.T, streams []script, opts Options, dialOptions ...grpc.DialOption) *running {
 	r := &running{t: t, fake: &scriptedServer{streams: streams}, recorder: &recorder{}, done: make(chan struct{})}
-	conn := serve(t, r.fake)
+	conn := serve(t, r.fake, dialOptions...)
 	backoff := NewBackoff()
 	backoff.Rand = func() float64 { return 0 }
 	opts.Backoff = backoff
@@ -600,3 +602,50 @@ func TestClassifyStreamEnd(t *testing.T) {
 }
 
 var _ = json.Marshal
+
+// gRPC turns a per-RPC credentials error into INTERNAL (call option) or UNAUTHENTICATED (dial
+// option, unless it is a status): TokenCredentials says UNAVAILABLE, so either way it is retried.
+func TestAnUnreadableTokenFileIsRetriedNotFatalAndReadAgainForEachCall(t *testing.T) {
+	for _, asDialOption := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dial option %v", asDialOption), func(t *testing.T) {
+			tokenFile := t.TempDir() + "/token"
+			creds := TokenCredentials{TokenFile: tokenFile, AllowInsecure: true}
+			var opts Options
+			var dial []grpc.DialOption
+			if asDialOption {
+				dial = append(dial, grpc.WithPerRPCCredentials(creds))
+			} else {
+				opts.CallOptions = []grpc.CallOption{grpc.PerRPCCredentials(creds)}
+			}
+			release := make(chan struct{})
+			r := run(t, []script{
+				{[]*informerdv1.Event{ev(ADDED, "5", "a"), mark(SYNCED, "6")}, end{release: release}},
+				{nil, hold},
+			}, opts, dial...)
+			if !waitUntil(func() bool { return len(r.recordedErrors()) >= 2 }, 10*time.Second) {
+				t.Fatalf("no retries while the token file is missing: %v", r.recordedErrors())
+			}
+			expect(t, "calls that reached the server without a token", r.fake.requestCount(), 0)
+			if err := os.WriteFile(tokenFile, []byte("first\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if !r.informer.WaitForCacheSync(ctx) {
+				t.Fatalf("did not sync once the token was there: %v", r.recordedErrors())
+			}
+			os.WriteFile(tokenFile+".new", []byte("second\n"), 0o600) // replaced atomically, as the kubelet does
+			os.Rename(tokenFile+".new", tokenFile)
+			close(release) // the stream ends: the next Subscribe reads the file again
+			waitUntil(func() bool { return r.fake.requestCount() == 2 }, 10*time.Second)
+			for _, e := range r.recordedErrors() {
+				if !strings.HasSuffix(e, " retry") {
+					t.Fatalf("not retried: %v", e)
+				}
+			}
+			r.fake.mu.Lock()
+			defer r.fake.mu.Unlock()
+			expect(t, "tokens", r.fake.tokens, [][]string{{"Bearer first"}, {"Bearer second"}})
+		})
+	}
+}
