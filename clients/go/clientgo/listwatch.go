@@ -140,7 +140,7 @@ func statusError(err error) error {
 // k8s.io/apimachinery/pkg/api/errors' dependencies here.
 type apiStatusError struct{ status metav1.Status }
 
-func (e *apiStatusError) Error() string          { return e.status.Message }
+func (e *apiStatusError) Error() string         { return e.status.Message }
 func (e *apiStatusError) Status() metav1.Status { return e.status }
 
 type watcher struct {
