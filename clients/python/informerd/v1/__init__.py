@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for proto/informerd/v1/informerd.proto (see ../../generate_stubs.sh)."""
