@@ -14,9 +14,13 @@
 #
 # Environment: INFORMERD_CACHE_DIR (default /var/cache/informerd); INFORMERD_KUBE_SOURCE_VERSION
 # (the cache key; default: the version of Debian's kubernetes source package, from apt-cache).
+# The source version, lock and package steps are test/cluster/kube_source.sh's. The build works in
+# a copy of its own (`make generated_files` writes into the tree), not the shared cached tree.
 set -euo pipefail
 
-cache_dir=${INFORMERD_CACHE_DIR:-/var/cache/informerd}
+# shellcheck source=test/cluster/kube_source.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kube_source.sh"
+cache_dir=$kube_cache_dir
 lock="$cache_dir/kube-apiserver.lock"
 log() { printf '[kube-apiserver] %s\n' "$*" >&2; }
 
@@ -27,60 +31,19 @@ case "${1:-}" in
   *) log "usage: $0 [--check]"; exit 2 ;;
 esac
 
-# The source version decides the cache key. `apt-cache showsrc` needs the deb-src entry.
-ensure_deb_src() {
-  if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
-    log "adding a deb-src entry for bookworm"
-    cat > /etc/apt/sources.list.d/informerd-src.sources <<SRC
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    apt-get update -q >&2
-  fi
-}
-
-source_version() {
-  apt-cache showsrc kubernetes 2>/dev/null | awk '/^Version:/{print $2; exit}'
-}
-
 if $check_only; then
-  # Reads only: no deb-src entry added, no apt-get update, no lock taken.
-  version=${INFORMERD_KUBE_SOURCE_VERSION:-$(source_version || true)}
+  version=$(kube_source_version_readonly)
   if [ -n "$version" ] && [ -x "$cache_dir/kube-apiserver-$version/kube-apiserver" ]; then
     echo "$cache_dir/kube-apiserver-$version/kube-apiserver"
     exit 0
   fi
-  running=""
-  if [ -e "$lock" ] && ! flock -n "$lock" true 2>/dev/null; then
-    running=" (a build is running now; the command waits for it)"
-  fi
-  log "kube-apiserver ${version:-(version unknown)} is not built in $cache_dir$running. Build it once (about 8 minutes on 2 cores; cached), before the tests:"
+  log "kube-apiserver ${version:-(version unknown)} is not built in $cache_dir$(kube_build_running_note "$lock"). Build it once (about 8 minutes on 2 cores; cached), before the tests:"
   log "  export INFORMERD_KUBE_APISERVER=\$(test/cluster/build_kube_apiserver.sh)"
   exit 3
 fi
 
-# One build at a time: whoever comes second waits, then finds the binary cached.
-mkdir -p "$cache_dir"
-exec 9>>"$lock"
-if ! flock -n 9; then
-  log "another build holds $lock: waiting for it"
-  flock 9
-fi
-
-if [ -n "${INFORMERD_KUBE_SOURCE_VERSION:-}" ]; then
-  version=$INFORMERD_KUBE_SOURCE_VERSION
-else
-  ensure_deb_src
-  version=$(source_version)
-  if [ -z "$version" ]; then
-    apt-get update -q >&2
-    version=$(source_version)
-  fi
-fi
-[ -n "$version" ] || { log "cannot find Debian's kubernetes source package"; exit 1; }
+kube_take_build_lock "$lock"
+version=$(kube_source_version)
 out="$cache_dir/kube-apiserver-$version"
 if [ -x "$out/kube-apiserver" ]; then
   echo "$out/kube-apiserver"
@@ -88,20 +51,13 @@ if [ -x "$out/kube-apiserver" ]; then
 fi
 
 log "building kube-apiserver $version from Debian's source package (about 8 minutes on 2 cores)"
-need=()
-for p in golang-1.19-go rsync golang-github-modern-go-reflect2-dev dpkg-dev make; do
-  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
-fi
+kube_install_packages golang-1.19-go rsync golang-github-modern-go-reflect2-dev dpkg-dev make
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kube-apiserver-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 log "fetching the source package"
-apt-get source --download-only kubernetes >&2
+kube_fetch_source "$version" "$work"
 tar -xzf kubernetes_*.orig.tar.gz
 src=$(find . -maxdepth 1 -mindepth 1 -type d -name 'kubernetes*' | head -n 1)
 [ -n "$src" ] || { log "source tree not found after unpacking"; exit 1; }
@@ -117,9 +73,7 @@ if ! make generated_files >"$work/gen.log" 2>&1; then
   make generated_files >"$work/gen.log" 2>&1 || { tail -n 30 "$work/gen.log" >&2; exit 1; }
 fi
 
-# Go 1.19 crashes the vendored reflect2 1.0.1 ("fatal error: fault" in mapiternext): use Debian's 1.0.2.
-rm -rf vendor/github.com/modern-go/reflect2
-cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 vendor/github.com/modern-go/reflect2
+kube_swap_reflect2 "$src"
 
 mkdir -p "$work/gopath/src/k8s.io"
 ln -s "$src" "$work/gopath/src/k8s.io/kubernetes"
