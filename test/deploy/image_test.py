@@ -48,15 +48,16 @@ def podman(*args, check=True, timeout=120):
 
 def run_prefix():
     """`podman run` as this host needs it: runc (crun fails in cgroup hybrid mode), never pull,
-    and rlimits no higher than this process's hard limits (podman's defaults exceed them, and a
-    container may not raise them)."""
+    and rlimits the container may set. podman's defaults (nofile and nproc of about a million)
+    exceed what a process here may set ("error setting rlimit ...: operation not permitted"):
+    nofile is capped at this process's hard limit, nproc at 32768 (the most runc could set on
+    the machine this was written on, whose hard limit was 96370)."""
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
-    limits = []
-    for name, value in (("nofile", nofile), ("nproc", nproc)):
-        if value != resource.RLIM_INFINITY:
-            limits += ["--ulimit", "%s=%d:%d" % (name, value, value)]
-    return ["--runtime", "runc", "run", "--rm", "--pull=never"] + limits
+    nofile = 1048576 if nofile == resource.RLIM_INFINITY else nofile
+    nproc = 32768 if nproc == resource.RLIM_INFINITY else min(nproc, 32768)
+    return ["--runtime", "runc", "run", "--rm", "--pull=never",
+            "--ulimit", "nofile=%d:%d" % (nofile, nofile), "--ulimit", "nproc=%d:%d" % (nproc, nproc)]
 
 
 def build():
