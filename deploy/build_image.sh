@@ -8,8 +8,8 @@
 #       Bazel build of the two binaries in the container; see README "Docker image").
 #   deploy/build_image.sh --prebuilt INFORMERD INFORMERCTL [--tag TAG] [-- PODMAN_BUILD_ARGS...]
 #       The same runtime stage with binaries built outside (bazel-bin/cmd/informerd/informerd and
-#       bazel-bin/cmd/informerctl/informerctl), passed as an image (--build-arg BINARIES=...):
-#       Bazel is not run; seconds once the runtime packages' layer is cached. For tests.
+#       bazel-bin/cmd/informerctl/informerctl): the Dockerfile's `prebuilt` target, Bazel is not
+#       run; seconds once the runtime packages' layer is cached. For tests.
 #   deploy/build_image.sh --base-only       only make (or find) the base images
 #   deploy/build_image.sh --check           exit 0 if an image can be built here, else 3 and why
 #
@@ -177,36 +177,25 @@ make_base
 [ "$mode" != base ] || { log "base images: ${base_names[*]}"; exit 0; }
 
 build_args=(--pull=never --runtime runc -f deploy/Dockerfile -t "$tag")
-binaries_image=
 work=
-cleanup() {
-  [ -z "$binaries_image" ] || "$podman" rmi "$binaries_image" >/dev/null 2>&1 || true
-  [ -z "$work" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+trap '[ -z "$work" ] || rm -rf "$work"' EXIT
 
 context=$repo
 if [ "$mode" = prebuilt ]; then
   for binary in "$informerd" "$informerctl"; do
     [ -f "$binary" ] && [ -x "$binary" ] || die "$binary: not an executable file"
   done
-  work=$(mktemp -d "${TMPDIR:-/tmp}/build_image.XXXXXX")
-  # The binaries as an image of their own (/out/informerd, /out/informerctl), the Dockerfile's
-  # BINARIES; no container runs to make it.
-  mkdir -p "$work/binaries/out"
-  cp -L "$informerd" "$work/binaries/out/informerd"
-  cp -L "$informerctl" "$work/binaries/out/informerctl"
-  chmod 0755 "$work/binaries/out"/*
-  binaries_image="localhost/informerd-binaries:build-$$"
-  tar --numeric-owner --owner=0 --group=0 -C "$work/binaries" -c out |
-    "$podman" import - "$binaries_image" >/dev/null
-  build_args+=(--build-arg "BINARIES=$binaries_image")
-  # A context of exactly what the runtime stage copies (the caller's tree may be Bazel's
+  # A context of exactly what the `prebuilt` target copies (the caller's tree may be Bazel's
   # runfiles, whose symlinks point outside it).
-  mkdir -p "$work/context/deploy/config"
-  cp -L "$repo/deploy/Dockerfile" "$work/context/deploy/Dockerfile"
-  cp -L "$repo/deploy/config/informerd.yaml" "$work/context/deploy/config/informerd.yaml"
-  context=$work/context
+  work=$(mktemp -d "${TMPDIR:-/tmp}/build_image.XXXXXX")
+  mkdir -p "$work/deploy/config" "$work/prebuilt"
+  cp -L "$repo/deploy/Dockerfile" "$work/deploy/Dockerfile"
+  cp -L "$repo/deploy/config/informerd.yaml" "$work/deploy/config/informerd.yaml"
+  cp -L "$informerd" "$work/prebuilt/informerd"
+  cp -L "$informerctl" "$work/prebuilt/informerctl"
+  chmod 0755 "$work/prebuilt"/*
+  build_args+=(--target prebuilt)
+  context=$work
 fi
 
 previous=$("$podman" image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)

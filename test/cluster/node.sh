@@ -265,11 +265,14 @@ wait_node_registered() {
   local i
   for ((i = 0; i < 600; i++)); do
     kubectl_admin get node "$node_name" >/dev/null 2>&1 && return 0
-    [ "$(live_in_group "$KUBELET_PID")" -gt 0 ] || break
+    if [ "$(live_in_group "$KUBELET_PID")" -eq 0 ]; then
+      tail -n 40 "$NODE_DIR/kubelet.log" >&2 || true
+      die "the kubelet exited before registering node $node_name (log above: $NODE_DIR/kubelet.log)"
+    fi
     sleep 0.2
   done
   tail -n 40 "$NODE_DIR/kubelet.log" >&2 || true
-  die "the kubelet did not register node $node_name within 120s (log: $NODE_DIR/kubelet.log)"
+  die "the kubelet did not register node $node_name within 120s (log above: $NODE_DIR/kubelet.log)"
 }
 
 watchdog() {

@@ -39,27 +39,30 @@ def stages(text):
 
 def runtime_packages(text):
     all_stages = stages(text)
-    if len(all_stages) != 3:
-        fail("expected a build stage, a binaries stage and a runtime stage, found %d stages" %
+    if len(all_stages) != 4:
+        fail("expected the stages build, runtime, prebuilt and the final one, found %d" %
              len(all_stages))
-    (build_from, build), (binaries_from, binaries), (runtime_from, runtime) = all_stages
+    ((build_from, build), (runtime_from, runtime), (prebuilt_from, prebuilt),
+     (final_from, final)) = all_stages
     if not re.match(r"FROM debian:bookworm AS build$", build_from):
         fail("build stage is not Debian bookworm: " + build_from)
-    # deploy/build_image.sh --prebuilt passes another image as BINARIES; by default the binaries
-    # are the build stage's.
-    if not re.search(r"(?m)^ARG BINARIES=build$", text.split("\nFROM ", 1)[0]):
-        fail("no global `ARG BINARIES=build` before the first FROM")
-    if binaries_from != "FROM ${BINARIES} AS binaries" or binaries:
-        fail("the second stage is not a bare `FROM ${BINARIES} AS binaries`: " + binaries_from)
-    if runtime_from != "FROM debian:bookworm-slim":
+    if runtime_from != "FROM debian:bookworm-slim AS runtime":
         fail("runtime stage is not debian:bookworm-slim: " + runtime_from)
     if not any("scripts/install_deps.sh build" in i for i in build):
         fail("the build stage does not install with scripts/install_deps.sh build")
     if not any(re.search(r"bazel .*build .*//cmd/informerd //cmd/informerctl", i) for i in build):
         fail("the build stage does not build //cmd/informerd and //cmd/informerctl with Bazel")
-    if not any(re.match(r"COPY --from=binaries /out/informerd /out/informerctl /usr/local/bin/$", i)
-               for i in runtime):
-        fail("the runtime stage does not copy both binaries from the binaries stage")
+    # Both ways of getting the binaries (deploy/build_image.sh --prebuilt uses the `prebuilt`
+    # target) add them, and only them, to the one runtime stage.
+    if (prebuilt_from, prebuilt) != (
+            "FROM runtime AS prebuilt",
+            ["COPY prebuilt/informerd prebuilt/informerctl /usr/local/bin/"]):
+        fail("the prebuilt stage is not the runtime stage plus the two binaries: %s %s" % (
+            prebuilt_from, prebuilt))
+    if (final_from, final) != (
+            "FROM runtime", ["COPY --from=build /out/informerd /out/informerctl /usr/local/bin/"]):
+        fail("the last stage is not the runtime stage plus the build stage's two binaries: %s %s"
+             % (final_from, final))
     if not any(re.match(r"USER 65532(:65532)?$", i) for i in runtime):
         fail("the runtime stage does not switch to the non-root uid 65532 (the chart's runAsUser)")
     installs = [i for i in runtime if "apt-get install" in i]
