@@ -21,10 +21,10 @@
 # Base images: `FROM debian:bookworm-slim` and `FROM debian:bookworm` resolve to whatever image of
 # that name podman has. When there is none (no registry here), this script makes one:
 # `debootstrap --variant=minbase bookworm` (about a minute), trimmed like Debian's official slim
-# images (no documentation, manual pages or translations; apt keeps no .debs or lists), imported
-# and tagged as both docker.io/library/debian:bookworm-slim and docker.io/library/debian:bookworm
-# (the build stage installs everything it needs with apt). The root filesystem's tarball is kept
-# in $INFORMERD_CACHE_DIR (default /var/cache/informerd), so a later import needs no network. On
+# images for docker.io/library/debian:bookworm-slim (no documentation, manual pages or
+# translations; apt keeps no .debs or lists), untrimmed for docker.io/library/debian:bookworm (the
+# build stage installs everything it needs with apt). The root filesystems' tarballs are kept in
+# $INFORMERD_CACHE_DIR (default /var/cache/informerd), so a later import needs no network. On
 # a machine with a registry, `podman pull debian:bookworm-slim debian:bookworm` first and this
 # script uses those.
 #
@@ -37,8 +37,9 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 podman=${PODMAN:-podman}
 cache_dir=${INFORMERD_CACHE_DIR:-/var/cache/informerd}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-base_tar="$cache_dir/debian-bookworm-minbase.tar"
-base_names=(docker.io/library/debian:bookworm-slim docker.io/library/debian:bookworm)
+# The two base images (the build stage's and the runtime stage's) and their cached root filesystems.
+base_names=(docker.io/library/debian:bookworm docker.io/library/debian:bookworm-slim)
+base_tars=("$cache_dir/debian-bookworm-minbase.tar" "$cache_dir/debian-bookworm-minbase-slim.tar")
 
 log() { printf '[build_image] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -83,7 +84,7 @@ mirror_reachable() {
 # Why the base cannot be made, or nothing.
 base_obstacle() {
   have_base && return 0
-  [ -f "$base_tar" ] && return 0
+  [ -f "${base_tars[0]}" ] && [ -f "${base_tars[1]}" ] && return 0
   command -v debootstrap >/dev/null || { echo "no debian:bookworm-slim image and no debootstrap to make one (apt-get install debootstrap)"; return 0; }
   mirror_reachable || echo "no debian:bookworm-slim image, and Debian's mirror $mirror is unreachable to debootstrap one"
 }
@@ -91,21 +92,10 @@ base_obstacle() {
 # ---------------------------------------------------------------------------------------------
 # The base image.
 
-# Trims root filesystem $1 as Debian's official slim images are trimmed (their dpkg and apt
-# settings kept inside, so that later installs stay trimmed).
-slim_rootfs() {
+# Settings both images share, as Debian's official images have them: apt keeps no .debs and no
+# translations; the sources of bookworm, its updates and security updates.
+configure_rootfs() {
   local r=$1
-  cat >"$r/etc/dpkg/dpkg.cfg.d/slim" <<'CFG'
-# As Debian's official slim images: no documentation, manual pages or translations.
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/groff/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/lintian/*
-path-exclude /usr/share/linda/*
-path-exclude /usr/share/locale/*
-CFG
   cat >"$r/etc/apt/apt.conf.d/docker-clean" <<'CFG'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
@@ -127,23 +117,41 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-  find "$r/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
-  find "$r/usr/share/doc" -mindepth 1 -type d -empty -delete
-  rm -rf "$r"/usr/share/man/* "$r"/usr/share/groff/* "$r"/usr/share/info/* \
-    "$r"/usr/share/lintian/* "$r"/usr/share/locale/* \
-    "$r"/var/cache/apt/archives/*.deb "$r"/var/cache/apt/*.bin "$r"/var/lib/apt/lists/* \
+  rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/cache/apt/*.bin "$r"/var/lib/apt/lists/* \
     "$r"/var/log/*.log "$r"/var/log/apt/* "$r"/etc/resolv.conf "$r"/etc/hostname
   # The runtime supplies /dev; an image carries an empty one.
   rm -rf "${r:?}"/dev/*
 }
 
+# Trims root filesystem $1 as Debian's official slim images are trimmed (the dpkg setting kept
+# inside, so that later installs stay trimmed). Not for the build stage's image: some packages'
+# scripts (openjdk's, which bazel-bootstrap needs) fail without /usr/share/man.
+slim_rootfs() {
+  local r=$1
+  cat >"$r/etc/dpkg/dpkg.cfg.d/slim" <<'CFG'
+# As Debian's official slim images: no documentation, manual pages or translations.
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+CFG
+  find "$r/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "$r/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "$r"/usr/share/man/* "$r"/usr/share/groff/* "$r"/usr/share/info/* \
+    "$r"/usr/share/lintian/* "$r"/usr/share/locale/*
+}
+
 make_base() {
-  local lock="$cache_dir/debian-base.lock"
+  local lock="$cache_dir/debian-base.lock" i
   mkdir -p "$cache_dir"
   exec 7>>"$lock"
   flock 7
   have_base && return 0
-  if [ ! -f "$base_tar" ]; then
+  if [ ! -f "${base_tars[0]}" ] || [ ! -f "${base_tars[1]}" ]; then
     local obstacle
     obstacle=$(base_obstacle)
     [ -z "$obstacle" ] || cannot "$obstacle"
@@ -152,15 +160,20 @@ make_base() {
     log "debootstrap --variant=minbase bookworm from $mirror (about a minute)"
     nice -n 19 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$cache_dir/debootstrap.log" 2>&1 ||
       { tail -n 20 "$cache_dir/debootstrap.log" >&2; rm -rf "$rootfs"; die "debootstrap failed (log: $cache_dir/debootstrap.log)"; }
+    configure_rootfs "$rootfs"
+    tar --numeric-owner -C "$rootfs" -cf "${base_tars[0]}.tmp" .
     slim_rootfs "$rootfs"
-    tar --numeric-owner -C "$rootfs" -cf "$base_tar.tmp" .
-    mv "$base_tar.tmp" "$base_tar"
+    tar --numeric-owner -C "$rootfs" -cf "${base_tars[1]}.tmp" .
+    mv "${base_tars[0]}.tmp" "${base_tars[0]}"
+    mv "${base_tars[1]}.tmp" "${base_tars[1]}"
     rm -rf "$rootfs"
   fi
-  log "importing $base_tar as ${base_names[*]}"
-  "$podman" import --change 'CMD ["bash"]' "$base_tar" "${base_names[0]}" >/dev/null
-  local name
-  for name in "${base_names[@]:1}"; do "$podman" tag "${base_names[0]}" "$name"; done
+  for i in 0 1; do
+    have_image "${base_names[$i]}" && continue
+    log "importing ${base_tars[$i]} as ${base_names[$i]}"
+    "$podman" import --change 'CMD ["bash"]' "${base_tars[$i]}" "${base_names[$i]}" >/dev/null 2>&1 ||
+      die "podman import ${base_tars[$i]} failed"
+  done
   flock -u 7
 }
 
