@@ -28,8 +28,8 @@
 # a machine with a registry, `podman pull debian:bookworm-slim debian:bookworm` first and this
 # script uses those.
 #
-# podman runs with runc (`--runtime runc`; crun fails on hosts in cgroup hybrid mode) and
-# `--pull=never`. Environment: PODMAN (default podman), INFORMERD_CACHE_DIR, DEBIAN_MIRROR
+# podman runs with runc (`--runtime runc`; crun fails on hosts in cgroup hybrid mode),
+# `--pull=never` and `--network host` (no bridge, so no host network changes). Environment: PODMAN (default podman), INFORMERD_CACHE_DIR, DEBIAN_MIRROR
 # (default http://deb.debian.org/debian).
 set -euo pipefail
 
@@ -150,7 +150,10 @@ make_base() {
   mkdir -p "$cache_dir"
   exec 7>>"$lock"
   flock 7
-  have_base && return 0
+  if have_base; then
+    exec 7>&-
+    return 0
+  fi
   if [ ! -f "${base_tars[0]}" ] || [ ! -f "${base_tars[1]}" ]; then
     local obstacle
     obstacle=$(base_obstacle)
@@ -174,7 +177,7 @@ make_base() {
     "$podman" import --change 'CMD ["bash"]' "${base_tars[$i]}" "${base_names[$i]}" >/dev/null 2>&1 ||
       die "podman import ${base_tars[$i]} failed"
   done
-  flock -u 7
+  exec 7>&-
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +192,9 @@ fi
 make_base
 [ "$mode" != base ] || { log "base images: ${base_names[*]}"; exit 0; }
 
-build_args=(--pull=never --runtime runc -f deploy/Dockerfile -t "$tag")
+# --network host: RUN steps (apt-get) use the host's network; podman's default bridge would turn on
+# ip_forward and add iptables chains (CNI-FORWARD, CNI-ADMIN) and a cni-podman0 bridge on the host.
+build_args=(--pull=never --runtime runc --network host -f deploy/Dockerfile -t "$tag")
 work=
 trap '[ -z "$work" ] || rm -rf "$work"' EXIT
 

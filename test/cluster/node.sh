@@ -26,7 +26,11 @@
 #   /var/log/pods and /var/log/containers (fixed paths): `stop` removes what this node put there.
 # - The kubelet's API: anonymous, AlwaysAllow, on 127.0.0.1 only (the apiserver has no kubelet
 #   client certificate); `kubectl logs` works through it.
-# - cgroupfs, no per-QoS cgroups, no node-allocatable enforcement, swap allowed.
+# - cgroupfs, no per-QoS cgroups, no node-allocatable enforcement, swap allowed; no oom_score_adj
+#   below containerd's (restrict_oom_score_adj: lowering it may be refused).
+# - The node's address is the default route's interface's (the kubelet refuses a loopback one);
+#   the kubelet's API still listens on 127.0.0.1 only, so `kubectl logs` does not reach it: read
+#   the log files in /var/log/pods.
 # State lives in a short directory of its own (NODE_DIR in node.env, under /tmp: unix socket paths
 # must stay under 108 bytes, which a test's TMPDIR exceeds).
 #
@@ -107,7 +111,7 @@ write_node_env() {
       "${CONTAINERD_PID:-}" "${KUBELET_PID:-}" "${NODE_WATCHDOG_PID:-}"
     printf "CONTAINERD_SOCKET='%s'\nKUBELET_LOG='%s'\nCONTAINERD_LOG='%s'\n" \
       "$NODE_DIR/containerd.sock" "$NODE_DIR/kubelet.log" "$NODE_DIR/containerd.log"
-    printf "KUBELET_PORT='%s'\nPAUSE_IMAGE='%s'\n" "${KUBELET_PORT:-}" "$pause_image"
+    printf "KUBELET_PORT='%s'\nPAUSE_IMAGE='%s'\nNODE_IP='%s'\n" "${KUBELET_PORT:-}" "$pause_image" "${NODE_IP:-}"
   } >"$tmp"
   mv "$tmp" "$cluster/node.env"
 }
@@ -159,6 +163,11 @@ state = "$NODE_DIR/containerd/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$pause_image"
   stream_server_address = "127.0.0.1"
+  # No container's oom_score_adj below containerd's own: the kubelet asks -998 for sandboxes (and
+  # -997 for Guaranteed pods), and where lowering it is refused (as on the machine this was
+  # written on: "echo -1 > /proc/self/oom_score_adj" fails), runc fails every sandbox with
+  # "can't get final child's PID from pipe: EOF".
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$NODE_DIR/cni"
@@ -217,6 +226,16 @@ PY
   rm -rf "$tar"
 }
 
+# The node's address: the kubelet refuses a loopback one ("nodeIP can't be loopback address") and
+# then reports none, leaving hostNetwork pods without an IP for their probes. The first global
+# IPv4 address of the interface of the default route (its API still listens on 127.0.0.1 only).
+node_ip() {
+  local dev
+  dev=$(ip -4 route show default 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
+  [ -n "$dev" ] || die "no default route: the node needs a non-loopback IPv4 address"
+  ip -4 -o addr show dev "$dev" scope global | awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+
 start_kubelet() {
   local healthz_port
   KUBELET_PORT=$(free_port)
@@ -254,7 +273,7 @@ YAML
     --image-service-endpoint="unix://$NODE_DIR/containerd.sock" \
     --root-dir="$NODE_DIR/kubelet" --cert-dir="$NODE_DIR/kubelet-pki" \
     --volume-plugin-dir="$NODE_DIR/volume-plugins" \
-    --hostname-override="$node_name" --node-ip=127.0.0.1 --v=2)
+    --hostname-override="$node_name" --node-ip="$NODE_IP" --v=2)
 }
 
 kubectl_admin() {
@@ -316,6 +335,8 @@ cmd_start() {
   # Kubernetes leaves without subjects (the Node authorizer covers the rest).
   kubectl_admin create clusterrolebinding informerd-node-kubelet --clusterrole=system:node \
     --user="system:node:$node_name" >/dev/null 2>&1 || true
+  NODE_IP=$(node_ip)
+  [ -n "$NODE_IP" ] || die "no IPv4 address on the default route's interface"
   start_kubelet
   write_node_env
   wait_node_registered

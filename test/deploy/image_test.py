@@ -48,7 +48,8 @@ def podman(*args, check=True, timeout=120):
 
 def run_prefix():
     """`podman run` as this host needs it: runc (crun fails in cgroup hybrid mode), never pull,
-    and rlimits the container may set. podman's defaults (nofile and nproc of about a million)
+    and rlimits the container may set. Every caller names a network (host or none): podman's
+    default bridge would change the host's ip_forward and iptables. podman's defaults (nofile and nproc of about a million)
     exceed what a process here may set ("error setting rlimit ...: operation not permitted"):
     nofile is capped at this process's hard limit, nproc at 32768 (the most runc could set on
     the machine this was written on, whose hard limit was 96370)."""
@@ -81,8 +82,9 @@ def build():
 def check_user():
     user = podman("image", "inspect", "--format", "{{.Config.User}}", TAG).stdout.strip()
     lib.check(user in ("%d" % UID, "%d:%d" % (UID, UID)), "image user is %r, not %d" % (user, UID))
-    ids = subprocess.run([PODMAN] + run_prefix() + ["--entrypoint", "id", TAG],
-                         capture_output=True, text=True, timeout=120)
+    ids = subprocess.run([PODMAN] + run_prefix() + ["--network", "none", "--entrypoint", "id",
+                                                     TAG], capture_output=True, text=True,
+                         timeout=120)
     lib.check(ids.returncode == 0 and ids.stdout.startswith("uid=%d(informerd) gid=%d(informerd)"
                                                             % (UID, UID)),
               "`id` in the image: %s%s" % (ids.stdout, ids.stderr))
@@ -92,8 +94,8 @@ def check_user():
 def check_libraries():
     """Every library of both binaries found inside the image, the same sonames as here."""
     for name, host_binary in (("informerd", INFORMERD), ("informerctl", INFORMERCTL)):
-        inside = dockerfile_test.ldd_libraries(
-            "/usr/local/bin/" + name, ldd=[PODMAN] + run_prefix() + ["--entrypoint", "ldd", TAG])
+        inside = dockerfile_test.ldd_libraries("/usr/local/bin/" + name, ldd=[PODMAN] + run_prefix() + [
+            "--network", "none", "--entrypoint", "ldd", TAG])
         here = dockerfile_test.ldd_libraries(host_binary)
         inside_names = sorted(n for n, _ in inside)
         here_names = sorted(n for n, _ in here)
