@@ -304,10 +304,10 @@ def check_chart(cluster, node, work):
     events = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     reasons = [e.get("message", "") for e in json.loads(events)["items"]
                if e.get("reason") == "Unhealthy"]
-    lib.check(any("Liveness probe failed" in m for m in reasons),
-              "no 'Liveness probe failed' event: %s" % reasons)
+    liveness = [m for m in reasons if "Liveness probe failed" in m]
+    lib.check(liveness, "no 'Liveness probe failed' event: %s" % reasons)
     print("ok   chart: SIGSTOPped informerd restarted by the liveness probe and Ready again in "
-          "%.1fs (%s)" % (time.monotonic() - started, reasons[-1]))
+          "%.1fs (%s)" % (time.monotonic() - started, liveness[-1]))
 
 
 READER_RBAC = """
@@ -363,7 +363,7 @@ def check_sidecar(cluster, node, work):
         time.sleep(1)
     lib.check("pods/%s" % pod_name in logs and "listed" in logs,
               "the application did not list its own pod through the socket: %s" % logs)
-    print("ok   sidecar: pod Ready; the application lists %s through unix://%s" % (
+    print("ok   sidecar: pod Ready; the application lists %s through %s" % (
         [w for w in logs.split() if w.startswith("pods/")],
         next(e["value"] for e in app["env"] if e["name"] == "INFORMERD_ADDRESS")))
 
