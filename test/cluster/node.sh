@@ -37,6 +37,8 @@
 # Environment: INFORMERD_KUBELET_DIR (kubelet and pause; default: build_kubelet.sh --check),
 # CONTAINERD (default /usr/bin/containerd), CTR (default /usr/bin/ctr), KUBECTL.
 set -euo pipefail
+# runc and sysctl live in /usr/sbin, which a test's PATH (Bazel's strict action environment) lacks.
+PATH=$PATH:/usr/sbin:/sbin
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self="$script_dir/$(basename "${BASH_SOURCE[0]}")"
