@@ -32,6 +32,9 @@
 # `--pull=never` and `--network host` (no bridge, so no host network changes). Environment: PODMAN (default podman), INFORMERD_CACHE_DIR, DEBIAN_MIRROR
 # (default http://deb.debian.org/debian).
 set -euo pipefail
+# runc and debootstrap live in /usr/sbin, which a test's PATH (Bazel's strict action environment)
+# lacks.
+PATH=$PATH:/usr/sbin:/sbin
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 podman=${PODMAN:-podman}
