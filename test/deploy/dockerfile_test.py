@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """deploy/Dockerfile's runtime stage installs exactly the Debian bookworm packages that provide the
-shared libraries informerd and informerctl load. No container runtime is here to build the image,
-so this checks what can be checked without one: each package exists in bookworm's archive
-(apt-cache), and `ldd` of the two binaries built by Bazel resolves every library to a file that
-one of those packages owns (dpkg -S) — nothing missing, nothing extra."""
+shared libraries informerd and informerctl load. Checked without building the image: each package
+exists in bookworm's archive (apt-cache), and `ldd` of the two binaries built by Bazel resolves
+every library to a file that one of those packages owns (dpkg -S): nothing missing, nothing extra.
+The image built for real is checked by image_test.py, which runs this file's ldd check inside it."""
 import os
 import re
 import shlex
@@ -39,17 +39,30 @@ def stages(text):
 
 def runtime_packages(text):
     all_stages = stages(text)
-    if len(all_stages) != 2:
-        fail("expected a build stage and a runtime stage, found %d stages" % len(all_stages))
-    (build_from, build), (runtime_from, runtime) = all_stages
+    if len(all_stages) != 4:
+        fail("expected the stages build, runtime, prebuilt and the final one, found %d" %
+             len(all_stages))
+    ((build_from, build), (runtime_from, runtime), (prebuilt_from, prebuilt),
+     (final_from, final)) = all_stages
     if not re.match(r"FROM debian:bookworm AS build$", build_from):
         fail("build stage is not Debian bookworm: " + build_from)
-    if runtime_from != "FROM debian:bookworm-slim":
+    if runtime_from != "FROM debian:bookworm-slim AS runtime":
         fail("runtime stage is not debian:bookworm-slim: " + runtime_from)
     if not any("scripts/install_deps.sh build" in i for i in build):
         fail("the build stage does not install with scripts/install_deps.sh build")
     if not any(re.search(r"bazel .*build .*//cmd/informerd //cmd/informerctl", i) for i in build):
         fail("the build stage does not build //cmd/informerd and //cmd/informerctl with Bazel")
+    # Both ways of getting the binaries (deploy/build_image.sh --prebuilt uses the `prebuilt`
+    # target) add them, and only them, to the one runtime stage.
+    if (prebuilt_from, prebuilt) != (
+            "FROM runtime AS prebuilt",
+            ["COPY prebuilt/informerd prebuilt/informerctl /usr/local/bin/"]):
+        fail("the prebuilt stage is not the runtime stage plus the two binaries: %s %s" % (
+            prebuilt_from, prebuilt))
+    if (final_from, final) != (
+            "FROM runtime", ["COPY --from=build /out/informerd /out/informerctl /usr/local/bin/"]):
+        fail("the last stage is not the runtime stage plus the build stage's two binaries: %s %s"
+             % (final_from, final))
     if not any(re.match(r"USER 65532(:65532)?$", i) for i in runtime):
         fail("the runtime stage does not switch to the non-root uid 65532 (the chart's runAsUser)")
     installs = [i for i in runtime if "apt-get install" in i]
@@ -92,6 +105,22 @@ def owners(paths):
     return found
 
 
+def ldd_libraries(binary, ldd=("ldd",)):
+    """[(name, resolved path)] of the shared libraries `binary` loads, by `ldd` (a command prefix:
+    image_test.py runs ldd inside the image); fails if any is not found."""
+    ldd = subprocess.run(list(ldd) + [binary], capture_output=True, text=True)
+    if ldd.returncode != 0:
+        fail("%s %s failed (%d): %s%s" % (" ".join(ldd.args[:-1]), binary, ldd.returncode,
+                                          ldd.stdout, ldd.stderr))
+    if "not found" in ldd.stdout:
+        fail("%s: unresolved libraries:\n%s" % (binary, ldd.stdout))
+    libraries = re.findall(r"^\s*(\S+) => (/\S+)", ldd.stdout, re.M)
+    libraries += [(os.path.basename(p), p) for p in re.findall(r"^\s*(/\S+) \(0x", ldd.stdout, re.M)]
+    if len(libraries) < 10:
+        fail("%s: implausibly few libraries from ldd:\n%s" % (binary, ldd.stdout))
+    return libraries
+
+
 def main():
     with open(DOCKERFILE) as f:
         listed = runtime_packages(f.read())
@@ -114,13 +143,7 @@ def main():
     for binary in BINARIES:
         if not os.access(binary, os.X_OK):
             fail("%s not built" % binary)
-        ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-        if "not found" in ldd:
-            fail("%s: unresolved libraries:\n%s" % (binary, ldd))
-        libraries = re.findall(r"^\s*(\S+) => (/\S+)", ldd, re.M)
-        libraries += [(os.path.basename(p), p) for p in re.findall(r"^\s*(/\S+) \(0x", ldd, re.M)]
-        if len(libraries) < 10:
-            fail("%s: implausibly few libraries from ldd:\n%s" % (binary, ldd))
+        libraries = ldd_libraries(binary)
         known = owners(a for _, path in libraries for a in aliases(path))
         for name, path in libraries:
             package = next((known[a] for a in aliases(path) if a in known), None)
@@ -145,7 +168,6 @@ def main():
         names = sorted(needed[package])
         shown = " ".join(names[:4]) + (" and %d more" % (len(names) - 4) if len(names) > 4 else "")
         print("ok   %-34s provides %s" % (package, shown))
-    print("note: the image itself is not built here (no container runtime)")
     print("1 passed, 0 failed")
 
 
