@@ -2,7 +2,7 @@
 # Installs the Debian packages informerd needs, and nothing that is already there.
 #   scripts/install_deps.sh build   # compile and run the daemon
 #   scripts/install_deps.sh test    # also what the test suite uses (etcd, Python gRPC, kubectl,
-#                                   # clang-16 for the fuzzers)
+#                                   # clang-16 for the fuzzers, podman for the image)
 # Everything comes from Debian bookworm's archive; run as root (or with sudo available).
 set -euo pipefail
 
@@ -17,6 +17,10 @@ test_packages=(
   python3 python3-grpcio python3-grpc-tools python3-yaml etcd-server etcd-client curl procps
   # test/fuzz: libFuzzer, ASan and UBSan come with clang-16's runtime libraries.
   clang-16 libclang-rt-16-dev
+  # test/deploy:image_test builds and runs the image (deploy/build_image.sh: podman with runc, the
+  # base image made with debootstrap). node_test's containerd is opt-in (README "Running the pods
+  # on a real node").
+  podman runc debootstrap
 )
 
 wanted=("${build_packages[@]}")
