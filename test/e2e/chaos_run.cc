@@ -949,8 +949,14 @@ std::set<uint64_t> ListVersions(const std::string& log) {
 }
 
 std::string ConfigYaml(const ChaosOptions& options) {
-  return fmt::format("subscriberQueueCapacity: {}\nresources:\n  - resource: {}\n",
-                     options.queue_capacity, kResource);
+  // The slow subscriber's pauses last as long as the reference takes to receive
+  // slow_pause_events events, often a few seconds, and often begin while its snapshot or a
+  // replay is still being read, when the stall budget is subscriberSnapshotStallBudget (default
+  // 10 s): a short one, so that such pauses end it too and its resumes are exercised.
+  return fmt::format(
+      "subscriberQueueCapacity: {}\nsubscriberSnapshotStallBudget: 2s\nresources:\n"
+      "  - resource: {}\n",
+      options.queue_capacity, kResource);
 }
 
 // kubectl's view: `kubectl get configmaps -A -o json`, and the apiserver's list version read
