@@ -71,10 +71,13 @@ type InformerClient interface {
 	//	                    relist or by an event whose version could not be ordered; the
 	//	                    message says which). Subscribe again with an empty resource_version
 	//	                    to get a fresh snapshot.
-	//	RESOURCE_EXHAUSTED  the subscriber fell behind: its queue stayed over its capacity while
-	//	                    it read nothing for about a second, or reached 4 times its capacity.
-	//	                    Resume with the resource_version of the last event received; nothing
-	//	                    else was affected. Or, on demand, `maxOnDemandInformers` run already
+	//	RESOURCE_EXHAUSTED  the subscriber fell behind: it read nothing for about a second while
+	//	                    events waited for it (for `subscriberSnapshotStallBudget`, 10 s by
+	//	                    default, while its snapshot or replay was not all read), or its queue
+	//	                    reached 4 times its capacity. Resume with the resource_version of the
+	//	                    last event received (the message names it; after an incomplete
+	//	                    snapshot it says to subscribe again without one); nothing else was
+	//	                    affected. Or, on demand, `maxOnDemandInformers` run already
 	//	                    (the message names the cap): retry later. Or, before anything is
 	//	                    sent, too many subscriptions are open: the caller's own (the daemon's
 	//	                    --max-subscriptions-per-user, by user name) or everyone's
@@ -300,10 +303,13 @@ type InformerServer interface {
 	//	                    relist or by an event whose version could not be ordered; the
 	//	                    message says which). Subscribe again with an empty resource_version
 	//	                    to get a fresh snapshot.
-	//	RESOURCE_EXHAUSTED  the subscriber fell behind: its queue stayed over its capacity while
-	//	                    it read nothing for about a second, or reached 4 times its capacity.
-	//	                    Resume with the resource_version of the last event received; nothing
-	//	                    else was affected. Or, on demand, `maxOnDemandInformers` run already
+	//	RESOURCE_EXHAUSTED  the subscriber fell behind: it read nothing for about a second while
+	//	                    events waited for it (for `subscriberSnapshotStallBudget`, 10 s by
+	//	                    default, while its snapshot or replay was not all read), or its queue
+	//	                    reached 4 times its capacity. Resume with the resource_version of the
+	//	                    last event received (the message names it; after an incomplete
+	//	                    snapshot it says to subscribe again without one); nothing else was
+	//	                    affected. Or, on demand, `maxOnDemandInformers` run already
 	//	                    (the message names the cap): retry later. Or, before anything is
 	//	                    sent, too many subscriptions are open: the caller's own (the daemon's
 	//	                    --max-subscriptions-per-user, by user name) or everyone's
